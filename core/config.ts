@@ -1,0 +1,156 @@
+// Platform configuration: every setting is a STRATUS_* environment variable, parsed and validated once
+// at start. Nothing else in the code base reads process.env (lint enforces it); components receive the
+// slice of Config they need through their constructors.
+
+import path from 'node:path';
+import { z } from 'zod';
+import { StratusError } from './errors.js';
+
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
+
+const schema = z
+  .object({
+    STRATUS_PORT: int(8080, 0, 65535),
+    STRATUS_HOST: z.string().default('127.0.0.1'),
+    STRATUS_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
+    STRATUS_STATE_DIR: z.string().default('.stratus'),
+    STRATUS_PUBLIC_URL: z.string().url().optional(),
+
+    STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
+    STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+
+    STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
+    STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
+    STRATUS_REGISTRY: z.string().default('127.0.0.1:5000'),
+    STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('stratus'),
+    STRATUS_RUNTIME_IMAGE_NODE: z.string().default('stratus/runtime-node:latest'),
+    STRATUS_RUNTIME_IMAGE_PYTHON: z.string().default('stratus/runtime-python:latest'),
+    STRATUS_FUNCTION_UID: int(10001, 1, 2 ** 31 - 1),
+    STRATUS_INSTANCE_PIDS_LIMIT: int(256, 16, 1_000_000),
+    STRATUS_CPU_SHARES: int(512, 2, 262_144),
+
+    STRATUS_BUILD_CONCURRENCY: int(2, 1, 64),
+    STRATUS_BUILD_TIMEOUT_MS: int(600_000, 10_000, 3_600_000),
+    /** Extra CA certificates (PEM) passed into builds so dependency installs work behind an intercepting proxy. */
+    STRATUS_BUILD_CA_FILE: z.string().optional(),
+    NODE_EXTRA_CA_CERTS: z.string().optional(),
+    STRATUS_MAX_UPLOAD_MB: int(50, 1, 4096),
+    STRATUS_MAX_UNPACKED_MB: int(500, 1, 65536),
+    STRATUS_MAX_ARCHIVE_ENTRIES: int(20_000, 1, 1_000_000),
+    STRATUS_MAX_COMPRESSION_RATIO: int(200, 2, 100_000),
+
+    STRATUS_STEM_POOL_SIZE: int(1, 0, 100),
+    STRATUS_QUEUE_DEPTH: int(100, 0, 100_000),
+    STRATUS_QUEUE_TIMEOUT_MS: int(10_000, 0, 900_000),
+    STRATUS_AUTOSCALE_TICK_MS: int(1000, 50, 60_000),
+    STRATUS_STABLE_WINDOW_MS: int(60_000, 1000, 3_600_000),
+    STRATUS_PANIC_WINDOW_MS: int(6000, 100, 600_000),
+    STRATUS_TARGET_UTILIZATION: num(0.7, 0.05, 1),
+    STRATUS_INSTANCE_START_TIMEOUT_MS: int(30_000, 1000, 600_000),
+
+    STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
+  })
+  .refine((e) => e.STRATUS_PANIC_WINDOW_MS <= e.STRATUS_STABLE_WINDOW_MS, {
+    message: 'must not exceed STRATUS_STABLE_WINDOW_MS',
+    path: ['STRATUS_PANIC_WINDOW_MS'],
+  });
+
+export interface Config {
+  port: number;
+  host: string;
+  apiKey: string | undefined;
+  stateDir: string;
+  publicUrl: string | undefined;
+  store: { kind: 'auto' | 'redis' | 'memory'; redisUrl: string };
+  backend: {
+    kind: 'auto' | 'docker' | 'process' | 'kubernetes';
+    dockerSocket: string;
+    functionUid: number;
+    pidsLimit: number;
+    cpuShares: number;
+    startTimeoutMs: number;
+  };
+  images: { registry: string; prefix: string; runtime: { node: string; python: string } };
+  build: {
+    concurrency: number;
+    timeoutMs: number;
+    caFile: string | undefined;
+    maxUploadBytes: number;
+    maxUnpackedBytes: number;
+    maxEntries: number;
+    maxCompressionRatio: number;
+  };
+  scheduler: {
+    stemPoolSize: number;
+    queueDepth: number;
+    queueTimeoutMs: number;
+    tickMs: number;
+    stableWindowMs: number;
+    panicWindowMs: number;
+    targetUtilization: number;
+  };
+  log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(schema.shape);
+  const unknown = Object.keys(env).filter((k) => k.startsWith('STRATUS_') && !known.includes(k));
+  if (unknown.length > 0) {
+    throw new StratusError('INVALID_CONFIG', `unknown setting ${unknown.join(', ')}; known settings: ${known.filter((k) => k.startsWith('STRATUS_')).join(', ')}`, { field: unknown[0] });
+  }
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.map(String).join('.');
+    throw new StratusError('INVALID_CONFIG', `${field}: ${issue.message}`, { field });
+  }
+  const e = parsed.data;
+  const mb = 1024 * 1024;
+  return {
+    port: e.STRATUS_PORT,
+    host: e.STRATUS_HOST,
+    apiKey: e.STRATUS_API_KEY,
+    stateDir: path.resolve(e.STRATUS_STATE_DIR),
+    publicUrl: e.STRATUS_PUBLIC_URL,
+    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL },
+    backend: {
+      kind: e.STRATUS_BACKEND,
+      dockerSocket: e.STRATUS_DOCKER_SOCKET,
+      functionUid: e.STRATUS_FUNCTION_UID,
+      pidsLimit: e.STRATUS_INSTANCE_PIDS_LIMIT,
+      cpuShares: e.STRATUS_CPU_SHARES,
+      startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
+    },
+    images: {
+      registry: e.STRATUS_REGISTRY,
+      prefix: e.STRATUS_IMAGE_PREFIX,
+      runtime: { node: e.STRATUS_RUNTIME_IMAGE_NODE, python: e.STRATUS_RUNTIME_IMAGE_PYTHON },
+    },
+    build: {
+      concurrency: e.STRATUS_BUILD_CONCURRENCY,
+      timeoutMs: e.STRATUS_BUILD_TIMEOUT_MS,
+      caFile: e.STRATUS_BUILD_CA_FILE ?? e.NODE_EXTRA_CA_CERTS,
+      maxUploadBytes: e.STRATUS_MAX_UPLOAD_MB * mb,
+      maxUnpackedBytes: e.STRATUS_MAX_UNPACKED_MB * mb,
+      maxEntries: e.STRATUS_MAX_ARCHIVE_ENTRIES,
+      maxCompressionRatio: e.STRATUS_MAX_COMPRESSION_RATIO,
+    },
+    scheduler: {
+      stemPoolSize: e.STRATUS_STEM_POOL_SIZE,
+      queueDepth: e.STRATUS_QUEUE_DEPTH,
+      queueTimeoutMs: e.STRATUS_QUEUE_TIMEOUT_MS,
+      tickMs: e.STRATUS_AUTOSCALE_TICK_MS,
+      stableWindowMs: e.STRATUS_STABLE_WINDOW_MS,
+      panicWindowMs: e.STRATUS_PANIC_WINDOW_MS,
+      targetUtilization: e.STRATUS_TARGET_UTILIZATION,
+    },
+    log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
+  };
+}
+
+/** The configuration as printed at start: secrets replaced. */
+export function describeConfig(cfg: Config): Record<string, unknown> {
+  return { ...cfg, apiKey: cfg.apiKey ? '<set>' : '<generated or from state dir>' };
+}

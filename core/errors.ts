@@ -1,0 +1,72 @@
+// Typed errors with a stable code. A StratusError leaves the API as application/problem+json:
+// `code` is stable and documented (see ERROR_CATALOGUE), `message` is written for the person who
+// has to act on it. Internal causes are logged, never sent to the caller.
+
+export const ERROR_CATALOGUE = {
+  UNAUTHORIZED: { status: 401, title: 'Missing or wrong API key' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  FUNCTION_NOT_FOUND: { status: 404, title: 'Function not found' },
+  BUILD_NOT_FOUND: { status: 404, title: 'Build not found' },
+  INVALID_CONFIG: { status: 400, title: 'Invalid function configuration' },
+  INVALID_REQUEST: { status: 400, title: 'Invalid request' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Upload too large' },
+  BAD_ARCHIVE: { status: 422, title: 'The uploaded code could not be unpacked safely' },
+  FUNCTION_NOT_READY: { status: 503, title: 'Function has no deployable version yet' },
+  FUNCTION_UNAVAILABLE: { status: 503, title: 'Function is unavailable' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests for this function' },
+  FUNCTION_TIMEOUT: { status: 504, title: 'Function timed out' },
+  FUNCTION_CRASHED: { status: 502, title: 'Function crashed' },
+  FUNCTION_OUT_OF_MEMORY: { status: 502, title: 'Function ran out of memory' },
+  INSTANCE_START_FAILED: { status: 502, title: 'Function instance could not start' },
+  SHUTTING_DOWN: { status: 503, title: 'Stratus is shutting down' },
+  CONFLICT: { status: 409, title: 'Conflict' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface ErrorDetails {
+  /** The request field or limit that was broken, e.g. "config.memoryMb". */
+  field?: string;
+  /** Seconds a client should wait before retrying (sent as Retry-After). */
+  retryAfterSeconds?: number;
+  [key: string]: unknown;
+}
+
+export class StratusError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StratusError';
+    this.code = code;
+    this.status = ERROR_CATALOGUE[code].status;
+    this.details = details;
+  }
+
+  /** Client errors (4xx) are the caller's to fix; others are ours and get logged with their cause. */
+  get isUserError(): boolean {
+    return this.status < 500;
+  }
+}
+
+export function isStratusError(err: unknown): err is StratusError {
+  return err instanceof StratusError;
+}
+
+/** RFC 9457 problem details body for an error. */
+export function toProblem(err: StratusError, instance?: string): Record<string, unknown> {
+  const { retryAfterSeconds: _r, ...extra } = err.details;
+  return {
+    type: `https://stratus.dev/problems/${err.code.toLowerCase().replace(/_/g, '-')}`,
+    title: ERROR_CATALOGUE[err.code].title,
+    status: err.status,
+    code: err.code,
+    detail: err.message,
+    ...(instance ? { instance } : {}),
+    ...extra,
+  };
+}

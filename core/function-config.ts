@@ -1,0 +1,68 @@
+// The function configuration a user uploads, validated once here. Unknown keys are refused so that a
+// typo ("memoryMB") is an error rather than a silently ignored setting.
+
+import { z } from 'zod';
+import { StratusError } from './errors.js';
+
+export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+export const LIMITS = {
+  memoryMb: { min: 64, max: 8192, default: 256 },
+  timeoutMs: { min: 100, max: 900_000, default: 30_000 },
+  concurrency: { min: 1, max: 1000, default: 8 },
+  maxInstances: { min: 1, max: 1000, default: 10 },
+  idleTtlMs: { min: 1000, max: 86_400_000, default: 300_000 },
+} as const;
+
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const functionConfigSchema = z
+  .strictObject({
+    name: z.string().regex(FUNCTION_NAME, 'must start with a lowercase letter and hold only a-z, 0-9 and "-" (at most 63)'),
+    runtime: z.enum(['node', 'python']).optional(),
+    /** "file.export" for node (default index.handler → export default), "module.function" for python. */
+    handler: z.string().min(1).max(200).regex(/^[A-Za-z0-9_./-]+$/, 'may hold letters, digits, "_", ".", "/" and "-"').optional(),
+    /** A user's own image instead of uploaded code; it must speak the runtime protocol. */
+    image: z.string().min(1).max(500).optional(),
+    memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).default(LIMITS.memoryMb.default),
+    timeoutMs: z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max).default(LIMITS.timeoutMs.default),
+    env: z
+      .record(z.string().regex(envName, 'environment variable names are letters, digits and "_"'), z.string().max(32_768))
+      .refine((e) => Object.keys(e).every((k) => !k.startsWith('STRATUS_')), 'names starting with STRATUS_ are reserved')
+      .default({}),
+    /** Requests one instance serves at once. */
+    concurrency: z.number().int().min(LIMITS.concurrency.min).max(LIMITS.concurrency.max).default(LIMITS.concurrency.default),
+    minInstances: z.number().int().min(0).max(LIMITS.maxInstances.max).default(0),
+    maxInstances: z.number().int().min(LIMITS.maxInstances.min).max(LIMITS.maxInstances.max).default(LIMITS.maxInstances.default),
+    /** Idle time after which the function scales to zero (when minInstances is 0). */
+    idleTtlMs: z.number().int().min(LIMITS.idleTtlMs.min).max(LIMITS.idleTtlMs.max).default(LIMITS.idleTtlMs.default),
+  })
+  .refine((c) => c.minInstances <= c.maxInstances, { message: 'minInstances must not exceed maxInstances', path: ['minInstances'] })
+  .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] });
+
+export type FunctionConfig = z.output<typeof functionConfigSchema>;
+export type FunctionConfigInput = z.input<typeof functionConfigSchema>;
+
+/** Default handler per runtime when the upload names none. */
+export const DEFAULT_HANDLER = { node: 'index.handler', python: 'main.handler' } as const;
+
+/** Parse user input into a FunctionConfig, or throw INVALID_CONFIG naming the first broken field. */
+export function parseFunctionConfig(input: unknown, fieldPrefix = 'config'): FunctionConfig {
+  const result = functionConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const field = [fieldPrefix, ...issue.path.map(String)].join('.');
+  const all = result.error.issues.map((i) => `${[fieldPrefix, ...i.path.map(String)].join('.')}: ${i.message}`);
+  throw new StratusError('INVALID_CONFIG', `${field}: ${issue.message}`, { field, errors: all });
+}
+
+/** Apply a partial update (PATCH) to an existing configuration, validating the result as a whole. */
+export function mergeFunctionConfig(current: FunctionConfig, patch: unknown): FunctionConfig {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    throw new StratusError('INVALID_CONFIG', 'the body must be a JSON object of configuration fields', { field: 'body' });
+  }
+  if ('name' in patch && (patch as { name: unknown }).name !== current.name) {
+    throw new StratusError('INVALID_CONFIG', 'a function cannot be renamed; create a new one instead', { field: 'name' });
+  }
+  return parseFunctionConfig({ ...current, ...patch }, 'body');
+}

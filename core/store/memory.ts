@@ -1,0 +1,102 @@
+// In-memory Store: for unit tests, and for running Stratus without Redis (state is lost on restart).
+
+import { Closeable } from '../lifecycle.js';
+import type { BuildRecord, FunctionRecord, VersionRecord } from '../types.js';
+import { TERMINAL_BUILD_STATUSES } from '../types.js';
+import type { Store } from './store.js';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class MemoryStore extends Closeable implements Store {
+  readonly kind = 'memory' as const;
+  readonly #functions = new Map<string, FunctionRecord>();
+  readonly #versions = new Map<string, Map<number, VersionRecord>>();
+  readonly #counters = new Map<string, number>();
+  readonly #builds = new Map<string, BuildRecord>();
+  readonly #logs = new Map<string, string>();
+  readonly #watchers = new Set<(name: string) => void>();
+
+  async getFunction(name: string): Promise<FunctionRecord | null> {
+    const fn = this.#functions.get(name);
+    return fn ? clone(fn) : null;
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    return [...this.#functions.values()].sort((a, b) => a.name.localeCompare(b.name)).map(clone);
+  }
+
+  async putFunction(fn: FunctionRecord): Promise<void> {
+    this.#functions.set(fn.name, clone(fn));
+    this.#notify(fn.name);
+  }
+
+  async deleteFunction(name: string): Promise<boolean> {
+    const existed = this.#functions.delete(name);
+    this.#versions.delete(name);
+    for (const [id, b] of this.#builds) {
+      if (b.function === name) {
+        this.#builds.delete(id);
+        this.#logs.delete(id);
+      }
+    }
+    if (existed) this.#notify(name);
+    return existed;
+  }
+
+  async nextVersion(name: string): Promise<number> {
+    const next = (this.#counters.get(name) ?? 0) + 1;
+    this.#counters.set(name, next);
+    return next;
+  }
+
+  async putVersion(v: VersionRecord): Promise<void> {
+    let byNumber = this.#versions.get(v.function);
+    if (!byNumber) this.#versions.set(v.function, (byNumber = new Map()));
+    byNumber.set(v.version, clone(v));
+  }
+
+  async getVersion(name: string, version: number): Promise<VersionRecord | null> {
+    const v = this.#versions.get(name)?.get(version);
+    return v ? clone(v) : null;
+  }
+
+  async listVersions(name: string): Promise<VersionRecord[]> {
+    return [...(this.#versions.get(name)?.values() ?? [])].sort((a, b) => a.version - b.version).map(clone);
+  }
+
+  async putBuild(b: BuildRecord): Promise<void> {
+    this.#builds.set(b.id, clone(b));
+  }
+
+  async getBuild(id: string): Promise<BuildRecord | null> {
+    const b = this.#builds.get(id);
+    return b ? clone(b) : null;
+  }
+
+  async listUnfinishedBuilds(): Promise<BuildRecord[]> {
+    return [...this.#builds.values()].filter((b) => !TERMINAL_BUILD_STATUSES.includes(b.status)).map(clone);
+  }
+
+  async appendBuildLog(id: string, text: string): Promise<void> {
+    this.#logs.set(id, (this.#logs.get(id) ?? '') + text);
+  }
+
+  async readBuildLog(id: string, fromOffset = 0): Promise<{ text: string; nextOffset: number }> {
+    const buf = Buffer.from(this.#logs.get(id) ?? '', 'utf8');
+    const start = Math.min(fromOffset, buf.length);
+    return { text: buf.subarray(start).toString('utf8'), nextOffset: buf.length };
+  }
+
+  watchFunctions(onChange: (name: string) => void): () => void {
+    this.#watchers.add(onChange);
+    return () => this.#watchers.delete(onChange);
+  }
+
+  #notify(name: string): void {
+    for (const w of this.#watchers) queueMicrotask(() => w(name));
+  }
+
+  protected async doClose(): Promise<void> {
+    this.#watchers.clear();
+  }
+}

@@ -1,0 +1,75 @@
+// The records Stratus keeps about functions, versions and builds. They live in the Store.
+
+import type { FunctionConfig } from './function-config.js';
+
+export type Runtime = 'node' | 'python';
+export const RUNTIMES: readonly Runtime[] = ['node', 'python'];
+
+export interface FunctionRecord {
+  name: string;
+  /** The configuration the latest upload or PATCH asked for. */
+  config: FunctionConfig;
+  /** Version now served by the function URL: the newest version whose build succeeded. */
+  currentVersion: number | null;
+  /** Highest version number handed out (the newest upload, whatever its build status). */
+  latestVersion: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type VersionStatus = 'building' | 'ready' | 'failed';
+
+export interface VersionRecord {
+  function: string;
+  version: number;
+  /** Configuration frozen with this version: a rollback brings back code and settings together. */
+  config: FunctionConfig;
+  status: VersionStatus;
+  /** Image reference in the registry (set once pushed, or the user's own image). */
+  image: string | null;
+  /** Directory holding the built code tree of this version, used to specialize stems (null for user images). */
+  artifactDir: string | null;
+  buildId: string | null;
+  createdAt: string;
+}
+
+export type BuildStatus = 'queued' | 'building' | 'pushing' | 'succeeded' | 'failed';
+export const TERMINAL_BUILD_STATUSES: readonly BuildStatus[] = ['succeeded', 'failed'];
+
+export interface BuildRecord {
+  id: string;
+  function: string;
+  version: number;
+  status: BuildStatus;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Milliseconds per phase, e.g. { extract: 12, install: 3400, image: 2100, push: 800 }. */
+  timings: Record<string, number>;
+  image: string | null;
+  /** A message the user can act on when the build failed. */
+  error: string | null;
+}
+
+/** What the upload API hands to the builder. */
+export interface BuildRequest {
+  buildId: string;
+  function: string;
+  version: number;
+  config: FunctionConfig;
+  /** Path of the uploaded source (archive or single file) saved in the state dir. */
+  sourcePath: string;
+  /** Original file name of the upload: tells a .zip from a .tar.gz from a single source file. */
+  sourceName: string;
+}
+
+/** The version the data plane runs: everything the scheduler needs to start an instance. */
+export interface DeployedVersion {
+  function: string;
+  version: number;
+  config: FunctionConfig;
+  /** Image in the registry; null when built without Docker (process backend runs artifactDir directly). */
+  image: string | null;
+  /** Built code tree (code + installed dependencies) used to specialize stems; null for a user's own image. */
+  artifactDir: string | null;
+}

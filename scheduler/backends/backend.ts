@@ -1,0 +1,82 @@
+// The container Backend seam: how instances are started, reached, stopped and found again.
+// Implementations side by side: docker.ts (one host), process.ts (no Docker: child processes),
+// kubernetes.ts (a cluster). The scheduler only ever talks to this interface.
+//
+// Runtime protocol every instance speaks (see runtime-images/README.md):
+//   GET /healthz -> 200 once ready (for a stem: ready to accept /init)
+//   POST /init   -> JSON { codeDir, handler, function, version, env } loads code into a stem; a second /init is 409
+//   anything else is an invocation, proxied as is.
+
+import type { Runtime } from '../../core/types.js';
+
+export type Endpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
+
+export type InstanceRole = 'function' | 'stem';
+
+export interface InstanceSpec {
+  /** Stratus-chosen id, unique per platform, used as the container name suffix and label. */
+  instanceId: string;
+  role: InstanceRole;
+  runtime: Runtime | null;
+  /** Null for a stem (not yet bound to a function). */
+  function: string | null;
+  version: number | null;
+  /** Image to run. Null only with the process backend, which runs artifactDir with the runtime directly. */
+  image: string | null;
+  /** Code tree to run, for backends without images (process). */
+  artifactDir: string | null;
+  /** Handler in the runtime's notation ("index.handler"), for code-baked images and the process backend. */
+  handler: string | null;
+  memoryMb: number;
+  env: Record<string, string>;
+}
+
+export interface InstanceHandle {
+  instanceId: string;
+  role: InstanceRole;
+  runtime: Runtime | null;
+  function: string | null;
+  version: number | null;
+  endpoint: Endpoint;
+  /** Backend-specific id (container id, pid, pod name): shown to operators, never needed by callers. */
+  backendRef: string;
+  startedAt: number;
+}
+
+export type ExitReason = 'exited' | 'oom' | 'killed';
+
+export interface InstanceExit {
+  instanceId: string;
+  reason: ExitReason;
+  exitCode: number | null;
+}
+
+export interface Backend {
+  readonly kind: 'docker' | 'process' | 'kubernetes';
+
+  /**
+   * Creates and starts an instance and resolves once GET /healthz answers 200 through its endpoint.
+   * On failure it removes what it created and rejects with a StratusError INSTANCE_START_FAILED.
+   */
+  start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle>;
+
+  /**
+   * Makes a version's code tree readable inside a running stem and returns the path the runtime
+   * should load it from (the `codeDir` of POST /init).
+   */
+  stageCode(instance: InstanceHandle, artifactDir: string): Promise<string>;
+
+  /** Stops and removes an instance; idempotent (an unknown or already gone instance is not an error). */
+  stop(instanceId: string, opts?: { graceMs?: number }): Promise<void>;
+
+  /** Instances this platform owns, found by the backend's labels: for reconciliation after a restart. */
+  list(): Promise<InstanceHandle[]>;
+
+  /** Why an instance is gone or failing (e.g. OOM-killed), or null while it is running fine. */
+  diagnose(instanceId: string): Promise<InstanceExit | null>;
+
+  /** Called when an instance exits on its own (crash, OOM). Returns an unsubscribe. */
+  onExit(listener: (exit: InstanceExit) => void): () => void;
+
+  close(): Promise<void>;
+}

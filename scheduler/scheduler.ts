@@ -1,0 +1,56 @@
+// The Scheduler seam between the data plane (function URLs, later cron/storage/async triggers) and
+// instances. acquire() hands out a slot on a ready instance, starting one if needed; the caller proxies
+// the request to lease.instance.endpoint and then releases the lease with the outcome.
+
+import type http from 'node:http';
+import type { DeployedVersion } from '../core/types.js';
+import type { ExitReason, InstanceHandle } from './backends/backend.js';
+
+export type StartKind = 'warm' | 'stem' | 'container';
+
+export type LeaseOutcome = 'ok' | 'timeout' | 'crashed' | 'error';
+
+export interface Lease {
+  readonly instance: InstanceHandle;
+  /** Keep-alive agent bound to this instance's endpoint (unix socket or 127.0.0.1 port). */
+  readonly agent: http.Agent;
+  /** How the instance serving this request came to be: warm, or a cold start from a stem or a new container. */
+  readonly start: StartKind;
+  /** Return the slot. 'timeout' and 'crashed' make the scheduler check and recycle the instance. */
+  release(outcome: LeaseOutcome): void;
+  /** After a failed request: why the instance failed (OOM, exit), or null if it looks alive. */
+  diagnose(): Promise<{ reason: ExitReason; exitCode: number | null } | null>;
+}
+
+export interface AcquireOptions {
+  /** Absolute time (ms since epoch) past which the caller gives up: a queued request is answered 429/504. */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+export type InstanceState = 'starting' | 'ready' | 'draining' | 'stopping';
+
+export interface InstanceView {
+  id: string;
+  function: string;
+  version: number;
+  state: InstanceState;
+  inFlight: number;
+  concurrency: number;
+  startedAt: string;
+  lastUsedAt: string | null;
+  startKind: Exclude<StartKind, 'warm'>;
+}
+
+export interface Scheduler {
+  acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease>;
+  /** Keep a version's minimum instances warm ahead of demand (called when a version is deployed). */
+  prewarm(target: DeployedVersion): Promise<void>;
+  /** Drain and remove the instances of a function, all of them or all but `keepVersion`'s. */
+  retire(functionName: string, keepVersion?: number): Promise<void>;
+  instances(functionName: string): InstanceView[];
+  /** Adopt or remove instances an earlier run left behind (by backend labels). */
+  reconcile(): Promise<void>;
+  /** Stop intake, drain in-flight requests, remove every instance. */
+  close(): Promise<void>;
+}
