@@ -66,6 +66,12 @@ export interface Backend {
    */
   stageCode(instance: InstanceHandle, artifactDir: string): Promise<string>;
 
+  /**
+   * Changes a running instance's memory limit: a stem is created with the pool's default limit and
+   * takes the function's own limit when it is specialized. Backends without cgroups may ignore it.
+   */
+  setMemoryLimit(instanceId: string, memoryMb: number): Promise<void>;
+
   /** Stops and removes an instance; idempotent (an unknown or already gone instance is not an error). */
   stop(instanceId: string, opts?: { graceMs?: number }): Promise<void>;
 
