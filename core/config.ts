@@ -20,7 +20,7 @@ const schema = z
     STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
     STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
 
-    STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
+    STRATUS_BACKEND: z.enum(['auto', 'docker', 'process']).default('auto'),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
     STRATUS_REGISTRY: z.string().default('127.0.0.1:5000'),
     STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('stratus'),
@@ -65,7 +65,7 @@ export interface Config {
   publicUrl: string | undefined;
   store: { kind: 'auto' | 'redis' | 'memory'; redisUrl: string };
   backend: {
-    kind: 'auto' | 'docker' | 'process' | 'kubernetes';
+    kind: 'auto' | 'docker' | 'process';
     dockerSocket: string;
     functionUid: number;
     pidsLimit: number;
