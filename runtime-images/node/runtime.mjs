@@ -1,0 +1,228 @@
+// Stratus in-container runtime for Node.js: an HTTP server (unix socket or TCP) that loads one
+// function's code and runs it per request. The protocol is in runtime-images/README.md.
+//
+// State machine (the idea of openwhisk's nodejs service.js):
+//   function role: loading -> ready            (load failure: exit 1)
+//   stem role:     stem -> initializing -> ready (init failure: back to stem, 400; /init when not stem: 409)
+//   any state -> draining on SIGTERM/SIGINT (new connections refused, in-flight finish, exit 0)
+
+import http from 'node:http';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { setImmediate } from 'node:timers';
+import { loadHandler, HandlerLoadError } from './handler-loader.mjs';
+import { invocationStore, createLogger, installConsoleCapture, logInvocation } from './invocation-logs.mjs';
+import { buildEvent, readBody, writeResult, BodyTooLargeError } from './http-mapping.mjs';
+
+const env = process.env;
+const settings = {
+  socketPath: env.STRATUS_SOCKET || null,
+  port: Number(env.PORT || 8080),
+  stem: env.STRATUS_STEM === '1' || env.STRATUS_STEM === 'true',
+  codeDir: env.STRATUS_CODE_DIR || '/app',
+  handler: env.STRATUS_HANDLER || 'index.handler',
+  functionName: env.STRATUS_FUNCTION_NAME || null,
+  version: env.STRATUS_FUNCTION_VERSION ? Number(env.STRATUS_FUNCTION_VERSION) : null,
+  timeoutMs: Number(env.STRATUS_TIMEOUT_MS || 30_000),
+  maxBodyBytes: Number(env.STRATUS_MAX_BODY_BYTES || 32 * 1024 * 1024),
+  drainMs: 10_000,
+};
+
+const state = {
+  phase: settings.stem ? 'stem' : 'loading',
+  handler: null,
+  functionName: settings.functionName,
+  version: settings.version,
+  timeoutMs: settings.timeoutMs,
+  inFlight: 0,
+};
+
+function note(msg) {
+  process.stderr.write(`stratus-runtime: ${msg}\n`);
+}
+
+function sendJson(res, status, obj, headers) {
+  const body = JSON.stringify(obj);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+// The context a handler gets; remainingMs is a prototype method so no closure is made per request.
+class InvocationContext {
+  constructor(requestId, deadline) {
+    this.requestId = requestId;
+    this.functionName = state.functionName;
+    this.version = state.version;
+    this.deadline = deadline;
+    this.logger = createLogger(requestId);
+  }
+  remainingMs() {
+    return Math.max(0, this.deadline - Date.now());
+  }
+}
+
+async function invoke(req, res, requestId) {
+  res.setHeader('x-stratus-request-id', requestId);
+  if (state.phase !== 'ready' && state.phase !== 'draining') {
+    req.resume();
+    return sendJson(res, 503, { error: 'NotReady', message: `runtime is ${state.phase}, not ready for invocations` });
+  }
+  if (state.handler === null) {
+    req.resume();
+    return sendJson(res, 503, { error: 'NotReady', message: 'no function loaded' });
+  }
+  let raw;
+  try {
+    raw = await readBody(req, settings.maxBodyBytes);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) {
+      return sendJson(res, 413, { error: 'PayloadTooLarge', message: `request body exceeds ${settings.maxBodyBytes} bytes` }, { connection: 'close' });
+    }
+    res.destroy();
+    return;
+  }
+  const deadlineHeader = Number(req.headers['x-stratus-deadline-ms']);
+  const deadline = deadlineHeader > 0 ? deadlineHeader : Date.now() + state.timeoutMs;
+  const context = new InvocationContext(requestId, deadline);
+  const handler = state.handler;
+  try {
+    const result = await invocationStore.run(requestId, () => handler(buildEvent(req, raw), context));
+    await writeResult(res, result);
+  } catch (err) {
+    const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
+    logInvocation(requestId, 'error', `unhandled error: ${stack}`);
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.removeHeader('content-type');
+    const message = err instanceof Error ? err.message : String(err);
+    sendJson(res, 500, { error: 'FunctionError', message }, { 'x-stratus-function-error': 'unhandled' });
+  }
+}
+
+async function init(req, res) {
+  if (state.phase !== 'stem') {
+    req.resume();
+    return sendJson(res, 409, { error: 'AlreadyInitialized', message: `runtime is ${state.phase}; /init is accepted once, by a stem` });
+  }
+  state.phase = 'initializing';
+  let spec;
+  try {
+    spec = JSON.parse((await readBody(req, 1024 * 1024)).toString('utf8'));
+    if (spec === null || typeof spec !== 'object' || typeof spec.codeDir !== 'string') {
+      throw new HandlerLoadError('body must be JSON with a string "codeDir"');
+    }
+  } catch (err) {
+    state.phase = 'stem';
+    const message = err instanceof HandlerLoadError ? err.message : 'body must be JSON: { codeDir, handler, function, version, env }';
+    return sendJson(res, 400, { error: 'BadInit', message });
+  }
+  try {
+    if (spec.env !== null && typeof spec.env === 'object') {
+      for (const [k, v] of Object.entries(spec.env)) env[k] = String(v);
+    }
+    const handler = await loadHandler(spec.codeDir, typeof spec.handler === 'string' ? spec.handler : 'index.handler');
+    state.handler = handler;
+    state.functionName = typeof spec.function === 'string' ? spec.function : state.functionName;
+    state.version = typeof spec.version === 'number' ? spec.version : state.version;
+    if (typeof spec.timeoutMs === 'number' && spec.timeoutMs > 0) state.timeoutMs = spec.timeoutMs;
+    if (state.phase === 'initializing') state.phase = 'ready';
+    sendJson(res, 200, { status: 'ready' });
+  } catch (err) {
+    if (state.phase === 'initializing') state.phase = 'stem';
+    const message = err instanceof HandlerLoadError ? err.message : 'loading the handler failed';
+    note(`init failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    sendJson(res, 400, { error: 'BadHandler', message });
+  }
+}
+
+function onRequest(req, res) {
+  state.inFlight++;
+  res.on('close', onRequestDone);
+  const requestId = req.headers['x-stratus-request-id'];
+  if (requestId === undefined) {
+    const url = req.url;
+    if (req.method === 'GET' && (url === '/healthz' || url.startsWith('/healthz?'))) {
+      const ok = state.phase === 'ready' || state.phase === 'stem' || state.phase === 'initializing';
+      return sendJson(res, ok ? 200 : 503, { status: state.phase });
+    }
+    if (req.method === 'POST' && (url === '/init' || url.startsWith('/init?'))) return void init(req, res);
+    return void invoke(req, res, randomUUID());
+  }
+  void invoke(req, res, Array.isArray(requestId) ? requestId[0] : requestId);
+}
+
+let onIdle = null;
+function onRequestDone() {
+  state.inFlight--;
+  if (state.inFlight === 0 && onIdle !== null) onIdle();
+}
+
+const server = http.createServer({ keepAlive: true, requestTimeout: 0 }, onRequest);
+server.keepAliveTimeout = 65_000;
+
+function drain(signal) {
+  if (state.phase === 'draining') return;
+  state.phase = 'draining';
+  note(`${signal}: draining ${state.inFlight} in-flight invocation(s)`);
+  server.close();
+  server.closeIdleConnections();
+  const exit = () => process.exit(0);
+  setTimeout(() => {
+    note(`drain timeout: exiting with ${state.inFlight} invocation(s) unfinished`);
+    exit();
+  }, settings.drainMs).unref();
+  onIdle = () => {
+    server.closeIdleConnections();
+    setImmediate(exit);
+  };
+  if (state.inFlight === 0) onIdle();
+}
+
+function listen() {
+  if (settings.socketPath !== null) {
+    try {
+      unlinkSync(settings.socketPath);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+    }
+    server.listen(settings.socketPath, () => {
+      chmodSync(settings.socketPath, 0o666);
+      note(`listening on unix:${settings.socketPath} (${state.phase})`);
+    });
+  } else {
+    server.listen(settings.port, '0.0.0.0', () => note(`listening on 0.0.0.0:${settings.port} (${state.phase})`));
+  }
+}
+
+process.on('SIGTERM', () => drain('SIGTERM'));
+process.on('SIGINT', () => drain('SIGINT'));
+// One invocation's forgotten promise must not take down the others running beside it.
+process.on('unhandledRejection', (reason) => {
+  const rid = invocationStore.getStore();
+  const text = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+  if (rid !== undefined) logInvocation(rid, 'error', `unhandled rejection: ${text}`);
+  else note(`unhandled rejection: ${text}`);
+});
+
+installConsoleCapture();
+server.on('error', (err) => {
+  note(`server error: ${err.message}`);
+  process.exit(1);
+});
+listen();
+
+if (!settings.stem) {
+  loadHandler(settings.codeDir, settings.handler).then(
+    (handler) => {
+      state.handler = handler;
+      if (state.phase === 'loading') state.phase = 'ready';
+    },
+    (err) => {
+      note(`cannot load handler "${settings.handler}" from ${settings.codeDir}: ${err.message}`);
+      if (!(err instanceof HandlerLoadError) && err instanceof Error) note(err.stack ?? '');
+      process.exit(1);
+    },
+  );
+}
