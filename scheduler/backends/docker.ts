@@ -1,0 +1,275 @@
+// The Docker backend: one container per instance on one host, hardened (non-root uid, read-only root,
+// no capabilities, no new privileges, pid/memory/cpu limits) and reached through a unix socket in a
+// per-instance host dir (or a port published on 127.0.0.1 — never the bridge address).
+//
+// close() only ends the events stream: which containers to stop on shutdown is the scheduler's call
+// (it drains them), and containers left running are found again by label after a restart.
+
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { StratusError } from '../../core/errors.js';
+import { Closeable } from '../../core/lifecycle.js';
+import { silentLogger, type Logger } from '../../core/log.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import { DockerEventStream, type ContainerEvent } from './docker-events.js';
+import { ImageCache } from './docker-image.js';
+import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, type EndpointMode } from './docker-spec.js';
+import { NotHealthyError, waitUntilHealthy } from './health.js';
+import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor } from './instance-dir.js';
+
+export interface DockerBackendOptions {
+  docker: Docker;
+  /** Preferred parent of per-instance dirs (e.g. <stateDir>/run); a short /tmp dir is used if sockets would not fit. */
+  runDir: string;
+  /** Value of the dev.stratus.platform label: tells this platform's containers from anyone else's. */
+  platformId: string;
+  functionUid?: number;
+  pidsLimit?: number;
+  cpuShares?: number;
+  startTimeoutMs?: number;
+  stopGraceMs?: number;
+  tmpfsMb?: number;
+  endpointMode?: EndpointMode;
+  /** docker-init as PID 1; by default used when the daemon reports an init binary. */
+  init?: boolean;
+  logger?: Logger;
+}
+
+const isStatus = (err: unknown, ...codes: number[]) => codes.includes((err as { statusCode?: number }).statusCode ?? -1);
+
+/** Docker multiplexes stdout/stderr of a non-tty container in 8-byte-header frames. */
+function demuxLogs(buf: Buffer): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i + 8 <= buf.length) {
+    const size = buf.readUInt32BE(i + 4);
+    parts.push(buf.subarray(i + 8, i + 8 + size).toString('utf8'));
+    i += 8 + size;
+  }
+  return parts.join('');
+}
+
+export class DockerBackend extends Closeable implements Backend {
+  readonly kind = 'docker' as const;
+  readonly runDir: string;
+  readonly #o: Required<Omit<DockerBackendOptions, 'init' | 'logger' | 'runDir'>>;
+  readonly #log: Logger;
+  readonly #images: ImageCache;
+  readonly #events: DockerEventStream;
+  #init: Promise<boolean> | undefined;
+  /** Instances Stratus is stopping: their die events are not exits "on their own". */
+  readonly #stopping = new Set<string>();
+  readonly #oomSeen = new Set<string>();
+  #exitUnsubscribe: (() => void) | null = null;
+  readonly #exitListeners = new Set<(exit: InstanceExit) => void>();
+
+  constructor(opts: DockerBackendOptions) {
+    super();
+    this.runDir = chooseRunDir(opts.runDir);
+    this.#o = {
+      docker: opts.docker,
+      platformId: opts.platformId,
+      functionUid: opts.functionUid ?? 10001,
+      pidsLimit: opts.pidsLimit ?? 256,
+      cpuShares: opts.cpuShares ?? 512,
+      startTimeoutMs: opts.startTimeoutMs ?? 30_000,
+      stopGraceMs: opts.stopGraceMs ?? 5000,
+      tmpfsMb: opts.tmpfsMb ?? 64,
+      endpointMode: opts.endpointMode ?? 'unix',
+    };
+    if (opts.init !== undefined) this.#init = Promise.resolve(opts.init);
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'docker-backend' });
+    this.#images = new ImageCache(opts.docker, this.#log);
+    this.#events = new DockerEventStream(opts.docker, opts.platformId, this.#log);
+  }
+
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle> {
+    if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica');
+    const what = spec.function ? `function ${spec.function} v${spec.version}` : `${spec.runtime ?? ''} stem`;
+    const fail = (msg: string, cause?: unknown) =>
+      new StratusError('INSTANCE_START_FAILED', `${what}: ${msg}`, { instanceId: spec.instanceId }, { cause });
+    if (!spec.image) throw fail('no image to run (the Docker backend needs a built image)');
+    try {
+      assertSafeInstanceId(spec.instanceId);
+      if (this.#o.endpointMode === 'unix') assertSocketPathFits(socketPathFor(this.runDir, spec.instanceId));
+    } catch (err) {
+      throw fail((err as Error).message, err);
+    }
+
+    try {
+      await this.#images.ensure(spec.image, signal);
+    } catch (err) {
+      this.#log.error('image pull failed', { image: spec.image, error: err as Error });
+      throw fail(`image ${spec.image} is not present and could not be pulled; check that its build pushed it and that the registry is reachable`, err);
+    }
+
+    const mode = this.#o.endpointMode;
+    const hostDir = instanceDir(this.runDir, spec.instanceId);
+    let container: Docker.Container | null = null;
+    try {
+      await createInstanceDir(this.runDir, spec.instanceId, { uid: this.#o.functionUid, gid: this.#o.functionUid });
+      const init = await this.#initAvailable();
+      container = await this.#o.docker.createContainer(
+        createOptions(spec, spec.image, { ...this.#o, hostDir, init }),
+      );
+      await container.start();
+      const endpoint = await this.#endpointOf(container, spec.instanceId, mode);
+      const started = container;
+      await waitUntilHealthy({
+        endpoint,
+        timeoutMs: this.#o.startTimeoutMs,
+        ...(signal ? { signal } : {}),
+        checkGone: async () => {
+          const s = (await started.inspect()).State;
+          if (s.Running) return null;
+          return `exited with code ${s.ExitCode}${s.OOMKilled ? ' (out of memory)' : ''}`;
+        },
+      });
+      const { instanceId, role, runtime, function: fn, version } = spec;
+      return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: container.id, startedAt: Date.now() };
+    } catch (err) {
+      if (err instanceof StratusError) throw err;
+      await this.#logLastLines(container, spec.instanceId, err);
+      await this.#remove(spec.instanceId, 0);
+      if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(spec.image);
+      if (err instanceof NotHealthyError) {
+        throw fail(err.reason === 'gone' ? `the runtime ${err.message} before it was ready; see the instance logs` : err.reason === 'aborted' ? 'start was aborted' : `not ready within ${this.#o.startTimeoutMs} ms`, err);
+      }
+      throw fail('the container could not be created or started', err);
+    }
+  }
+
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<string> {
+    const codeDir = path.join(instanceDir(this.runDir, instance.instanceId), 'code');
+    try {
+      await fs.rm(codeDir, { recursive: true, force: true });
+      await fs.mkdir(path.dirname(codeDir), { recursive: true });
+      await linkTree(artifactDir, codeDir);
+    } catch (err) {
+      this.#log.error('staging code failed', { instanceId: instance.instanceId, artifactDir, error: err as Error });
+      throw new StratusError('INSTANCE_START_FAILED', `could not stage the code into instance ${instance.instanceId}`, { instanceId: instance.instanceId }, { cause: err });
+    }
+    return CONTAINER_CODE_DIR;
+  }
+
+  async setMemoryLimit(instanceId: string, memoryMb: number): Promise<void> {
+    const bytes = memoryMb * 1024 * 1024;
+    try {
+      await this.#o.docker.getContainer(containerName(instanceId)).update({ Memory: bytes, MemorySwap: bytes });
+    } catch (err) {
+      this.#log.error('memory limit update failed', { instanceId, memoryMb, error: err as Error });
+      throw new StratusError('INSTANCE_START_FAILED', `could not set the memory limit of instance ${instanceId} to ${memoryMb} MB`, { instanceId }, { cause: err });
+    }
+  }
+
+  async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
+    assertSafeInstanceId(instanceId);
+    await this.#remove(instanceId, opts?.graceMs ?? this.#o.stopGraceMs);
+  }
+
+  async list(): Promise<InstanceHandle[]> {
+    const containers = await this.#o.docker.listContainers({ all: true, filters: { label: [`${LABEL.platform}=${this.#o.platformId}`] } });
+    const handles: InstanceHandle[] = [];
+    for (const c of containers) {
+      const identity = identityFromLabels(c.Labels);
+      if (!identity) continue;
+      const published = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.IP === '127.0.0.1' && p.PublicPort);
+      const endpoint: Endpoint =
+        c.Labels[LABEL.endpoint] === 'tcp'
+          ? { kind: 'tcp', host: '127.0.0.1', port: published?.PublicPort ?? 0 }
+          : { kind: 'unix', socketPath: socketPathFor(this.runDir, identity.instanceId) };
+      handles.push({ ...identity, endpoint, backendRef: c.Id, startedAt: c.Created * 1000 });
+    }
+    return handles;
+  }
+
+  async diagnose(instanceId: string): Promise<InstanceExit | null> {
+    let state: Docker.ContainerInspectInfo['State'];
+    try {
+      state = (await this.#o.docker.getContainer(containerName(instanceId)).inspect()).State;
+    } catch (err) {
+      if (isStatus(err, 404)) return { instanceId, reason: 'killed', exitCode: null };
+      throw err;
+    }
+    if (state.OOMKilled) return { instanceId, reason: 'oom', exitCode: state.ExitCode };
+    if (state.Running) return null;
+    return { instanceId, reason: 'exited', exitCode: state.ExitCode };
+  }
+
+  onExit(listener: (exit: InstanceExit) => void): () => void {
+    this.#exitListeners.add(listener);
+    this.#exitUnsubscribe ??= this.#events.subscribe((e) => void this.#onContainerEvent(e));
+    return () => {
+      this.#exitListeners.delete(listener);
+    };
+  }
+
+  /** Resolves once the events stream behind onExit() is connected. */
+  eventsReady(): Promise<void> {
+    return this.#events.ready();
+  }
+
+  protected override async doClose(): Promise<void> {
+    this.#exitUnsubscribe?.();
+    this.#exitUnsubscribe = null;
+    this.#events.close();
+    this.#exitListeners.clear();
+  }
+
+  async #onContainerEvent(e: ContainerEvent): Promise<void> {
+    if (e.action === 'oom') {
+      this.#oomSeen.add(e.instanceId);
+      return;
+    }
+    if (this.#stopping.delete(e.instanceId)) return;
+    let oom = this.#oomSeen.delete(e.instanceId);
+    // The oom event is not guaranteed to arrive before die; a SIGKILL exit is checked against the record.
+    if (!oom && e.exitCode === 137) oom = (await this.diagnose(e.instanceId).catch(() => null))?.reason === 'oom';
+    const exit: InstanceExit = { instanceId: e.instanceId, reason: oom ? 'oom' : e.exitCode === 137 ? 'killed' : 'exited', exitCode: e.exitCode };
+    for (const l of [...this.#exitListeners]) l(exit);
+  }
+
+  #initAvailable(): Promise<boolean> {
+    this.#init ??= this.#o.docker.info().then(
+      (info: { InitBinary?: string; InitCommit?: { ID?: string } }) => Boolean(info.InitBinary) && info.InitCommit?.ID !== 'N/A',
+      () => false,
+    );
+    return this.#init;
+  }
+
+  async #endpointOf(container: Docker.Container, instanceId: string, mode: EndpointMode): Promise<Endpoint> {
+    if (mode === 'unix') return { kind: 'unix', socketPath: socketPathFor(this.runDir, instanceId) };
+    const ports = (await container.inspect()).NetworkSettings.Ports[`${CONTAINER_PORT}/tcp`] ?? [];
+    const binding = ports.find((p) => p.HostIp === '127.0.0.1');
+    if (!binding) throw new Error('docker published no 127.0.0.1 port');
+    return { kind: 'tcp', host: '127.0.0.1', port: Number(binding.HostPort) };
+  }
+
+  async #logLastLines(container: Docker.Container | null, instanceId: string, err: unknown): Promise<void> {
+    let lines = '';
+    if (container) {
+      const buf = (await container.logs({ stdout: true, stderr: true, tail: 30, follow: false }).catch(() => null)) as Buffer | null;
+      if (buf) lines = demuxLogs(buf).trimEnd();
+    }
+    this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: lines });
+  }
+
+  /** Stop (with a grace period), force-remove, delete the host dir; every step tolerates "already gone". */
+  async #remove(instanceId: string, graceMs: number): Promise<void> {
+    this.#stopping.add(instanceId);
+    if (this.#stopping.size > 1000) this.#stopping.delete(this.#stopping.values().next().value!);
+    const container = this.#o.docker.getContainer(containerName(instanceId));
+    try {
+      await container.stop({ t: Math.ceil(graceMs / 1000) });
+    } catch (err) {
+      if (!isStatus(err, 304, 404)) this.#log.warn('container stop failed', { instanceId, error: err as Error });
+    }
+    try {
+      await container.remove({ force: true, v: true });
+    } catch (err) {
+      if (!isStatus(err, 404, 409)) throw err;
+    }
+    await removeInstanceDir(this.runDir, instanceId);
+  }
+}

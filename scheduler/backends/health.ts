@@ -1,0 +1,88 @@
+// Readiness poll shared by the backends: GET /healthz through an instance's endpoint until it answers 200.
+// A cold start is tens of milliseconds, so the poll is tight (a few ms apart) rather than 100 ms sleeps;
+// whether the instance died meanwhile is asked less often, because that check (docker inspect) is costly.
+
+import http from 'node:http';
+import type { Endpoint } from './backend.js';
+
+/** http.request options that reach an endpoint (unix socket or a 127.0.0.1 port). */
+export function endpointRequestOptions(endpoint: Endpoint): Pick<http.RequestOptions, 'socketPath' | 'host' | 'port'> {
+  return endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
+}
+
+/** One GET /healthz; resolves with the status code, or 0 when nothing answered. Never rejects. */
+export function probeHealth(endpoint: Endpoint, timeoutMs = 1000): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { ...endpointRequestOptions(endpoint), method: 'GET', path: '/healthz', agent: false, timeout: timeoutMs },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.on('timeout', () => req.destroy());
+    req.end();
+  });
+}
+
+export interface WaitHealthyOptions {
+  endpoint: Endpoint;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Delay between two probes. */
+  intervalMs?: number;
+  /** Tells why the instance is gone (exited, OOM) or null while it may still come up. */
+  checkGone?: () => Promise<string | null>;
+  /** How often checkGone runs. */
+  goneCheckEveryMs?: number;
+  now?: () => number;
+}
+
+/** Why waiting for readiness ended without a healthy instance. */
+export class NotHealthyError extends Error {
+  constructor(
+    readonly reason: 'timeout' | 'gone' | 'aborted',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NotHealthyError';
+  }
+}
+
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Resolves once /healthz answers 200; rejects with NotHealthyError on timeout, death or abort. */
+export async function waitUntilHealthy(opts: WaitHealthyOptions): Promise<void> {
+  const now = opts.now ?? Date.now;
+  const interval = opts.intervalMs ?? 3;
+  const goneEvery = opts.goneCheckEveryMs ?? 150;
+  const deadline = now() + opts.timeoutMs;
+  let nextGoneCheck = now() + goneEvery;
+  for (;;) {
+    if (opts.signal?.aborted) throw new NotHealthyError('aborted', 'start was aborted');
+    const status = await probeHealth(opts.endpoint, Math.max(50, Math.min(1000, deadline - now())));
+    if (status === 200) return;
+    if (opts.checkGone && now() >= nextGoneCheck) {
+      const gone = await opts.checkGone();
+      if (gone) throw new NotHealthyError('gone', gone);
+      nextGoneCheck = now() + goneEvery;
+    }
+    if (now() >= deadline) {
+      const gone = opts.checkGone ? await opts.checkGone() : null;
+      if (gone) throw new NotHealthyError('gone', gone);
+      throw new NotHealthyError('timeout', `not healthy within ${opts.timeoutMs} ms (last /healthz status: ${status || 'no answer'})`);
+    }
+    await pause(interval, opts.signal);
+  }
+}
