@@ -46,6 +46,7 @@ class SecondBuckets {
   readonly #sums: Float64Array;
   readonly #counts: Uint32Array;
   #firstSecond: number | undefined;
+  #newestSecond: number | undefined;
 
   constructor(readonly capacity: number) {
     this.#seconds = new Float64Array(capacity).fill(Number.NaN);
@@ -54,11 +55,10 @@ class SecondBuckets {
   }
 
   add(second: number, value: number): void {
+    // A sample older than the ring reaches would overwrite newer data (or nothing useful): drop it.
+    if (this.#newestSecond !== undefined && second <= this.#newestSecond - this.capacity) return;
     const slot = ((second % this.capacity) + this.capacity) % this.capacity;
     if (this.#seconds[slot] !== second) {
-      // A slot still holding a newer second means this sample is too old to matter: drop it.
-      const held = this.#seconds[slot]!;
-      if (!Number.isNaN(held) && held > second) return;
       this.#seconds[slot] = second;
       this.#sums[slot] = 0;
       this.#counts[slot] = 0;
@@ -66,6 +66,7 @@ class SecondBuckets {
     this.#sums[slot]! += value;
     this.#counts[slot]! += 1;
     if (this.#firstSecond === undefined || second < this.#firstSecond) this.#firstSecond = second;
+    if (this.#newestSecond === undefined || second > this.#newestSecond) this.#newestSecond = second;
   }
 
   /**
@@ -112,6 +113,11 @@ export class Autoscaler {
     this.#targetUtilization = targetUtilization;
     this.#panicThreshold = panicThreshold;
     this.#buckets = new SecondBuckets(this.#stableSeconds);
+  }
+
+  /** Number of per-second buckets kept: fixed by the stable window, whatever the length of the run. */
+  get bucketCount(): number {
+    return this.#buckets.capacity;
   }
 
   /** Record the observed concurrency (in-flight + queued requests) at `now` (ms). */
