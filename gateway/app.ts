@@ -1,0 +1,62 @@
+// Wiring only: the control-plane API (express, /v1, /healthz, /metrics) and the function URLs (/fn/…)
+// behind one request listener. Function URLs never enter express: they go straight to the invoke handler.
+
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import express from 'express';
+import { StratusError } from '../core/errors.js';
+import { requireApiKey } from './auth.js';
+import type { GatewayDeps } from './deps.js';
+import { FunctionService } from './function-service.js';
+import { FUNCTION_URL_PREFIX, createInvokeHandler } from './invoke.js';
+import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
+import { RouteTable } from './route-table.js';
+import { buildsRouter } from './routes/builds.js';
+import { functionsRouter } from './routes/functions.js';
+import { systemRouter } from './routes/system.js';
+
+export type { GatewayDeps } from './deps.js';
+
+export interface GatewayApp extends http.RequestListener {
+  readonly routes: RouteTable;
+  /** Stops watching the store and ends followed build logs; the HTTP server is closed by its owner. */
+  close(): Promise<void>;
+}
+
+export function createApp(deps: GatewayDeps): GatewayApp {
+  const logger = deps.logger.child({ component: 'gateway' });
+  const routes = new RouteTable(deps.store, deps.scheduler, logger);
+  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger);
+  const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock });
+  const auth = requireApiKey(deps.apiKey);
+  const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
+
+  const api = express();
+  api.disable('x-powered-by');
+  api.use((_req, res, next) => {
+    res.setHeader(REQUEST_ID_HEADER, randomUUID());
+    next();
+  });
+  api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));
+  api.use(
+    '/v1',
+    auth,
+    functionsRouter({ service, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
+    builds.router,
+  );
+  api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
+  api.use(problemMiddleware(logger));
+
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const url = req.url ?? '/';
+    if (url.startsWith(FUNCTION_URL_PREFIX) || url === '/fn') invoke(req, res);
+    else api(req, res);
+  };
+  return Object.assign(listener, {
+    routes,
+    close: async () => {
+      builds.close();
+      await routes.close();
+    },
+  });
+}

@@ -1,0 +1,40 @@
+// What the gateway is built from. The composition root (main.ts) fills this; tests pass fakes.
+
+import type { Builder } from '../builder/builder.js';
+import type { Config } from '../core/config.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { Store } from '../core/store/store.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+
+type InvocationLabels = { function: string; status: string };
+
+/**
+ * The slice of core/platform-metrics.ts the gateway records into. Declared structurally here so the
+ * gateway depends on what it uses, not on how the metrics module is built.
+ */
+export interface GatewayMetrics {
+  invocations: { inc(labels: InvocationLabels): void };
+  invocationSeconds: { observe(labels: InvocationLabels, seconds: number): void };
+  coldStartPhaseSeconds: { observe(labels: { kind: string; phase: string }, seconds: number): void };
+}
+
+export interface MetricsRegistry {
+  /** Prometheus text exposition format. */
+  render(): string | Promise<string>;
+}
+
+export interface GatewayDeps {
+  config: Config;
+  store: Store;
+  builder: Builder;
+  scheduler: Scheduler;
+  metrics: GatewayMetrics;
+  registry: MetricsRegistry;
+  logger: Logger;
+  apiKey: string;
+  backendKind: string;
+  clock: Clock;
+  /** How often a followed build log is polled (ms); tests shorten it. */
+  buildLogPollMs?: number;
+}

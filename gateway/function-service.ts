@@ -1,0 +1,134 @@
+// Create, update, patch and delete functions over the store, builder and scheduler. Routes stay thin:
+// they parse the request and hand a validated config here. After every write that moves a function's
+// current version, the route table is refreshed before answering so the function URL flips at once.
+
+import { StratusError } from '../core/errors.js';
+import { mergeFunctionConfig, type FunctionConfig } from '../core/function-config.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { Store } from '../core/store/store.js';
+import type { BuildRecord, FunctionRecord, VersionRecord } from '../core/types.js';
+import type { Builder } from '../builder/builder.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { RouteTable } from './route-table.js';
+
+export type FunctionStatus = 'ready' | 'building' | 'failed';
+
+export interface DeployResult {
+  name: string;
+  version: number;
+  buildId: string | null;
+  status: 'queued' | 'ready';
+}
+
+export class FunctionService {
+  constructor(
+    private readonly store: Store,
+    private readonly builder: Builder,
+    private readonly scheduler: Scheduler,
+    private readonly routes: RouteTable,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** A new version from uploaded source: recorded as queued/building, then handed to the builder. */
+  async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }): Promise<DeployResult> {
+    const now = this.#now();
+    const existing = await this.store.getFunction(config.name);
+    const version = await this.store.nextVersion(config.name);
+    const build: BuildRecord = {
+      id: buildId, function: config.name, version, status: 'queued', createdAt: now,
+      startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
+    };
+    await this.store.putBuild(build);
+    await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });
+    await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
+    try {
+      await this.builder.submit({ buildId, function: config.name, version, config, sourcePath: source.path, sourceName: source.name });
+    } catch (err) {
+      this.logger.error('could not queue build', { buildId, function: config.name, err });
+      const failedAt = this.#now();
+      await this.store.putBuild({ ...build, status: 'failed', finishedAt: failedAt, error: 'the build could not be queued; try the upload again' });
+      await this.store.putVersion({ function: config.name, version, config, status: 'failed', image: null, artifactDir: null, buildId, createdAt: now });
+      throw err;
+    }
+    return { name: config.name, version, buildId, status: 'queued' };
+  }
+
+  /** A new version running the user's own image: nothing to build, it is current at once. */
+  async deployImage(config: FunctionConfig & { image: string }): Promise<DeployResult> {
+    const now = this.#now();
+    const existing = await this.store.getFunction(config.name);
+    const version = await this.store.nextVersion(config.name);
+    await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now });
+    await this.store.putFunction(this.#nextRecord(existing, config, version, version, now));
+    await this.routes.refresh(config.name);
+    return { name: config.name, version, buildId: null, status: 'ready' };
+  }
+
+  /** A config-only change: a new version reusing the current version's code, current at once. */
+  async patch(name: string, patch: unknown): Promise<{ name: string; version: number; config: FunctionConfig }> {
+    const fn = await this.#require(name);
+    const current = fn.currentVersion === null ? null : await this.store.getVersion(name, fn.currentVersion);
+    if (!current || current.status !== 'ready') {
+      throw new StratusError('CONFLICT', `function ${name} has no deployed version to change yet; wait for its build or upload code first`, { function: name });
+    }
+    const config = mergeFunctionConfig(current.config, patch);
+    if (config.runtime !== current.config.runtime && current.artifactDir !== null) {
+      throw new StratusError('INVALID_CONFIG', 'the runtime cannot change without new code; upload the code again with POST /v1/functions', { field: 'body.runtime' });
+    }
+    const now = this.#now();
+    const version = await this.store.nextVersion(name);
+    const next: VersionRecord = {
+      function: name, version, config, status: 'ready', image: config.image ?? current.image,
+      artifactDir: current.artifactDir, buildId: current.buildId, createdAt: now,
+    };
+    await this.store.putVersion(next);
+    await this.store.putFunction({ ...fn, config, currentVersion: version, latestVersion: version, updatedAt: now });
+    await this.routes.refresh(name);
+    return { name, version, config };
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.#require(name);
+    await this.scheduler.retire(name);
+    await this.builder.purge(name);
+    await this.store.deleteFunction(name);
+    await this.routes.refresh(name);
+  }
+
+  async get(name: string): Promise<{ fn: FunctionRecord; versions: VersionRecord[]; status: FunctionStatus }> {
+    const fn = await this.#require(name);
+    const versions = await this.store.listVersions(name);
+    const latest = versions.find((v) => v.version === fn.latestVersion);
+    return { fn, versions, status: statusOf(fn, latest) };
+  }
+
+  async list(): Promise<Array<{ fn: FunctionRecord; status: FunctionStatus }>> {
+    const fns = await this.store.listFunctions();
+    return Promise.all(
+      fns.map(async (fn) => ({ fn, status: statusOf(fn, await this.store.getVersion(fn.name, fn.latestVersion)) })),
+    );
+  }
+
+  async #require(name: string): Promise<FunctionRecord> {
+    const fn = await this.store.getFunction(name);
+    if (!fn) throw new StratusError('FUNCTION_NOT_FOUND', `no function named "${name}"; list them with GET /v1/functions`, { function: name });
+    return fn;
+  }
+
+  #nextRecord(existing: FunctionRecord | null, config: FunctionConfig, currentVersion: number | null, latestVersion: number, now: string): FunctionRecord {
+    return { name: config.name, config, currentVersion, latestVersion, createdAt: existing?.createdAt ?? now, updatedAt: now };
+  }
+
+  #now(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+}
+
+/** What the function URL does now: serve (ready), wait for a first build (building), or nothing (failed). */
+function statusOf(fn: FunctionRecord, latest: VersionRecord | null | undefined): FunctionStatus {
+  if (latest?.status === 'building') return 'building';
+  if (fn.currentVersion !== null) return 'ready';
+  return latest?.status === 'failed' ? 'failed' : 'building';
+}

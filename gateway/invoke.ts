@@ -1,0 +1,69 @@
+// The function URL handler: /fn/NAME[/rest][?query], any method. It bypasses express entirely (no body
+// parsers, no router) because it is the hot path: one id, one in-memory route lookup, then the proxy.
+
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { StratusError } from '../core/errors.js';
+import { FUNCTION_NAME } from '../core/function-config.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { DeployedVersion } from '../core/types.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import type { GatewayMetrics } from './deps.js';
+import { REQUEST_ID_HEADER, sendProblem } from './problem.js';
+import { proxyInvocation } from './proxy.js';
+import type { RouteTable } from './route-table.js';
+
+export const FUNCTION_URL_PREFIX = '/fn/';
+
+/** Splits "/fn/NAME/rest?q" into the name and the path the function sees ("/rest?q", at least "/"). */
+export function parseFunctionUrl(url: string): { name: string; path: string } | null {
+  if (!url.startsWith(FUNCTION_URL_PREFIX)) return null;
+  const rest = url.slice(FUNCTION_URL_PREFIX.length);
+  const cut = rest.search(/[/?]/);
+  const name = cut === -1 ? rest : rest.slice(0, cut);
+  const tail = cut === -1 ? '' : rest.slice(cut);
+  if (!FUNCTION_NAME.test(name)) return null;
+  return { name, path: tail.startsWith('/') ? tail : `/${tail}` };
+}
+
+export interface InvokeDeps {
+  routes: RouteTable;
+  scheduler: Scheduler;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  clock: Clock;
+}
+
+export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, target: DeployedVersion, path: string) => {
+    const timeoutMs = target.config.timeoutMs;
+    proxyInvocation(req, res, {
+      requestId, target, path, arrivedAt,
+      deadline: deps.clock.now() + timeoutMs,
+      scheduler: deps.scheduler, metrics: deps.metrics, logger: deps.logger,
+    }, timeoutMs);
+  };
+
+  return (req, res) => {
+    const arrivedAt = performance.now();
+    const requestId = randomUUID();
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const parsed = parseFunctionUrl(req.url ?? '/');
+    if (!parsed) {
+      req.resume();
+      sendProblem(res, new StratusError('FUNCTION_NOT_FOUND', 'a function URL looks like /fn/NAME/…, with NAME in lowercase letters, digits and "-"'), requestId, deps.logger);
+      return;
+    }
+    const cached = deps.routes.lookup(parsed.name);
+    if (cached) return start(req, res, requestId, arrivedAt, cached, parsed.path);
+    deps.routes.resolve(parsed.name).then(
+      (target) => start(req, res, requestId, arrivedAt, target, parsed.path),
+      (err: unknown) => {
+        req.resume();
+        sendProblem(res, err, requestId, deps.logger);
+      },
+    );
+  };
+}

@@ -1,0 +1,81 @@
+// /v1/builds/:id and its log, plain or followed as server-sent events. A follower polls the store from
+// a byte offset, so it works the same whichever replica runs the build.
+
+import express, { type Router } from 'express';
+import { StratusError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import type { Store } from '../../core/store/store.js';
+import { TERMINAL_BUILD_STATUSES } from '../../core/types.js';
+
+export interface BuildsRoute {
+  router: Router;
+  /** Ends every followed log stream (their poll timers with them). */
+  close(): void;
+}
+
+/** One SSE event; multi-line data becomes one data: line each, which the client joins back. */
+export function sseEvent(event: string, data: string): string {
+  return `event: ${event}\n${data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+}
+
+export function buildsRouter(store: Store, logger: Logger, pollMs: number): BuildsRoute {
+  const router = express.Router();
+  const followers = new Set<() => void>();
+
+  const requireBuild = async (id: string) => {
+    const build = await store.getBuild(id);
+    if (!build) throw new StratusError('BUILD_NOT_FOUND', `no build with id ${id}; the upload answer names its build`, { buildId: id });
+    return build;
+  };
+
+  router.get('/builds/:id', async (req, res) => {
+    res.json(await requireBuild(String(req.params.id)));
+  });
+
+  router.get('/builds/:id/logs', async (req, res) => {
+    const id = String(req.params.id);
+    await requireBuild(id);
+    const follow = req.query.follow === '1' || req.query.follow === 'true';
+    if (!follow) {
+      const { text } = await store.readBuildLog(id, 0);
+      res.type('text/plain; charset=utf-8').send(text);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    let offset = 0;
+    let timer: NodeJS.Timeout | undefined;
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      clearTimeout(timer);
+      followers.delete(stop);
+      res.end();
+    };
+    followers.add(stop);
+    res.on('close', stop);
+    const poll = async () => {
+      // Status first, then the log: once the status is terminal, the log read after it holds every line.
+      const build = await store.getBuild(id);
+      const chunk = await store.readBuildLog(id, offset);
+      if (stopped) return;
+      offset = chunk.nextOffset;
+      if (chunk.text) res.write(sseEvent('log', chunk.text));
+      if (!build || TERMINAL_BUILD_STATUSES.includes(build.status)) {
+        res.write(sseEvent('end', JSON.stringify({ status: build?.status ?? 'deleted', error: build?.error ?? null })));
+        return stop();
+      }
+      timer = setTimeout(run, pollMs);
+    };
+    const run = () => {
+      poll().catch((err: unknown) => {
+        logger.warn('build log follow failed', { buildId: id, err });
+        stop();
+      });
+    };
+    run();
+  });
+
+  return { router, close: () => [...followers].forEach((stop) => stop()) };
+}

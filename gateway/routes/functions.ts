@@ -1,0 +1,125 @@
+// /v1/functions: upload (multipart code or JSON image), list, show, patch, delete, instances.
+// Parsing and validation happen here; what a change means for store, builder and scheduler lives in
+// FunctionService.
+
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type Request, type Router } from 'express';
+import { StratusError } from '../../core/errors.js';
+import { parseFunctionConfig, type FunctionConfig } from '../../core/function-config.js';
+import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { DeployResult, FunctionService } from '../function-service.js';
+import { parseUpload } from '../upload.js';
+
+export interface FunctionsRouteDeps {
+  service: FunctionService;
+  scheduler: Scheduler;
+  stateDir: string;
+  maxUploadBytes: number;
+  publicUrl: string | undefined;
+}
+
+const json = express.json({ limit: '1mb' });
+
+export function functionsRouter(deps: FunctionsRouteDeps): Router {
+  const router = express.Router();
+  const base = (req: Request) => deps.publicUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  const functionUrl = (req: Request, name: string) => `${base(req)}/fn/${name}`;
+
+  const answerDeploy = (req: Request, result: DeployResult) => ({
+    ...result,
+    links: {
+      ...(result.buildId ? { build: `/v1/builds/${result.buildId}`, logs: `/v1/builds/${result.buildId}/logs` } : {}),
+      url: functionUrl(req, result.name),
+    },
+  });
+
+  router.post('/functions', json, async (req, res) => {
+    if (req.is('multipart/form-data')) {
+      const result = await deployUpload(req, deps);
+      res.status(202).location(`/v1/builds/${result.buildId}`).json(answerDeploy(req, result));
+    } else if (req.is('application/json')) {
+      const result = await deployImage(req.body);
+      res.status(201).location(`/v1/functions/${result.name}`).json(answerDeploy(req, result));
+    } else {
+      throw unsupported('multipart/form-data (config + code) or application/json (config + image)');
+    }
+  });
+
+  const deployImage = (body: unknown) => {
+    const config = parseFunctionConfig(body, 'body');
+    if (config.image === undefined) {
+      throw new StratusError('INVALID_CONFIG', 'a JSON body deploys your own image: give "image", or upload code as multipart/form-data with parts config and code', { field: 'body.image' });
+    }
+    return deps.service.deployImage({ ...config, image: config.image });
+  };
+
+  router.get('/functions', async (req, res) => {
+    const all = await deps.service.list();
+    res.json({
+      functions: all.map(({ fn, status }) => ({
+        name: fn.name, runtime: fn.config.runtime ?? null, status, currentVersion: fn.currentVersion,
+        latestVersion: fn.latestVersion, url: functionUrl(req, fn.name), updatedAt: fn.updatedAt,
+      })),
+    });
+  });
+
+  router.get('/functions/:name', async (req, res) => {
+    const { fn, versions, status } = await deps.service.get(String(req.params.name));
+    res.json({ ...fn, status, url: functionUrl(req, fn.name), versions });
+  });
+
+  router.patch('/functions/:name', json, async (req, res) => {
+    if (!req.is('application/json')) throw unsupported('application/json (the configuration fields to change)');
+    const result = await deps.service.patch(String(req.params.name), req.body);
+    res.json({ ...result, status: 'ready', url: functionUrl(req, result.name) });
+  });
+
+  router.delete('/functions/:name', async (req, res) => {
+    await deps.service.remove(String(req.params.name));
+    res.status(204).end();
+  });
+
+  router.get('/functions/:name/instances', async (req, res) => {
+    const name = String(req.params.name);
+    await deps.service.get(name); // 404 for an unknown function rather than an empty list
+    res.json({ instances: deps.scheduler.instances(name) });
+  });
+
+  return router;
+}
+
+function unsupported(expected: string): StratusError {
+  return new StratusError('UNSUPPORTED_MEDIA_TYPE', `send ${expected}`, { field: 'content-type' });
+}
+
+async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<DeployResult> {
+  const buildId = randomUUID();
+  const dir = path.join(deps.stateDir, 'uploads', buildId);
+  const upload = await parseUpload(req, dir, deps.maxUploadBytes);
+  try {
+    const config = parseConfigPart(upload.configText);
+    if (!upload.code) throw new StratusError('INVALID_REQUEST', 'add a file part named "code" (a .zip, a .tar.gz or a single source file)', { field: 'code' });
+    if (upload.code.bytes === 0) throw new StratusError('INVALID_REQUEST', 'the "code" part is empty', { field: 'code' });
+    return await deps.service.deployUpload(config, buildId, upload.code);
+  } catch (err) {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function parseConfigPart(text: string | undefined): FunctionConfig {
+  if (text === undefined) throw new StratusError('INVALID_REQUEST', 'add a part named "config" holding the function configuration as JSON', { field: 'config' });
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    throw new StratusError('INVALID_REQUEST', 'the "config" part is not valid JSON', { field: 'config' });
+  }
+  const config = parseFunctionConfig(input, 'config');
+  if (config.image !== undefined) {
+    throw new StratusError('INVALID_CONFIG', 'an upload brings its own code; to run your own image send application/json without a code part', { field: 'config.image' });
+  }
+  return config;
+}
