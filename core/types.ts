@@ -72,4 +72,6 @@ export interface DeployedVersion {
   image: string | null;
   /** Built code tree (code + installed dependencies) used to specialize stems; null for a user's own image. */
   artifactDir: string | null;
+  /** Effective handler resolved at build time; when absent the scheduler uses config.handler or the runtime default. */
+  handler?: string;
 }

@@ -16,6 +16,10 @@ export interface Lease {
   readonly agent: http.Agent;
   /** How the instance serving this request came to be: warm, or a cold start from a stem or a new container. */
   readonly start: StartKind;
+  /** What the proxy passes to http.request with `agent`: the instance's unix socket or 127.0.0.1 port. */
+  readonly requestOptions: { socketPath: string } | { host: string; port: number };
+  /** Set on the request that waited for a cold start: its kind and phase durations in ms (claim/create/init). */
+  readonly coldStart?: { kind: Exclude<StartKind, 'warm'>; phases: Record<string, number> };
   /** Return the slot. 'timeout' and 'crashed' make the scheduler check and recycle the instance. */
   release(outcome: LeaseOutcome): void;
   /** After a failed request: why the instance failed (OOM, exit), or null if it looks alive. */

@@ -1,0 +1,96 @@
+// A cold start of one function version: specialize a stem when the version has a code tree and a stem
+// is ready (claim → memory limit → stage code → POST /init), otherwise create a container from the
+// version's image. A stem that refuses the code (4xx on /init) is stopped and the start falls back to a
+// new container, so a bad stem costs time, never the request. Phase durations feed the cold-start metric.
+
+import { randomUUID } from 'node:crypto';
+import { StratusError } from '../core/errors.js';
+import { DEFAULT_HANDLER } from '../core/function-config.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { DeployedVersion } from '../core/types.js';
+import type { Backend, InstanceHandle } from './backends/backend.js';
+import { Instance } from './instance.js';
+import { postInit } from './runtime-client.js';
+import type { StemPool } from './stem-pool.js';
+
+export interface ColdStart {
+  instance: Instance;
+  kind: 'stem' | 'container';
+  /** Milliseconds per phase: claim, init (stem); create (container). */
+  phases: Record<string, number>;
+}
+
+export function effectiveHandler(v: DeployedVersion): string | null {
+  if (v.handler) return v.handler;
+  if (v.config.handler) return v.config.handler;
+  return v.config.runtime ? DEFAULT_HANDLER[v.config.runtime] : null;
+}
+
+export class InstanceStarter {
+  constructor(
+    private readonly backend: Backend,
+    private readonly stems: StemPool,
+    private readonly clock: Clock,
+    private readonly startTimeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  async start(v: DeployedVersion, signal: AbortSignal): Promise<ColdStart> {
+    const runtime = v.config.runtime;
+    if (v.artifactDir && runtime && this.stems.enabled) {
+      const t0 = this.clock.now();
+      const stem = this.stems.claim(runtime);
+      const claimMs = this.clock.now() - t0;
+      if (stem) {
+        const specialized = await this.#specialize(stem, v, v.artifactDir, signal);
+        if (specialized) return { instance: specialized.instance, kind: 'stem', phases: { claim: claimMs, init: specialized.initMs } };
+      }
+    }
+    return this.#createContainer(v, signal);
+  }
+
+  async #specialize(stem: InstanceHandle, v: DeployedVersion, artifactDir: string, signal: AbortSignal): Promise<{ instance: Instance; initMs: number } | null> {
+    const t0 = this.clock.now();
+    // The stem keeps its backend identity; from here on it serves this version.
+    const handle: InstanceHandle = { ...stem, role: 'function', function: v.function, version: v.version };
+    const instance = new Instance(handle, v.config.concurrency, 'stem');
+    try {
+      if (signal.aborted) throw signal.reason;
+      await this.backend.setMemoryLimit(stem.instanceId, v.config.memoryMb);
+      const codeDir = await this.backend.stageCode(stem, artifactDir);
+      const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
+      const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
+      if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
+      return { instance, initMs: this.clock.now() - t0 };
+    } catch (err) {
+      this.log.warn('stem could not load the code; falling back to a new container', { function: v.function, version: v.version, stem: stem.instanceId, err });
+      instance.dispose();
+      await this.backend.stop(stem.instanceId).catch((e: unknown) => this.log.warn('stopping a failed stem failed', { stem: stem.instanceId, err: e }));
+      return null;
+    }
+  }
+
+  async #createContainer(v: DeployedVersion, signal: AbortSignal): Promise<ColdStart> {
+    if (!v.image && !v.artifactDir) {
+      throw new StratusError('INSTANCE_START_FAILED', `version ${v.version} of ${v.function} has neither an image nor a code tree to run; deploy it again`);
+    }
+    const t0 = this.clock.now();
+    const handle = await this.backend.start(
+      {
+        instanceId: `${v.function}-${v.version}-${randomUUID().slice(0, 12)}`,
+        role: 'function',
+        runtime: v.config.runtime ?? null,
+        function: v.function,
+        version: v.version,
+        image: v.image,
+        artifactDir: v.artifactDir,
+        handler: effectiveHandler(v),
+        memoryMb: v.config.memoryMb,
+        env: v.config.env,
+      },
+      signal,
+    );
+    return { instance: new Instance(handle, v.config.concurrency, 'container'), kind: 'container', phases: { create: this.clock.now() - t0 } };
+  }
+}

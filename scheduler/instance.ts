@@ -1,0 +1,59 @@
+// One running instance as the scheduler sees it: the backend handle plus dispatch state (in-flight
+// count, drain flag) and the keep-alive agent every request to it reuses.
+
+import http from 'node:http';
+import type { Endpoint, InstanceHandle } from './backends/backend.js';
+import type { InstanceState, InstanceView, Lease, StartKind } from './scheduler.js';
+
+export type RequestOptions = Lease['requestOptions'];
+
+export function requestOptionsFor(endpoint: Endpoint): RequestOptions {
+  // Only unix sockets or loopback ports: never a bridge address (see DESIGN.md, runtime protocol).
+  return endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
+}
+
+export class Instance {
+  state: InstanceState;
+  inFlight = 0;
+  lastUsedAt: number | null = null;
+  readonly agent: http.Agent;
+  readonly requestOptions: RequestOptions;
+
+  constructor(
+    readonly handle: InstanceHandle,
+    readonly concurrency: number,
+    readonly startKind: Exclude<StartKind, 'warm'>,
+    state: InstanceState = 'ready',
+  ) {
+    this.state = state;
+    // One agent per instance so sockets are reused across requests and go away with the instance.
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(concurrency, 1) * 2 });
+    this.requestOptions = requestOptionsFor(handle.endpoint);
+  }
+
+  get id(): string {
+    return this.handle.instanceId;
+  }
+
+  get hasFreeSlot(): boolean {
+    return this.state === 'ready' && this.inFlight < this.concurrency;
+  }
+
+  view(): InstanceView {
+    return {
+      id: this.id,
+      function: this.handle.function ?? '',
+      version: this.handle.version ?? 0,
+      state: this.state,
+      inFlight: this.inFlight,
+      concurrency: this.concurrency,
+      startedAt: new Date(this.handle.startedAt).toISOString(),
+      lastUsedAt: this.lastUsedAt === null ? null : new Date(this.lastUsedAt).toISOString(),
+      startKind: this.startKind,
+    };
+  }
+
+  dispose(): void {
+    this.agent.destroy();
+  }
+}

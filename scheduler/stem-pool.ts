@@ -1,0 +1,129 @@
+// Stems: generic runtime containers started ahead of demand, one small pool per runtime. A cold start
+// of a version with a code tree claims one and specializes it (POST /init) instead of creating a
+// container, which is what makes scale-from-zero fast. The pool refills in the background after a
+// claim and on every scheduler tick (so a failing start is retried at tick pace, not in a hot loop).
+
+import { randomUUID } from 'node:crypto';
+import { LIMITS } from '../core/function-config.js';
+import { Closeable } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { Runtime } from '../core/types.js';
+import type { Backend, InstanceHandle } from './backends/backend.js';
+
+export interface StemPoolSettings {
+  /** Stems kept ready per runtime; 0 turns stems off. */
+  size: number;
+  images: Record<Runtime, string>;
+  startTimeoutMs: number;
+  /** Memory of an unclaimed stem; a claim sets the function's own limit. */
+  memoryMb?: number;
+}
+
+export class StemPool extends Closeable {
+  readonly #ready = new Map<Runtime, InstanceHandle[]>();
+  readonly #starting = new Map<Runtime, number>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #aborts = new Set<AbortController>();
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly settings: StemPoolSettings,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get enabled(): boolean {
+    return this.settings.size > 0;
+  }
+
+  readyCount(runtime: Runtime): number {
+    return this.#ready.get(runtime)?.length ?? 0;
+  }
+
+  runtimes(): Runtime[] {
+    return Object.keys(this.settings.images) as Runtime[];
+  }
+
+  /** A ready stem of this runtime, now owned by the caller, or null. Triggers a refill. */
+  claim(runtime: Runtime): InstanceHandle | null {
+    if (this.closed || !this.enabled) return null;
+    const stem = this.#ready.get(runtime)?.shift() ?? null;
+    this.fill(runtime);
+    return stem;
+  }
+
+  /** Start stems until each runtime (or the given one) has `size` ready or starting. */
+  fill(only?: Runtime): void {
+    if (this.closed || !this.enabled) return;
+    for (const runtime of only ? [only] : this.runtimes()) {
+      const have = this.readyCount(runtime) + (this.#starting.get(runtime) ?? 0);
+      for (let i = have; i < this.settings.size; i++) this.#startOne(runtime);
+    }
+  }
+
+  /** A stem exited on its own: forget it. Returns true if it was one of ours. */
+  forget(instanceId: string): boolean {
+    for (const list of this.#ready.values()) {
+      const i = list.findIndex((s) => s.instanceId === instanceId);
+      if (i >= 0) {
+        list.splice(i, 1);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #startOne(runtime: Runtime): void {
+    this.#starting.set(runtime, (this.#starting.get(runtime) ?? 0) + 1);
+    const abort = new AbortController();
+    this.#aborts.add(abort);
+    const timer = setTimeout(() => abort.abort(), this.settings.startTimeoutMs);
+    const instanceId = `stem-${runtime}-${randomUUID().slice(0, 12)}`;
+    const p = this.backend
+      .start(
+        {
+          instanceId,
+          role: 'stem',
+          runtime,
+          function: null,
+          version: null,
+          image: this.settings.images[runtime],
+          artifactDir: null,
+          handler: null,
+          memoryMb: this.settings.memoryMb ?? LIMITS.memoryMb.default,
+          env: {},
+        },
+        abort.signal,
+      )
+      .then(
+        async (handle) => {
+          if (this.closed) {
+            await this.backend.stop(handle.instanceId).catch(() => {});
+            return;
+          }
+          const list = this.#ready.get(runtime) ?? [];
+          list.push(handle);
+          this.#ready.set(runtime, list);
+        },
+        (err: unknown) => {
+          if (!this.closed) this.log.warn('stem start failed; retrying on the next tick', { runtime, err });
+        },
+      )
+      .finally(() => {
+        clearTimeout(timer);
+        this.#aborts.delete(abort);
+        this.#starting.set(runtime, (this.#starting.get(runtime) ?? 1) - 1);
+        this.#inFlight.delete(p);
+      });
+    this.#inFlight.add(p);
+  }
+
+  protected async doClose(): Promise<void> {
+    for (const a of this.#aborts) a.abort();
+    await Promise.allSettled([...this.#inFlight]);
+    const stems = [...this.#ready.values()].flat();
+    this.#ready.clear();
+    await Promise.allSettled(stems.map((s) => this.backend.stop(s.instanceId)));
+  }
+}

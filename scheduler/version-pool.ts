@@ -1,0 +1,303 @@
+// The instances of one function version and the requests waiting for a slot on them. Dispatch picks the
+// least-loaded ready instance with a free slot; otherwise the request waits in a FIFO queue while the
+// pool starts what the queue needs — ceil(waiting / concurrency) starts in flight, shared by all waiters
+// (the singleflight idea: a burst on a cold function does not start one container per request). A freed
+// slot goes straight to the oldest waiter. Past maxInstances the queue is bounded and has a deadline;
+// a request that cannot wait is answered 429 with Retry-After, never dropped.
+
+import { StratusError } from '../core/errors.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { DeployedVersion } from '../core/types.js';
+import type { Autoscaler, ScaleDecision } from './autoscaler.js';
+import type { ColdStart } from './instance-starter.js';
+import type { Instance } from './instance.js';
+import type { AcquireOptions, Lease, LeaseOutcome, StartKind } from './scheduler.js';
+
+export type ScalingPolicy = Pick<Autoscaler, 'record' | 'decide'>;
+
+/** What a pool needs from the scheduler that owns it. */
+export interface PoolHost {
+  readonly clock: Clock;
+  readonly queueDepth: number;
+  readonly queueTimeoutMs: number;
+  readonly closing: boolean;
+  start(target: DeployedVersion): Promise<ColdStart>;
+  /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
+  stop(inst: Instance): void;
+  /** After a release with 'timeout' or 'crashed': check or recycle the instance. */
+  troubled(pool: VersionPool, inst: Instance, outcome: LeaseOutcome): void;
+  diagnose(inst: Instance): ReturnType<Lease['diagnose']>;
+  dispatched(pool: VersionPool, waitedMs: number, coldStart: ColdStart | null): void;
+}
+
+interface Waiter {
+  resolve(lease: Lease): void;
+  reject(err: unknown): void;
+  enqueuedAt: number;
+  deadline: number;
+  cleanup(): void;
+}
+
+export class VersionPool {
+  readonly instances: Instance[] = [];
+  readonly #waiters: Waiter[] = [];
+  starting = 0;
+  lastRequestAt: number | null = null;
+  /** Retired: a newer version replaced this one (or the function is gone); instances drain and stop. */
+  retired = false;
+
+  constructor(
+    public target: DeployedVersion,
+    readonly autoscaler: ScalingPolicy,
+    private readonly host: PoolHost,
+  ) {}
+
+  get key(): string {
+    return `${this.target.function}@${this.target.version}`;
+  }
+
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const i of this.instances) n += i.inFlight;
+    return n;
+  }
+
+  /** Ready instances that take new requests (not draining). */
+  get live(): number {
+    let n = 0;
+    for (const i of this.instances) if (i.state === 'ready') n++;
+    return n;
+  }
+
+  /** The warm path: a slot on the least-loaded ready instance, or null. No I/O, one pass over the instances. */
+  tryAcquire(): Lease | null {
+    if (this.#waiters.length > 0) return null; // fairness: earlier waiters go first
+    let best: Instance | null = null;
+    for (const i of this.instances) if (i.hasFreeSlot && (best === null || i.inFlight < best.inFlight)) best = i;
+    if (best === null) return null;
+    best.inFlight++;
+    best.lastUsedAt = this.lastRequestAt;
+    return this.#lease(best, 'warm', null);
+  }
+
+  /** The slow path: wait for a slot, starting instances if the function is below maxInstances. */
+  enqueue(opts: AcquireOptions): Promise<Lease> {
+    const now = this.host.clock.now();
+    return new Promise<Lease>((resolve, reject) => {
+      const deadline = Math.min(opts.deadline, now + this.host.queueTimeoutMs);
+      // Starts in flight absorb waiters; beyond them only queueDepth may wait for a busy instance to free up.
+      const conc = this.target.config.concurrency;
+      const waiting = this.#waiters.length + 1;
+      const startable = this.host.closing || this.retired ? 0 : Math.max(0, this.target.config.maxInstances - this.live - this.starting);
+      const starts = Math.max(this.starting, Math.min(Math.ceil(waiting / conc), this.starting + startable));
+      if (waiting > starts * conc + this.host.queueDepth) {
+        reject(this.#tooMany('its queue is full'));
+        return;
+      }
+      const waiter: Waiter = { resolve, reject, enqueuedAt: now, deadline, cleanup: () => {} };
+      this.#waiters.push(waiter);
+      this.ensureStarts();
+      const timer = setTimeout(() => this.expire(this.host.clock.now()), Math.max(0, deadline - now));
+      const onAbort = () => this.#drop(waiter, opts.signal?.reason ?? new StratusError('INVALID_REQUEST', 'the request was cancelled'));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      waiter.cleanup = () => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+      };
+    });
+  }
+
+  /** Start what the waiters need: starts in flight = ceil(waiting / concurrency), within maxInstances. */
+  ensureStarts(): void {
+    if (this.host.closing) return;
+    const cfg = this.target.config;
+    const want = Math.ceil(this.#waiters.length / cfg.concurrency);
+    const room = (this.retired ? 0 : cfg.maxInstances) - this.live - this.starting;
+    // A retired pool starts nothing, unless its waiters would otherwise have nobody to serve them.
+    const retiredNeed = this.retired && this.instances.length === 0 && this.starting === 0 && this.#waiters.length > 0 ? 1 : 0;
+    const n = Math.max(Math.min(want - this.starting, room), retiredNeed);
+    for (let i = 0; i < n; i++) this.startOne();
+  }
+
+  /** Keep minInstances (running or starting). */
+  ensureMin(): void {
+    if (this.retired || this.host.closing) return;
+    const n = this.target.config.minInstances - this.live - this.starting;
+    for (let i = 0; i < n; i++) this.startOne();
+  }
+
+  startOne(): void {
+    this.starting++;
+    this.host.start(this.target).then(
+      (cs) => {
+        this.starting--;
+        this.#onStarted(cs);
+      },
+      (err: unknown) => {
+        this.starting--;
+        this.#onStartFailed(err);
+      },
+    );
+  }
+
+  #onStarted(cs: ColdStart): void {
+    const inst = cs.instance;
+    if (this.host.closing || (this.retired && this.#waiters.length === 0)) {
+      this.host.stop(inst);
+      return;
+    }
+    inst.state = this.retired ? 'draining' : 'ready';
+    this.instances.push(inst);
+    // The waiters this start was made for are served first, and are told they waited for a cold start.
+    while (this.#waiters.length > 0 && inst.inFlight < inst.concurrency) {
+      const w = this.#waiters.shift()!;
+      inst.inFlight++;
+      this.#serve(w, inst, cs);
+    }
+    if (inst.inFlight === 0 && this.retired) this.remove(inst);
+  }
+
+  #onStartFailed(err: unknown): void {
+    // With nothing running and nothing else starting the waiters have nobody to wait for: fail them now
+    // with the start error rather than at their deadline.
+    if (this.live === 0 && this.starting === 0) {
+      const error = err instanceof StratusError ? err : new StratusError('INSTANCE_START_FAILED', `an instance of ${this.target.function} could not start; see the platform log`, {}, { cause: err });
+      for (const w of this.#waiters.splice(0)) {
+        w.cleanup();
+        w.reject(error);
+      }
+    }
+  }
+
+  #serve(w: Waiter, inst: Instance, cs: ColdStart | null): void {
+    w.cleanup();
+    inst.lastUsedAt = this.host.clock.now();
+    w.resolve(this.#lease(inst, cs ? cs.kind : 'warm', cs));
+    this.host.dispatched(this, this.host.clock.now() - w.enqueuedAt, cs);
+  }
+
+  #lease(inst: Instance, start: StartKind, cs: ColdStart | null): Lease {
+    let released = false;
+    const lease: Lease = {
+      instance: inst.handle,
+      agent: inst.agent,
+      requestOptions: inst.requestOptions,
+      start,
+      ...(cs ? { coldStart: { kind: cs.kind, phases: cs.phases } } : {}),
+      release: (outcome: LeaseOutcome) => {
+        if (released) return;
+        released = true;
+        this.#release(inst, outcome);
+      },
+      diagnose: () => this.host.diagnose(inst),
+    };
+    return lease;
+  }
+
+  #release(inst: Instance, outcome: LeaseOutcome): void {
+    const troubled = outcome === 'timeout' || outcome === 'crashed';
+    const canServe = inst.state === 'ready' || (inst.state === 'draining' && this.retired);
+    if (canServe && !troubled && this.#waiters.length > 0) {
+      this.#serve(this.#waiters.shift()!, inst, null); // the slot passes on; inFlight stays the same
+      return;
+    }
+    inst.inFlight--;
+    if (troubled && inst.state !== 'stopping') this.host.troubled(this, inst, outcome);
+    if (inst.state === 'draining' && inst.inFlight === 0) this.remove(inst);
+  }
+
+  /** Take an instance out of the pool and stop it; waiters it leaves behind get a replacement. */
+  remove(inst: Instance): void {
+    const i = this.instances.indexOf(inst);
+    if (i < 0) return;
+    this.instances.splice(i, 1);
+    inst.state = 'stopping';
+    this.host.stop(inst);
+    this.ensureStarts();
+    this.ensureMin();
+  }
+
+  /** Stop taking new requests on `n` instances (the least loaded); each stops once its last request ends. */
+  drain(n: number): void {
+    const candidates = this.instances.filter((i) => i.state === 'ready').sort((a, b) => a.inFlight - b.inFlight || (a.lastUsedAt ?? 0) - (b.lastUsedAt ?? 0));
+    for (const inst of candidates.slice(0, n)) {
+      inst.state = 'draining';
+      if (inst.inFlight === 0) this.remove(inst);
+    }
+  }
+
+  /** One autoscaler step: record the observed concurrency, then start or drain toward the decision. */
+  scale(now: number): ScaleDecision | null {
+    this.expire(now);
+    this.autoscaler.record(now, this.inFlight + this.#waiters.length);
+    if (this.retired || this.host.closing) return null;
+    const cfg = this.target.config;
+    const live = this.live;
+    const decision = this.autoscaler.decide({
+      now,
+      readyInstances: live,
+      perInstanceConcurrency: cfg.concurrency,
+      minInstances: cfg.minInstances,
+      maxInstances: cfg.maxInstances,
+      idleTtlMs: cfg.idleTtlMs,
+      lastRequestAt: this.lastRequestAt,
+    });
+    const desired = Math.min(Math.max(decision.desired, cfg.minInstances), cfg.maxInstances);
+    if (desired > live + this.starting) {
+      for (let i = live + this.starting; i < desired; i++) this.startOne();
+    } else if (desired < live && this.#waiters.length === 0) {
+      this.drain(live - desired);
+    }
+    return decision;
+  }
+
+  /** Answer 429 to waiters past their deadline (also run by a timer per waiter; the clock decides). */
+  expire(now: number): void {
+    for (let i = 0; i < this.#waiters.length; ) {
+      const w = this.#waiters[i]!;
+      if (w.deadline <= now) this.#drop(w, this.#tooMany(`no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
+      else i++;
+    }
+  }
+
+  /** Retire: no new instances; running ones finish their requests (and serve those already queued), then stop. */
+  retire(): void {
+    this.retired = true;
+    for (const inst of [...this.instances]) {
+      inst.state = 'draining';
+      if (inst.inFlight === 0 && this.#waiters.length === 0) this.remove(inst);
+    }
+  }
+
+  rejectAll(err: unknown): void {
+    for (const w of this.#waiters.splice(0)) {
+      w.cleanup();
+      w.reject(err);
+    }
+  }
+
+  /** Nothing running, starting or waiting, and nothing to keep warm: the scheduler may forget the pool. */
+  get empty(): boolean {
+    return this.instances.length === 0 && this.starting === 0 && this.#waiters.length === 0 && (this.retired || this.target.config.minInstances === 0);
+  }
+
+  #drop(w: Waiter, err: unknown): void {
+    const i = this.#waiters.indexOf(w);
+    if (i >= 0) this.#waiters.splice(i, 1);
+    w.cleanup();
+    w.reject(err);
+  }
+
+  #tooMany(why: string): StratusError {
+    const cfg = this.target.config;
+    return new StratusError(
+      'TOO_MANY_REQUESTS',
+      `${this.target.function} is at its limit (${cfg.maxInstances} instances × ${cfg.concurrency} concurrent requests) and ${why}; retry shortly or raise maxInstances/concurrency`,
+      { field: 'config.maxInstances', retryAfterSeconds: 1 },
+    );
+  }
+}
