@@ -82,7 +82,6 @@ export function proxyInvocation(req: http.IncomingMessage, res: http.ServerRespo
   };
 
   const forward = (acquired: Lease) => {
-    const endpoint = acquired.instance.endpoint;
     const headers = endToEndHeaders(req.headers);
     const peer = req.socket.remoteAddress ?? '';
     headers['x-forwarded-for'] = req.headers['x-forwarded-for'] ? `${String(req.headers['x-forwarded-for'])}, ${peer}` : peer;
@@ -92,7 +91,7 @@ export function proxyInvocation(req: http.IncomingMessage, res: http.ServerRespo
     headers['x-stratus-deadline-ms'] = String(ctx.deadline);
     const up = http.request({
       agent: acquired.agent,
-      ...(endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port }),
+      ...acquired.requestOptions,
       method: req.method,
       path: ctx.path,
       headers,
@@ -100,8 +99,8 @@ export function proxyInvocation(req: http.IncomingMessage, res: http.ServerRespo
     upstream = up;
     up.on('response', (ures) => {
       if (settled) return void ures.resume();
-      if (acquired.start !== 'warm') {
-        ctx.metrics.coldStartPhaseSeconds.observe({ kind: acquired.start, phase: 'first_byte' }, (performance.now() - ctx.arrivedAt) / 1000);
+      if (acquired.coldStart) {
+        ctx.metrics.coldStartPhaseSeconds.observe({ kind: acquired.coldStart.kind, phase: 'first_byte' }, (performance.now() - ctx.arrivedAt) / 1000);
       }
       const status = ures.statusCode ?? 502;
       const out = endToEndHeaders(ures.headers);
