@@ -1,0 +1,219 @@
+// The process backend: no Docker, each instance is a child process running the runtime from
+// runtime-images/ directly on the host, listening on a unix socket in <runDir>/<instanceId>/.
+// For laptops and CI without Docker. Isolation is much weaker than containers: no separate uid, no
+// read-only root, and memory is capped only by Node's --max-old-space-size (the V8 heap, not the whole
+// process the way a cgroup would; Python gets no cap at all).
+//
+// Unlike the Docker backend, close() stops the children it started: they would otherwise outlive
+// Stratus. A <runDir>/<id>/instance.json per child lets a later run find orphans (list()) and kill them.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StratusError } from '../../core/errors.js';
+import { Closeable } from '../../core/lifecycle.js';
+import { silentLogger, type Logger } from '../../core/log.js';
+import { RUNTIME_IMAGES_DIR } from '../../core/paths.js';
+import type { Backend, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import { NotHealthyError, waitUntilHealthy } from './health.js';
+import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
+import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
+
+export interface ProcessBackendOptions {
+  runDir: string;
+  runtimeImagesDir?: string;
+  nodeBin?: string;
+  pythonBin?: string;
+  /** Environment every child starts from (PATH, NODE_EXTRA_CA_CERTS...): the host env is not inherited. */
+  baseEnv?: Record<string, string>;
+  startTimeoutMs?: number;
+  stopGraceMs?: number;
+  logger?: Logger;
+}
+
+const SOCKET = 'runtime.sock';
+const RECORD = 'instance.json';
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+type InstanceRecord = Omit<InstanceHandle, 'endpoint' | 'backendRef'> & { pid: number };
+
+export class ProcessBackend extends Closeable implements Backend {
+  readonly kind = 'process' as const;
+  readonly runDir: string;
+  readonly #children = new Map<string, Child>();
+  readonly #listeners = new Set<(exit: InstanceExit) => void>();
+  readonly #log: Logger;
+
+  constructor(private readonly opts: ProcessBackendOptions) {
+    super();
+    this.runDir = chooseRunDir(opts.runDir, SOCKET);
+    this.#log = (opts.logger ?? silentLogger).child({ component: 'process-backend' });
+  }
+
+  async start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle> {
+    if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica');
+    const what = spec.function ? `function ${spec.function} v${spec.version}` : `${spec.runtime ?? ''} stem`;
+    const fail = (msg: string, cause?: unknown) =>
+      new StratusError('INSTANCE_START_FAILED', `${what}: ${msg}`, { instanceId: spec.instanceId }, { cause });
+    if (spec.runtime !== 'node' && spec.runtime !== 'python') throw fail('the process backend needs a runtime (node or python)');
+    if (spec.role === 'function' && !spec.artifactDir) throw fail('no code to run (the process backend runs the built artifact directory)');
+    const dir = instanceDir(this.runDir, spec.instanceId);
+    const socketPath = path.join(dir, SOCKET);
+    try {
+      assertSafeInstanceId(spec.instanceId);
+      assertSocketPathFits(socketPath);
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fail((err as Error).message, err);
+    }
+
+    const proc = this.#spawn(spec, socketPath, dir);
+    const child: Child = { proc, spec, exit: null, stopping: false, tail: [], exited: null! };
+    child.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    this.#children.set(spec.instanceId, child);
+    this.#watch(child);
+    const { instanceId, role, runtime, function: fn, version } = spec;
+    const record: InstanceRecord = { instanceId, role, runtime, function: fn, version, pid: proc.pid ?? -1, startedAt: Date.now() };
+    try {
+      if (proc.pid === undefined) throw new NotHealthyError('gone', 'could not be spawned');
+      await fs.writeFile(path.join(dir, RECORD), JSON.stringify(record));
+      await waitUntilHealthy({
+        endpoint: { kind: 'unix', socketPath },
+        timeoutMs: this.opts.startTimeoutMs ?? 30_000,
+        ...(signal ? { signal } : {}),
+        goneCheckEveryMs: 0,
+        checkGone: async () => (child.exit ? `exited with code ${child.exit.exitCode}` : null),
+      });
+    } catch (err) {
+      this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: child.tail.join('\n') });
+      await this.stop(instanceId, { graceMs: 0 });
+      const reason = err instanceof NotHealthyError ? err : null;
+      throw fail(
+        reason?.reason === 'gone' ? `the runtime ${reason.message} before it was ready; see the instance logs`
+          : reason?.reason === 'aborted' ? 'start was aborted'
+            : `not ready within ${this.opts.startTimeoutMs ?? 30_000} ms`,
+        err,
+      );
+    }
+    return { ...record, endpoint: { kind: 'unix', socketPath }, backendRef: `pid:${record.pid}` };
+  }
+
+  /** The runtime runs on the host: it reads the artifact where it is. */
+  async stageCode(_instance: InstanceHandle, artifactDir: string): Promise<string> {
+    return artifactDir;
+  }
+
+  /** Without cgroups a running process's limit cannot change; a stem keeps the heap cap it started with. */
+  async setMemoryLimit(): Promise<void> {}
+
+  async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
+    assertSafeInstanceId(instanceId);
+    const graceMs = opts?.graceMs ?? this.opts.stopGraceMs ?? 5000;
+    const child = this.#children.get(instanceId);
+    if (child) {
+      child.stopping = true;
+      if (!child.exit && child.proc.pid !== undefined) {
+        killGroup(child.proc.pid, graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+        if (!(await exitedWithin(child.exited, graceMs))) {
+          killGroup(child.proc.pid, 'SIGKILL');
+          await child.exited;
+        }
+      }
+      this.#children.delete(instanceId);
+    } else {
+      const record = await this.#readRecord(instanceId);
+      if (record && isRuntimePid(record.pid)) {
+        killGroup(record.pid, graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+        if (!(await waitGone(record.pid, graceMs))) {
+          killGroup(record.pid, 'SIGKILL');
+          await waitGone(record.pid, 2000);
+        }
+      }
+    }
+    await removeInstanceDir(this.runDir, instanceId);
+  }
+
+  async list(): Promise<InstanceHandle[]> {
+    const handles: InstanceHandle[] = [];
+    const names = await fs.readdir(this.runDir).catch(() => [] as string[]);
+    for (const id of names) {
+      const own = this.#children.get(id);
+      if (own?.exit) continue;
+      const record = await this.#readRecord(id);
+      if (!record || (!own && !isRuntimePid(record.pid))) continue;
+      handles.push({ ...record, endpoint: { kind: 'unix', socketPath: path.join(instanceDir(this.runDir, id), SOCKET) }, backendRef: `pid:${record.pid}` });
+    }
+    return handles;
+  }
+
+  async diagnose(instanceId: string): Promise<InstanceExit | null> {
+    const child = this.#children.get(instanceId);
+    if (child) return child.exit;
+    const record = await this.#readRecord(instanceId);
+    if (record && isAlive(record.pid)) return null;
+    return { instanceId, reason: 'killed', exitCode: null };
+  }
+
+  onExit(listener: (exit: InstanceExit) => void): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  protected override async doClose(): Promise<void> {
+    await Promise.all([...this.#children.keys()].map((id) => this.stop(id, { graceMs: this.opts.stopGraceMs ?? 2000 })));
+    this.#listeners.clear();
+  }
+
+  #spawn(spec: InstanceSpec, socketPath: string, dir: string): ChildProcess {
+    const imagesDir = this.opts.runtimeImagesDir ?? RUNTIME_IMAGES_DIR;
+    const env: Record<string, string> = { PATH: DEFAULT_PATH, ...this.opts.baseEnv, ...spec.env, STRATUS_SOCKET: socketPath };
+    if (spec.artifactDir) env.STRATUS_CODE_DIR = spec.artifactDir;
+    if (spec.handler) env.STRATUS_HANDLER = spec.handler;
+    if (spec.role === 'stem') env.STRATUS_STEM = '1';
+    if (spec.function) env.STRATUS_FUNCTION_NAME = spec.function;
+    if (spec.version !== null) env.STRATUS_FUNCTION_VERSION = String(spec.version);
+    const [bin, args] =
+      spec.runtime === 'python'
+        ? [this.opts.pythonBin ?? 'python3', ['-u', path.join(imagesDir, 'python', 'runtime.py')]]
+        : [this.opts.nodeBin ?? process.execPath, [`--max-old-space-size=${spec.memoryMb}`, path.join(imagesDir, 'node', 'runtime.mjs')]];
+    // detached: the child leads its own process group, so stop() also reaches anything it forked.
+    return spawn(bin, args, { cwd: spec.artifactDir ?? dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
+  #watch(child: Child): void {
+    const id = child.spec.instanceId;
+    const log = this.#log.child({ instanceId: id });
+    const onLine = (line: string) => {
+      child.tail.push(line);
+      if (child.tail.length > 30) child.tail.shift();
+      log.debug('instance output', { line });
+    };
+    for (const stream of [child.proc.stdout, child.proc.stderr]) {
+      let buf = '';
+      stream?.setEncoding('utf8');
+      stream?.on('data', (chunk: string) => {
+        buf += chunk;
+        const lines = buf.split('\n');
+        buf = lines.pop() ?? '';
+        lines.forEach(onLine);
+      });
+    }
+    child.proc.on('error', (err) => log.warn('child process error', { error: err }));
+    child.proc.once('exit', (code, sig) => {
+      child.exit = exitOf(id, code, sig, child.tail);
+      if (child.stopping) return;
+      log.warn('instance exited', { ...child.exit });
+      for (const l of [...this.#listeners]) l(child.exit);
+    });
+  }
+
+  async #readRecord(instanceId: string): Promise<InstanceRecord | null> {
+    try {
+      return JSON.parse(await fs.readFile(path.join(instanceDir(this.runDir, instanceId), RECORD), 'utf8')) as InstanceRecord;
+    } catch {
+      return null;
+    }
+  }
+}
