@@ -23,8 +23,16 @@ ensure_packages() { # ensure_packages <command>=<package> ...
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null || die "apt-get update failed"
     _APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
-    || die "apt-get install ${missing[*]} failed"
+  # Packages like redis-server and docker-registry would start their own daemons from postinst
+  # (all interfaces, packaged config, auth); we start ours with our config, so forbid that.
+  local own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  local rc=0
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+  [ "$own_policy" -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+  [ "$rc" -eq 0 ] || die "apt-get install ${missing[*]} failed"
 }
 
 # wait_for <seconds> <command...>: polls a readiness probe twice a second.

@@ -16,7 +16,7 @@ report() { printf '%-9s %s\n' "$1:" "$2"; }
 fail() { report "$1" "FAILED: $2"; failed=1; }
 
 ensure_packages dockerd=docker.io redis-server=redis-server redis-cli=redis-tools \
-  docker-registry=docker-registry curl=curl iptables=iptables
+  docker-registry=docker-registry curl=curl iptables=iptables ip=iproute2
 
 # --- Docker Engine ---------------------------------------------------------------------------
 start_docker() {
