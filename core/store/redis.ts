@@ -1,0 +1,150 @@
+// Redis Store: the production twin of memory.ts, behaving the same (test/unit/store-contract.test.ts).
+// Layout under a prefix (default "stratus:"):
+//   functions                 hash  name -> FunctionRecord JSON
+//   versions:<name>           hash  version -> VersionRecord JSON
+//   version-counter:<name>    INCR counter; kept on delete so a number is never handed out twice
+//   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
+//   builds-of:<name>          set of build ids (what a delete must remove)
+//   builds-unfinished         set of build ids not yet succeeded or failed
+// Changes are published on <prefix>function-changes; watchers listen on a second connection because a
+// subscribed Redis connection can issue no other command.
+
+import { Redis } from 'ioredis';
+import { Closeable } from '../lifecycle.js';
+import type { BuildRecord, FunctionRecord, VersionRecord } from '../types.js';
+import { TERMINAL_BUILD_STATUSES } from '../types.js';
+import type { Store } from './store.js';
+
+const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
+
+export interface RedisStoreOptions {
+  prefix?: string;
+}
+
+export class RedisStore extends Closeable implements Store {
+  readonly kind = 'redis' as const;
+  readonly #redis: Redis;
+  #subscriber: Redis | undefined;
+  #subscribed: Promise<unknown> = Promise.resolve();
+  readonly #watchers = new Set<(name: string) => void>();
+  readonly #p: string;
+
+  constructor(client: Redis | string, opts: RedisStoreOptions = {}) {
+    super();
+    this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
+    this.#p = opts.prefix ?? 'stratus:';
+  }
+
+  get #channel(): string {
+    return `${this.#p}function-changes`;
+  }
+
+  async getFunction(name: string): Promise<FunctionRecord | null> {
+    return parse<FunctionRecord>(await this.#redis.hget(`${this.#p}functions`, name));
+  }
+
+  async listFunctions(): Promise<FunctionRecord[]> {
+    const all = await this.#redis.hvals(`${this.#p}functions`);
+    return all.map((j) => JSON.parse(j) as FunctionRecord).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async putFunction(fn: FunctionRecord): Promise<void> {
+    await this.#redis.multi().hset(`${this.#p}functions`, fn.name, JSON.stringify(fn)).publish(this.#channel, fn.name).exec();
+  }
+
+  async deleteFunction(name: string): Promise<boolean> {
+    const buildsOf = `${this.#p}builds-of:${name}`;
+    // WATCH makes the MULTI fail if a build is added meanwhile; then read the build ids again.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await this.#redis.watch(buildsOf);
+      const ids = await this.#redis.smembers(buildsOf);
+      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf);
+      if (ids.length > 0) {
+        tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`]));
+        tx.srem(`${this.#p}builds-unfinished`, ...ids);
+      }
+      const result = await tx.exec();
+      if (result === null) continue;
+      const [err, removed] = result[0]!;
+      if (err) throw err;
+      const existed = removed === 1;
+      if (existed) await this.#redis.publish(this.#channel, name);
+      return existed;
+    }
+    throw new Error(`could not delete function ${name}: its builds kept changing`);
+  }
+
+  async nextVersion(name: string): Promise<number> {
+    return this.#redis.incr(`${this.#p}version-counter:${name}`);
+  }
+
+  async putVersion(v: VersionRecord): Promise<void> {
+    await this.#redis.hset(`${this.#p}versions:${v.function}`, String(v.version), JSON.stringify(v));
+  }
+
+  async getVersion(name: string, version: number): Promise<VersionRecord | null> {
+    return parse<VersionRecord>(await this.#redis.hget(`${this.#p}versions:${name}`, String(version)));
+  }
+
+  async listVersions(name: string): Promise<VersionRecord[]> {
+    const all = await this.#redis.hvals(`${this.#p}versions:${name}`);
+    return all.map((j) => JSON.parse(j) as VersionRecord).sort((a, b) => a.version - b.version);
+  }
+
+  async putBuild(b: BuildRecord): Promise<void> {
+    const tx = this.#redis.multi().set(`${this.#p}build:${b.id}`, JSON.stringify(b)).sadd(`${this.#p}builds-of:${b.function}`, b.id);
+    if (TERMINAL_BUILD_STATUSES.includes(b.status)) tx.srem(`${this.#p}builds-unfinished`, b.id);
+    else tx.sadd(`${this.#p}builds-unfinished`, b.id);
+    await tx.exec();
+  }
+
+  async getBuild(id: string): Promise<BuildRecord | null> {
+    return parse<BuildRecord>(await this.#redis.get(`${this.#p}build:${id}`));
+  }
+
+  async listUnfinishedBuilds(): Promise<BuildRecord[]> {
+    const ids = await this.#redis.smembers(`${this.#p}builds-unfinished`);
+    if (ids.length === 0) return [];
+    const all = await this.#redis.mget(ids.map((id) => `${this.#p}build:${id}`));
+    return all.map((j) => parse<BuildRecord>(j)).filter((b): b is BuildRecord => b !== null && !TERMINAL_BUILD_STATUSES.includes(b.status));
+  }
+
+  async appendBuildLog(id: string, text: string): Promise<void> {
+    await this.#redis.append(`${this.#p}build-log:${id}`, text);
+  }
+
+  async readBuildLog(id: string, fromOffset = 0): Promise<{ text: string; nextOffset: number }> {
+    const key = `${this.#p}build-log:${id}`;
+    const result = await this.#redis.multi().getrangeBuffer(key, fromOffset, -1).strlen(key).exec();
+    const [[e1, chunk], [e2, length]] = result as [[Error | null, Buffer], [Error | null, number]];
+    if (e1 || e2) throw e1 ?? e2;
+    // GETRANGE 0 -1 of a missing key is empty; past the end it is empty too.
+    const text = fromOffset < length ? chunk.toString('utf8') : '';
+    return { text, nextOffset: length };
+  }
+
+  watchFunctions(onChange: (name: string) => void): () => void {
+    this.#watchers.add(onChange);
+    if (!this.#subscriber && !this.closed) {
+      const sub = this.#redis.duplicate();
+      this.#subscriber = sub;
+      sub.on('message', (channel: string, name: string) => {
+        if (channel !== this.#channel) return;
+        for (const w of this.#watchers) w(name);
+      });
+      sub.on('error', () => {}); // ioredis reconnects and resubscribes by itself; errors surface on the main connection
+      this.#subscribed = sub.subscribe(this.#channel).catch(() => {});
+    }
+    return () => this.#watchers.delete(onChange);
+  }
+
+  /** Resolves once the watch subscription is active: changes published before then are not seen. */
+  async watching(): Promise<void> {
+    await this.#subscribed;
+  }
+
+  protected async doClose(): Promise<void> {
+    this.#watchers.clear();
+    await Promise.allSettled([this.#subscriber?.quit(), this.#redis.quit()]);
+  }
+}

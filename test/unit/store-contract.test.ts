@@ -1,0 +1,151 @@
+// One suite, two stores: the MemoryStore always, the RedisStore against real Redis (skipped outside CI
+// when Redis is not running, failing in CI). Both must behave the same.
+
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../core/store/memory.js';
+import { RedisStore } from '../../core/store/redis.js';
+import type { Store } from '../../core/store/store.js';
+import type { BuildRecord, FunctionRecord, VersionRecord } from '../../core/types.js';
+import { REDIS_URL, missing } from '../support/services.js';
+
+const config = { name: 'hello', runtime: 'node' as const, memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000 };
+
+const fn = (name: string, over: Partial<FunctionRecord> = {}): FunctionRecord => ({
+  name, config: { ...config, name }, currentVersion: null, latestVersion: 1, createdAt: 't0', updatedAt: 't0', ...over,
+});
+const version = (name: string, v: number): VersionRecord => ({
+  function: name, version: v, config: { ...config, name }, status: 'building', image: null, artifactDir: null, buildId: `b-${name}-${v}`, createdAt: 't0',
+});
+const build = (id: string, name: string, status: BuildRecord['status'] = 'queued'): BuildRecord => ({
+  id, function: name, version: 1, status, createdAt: 't0', startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
+});
+
+/** Resolves with the next name a watcher reports. */
+function nextChange(store: Store): { names: string[]; next: () => Promise<string>; stop: () => void } {
+  const names: string[] = [];
+  let waiting: ((n: string) => void) | undefined;
+  const stop = store.watchFunctions((n) => {
+    names.push(n);
+    waiting?.(n);
+  });
+  return { names, stop, next: () => new Promise<string>((resolve) => (waiting = resolve)) };
+}
+
+function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> = async () => {}) {
+  let store: Store;
+  beforeEach(async () => {
+    store = await makeStore();
+  });
+  afterEach(async () => {
+    await store.close();
+    await store.close(); // safe twice
+    await cleanup();
+  });
+
+  it('stores functions and lists them by name', async () => {
+    expect(await store.getFunction('b')).toBeNull();
+    await store.putFunction(fn('b'));
+    await store.putFunction(fn('a', { currentVersion: 3 }));
+    expect(await store.getFunction('a')).toEqual(fn('a', { currentVersion: 3 }));
+    expect((await store.listFunctions()).map((f) => f.name)).toEqual(['a', 'b']);
+  });
+
+  it('hands out version numbers that are never reused, even after a delete', async () => {
+    expect(await store.nextVersion('hello')).toBe(1);
+    expect(await store.nextVersion('hello')).toBe(2);
+    expect(await store.nextVersion('other')).toBe(1);
+    await store.putFunction(fn('hello'));
+    await store.deleteFunction('hello');
+    expect(await store.nextVersion('hello')).toBe(3);
+  });
+
+  it('stores versions per function, listed in order', async () => {
+    await store.putVersion(version('hello', 2));
+    await store.putVersion(version('hello', 1));
+    await store.putVersion({ ...version('hello', 1), status: 'ready' });
+    expect(await store.getVersion('hello', 1)).toMatchObject({ status: 'ready' });
+    expect(await store.getVersion('hello', 9)).toBeNull();
+    expect((await store.listVersions('hello')).map((v) => v.version)).toEqual([1, 2]);
+    expect(await store.listVersions('none')).toEqual([]);
+  });
+
+  it('tracks unfinished builds through their status', async () => {
+    await store.putBuild(build('b1', 'hello'));
+    await store.putBuild(build('b2', 'hello', 'building'));
+    expect((await store.listUnfinishedBuilds()).map((b) => b.id).sort()).toEqual(['b1', 'b2']);
+    await store.putBuild(build('b1', 'hello', 'succeeded'));
+    await store.putBuild(build('b2', 'hello', 'failed'));
+    expect(await store.listUnfinishedBuilds()).toEqual([]);
+    expect(await store.getBuild('b2')).toMatchObject({ status: 'failed' });
+    expect(await store.getBuild('nope')).toBeNull();
+  });
+
+  it('appends build logs and reads them from a byte offset', async () => {
+    expect(await store.readBuildLog('b1')).toEqual({ text: '', nextOffset: 0 });
+    await store.appendBuildLog('b1', 'step 1 ✓\n');
+    const first = await store.readBuildLog('b1');
+    expect(first.text).toBe('step 1 ✓\n');
+    expect(first.nextOffset).toBe(Buffer.byteLength('step 1 ✓\n'));
+    await store.appendBuildLog('b1', 'step 2\n');
+    expect(await store.readBuildLog('b1', first.nextOffset)).toEqual({ text: 'step 2\n', nextOffset: first.nextOffset + 7 });
+    expect((await store.readBuildLog('b1', 10_000)).text).toBe('');
+  });
+
+  it('deletes a function with its versions, builds and logs, and nothing of others', async () => {
+    await store.putFunction(fn('hello'));
+    await store.putVersion(version('hello', 1));
+    await store.putBuild(build('b1', 'hello'));
+    await store.appendBuildLog('b1', 'log');
+    await store.putFunction(fn('other'));
+    await store.putBuild(build('b9', 'other'));
+    expect(await store.deleteFunction('hello')).toBe(true);
+    expect(await store.getFunction('hello')).toBeNull();
+    expect(await store.listVersions('hello')).toEqual([]);
+    expect(await store.getBuild('b1')).toBeNull();
+    expect((await store.readBuildLog('b1')).text).toBe('');
+    expect((await store.listUnfinishedBuilds()).map((b) => b.id)).toEqual(['b9']);
+    expect(await store.getFunction('other')).not.toBeNull();
+    expect(await store.deleteFunction('hello')).toBe(false);
+  });
+
+  it('tells watchers about updates and deletes until they unsubscribe', async () => {
+    const a = nextChange(store);
+    const b = nextChange(store);
+    if (store instanceof RedisStore) await store.watching();
+    let seen = a.next();
+    await store.putFunction(fn('hello'));
+    expect(await seen).toBe('hello');
+    seen = a.next();
+    await store.deleteFunction('hello');
+    expect(await seen).toBe('hello');
+    a.stop();
+    const bSeen = b.next();
+    await store.putFunction(fn('later'));
+    expect(await bSeen).toBe('later');
+    // Both watchers are told in the same dispatch, so once b heard of "later", a would have too.
+    expect(a.names).toEqual(['hello', 'hello']);
+    b.stop();
+  });
+}
+
+describe('store contract: MemoryStore', () => {
+  contract(async () => new MemoryStore());
+});
+
+describe.skipIf(await missing('redis'))('store contract: RedisStore', () => {
+  const prefix = `stratus-test-${randomUUID()}:`;
+  contract(
+    async () => new RedisStore(REDIS_URL, { prefix }),
+    async () => {
+      const admin = new Redis(REDIS_URL);
+      try {
+        const keys = await admin.keys(`${prefix}*`);
+        if (keys.length > 0) await admin.del(...keys);
+      } finally {
+        await admin.quit();
+      }
+    },
+  );
+});
