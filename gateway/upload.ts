@@ -28,6 +28,8 @@ export function sanitiseFileName(raw: string | undefined): string {
   return cleaned.length > 0 ? cleaned : 'code';
 }
 
+const MAX_CONFIG_BYTES = 1024 * 1024;
+
 const mb = (n: number) => `${Math.round((n / 1024 / 1024) * 10) / 10} MB`;
 
 /**
@@ -48,7 +50,7 @@ function receive(req: http.IncomingMessage, dir: string, maxBytes: number): Prom
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 8, fieldSize: 1024 * 1024, parts: 10 } });
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 8, fieldSize: MAX_CONFIG_BYTES, parts: 10 } });
     } catch {
       reject(new StratusError('INVALID_REQUEST', 'the multipart body has no boundary; send it as multipart/form-data', { field: 'content-type' }));
       return;
@@ -56,12 +58,27 @@ function receive(req: http.IncomingMessage, dir: string, maxBytes: number): Prom
     let configText: string | undefined;
     let code: UploadedCode | undefined;
     let tooLarge = false;
+    let configTooLarge = false;
     const writes: Promise<void>[] = [];
 
     bb.on('field', (name, value) => {
       if (name === 'config') configText = value;
     });
     bb.on('file', (name, stream, info) => {
+      if (name === 'config' && configText === undefined) {
+        // Clients that send the config as a Blob (fetch's FormData) make it a file part: read it as text.
+        const chunks: Buffer[] = [];
+        let size = 0;
+        stream.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size <= MAX_CONFIG_BYTES) chunks.push(chunk);
+        });
+        stream.on('end', () => {
+          if (size > MAX_CONFIG_BYTES) configTooLarge = true;
+          else configText = Buffer.concat(chunks).toString('utf8');
+        });
+        return;
+      }
       if (name !== 'code' || code !== undefined) {
         stream.resume();
         return;
@@ -78,7 +95,9 @@ function receive(req: http.IncomingMessage, dir: string, maxBytes: number): Prom
     bb.on('close', () => {
       Promise.all(writes).then(
         () => {
-          if (tooLarge) {
+          if (configTooLarge) {
+            reject(new StratusError('PAYLOAD_TOO_LARGE', `the config part exceeds ${MAX_CONFIG_BYTES / 1024} KB`, { field: 'config', limitBytes: MAX_CONFIG_BYTES }));
+          } else if (tooLarge) {
             reject(new StratusError('PAYLOAD_TOO_LARGE', `the code part exceeds the upload limit of ${mb(maxBytes)} (STRATUS_MAX_UPLOAD_MB)`, { field: 'code', limitBytes: maxBytes }));
           } else {
             resolve({ configText, code });

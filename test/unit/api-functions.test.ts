@@ -64,6 +64,14 @@ describe('control plane: /v1/functions', () => {
       expect(await h.store.getFunction('hello')).toMatchObject({ currentVersion: null, latestVersion: 1 });
     });
 
+    it('accepts the config sent as a file part (as fetch FormData does with a Blob)', async () => {
+      const res = await request(h.app).post('/v1/functions').set(auth)
+        .attach('config', Buffer.from(nodeConfig()), { filename: 'blob', contentType: 'application/json' })
+        .attach('code', code, 'index.mjs');
+      expect(res.status).toBe(202);
+      expect(h.builder.submitted[0]!.config.memoryMb).toBe(128);
+    });
+
     it('sanitises the file name so it cannot leave the upload directory', async () => {
       const res = await request(h.app).post('/v1/functions').set(auth).field('config', nodeConfig()).attach('code', code, '../../evil name.tar.gz');
       expect(res.status).toBe(202);
