@@ -207,7 +207,14 @@ export class VersionPool {
     }
     inst.inFlight--;
     if (troubled && inst.state !== 'stopping') this.host.troubled(this, inst, outcome);
-    if (inst.state === 'draining' && inst.inFlight === 0) this.remove(inst);
+    const stillServes = inst.state === 'ready' || (inst.state === 'draining' && this.retired);
+    if (stillServes && this.#waiters.length > 0) {
+      // A timed-out request's slot still goes to a waiter: the health check runs alongside.
+      inst.inFlight++;
+      this.#serve(this.#waiters.shift()!, inst, null);
+    } else if (inst.state === 'draining' && inst.inFlight === 0) {
+      this.remove(inst);
+    }
   }
 
   /** Take an instance out of the pool and stop it; waiters it leaves behind get a replacement. */

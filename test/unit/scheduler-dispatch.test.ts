@@ -130,3 +130,16 @@ describe('scheduler dispatch', () => {
     first.release('ok');
   });
 });
+
+describe('scheduler dispatch after a troubled request', () => {
+  it('gives the slot of a timed-out request to a waiter', async () => {
+    h = harness();
+    const v = version('slot', 1, { concurrency: 1, maxInstances: 1 });
+    const first = await h.scheduler.acquire(v, within(h));
+    const waiting = h.scheduler.acquire(v, within(h));
+    first.release('timeout');
+    const second = await waiting;
+    expect(second.instance.instanceId).toBe(first.instance.instanceId);
+    second.release('ok');
+  });
+});
