@@ -21,10 +21,11 @@ ensure_packages dockerd=docker.io redis-server=redis-server redis-cli=redis-tool
 # --- Docker Engine ---------------------------------------------------------------------------
 start_docker() {
   if docker_ping; then report docker "already running"; return; fi
-  # What this kind of sandboxed kernel needs (measured, see report): overlay2 works on ext4,
-  # cgroup v1 with the cgroupfs driver (no systemd), iptables NAT works so the default bridge
-  # reaches the internet. The uplink MTU may be below 1500 (1400 here): a bridge MTU above the
-  # uplink's silently stalls TLS downloads (npm ci in a builder container), so copy it.
+  # Measured on the sandboxed dev kernel (6.18, Debian bookworm host): dockerd's defaults work:
+  # overlay2 on ext4, cgroup v1 with the cgroupfs driver (no systemd), iptables NAT for the
+  # default bridge, docker-init for --init. The uplink MTU there is 1400; downloads also worked
+  # with a 1500 bridge, but on networks without PMTU discovery a bridge MTU above the uplink's
+  # stalls TLS downloads (npm ci in a builder container), so the bridge copies the uplink's.
   local mtu iface
   iface="$(ip route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')"
   mtu="$(cat "/sys/class/net/${iface:-eth0}/mtu" 2>/dev/null || echo 1500)"
