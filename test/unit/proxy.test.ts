@@ -172,6 +172,28 @@ describe('data plane: function URLs /fn/NAME', () => {
     expect(h.scheduler.releases).toEqual(['timeout']);
   });
 
+  it('aborts the upstream request and releases the lease when the caller goes away', async () => {
+    await deploy();
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    let callerGone!: () => void;
+    h.instance.handle = (req, res) => {
+      res.writeHead(200).write('working');
+      req.socket.on('close', () => upstreamClosed());
+    };
+    const req = http.request({ host: '127.0.0.1', port, path: '/fn/hello' }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        callerGone();
+      });
+    });
+    req.on('error', () => {});
+    req.end();
+    await new Promise<void>((r) => (callerGone = r));
+    await closed;
+    expect(h.scheduler.releases).toEqual(['error']);
+  });
+
   it('answers 502 FUNCTION_CRASHED when the instance resets the connection', async () => {
     await deploy();
     h.instance.handle = (req) => req.socket.destroy();
