@@ -50,6 +50,12 @@ function demuxLogs(buf: Buffer): string {
   return parts.join('');
 }
 
+/** Adds to a set that keeps only the newest entries: ids whose die event never comes must not pile up. */
+function remember(set: Set<string>, id: string, max = 1000): void {
+  set.add(id);
+  if (set.size > max) set.delete(set.values().next().value!);
+}
+
 export class DockerBackend extends Closeable implements Backend {
   readonly kind = 'docker' as const;
   readonly runDir: string;
@@ -58,8 +64,11 @@ export class DockerBackend extends Closeable implements Backend {
   readonly #images: ImageCache;
   readonly #events: DockerEventStream;
   #init: Promise<boolean> | undefined;
-  /** Instances Stratus is stopping: their die events are not exits "on their own". */
+  /** Instances Stratus is starting or stopping: their die events are not exits "on their own". */
+  readonly #starting = new Set<string>();
   readonly #stopping = new Set<string>();
+  /** Exits already reported: a re-opened events stream replays the last second. */
+  readonly #reported = new Set<string>();
   readonly #oomSeen = new Set<string>();
   #exitUnsubscribe: (() => void) | null = null;
   readonly #exitListeners = new Set<(exit: InstanceExit) => void>();
@@ -104,15 +113,27 @@ export class DockerBackend extends Closeable implements Backend {
       throw fail(`image ${spec.image} is not present and could not be pulled; check that its build pushed it and that the registry is reachable`, err);
     }
 
+    this.#starting.add(spec.instanceId);
+    try {
+      return await this.#createAndWait(spec, spec.image, fail, signal);
+    } finally {
+      this.#starting.delete(spec.instanceId);
+    }
+  }
+
+  async #createAndWait(spec: InstanceSpec, image: string, fail: (msg: string, cause?: unknown) => StratusError, signal?: AbortSignal): Promise<InstanceHandle> {
     const mode = this.#o.endpointMode;
     const hostDir = instanceDir(this.runDir, spec.instanceId);
     let container: Docker.Container | null = null;
     try {
+      // Before the try that cleans up: an id already in use must not get the other instance removed.
       await createInstanceDir(this.runDir, spec.instanceId, { uid: this.#o.functionUid, gid: this.#o.functionUid });
+    } catch (err) {
+      throw fail(`could not create the instance directory under ${this.runDir}`, err);
+    }
+    try {
       const init = await this.#initAvailable();
-      container = await this.#o.docker.createContainer(
-        createOptions(spec, spec.image, { ...this.#o, hostDir, init }),
-      );
+      container = await this.#o.docker.createContainer(createOptions(spec, image, { ...this.#o, hostDir, init }));
       await container.start();
       const endpoint = await this.#endpointOf(container, spec.instanceId, mode);
       const started = container;
@@ -132,7 +153,7 @@ export class DockerBackend extends Closeable implements Backend {
       if (err instanceof StratusError) throw err;
       await this.#logLastLines(container, spec.instanceId, err);
       await this.#remove(spec.instanceId, 0);
-      if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(spec.image);
+      if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(image);
       if (err instanceof NotHealthyError) {
         throw fail(err.reason === 'gone' ? `the runtime ${err.message} before it was ready; see the instance logs` : err.reason === 'aborted' ? 'start was aborted' : `not ready within ${this.#o.startTimeoutMs} ms`, err);
       }
@@ -222,7 +243,8 @@ export class DockerBackend extends Closeable implements Backend {
       this.#oomSeen.add(e.instanceId);
       return;
     }
-    if (this.#stopping.delete(e.instanceId)) return;
+    if (this.#starting.has(e.instanceId) || this.#stopping.delete(e.instanceId) || this.#reported.has(e.instanceId)) return;
+    remember(this.#reported, e.instanceId);
     let oom = this.#oomSeen.delete(e.instanceId);
     // The oom event is not guaranteed to arrive before die; a SIGKILL exit is checked against the record.
     if (!oom && e.exitCode === 137) oom = (await this.diagnose(e.instanceId).catch(() => null))?.reason === 'oom';
@@ -257,8 +279,7 @@ export class DockerBackend extends Closeable implements Backend {
 
   /** Stop (with a grace period), force-remove, delete the host dir; every step tolerates "already gone". */
   async #remove(instanceId: string, graceMs: number): Promise<void> {
-    this.#stopping.add(instanceId);
-    if (this.#stopping.size > 1000) this.#stopping.delete(this.#stopping.values().next().value!);
+    remember(this.#stopping, instanceId);
     const container = this.#o.docker.getContainer(containerName(instanceId));
     try {
       await container.stop({ t: Math.ceil(graceMs / 1000) });

@@ -62,7 +62,8 @@ export class ProcessBackend extends Closeable implements Backend {
     try {
       assertSafeInstanceId(spec.instanceId);
       assertSocketPathFits(socketPath);
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fs.mkdir(this.runDir, { recursive: true, mode: 0o700 });
+      await fs.mkdir(dir, { mode: 0o700 }); // EEXIST: the id is in use, and that instance must be left alone
     } catch (err) {
       throw fail((err as Error).message, err);
     }
