@@ -18,12 +18,15 @@ export class ImageCache {
     private readonly log: Logger,
   ) {}
 
-  /** Resolves once the image is present locally; rejects with the pull's own error. */
-  ensure(image: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * Resolves once the image is present locally; rejects with the pull's own error. Takes no abort
+   * signal: the pull is shared, and one caller giving up must not fail the others' starts.
+   */
+  ensure(image: string): Promise<void> {
     if (this.#present.has(image)) return Promise.resolve();
     let pending = this.#pulls.get(image);
     if (!pending) {
-      pending = this.#ensure(image, signal).finally(() => this.#pulls.delete(image));
+      pending = this.#ensure(image).finally(() => this.#pulls.delete(image));
       this.#pulls.set(image, pending);
     }
     return pending;
@@ -34,7 +37,7 @@ export class ImageCache {
     this.#present.delete(image);
   }
 
-  async #ensure(image: string, signal?: AbortSignal): Promise<void> {
+  async #ensure(image: string): Promise<void> {
     try {
       await this.docker.getImage(image).inspect();
       this.#present.add(image);
@@ -44,7 +47,7 @@ export class ImageCache {
     }
     const started = Date.now();
     this.log.info('pulling image', { image });
-    const stream = await this.docker.pull(image, signal ? { abortSignal: signal } : {});
+    const stream = await this.docker.pull(image);
     await new Promise<void>((resolve, reject) => {
       // A pull answers 200 and then reports failures (e.g. "manifest unknown") as progress events:
       // those must fail the pull too, not only a broken stream.

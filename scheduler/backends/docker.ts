@@ -107,11 +107,12 @@ export class DockerBackend extends Closeable implements Backend {
     }
 
     try {
-      await this.#images.ensure(spec.image, signal);
+      await this.#images.ensure(spec.image);
     } catch (err) {
       this.#log.error('image pull failed', { image: spec.image, error: err as Error });
       throw fail(`image ${spec.image} is not present and could not be pulled; check that its build pushed it and that the registry is reachable`, err);
     }
+    if (signal?.aborted) throw fail('start was aborted');
 
     this.#starting.add(spec.instanceId);
     try {
@@ -152,7 +153,7 @@ export class DockerBackend extends Closeable implements Backend {
     } catch (err) {
       if (err instanceof StratusError) throw err;
       await this.#logLastLines(container, spec.instanceId, err);
-      await this.#remove(spec.instanceId, 0);
+      await this.#remove(spec.instanceId, 0).catch((e: unknown) => this.#log.error('cleanup after a failed start failed', { instanceId: spec.instanceId, error: e as Error }));
       if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(image);
       if (err instanceof NotHealthyError) {
         throw fail(err.reason === 'gone' ? `the runtime ${err.message} before it was ready; see the instance logs` : err.reason === 'aborted' ? 'start was aborted' : `not ready within ${this.#o.startTimeoutMs} ms`, err);
