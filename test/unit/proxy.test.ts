@@ -1,6 +1,6 @@
 import http from 'node:http';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StratusError } from '../../core/errors.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
@@ -240,7 +240,8 @@ describe('data plane: function URLs /fn/NAME', () => {
     expect(h.scheduler.acquired.at(-1)!.target.version).toBe(1);
     const second = await upload({ name: 'hello', memoryMb: 512 });
     await h.builder.succeed(second.body.buildId);
-    await h.app.routes.refresh('hello');
+    // No explicit refresh: the route table must learn of the new version through store.watchFunctions.
+    await vi.waitFor(() => expect(h.app.routes.lookup('hello')?.version).toBe(2));
     expect((await call('/fn/hello')).status).toBe(200);
     expect(h.scheduler.acquired.at(-1)!.target).toMatchObject({ version: 2, config: { memoryMb: 512 } });
     await h.app.close();
