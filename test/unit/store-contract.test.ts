@@ -136,16 +136,33 @@ describe('store contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('store contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  contract(
-    async () => new RedisStore(REDIS_URL, { prefix }),
-    async () => {
-      const admin = new Redis(REDIS_URL);
-      try {
-        const keys = await admin.keys(`${prefix}*`);
-        if (keys.length > 0) await admin.del(...keys);
-      } finally {
-        await admin.quit();
-      }
-    },
-  );
+  const removeKeys = async () => {
+    const admin = new Redis(REDIS_URL);
+    try {
+      const keys = await admin.keys(`${prefix}*`);
+      if (keys.length > 0) await admin.del(...keys);
+    } finally {
+      await admin.quit();
+    }
+  };
+  contract(async () => new RedisStore(REDIS_URL, { prefix }), removeKeys);
+
+  it('tells a second replica (another connection) about a change, and shares the version counter', async () => {
+    const a = new RedisStore(REDIS_URL, { prefix });
+    const b = new RedisStore(REDIS_URL, { prefix });
+    try {
+      const watch = nextChange(b);
+      await b.watching();
+      const seen = watch.next();
+      await a.putFunction(fn('shared'));
+      expect(await seen).toBe('shared');
+      expect(await b.getFunction('shared')).toEqual(fn('shared'));
+      expect([await a.nextVersion('shared'), await b.nextVersion('shared')]).toEqual([1, 2]);
+      watch.stop();
+    } finally {
+      await a.close();
+      await b.close();
+      await removeKeys();
+    }
+  });
 });
