@@ -11,7 +11,7 @@ export const REQUEST_ID_HEADER = 'x-stratus-request-id';
 
 /** Errors raised by express's body parsers carry a `type`; map the ones a caller can fix. */
 function fromParserError(err: unknown): StratusError | null {
-  if (typeof err !== 'object' || err === null || !('type' in err)) return null;
+  if (typeof err !== 'object' || err === null) return null;
   switch ((err as { type: unknown }).type) {
     case 'entity.parse.failed':
       return new StratusError('INVALID_REQUEST', 'the request body is not valid JSON', { field: 'body' });
@@ -20,8 +20,13 @@ function fromParserError(err: unknown): StratusError | null {
     case 'charset.unsupported':
     case 'encoding.unsupported':
       return new StratusError('UNSUPPORTED_MEDIA_TYPE', 'send the body as UTF-8 without a content encoding', { field: 'content-type' });
-    default:
-      return null;
+    default: {
+      // Other client errors express raises (e.g. a malformed %-escape in a path parameter).
+      const status = (err as { status?: unknown }).status;
+      return typeof status === 'number' && status >= 400 && status < 500
+        ? new StratusError('INVALID_REQUEST', 'the request is malformed; check the URL and body encoding')
+        : null;
+    }
   }
 }
 

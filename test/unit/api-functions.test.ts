@@ -227,6 +227,12 @@ describe('control plane: /v1/functions', () => {
       expect(res.body.instances[0]).toMatchObject({ function: 'hello', state: 'ready' });
     });
 
+    it('answers 400, not 500, for a malformed escape in a path parameter', async () => {
+      const res = await request(h.app).get('/v1/functions/%E0%A4%A').set(auth);
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe('INVALID_REQUEST');
+    });
+
     it('answers 404 problem+json for an unknown route', async () => {
       const res = await request(h.app).get('/v1/nothing').set(auth);
       expect(res.status).toBe(404);
