@@ -1,0 +1,290 @@
+"""Stratus in-container runtime for Python: an HTTP server (unix socket or TCP) that loads one
+function's code and runs it per request. The protocol is in runtime-images/README.md.
+
+State machine (as in the Node runtime):
+  function role: loading -> ready              (load failure: exit 1)
+  stem role:     stem -> initializing -> ready  (init failure: back to stem, 400; /init when not stem: 409)
+  any state -> draining on SIGTERM/SIGINT (listener closed, in-flight finish within 10 s, exit 0)
+
+Each connection gets a thread; sync handlers run in it, async handlers on one shared event loop thread.
+"""
+
+import asyncio
+import inspect
+import json
+import os
+import signal
+import socketserver
+import sys
+import threading
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler
+
+import stratus_http
+import stratus_logs
+from stratus_loader import HandlerLoadError, load_handler
+
+ENV = os.environ
+SOCKET_PATH = ENV.get("STRATUS_SOCKET") or None
+PORT = int(ENV.get("PORT") or 8080)
+STEM = ENV.get("STRATUS_STEM") in ("1", "true")
+MAX_BODY = int(ENV.get("STRATUS_MAX_BODY_BYTES") or 32 * 1024 * 1024)
+DRAIN_SECONDS = 10.0
+
+
+class State:
+    def __init__(self):
+        self.phase = "stem" if STEM else "loading"
+        self.handler = None
+        self.function_name = ENV.get("STRATUS_FUNCTION_NAME") or None
+        version = ENV.get("STRATUS_FUNCTION_VERSION")
+        self.version = int(version) if version else None
+        self.timeout_ms = int(ENV.get("STRATUS_TIMEOUT_MS") or 30000)
+        self.lock = threading.Lock()
+        self.idle = threading.Condition(self.lock)
+        self.in_flight = 0
+
+
+state = State()
+streams = stratus_logs.install()
+_loop = None
+_loop_lock = threading.Lock()
+
+
+def note(msg):
+    streams[3].write(f"stratus-runtime: {msg}\n")
+    streams[3].flush()
+
+
+def event_loop():
+    """The one loop async handlers share, started on first use."""
+    global _loop
+    with _loop_lock:
+        if _loop is None:
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="stratus-async", daemon=True).start()
+        return _loop
+
+
+class Context:
+    def __init__(self, request_id, deadline):
+        self.request_id = self.requestId = request_id
+        self.function_name = self.functionName = state.function_name
+        self.version = state.version
+        self.deadline = deadline
+        self.logger = stratus_logs.Logger(request_id, streams[2], streams[3])
+
+    def remaining_ms(self):
+        return max(0, self.deadline - int(time.time() * 1000))
+
+    remainingMs = remaining_ms
+
+
+async def _in_invocation(awaitable, inv):
+    # A task runs in a copy of the loop thread's context: bind the invocation inside the task itself.
+    stratus_logs.current.set(inv)
+    return await awaitable
+
+
+def run_handler(handler, event, context, inv):
+    token = stratus_logs.current.set(inv)
+    try:
+        result = handler(event, context)
+        if inspect.isawaitable(result):
+            result = asyncio.run_coroutine_threadsafe(_in_invocation(result, inv), event_loop()).result()
+        return result
+    finally:
+        stratus_logs.current.reset(token)
+        streams[0].flush_invocation(inv)
+        streams[1].flush_invocation(inv)
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+    def reply(self, status, headers, body):
+        self.send_response_only(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if state.phase == "draining":
+            self.send_header("connection", "close")
+            self.close_connection = True
+        if status != 204:
+            self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def reply_json(self, status, obj, headers=None):
+        self.reply(status, {"content-type": "application/json", **(headers or {})}, json.dumps(obj).encode("utf-8"))
+
+    def handle_any(self):
+        with state.lock:
+            state.in_flight += 1
+        try:
+            self.dispatch()
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+                if state.in_flight == 0:
+                    state.idle.notify_all()
+
+    def dispatch(self):
+        rid = self.headers.get("x-stratus-request-id")
+        if rid is None:
+            path = self.path.split("?", 1)[0]
+            if self.command == "GET" and path == "/healthz":
+                ok = state.phase in ("ready", "stem", "initializing")
+                return self.reply_json(200 if ok else 503, {"status": state.phase})
+            if self.command == "POST" and path == "/init":
+                return self.init()
+            rid = str(uuid.uuid4())
+        self.invoke(rid)
+
+    def read_body(self, limit):
+        return stratus_http.read_body(self.headers, self.rfile, limit)
+
+    def invoke(self, rid):
+        rid_header = {"x-stratus-request-id": rid}
+        if state.handler is None or state.phase not in ("ready", "draining"):
+            self.close_connection = True  # the body was not read
+            return self.reply_json(503, {"error": "NotReady", "message": f"runtime is {state.phase}, not ready for invocations"}, rid_header)
+        try:
+            raw = self.read_body(MAX_BODY)
+        except stratus_http.BodyTooLarge:
+            self.close_connection = True
+            return self.reply_json(413, {"error": "PayloadTooLarge", "message": f"request body exceeds {MAX_BODY} bytes"}, rid_header)
+        except stratus_http.BadRequest as err:
+            self.close_connection = True
+            return self.reply_json(400, {"error": "BadRequest", "message": str(err)}, rid_header)
+        deadline_header = self.headers.get("x-stratus-deadline-ms")
+        deadline = int(deadline_header) if deadline_header and deadline_header.isdigit() else int(time.time() * 1000) + state.timeout_ms
+        event = stratus_http.build_event(self.command, self.path, self.headers, raw)
+        inv = stratus_logs.Invocation(rid)
+        try:
+            result = run_handler(state.handler, event, Context(rid, deadline), inv)
+            status, headers, body = stratus_http.map_result(result)
+        except Exception as err:  # the function's own failure: reported to the caller as FunctionError
+            stratus_logs.write_line(streams[3], rid, "error", "unhandled error: " + "".join(traceback.format_exception(err)).rstrip())
+            return self.reply_json(500, {"error": "FunctionError", "message": str(err)}, {**rid_header, "x-stratus-function-error": "unhandled"})
+        headers["x-stratus-request-id"] = rid
+        self.reply(status, headers, body)
+
+    def init(self):
+        with state.lock:
+            if state.phase != "stem":
+                phase = state.phase
+                busy = True
+            else:
+                state.phase, busy = "initializing", False
+        if busy:
+            self.close_connection = True
+            return self.reply_json(409, {"error": "AlreadyInitialized", "message": f"runtime is {phase}; /init is accepted once, by a stem"})
+        try:
+            spec = json.loads(self.read_body(1024 * 1024) or b"null")
+            if not isinstance(spec, dict) or not isinstance(spec.get("codeDir"), str):
+                raise ValueError("no codeDir")
+        except Exception:
+            state.phase = "stem"
+            return self.reply_json(400, {"error": "BadInit", "message": "body must be JSON: { codeDir, handler, function, version, env }"})
+        try:
+            for key, value in (spec.get("env") or {}).items():
+                os.environ[str(key)] = str(value)
+            handler = load_handler(spec["codeDir"], spec.get("handler") or "main.handler")
+        except HandlerLoadError as err:
+            state.phase = "stem"
+            note(f"init failed: {err}")
+            return self.reply_json(400, {"error": "BadHandler", "message": str(err)})
+        state.handler = handler
+        if isinstance(spec.get("function"), str):
+            state.function_name = spec["function"]
+        if isinstance(spec.get("version"), int):
+            state.version = spec["version"]
+        if isinstance(spec.get("timeoutMs"), int) and spec["timeoutMs"] > 0:
+            state.timeout_ms = spec["timeoutMs"]
+        with state.lock:
+            if state.phase == "initializing":
+                state.phase = "ready"
+        self.reply_json(200, {"status": "ready"})
+
+    def __getattr__(self, name):
+        # Every HTTP method is an invocation: do_GET, do_POST, do_PURGE, ... all dispatch the same way.
+        if name.startswith("do_"):
+            return self.handle_any
+        raise AttributeError(name)
+
+
+class TcpRequestHandler(RequestHandler):
+    disable_nagle_algorithm = True  # TCP only: setting it on a unix socket fails
+
+
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+
+
+class TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+
+def make_server():
+    if SOCKET_PATH:
+        try:
+            os.unlink(SOCKET_PATH)
+        except FileNotFoundError:
+            pass
+        server = UnixServer(SOCKET_PATH, RequestHandler)
+        os.chmod(SOCKET_PATH, 0o666)
+        note(f"listening on unix:{SOCKET_PATH} ({state.phase})")
+    else:
+        server = TcpServer(("0.0.0.0", PORT), TcpRequestHandler)
+        note(f"listening on 0.0.0.0:{PORT} ({state.phase})")
+    return server
+
+
+def main():
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = make_server()
+    threading.Thread(target=server.serve_forever, name="stratus-server", daemon=True).start()
+    if not STEM:
+        code_dir, handler = ENV.get("STRATUS_CODE_DIR") or "/app", ENV.get("STRATUS_HANDLER") or "main.handler"
+        try:
+            state.handler = load_handler(code_dir, handler)
+        except HandlerLoadError as err:
+            note(f'cannot load handler "{handler}" from {code_dir}: {err}')
+            if err.__cause__ is not None:
+                streams[3].write("".join(traceback.format_exception(err.__cause__)))
+            os._exit(1)
+        with state.lock:
+            if state.phase == "loading":
+                state.phase = "ready"
+    stop.wait()
+    state.phase = "draining"
+    note(f"draining {state.in_flight} in-flight invocation(s)")
+    server.shutdown()
+    server.server_close()
+    if SOCKET_PATH:
+        try:
+            os.unlink(SOCKET_PATH)
+        except FileNotFoundError:
+            pass
+    deadline = time.monotonic() + DRAIN_SECONDS
+    with state.lock:
+        while state.in_flight > 0 and time.monotonic() < deadline:
+            state.idle.wait(deadline - time.monotonic())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Maps an HTTP request to the handler's event and the handler's result to (status, headers, body)."""
+
+import json
+from urllib.parse import parse_qsl
+
+
+class BodyTooLarge(Exception):
+    """The request body exceeds STRATUS_MAX_BODY_BYTES: answered 413."""
+
+
+class BadRequest(Exception):
+    """The request framing is broken (e.g. malformed chunked encoding)."""
+
+
+def is_textual(content_type):
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return (
+        media == ""
+        or media.startswith("text/")
+        or media.endswith("/json")
+        or media.endswith("+json")
+        or media.endswith("/xml")
+        or media.endswith("+xml")
+        or media == "application/x-www-form-urlencoded"
+    )
+
+
+def _read_chunked(rfile, max_bytes):
+    parts, size = [], 0
+    while True:
+        line = rfile.readline(1024)
+        try:
+            chunk_size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError as err:
+            raise BadRequest("malformed chunked body") from err
+        if chunk_size == 0:
+            while rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                pass  # trailers are dropped
+            return b"".join(parts)
+        size += chunk_size
+        if size > max_bytes:
+            raise BodyTooLarge()
+        parts.append(rfile.read(chunk_size))
+        rfile.readline(8)
+
+
+def read_body(headers, rfile, max_bytes):
+    if "chunked" in (headers.get("transfer-encoding") or "").lower():
+        return _read_chunked(rfile, max_bytes)
+    length = int(headers.get("content-length") or 0)
+    if length > max_bytes:
+        raise BodyTooLarge()
+    return rfile.read(length) if length > 0 else b""
+
+
+def parse_query(qs):
+    query = {}
+    for key, value in parse_qsl(qs, keep_blank_values=True):
+        prev = query.get(key)
+        if prev is None:
+            query[key] = value
+        elif isinstance(prev, list):
+            prev.append(value)
+        else:
+            query[key] = [prev, value]
+    return query
+
+
+def build_event(method, target, headers, raw):
+    path, _, qs = target.partition("?")
+    lowered = {}
+    for key, value in headers.items():
+        k = key.lower()
+        lowered[k] = f"{lowered[k]}, {value}" if k in lowered else value
+    body = raw.decode("utf-8", errors="replace") if is_textual(lowered.get("content-type")) else raw
+    return {"method": method, "path": path, "query": parse_query(qs) if qs else {}, "headers": lowered, "body": body}
+
+
+def _has(headers, name):
+    return any(k.lower() == name for k in headers)
+
+
+def _encode(body, headers):
+    """Returns (bytes, default content type) for a response body."""
+    if body is None:
+        return b"", None
+    if isinstance(body, str):
+        return body.encode("utf-8"), "text/plain; charset=utf-8"
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body), "application/octet-stream"
+    return json.dumps(body, default=str).encode("utf-8"), "application/json"
+
+
+def map_result(result):
+    """An object with a numeric statusCode is a response; other values are mapped by type (README)."""
+    if result is None:
+        return 204, {}, b""
+    if isinstance(result, dict) and isinstance(result.get("statusCode"), int) and not isinstance(result["statusCode"], bool):
+        headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items() if v is not None}
+        payload, default_type = _encode(result.get("body"), headers)
+        if default_type is not None and not _has(headers, "content-type"):
+            headers["content-type"] = default_type
+        return result["statusCode"], headers, payload
+    payload, default_type = _encode(result, {})
+    return 200, {"content-type": default_type}, payload
