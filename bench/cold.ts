@@ -1,0 +1,120 @@
+// Cold start, scale-from-zero to first response. Through the platform, each sample is a new version
+// made by PATCH (same code and image, a changed env value): a new version has an empty pool, so its
+// first call is a cold start exactly as after scale-to-zero, without a rebuild per sample. Before each
+// sample the previous version's container is gone and (with stems) a stem is ready, so samples do not
+// overlap with teardown or refill. The floor is a plain `docker run` of the runtime image with the
+// code mounted, timed to its first answer over a unix socket.
+
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { docker, removeContainer, runArgs } from './docker.js';
+import { firstAnswer, get, newAgent } from './http-load.js';
+import type { Platform } from './platform.js';
+import { sleep, summarize, waitFor, type Summary } from './stats.js';
+
+export interface ColdResult {
+  kind: 'stem' | 'container' | 'docker-run';
+  summary: Summary;
+  samplesMs: number[];
+  errors: number;
+  /** How the platform actually started each sample's instance (stem / container), from the instances API. */
+  startKinds: Record<string, number>;
+  /** Mean ms per cold-start phase from the platform's own histogram, over the samples. */
+  phasesMeanMs: Record<string, number>;
+  /** Floor only: time until the `docker run -d` command returned. */
+  dockerRunCommand?: Summary;
+}
+
+const PHASES = ['claim', 'init', 'create', 'first_byte'];
+
+async function phaseTotals(p: Platform, kind: string): Promise<Record<string, { sum: number; count: number }>> {
+  const out: Record<string, { sum: number; count: number }> = {};
+  for (const phase of PHASES) {
+    const labels = { kind, phase };
+    out[phase] = { sum: await p.metric('stratus_cold_start_phase_seconds_sum', labels), count: await p.metric('stratus_cold_start_phase_seconds_count', labels) };
+  }
+  return out;
+}
+
+/** Wait until no container of the given instances exists any more (teardown finished). */
+async function containersGone(ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await waitFor(`container of ${id} to be removed`, async () => ((await docker(['ps', '-aq', '--filter', `name=^stratus-${id}$`])) === '' ? true : undefined), 60_000, 50);
+  }
+}
+
+export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 'container', n: number, log: (s: string) => void): Promise<ColdResult> {
+  const agent = newAgent(1); // keep-alive to the gateway: the caller's own TCP connect is not the cold start
+  const samples: number[] = [];
+  const startKinds: Record<string, number> = {};
+  let errors = 0;
+  let before: Awaited<ReturnType<typeof phaseTotals>> | null = null;
+  // Sample 0 is a warm-up (first PATCH and first cold path in a fresh gateway) and is not recorded.
+  for (let i = 0; i <= n; i++) {
+    const previous = (await p.instances(name)).map((x) => x.id);
+    const { version } = await p.patch(name, { env: { BENCH_SAMPLE: String(i) }, minInstances: 0, maxInstances: 1 });
+    await waitFor('the previous version to retire', async () => ((await p.instances(name)).length === 0 ? true : undefined), 60_000);
+    await containersGone(previous);
+    if (kind === 'stem') await waitFor('a ready stem', async () => ((await p.metric('stratus_stems_ready', { runtime: 'node' })) >= 1 ? true : undefined), 60_000);
+    await sleep(100); // let the refill's last health polls and docker's bookkeeping settle
+    if (i === 1) before = await phaseTotals(p, kind);
+    const a = await get(agent, { address: p.address, path: `/fn/${name}/` });
+    const started = (await p.instances(name)).find((x) => x.version === version);
+    if (i === 0) continue;
+    if (a.status === 200) samples.push(a.ms);
+    else {
+      errors++;
+      log(`  cold ${kind} sample ${i}: ${a.status} ${a.body.slice(0, 200)}`);
+    }
+    startKinds[started?.startKind ?? 'unknown'] = (startKinds[started?.startKind ?? 'unknown'] ?? 0) + 1;
+  }
+  agent.destroy();
+  const after = await phaseTotals(p, kind);
+  const phasesMeanMs: Record<string, number> = {};
+  for (const phase of PHASES) {
+    const d = { sum: after[phase]!.sum - (before?.[phase]?.sum ?? 0), count: after[phase]!.count - (before?.[phase]?.count ?? 0) };
+    if (d.count > 0) phasesMeanMs[phase] = (d.sum / d.count) * 1000;
+  }
+  return { kind, summary: summarize(samples), samplesMs: samples, errors, startKinds, phasesMeanMs };
+}
+
+/** The floor: `docker run -d` of the runtime image with the code mounted, to its first 2xx answer. */
+export async function coldFloor(runId: string, image: string, codeDir: string, n: number, log: (s: string) => void): Promise<ColdResult> {
+  const samples: number[] = [];
+  const commandMs: number[] = [];
+  let errors = 0;
+  for (let i = 0; i <= n; i++) {
+    const sockDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-bench-sock-'));
+    await fs.chmod(sockDir, 0o777); // the runtime runs as uid 10001 and creates its socket here
+    const name = `stratus-bench-${runId}-floor-${i}`;
+    const args = runArgs({
+      runId, name, image, memoryMb: 256,
+      mounts: [[codeDir, '/app'], [sockDir, '/run/stratus/sock:rw']],
+      env: { STRATUS_SOCKET: '/run/stratus/sock/runtime.sock' },
+    });
+    try {
+      const t0 = performance.now();
+      const giveUp = new AbortController(); // a failed `docker run` must stop the polling at once
+      const cli = docker(args).then(() => performance.now() - t0, (err: unknown) => {
+        giveUp.abort(err);
+        throw err;
+      });
+      const answer = firstAnswer({ address: { socketPath: path.join(sockDir, 'runtime.sock') }, path: '/' }, 30_000, 2, giveUp.signal).then(() => performance.now() - t0);
+      const [cmd, first] = await Promise.all([cli, answer]);
+      if (i > 0) {
+        samples.push(first);
+        commandMs.push(cmd);
+      }
+    } catch (err) {
+      errors++;
+      log(`  floor sample ${i}: ${(err as Error).message}`);
+    } finally {
+      await removeContainer(name);
+      await fs.rm(sockDir, { recursive: true, force: true });
+    }
+    await sleep(100);
+  }
+  return { kind: 'docker-run', summary: summarize(samples), samplesMs: samples, errors, startKinds: {}, phasesMeanMs: {}, dockerRunCommand: summarize(commandMs) };
+}

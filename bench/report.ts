@@ -1,0 +1,107 @@
+// The printed table: each figure with its target (DESIGN.md, Performance targets), what was measured,
+// measured ÷ target, and whether the target was met. Targets are reported, never asserted: a missed
+// target is a line in the table, not a failed run.
+
+import type { ColdResult } from './cold.js';
+import type { FootprintResult } from './footprint.js';
+import type { ScaleResult } from './scale.js';
+import { mib, ms, ratio } from './stats.js';
+import type { WarmLevel } from './warm.js';
+
+export interface Results {
+  meta: Record<string, unknown>;
+  cold: { stem?: ColdResult; container?: ColdResult; floor?: ColdResult };
+  warm?: WarmLevel[];
+  scale?: ScaleResult;
+  footprint?: FootprintResult;
+  failures: Array<{ section: string; error: string }>;
+  verdicts?: Verdict[];
+}
+
+export interface Verdict {
+  figure: string;
+  target: string;
+  measured: string;
+  /** measured ÷ target (for "at least" targets, ≥ 1 is met; for "at most", ≤ 1 is met). */
+  ratio: number | null;
+  met: boolean | null;
+}
+
+export const TARGETS = { stemP50Ms: 25, noStemP50Ms: 400, warmAddedP50Ms: 0.5, warmRpsRatioC32: 0.7, scaleUpMs: 3000 } as const;
+
+const atMost = (figure: string, target: string, measured: string, value: number | null, limit: number): Verdict => {
+  const r = value === null || !Number.isFinite(value) ? null : value / limit;
+  return { figure, target, measured, ratio: r, met: r === null ? null : r <= 1 };
+};
+
+export function verdicts(r: Results): Verdict[] {
+  const out: Verdict[] = [];
+  const cold = (c: ColdResult) => `p50 ${ms(c.summary.p50)} · p99 ${ms(c.summary.p99)} (n=${c.summary.n}${c.errors ? `, ${c.errors} errors` : ''}; ${Object.entries(c.startKinds).map(([k, v]) => `${v} ${k}`).join(', ') || '–'})`;
+  if (r.cold.stem) out.push(atMost('cold start, stem ready', `p50 ≤ ${TARGETS.stemP50Ms} ms`, cold(r.cold.stem), r.cold.stem.summary.p50, TARGETS.stemP50Ms));
+  if (r.cold.container) out.push(atMost('cold start, no stem', `p50 ≤ ${TARGETS.noStemP50Ms} ms`, cold(r.cold.container), r.cold.container.summary.p50, TARGETS.noStemP50Ms));
+  if (r.cold.floor) {
+    const f = r.cold.floor;
+    out.push({ figure: 'cold start floor: docker run', target: 'floor', measured: `${cold(f).replace(/; –\)$/, ')')}; docker run -d returns at p50 ${ms(f.dockerRunCommand?.p50)}`, ratio: null, met: null });
+  }
+  for (const w of r.warm ?? []) {
+    const line = `+${ms(w.addedP50Ms)} (gateway ${ms(w.gateway.latency.p50)} vs direct ${ms(w.direct.latency.p50)})`;
+    if (w.concurrency === 1) out.push(atMost(`warm overhead p50, c=${w.concurrency}`, `≤ +${TARGETS.warmAddedP50Ms} ms`, line, w.addedP50Ms, TARGETS.warmAddedP50Ms));
+    else out.push({ figure: `warm overhead p50, c=${w.concurrency}`, target: '(c=1 is the target)', measured: line, ratio: null, met: null });
+  }
+  const c32 = r.warm?.find((w) => w.concurrency === 32) ?? r.warm?.at(-1);
+  if (c32) {
+    const rr = c32.rpsRatio / TARGETS.warmRpsRatioC32;
+    out.push({
+      figure: `warm throughput, c=${c32.concurrency}`, target: `≥ ${TARGETS.warmRpsRatioC32}× direct`,
+      measured: `${ratio(c32.rpsRatio)} direct (${Math.round(c32.gateway.rps)}/s vs ${Math.round(c32.direct.rps)}/s)`,
+      ratio: Number.isFinite(rr) ? rr : null, met: Number.isFinite(rr) ? rr >= 1 : null,
+    });
+  }
+  if (r.scale) {
+    const s = r.scale;
+    const t = s.timeToEnoughMs;
+    const v = atMost(
+      `scale-up 1→${s.callers} callers`, `≤ ${TARGETS.scaleUpMs / 1000} s, 0 errors`,
+      `${t === null ? `not within the ${s.stepMs / 1000} s step` : `${(t / 1000).toFixed(2)} s`} to ${s.neededInstances} instances (c=${s.perInstance}/instance), ${s.errors} errors of ${s.requests}`,
+      t, TARGETS.scaleUpMs,
+    );
+    if (t === null) v.met = false;
+    if (s.errors > 0) v.met = false;
+    out.push(v);
+  }
+  if (r.footprint) {
+    const f = r.footprint;
+    out.push({ figure: 'gateway RSS', target: 'report', measured: `idle ${mib(f.gatewayRssIdleBytes)}; with ${f.instancesReady} warm instances ${mib(f.gatewayRssWithInstancesBytes)}`, ratio: null, met: null });
+    out.push({ figure: 'memory per warm instance', target: 'report', measured: `p50 ${mib(f.instanceUsage.p50)} · max ${mib(f.instanceUsage.max)} (rss p50 ${mib(f.instanceRss.p50)}; ${f.instancesMeasured} of ${f.instancesWanted} measured)`, ratio: null, met: null });
+  }
+  return out;
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  return [line(headers), '|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|', ...rows.map(line)].join('\n');
+}
+
+export function render(r: Results): string {
+  const v = r.verdicts ?? verdicts(r);
+  const parts: string[] = [];
+  parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
+  if (r.warm?.length) {
+    parts.push('warm overhead, gateway vs direct (same image; direct = --network host on 127.0.0.1):');
+    parts.push(table(
+      ['callers', 'direct p50', 'direct p99', 'direct req/s', 'gateway p50', 'gateway p99', 'gateway req/s', 'added p50', 'req/s ratio', 'errors g/d'],
+      r.warm.map((w) => [String(w.concurrency), ms(w.direct.latency.p50), ms(w.direct.latency.p99), String(Math.round(w.direct.rps)), ms(w.gateway.latency.p50), ms(w.gateway.latency.p99), String(Math.round(w.gateway.rps)), `+${ms(w.addedP50Ms)}`, ratio(w.rpsRatio), `${w.gateway.errors}/${w.direct.errors}`]),
+    ));
+  }
+  const phases = [r.cold.stem, r.cold.container].filter((c): c is ColdResult => c !== undefined && Object.keys(c.phasesMeanMs).length > 0);
+  if (phases.length) {
+    parts.push([
+      'cold-start phases (mean, from the platform\'s stratus_cold_start_phase_seconds):',
+      ...phases.map((c) => `  ${c.kind}: ${Object.entries(c.phasesMeanMs).map(([k, x]) => `${k} ${ms(x)}`).join(', ')}`),
+    ].join('\n'));
+  }
+  if (r.scale) parts.push(`scale-up ready instances over time (ms: ready): ${r.scale.readyTimeline.map(([t, n]) => `${t}:${n}`).join(' ')}`);
+  for (const f of r.failures) parts.push(`section ${f.section} FAILED: ${f.error}`);
+  return parts.join('\n\n');
+}

@@ -1,0 +1,191 @@
+// npm run bench [-- --quick] [-- --only cold,warm,scale,footprint] [-- --n 20 --instances 100]
+//
+// Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
+// in one run: cold starts (stem / no stem / plain docker run floor), warm overhead (gateway vs the same
+// image called directly), a 1→50 step scale-up, and footprint. Prints a table of target vs measured
+// and writes bench/results/latest.json. Every container and function it creates is removed, also on
+// failure or Ctrl-C. Targets are reported, never asserted.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { coldFloor, coldViaPlatform } from './cold.js';
+import { BENCH_LABEL, sweep } from './docker.js';
+import { footprint } from './footprint.js';
+import { writeCodeDir } from './function-code.js';
+import { Platform, prepareRunner, type Runner } from './platform.js';
+import { render, verdicts, type Results } from './report.js';
+import { scaleUp } from './scale.js';
+import { warmOverhead } from './warm.js';
+
+const SECTIONS = ['cold', 'warm', 'scale', 'footprint'] as const;
+type Section = (typeof SECTIONS)[number];
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const RESULTS_DIR = path.join(HERE, 'results');
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    n: { type: 'string' },
+    instances: { type: 'string' },
+    'scale-per-instance': { type: 'string' },
+    'scale-max': { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  console.log(`usage: npm run bench -- [--quick] [--only ${SECTIONS.join(',')}] [--n COLD_SAMPLES] [--instances N] [--scale-per-instance C] [--scale-max M]`);
+  process.exit(0);
+}
+const only = new Set((args.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
+for (const s of only) if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section "${s}"; choose from ${SECTIONS.join(', ')}`);
+const want = (s: Section) => only.has(s);
+const num = (v: string | undefined, def: number) => (v === undefined ? def : Number(v));
+
+const quick = args.quick;
+const opts = {
+  coldSamples: num(args.n, quick ? 5 : 20),
+  warm: { levels: [1, 8, 32], durationMs: quick ? 1000 : 3000, warmupMs: quick ? 200 : 500 },
+  scale: { callers: 50, perInstance: num(args['scale-per-instance'], 8), maxInstances: num(args['scale-max'], 10), holdMs: 100, stepMs: quick ? 5000 : 8000 },
+  footprintInstances: num(args.instances, quick ? 10 : 100),
+};
+const runId = randomBytes(3).toString('hex');
+const runtimeImage = process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest';
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const results: Results = {
+  meta: {
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    startedAt: new Date().toISOString(),
+    commit: (() => {
+      try {
+        return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: HERE }).toString().trim();
+      } catch {
+        return null;
+      }
+    })(),
+    node: process.version,
+    cpus: os.cpus().length,
+    loadAverageAtStart: os.loadavg(),
+    runId,
+    options: opts,
+  },
+  cold: {},
+  failures: [],
+};
+
+const platforms = new Set<Platform>();
+let codeDir: string | null = null;
+let cleaned: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaned ??= (async () => {
+    for (const p of platforms) {
+      const left = await p.stop().catch(() => 0);
+      if (left) log(`cleanup: removed ${left} container(s) platform ${p.label} left behind`);
+    }
+    const ours = await sweep([`label=${BENCH_LABEL}=${runId}`]);
+    if (ours) log(`cleanup: removed ${ours} bench container(s)`);
+    if (codeDir) await fs.rm(codeDir, { recursive: true, force: true });
+  })();
+  return cleaned;
+}
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    log(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+async function section<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
+  const t0 = Date.now();
+  log(`▶ ${name}`);
+  try {
+    const r = await run();
+    log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  } catch (err) {
+    const error = (err as Error).stack ?? String(err);
+    results.failures.push({ section: name, error: (err as Error).message });
+    log(`  FAILED: ${error}`);
+    return undefined;
+  }
+}
+
+let runner: Promise<Runner> | null = null;
+async function launch(label: string, settings: Record<string, string>): Promise<Platform> {
+  runner ??= prepareRunner(log).then((r) => {
+    results.meta.platformRunner = r.kind === 'node' ? 'node (compiled with tsc)' : `tsx (${r.why}; gateway RSS includes ~30 MiB of tsx)`;
+    return r;
+  });
+  const p = await Platform.launch(label, settings, RESULTS_DIR, await runner);
+  platforms.add(p);
+  return p;
+}
+
+async function stopPlatform(p: Platform, fn: string): Promise<void> {
+  await p.remove(fn); // DELETE also purges the version images from the registry
+  await p.stop();
+  platforms.delete(p);
+}
+
+async function main(): Promise<void> {
+  await fs.mkdir(RESULTS_DIR, { recursive: true });
+  const t0 = Date.now();
+  if (want('cold') || want('warm') || want('scale') || want('footprint')) {
+    await section('platform with stems (pool size 1)', async () => {
+      const fn = `bench-${runId}`;
+      // A long start timeout: the footprint section starts 100 containers at once on a small machine.
+      const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: '1', STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
+      try {
+        const { image } = await p.deploy(fn, { concurrency: 8, maxInstances: 1, idleTtlMs: 600_000 });
+        log(`  ${p.url} (pid ${p.pid}), function ${fn}, image ${image}`);
+        if (want('cold')) results.cold.stem = await section('cold start with a stem', () => coldViaPlatform(p, fn, 'stem', opts.coldSamples, log));
+        if (want('warm')) {
+          results.warm = await section('warm overhead', async () => {
+            if (!image) throw new Error('the build reported no image; the direct floor needs the version image');
+            return warmOverhead(p, fn, image, runId, opts.warm, log);
+          });
+        }
+        if (want('scale')) results.scale = await section('scale-up', () => scaleUp(p, fn, opts.scale, log));
+        if (want('footprint')) results.footprint = await section('footprint', () => footprint(p, fn, opts.footprintInstances, log));
+      } finally {
+        await stopPlatform(p, fn);
+      }
+    });
+  }
+  if (want('cold')) {
+    await section('platform without stems (pool size 0)', async () => {
+      const fn = `bench-${runId}-nostem`;
+      const p = await launch('nostems', { STRATUS_STEM_POOL_SIZE: '0' });
+      try {
+        await p.deploy(fn, { concurrency: 8, maxInstances: 1, idleTtlMs: 600_000 });
+        results.cold.container = await section('cold start without a stem', () => coldViaPlatform(p, fn, 'container', opts.coldSamples, log));
+      } finally {
+        await stopPlatform(p, fn);
+      }
+    });
+    results.cold.floor = await section('cold start floor: plain docker run', async () => {
+      codeDir = await writeCodeDir();
+      return coldFloor(runId, runtimeImage, codeDir, opts.coldSamples, log);
+    });
+  }
+  results.meta.durationS = Math.round((Date.now() - t0) / 1000);
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}
+results.verdicts = verdicts(results);
+const out = path.join(RESULTS_DIR, 'latest.json');
+await fs.writeFile(out, JSON.stringify(results, (_k, v: unknown) => (v instanceof Float64Array ? Array.from(v) : v), 2) + '\n');
+console.log(`\nStratus bench — ${results.meta.command} — commit ${String(results.meta.commit)}, ${os.cpus().length} CPUs, ${String(results.meta.durationS)} s\n`);
+console.log(render(results));
+console.log(`\nwritten: ${path.relative(process.cwd(), out)}`);
+process.exit(results.failures.length > 0 ? 1 : 0);
