@@ -54,7 +54,11 @@ export async function loadHandler(codeDir, handler) {
   try {
     ns = await import(pathToFileURL(file).href);
   } catch (err) {
-    const why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    let why = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    if (why.includes('in ES module scope')) {
+      // CommonJS code below a package.json with "type": "module" (e.g. code unpacked inside another project).
+      why += `\nhint: put a package.json without "type" (or with "type": "commonjs") in ${dir}`;
+    }
     throw new HandlerLoadError(`loading ${path.relative(dir, file)} failed: ${why}`, err);
   }
   const fn = pickExport(ns, exportName);

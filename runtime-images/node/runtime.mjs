@@ -87,6 +87,8 @@ async function invoke(req, res, requestId) {
   const handler = state.handler;
   try {
     const result = await invocationStore.run(requestId, () => handler(buildEvent(req, raw), context));
+    // Draining: tell the client this connection ends with this response, so it does not reuse it.
+    if (state.phase === 'draining') res.setHeader('connection', 'close');
     await writeResult(res, result);
   } catch (err) {
     const stack = err instanceof Error ? (err.stack ?? err.message) : String(err);
