@@ -114,14 +114,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         if state.phase == "draining":
             self.send_header("connection", "close")
             self.close_connection = True
-        if status != 204:
+        bodiless = status in (204, 304) or status < 200
+        if not bodiless:
             self.send_header("content-length", str(len(body)))
         self.end_headers()
-        if body and self.command != "HEAD":
+        if body and not bodiless and self.command != "HEAD":
             self.wfile.write(body)
 
     def reply_json(self, status, obj, headers=None):
-        self.reply(status, {"content-type": "application/json", **(headers or {})}, json.dumps(obj).encode("utf-8"))
+        self.reply(status, {"content-type": "application/json", **(headers or {})}, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
 
     def handle_any(self):
         with state.lock:
@@ -169,7 +170,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         try:
             result = run_handler(state.handler, event, Context(rid, deadline), inv)
             status, headers, body = stratus_http.map_result(result)
-        except Exception as err:  # the function's own failure: reported to the caller as FunctionError
+        except BaseException as err:  # the function's own failure (even sys.exit()): a FunctionError
             stratus_logs.write_line(streams[3], rid, "error", "unhandled error: " + "".join(traceback.format_exception(err)).rstrip())
             return self.reply_json(500, {"error": "FunctionError", "message": str(err)}, {**rid_header, "x-stratus-function-error": "unhandled"})
         headers["x-stratus-request-id"] = rid

@@ -99,6 +99,9 @@ def map_result(result):
         return 204, {}, b""
     if isinstance(result, dict) and isinstance(result.get("statusCode"), int) and not isinstance(result["statusCode"], bool):
         headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items() if v is not None}
+        for key, value in headers.items():
+            if any(c in key or c in value for c in "\r\n\0"):
+                raise ValueError(f'response header "{key.strip()}" holds a line break or NUL')
         payload, default_type = _encode(result.get("body"), headers)
         if default_type is not None and not _has(headers, "content-type"):
             headers["content-type"] = default_type

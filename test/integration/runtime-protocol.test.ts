@@ -148,6 +148,24 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect(res.json()).toMatchObject({ bodyType: 'binary', body: bytes.toString('base64') });
   });
 
+  it('accepts a chunked request body (a proxy streaming the caller\'s body)', async () => {
+    const p = await fn(rt.echo);
+    const res = await new Promise<Reply>((resolve, reject) => {
+      const req = http.request({ socketPath: p.socketPath, method: 'POST', path: '/chunked', headers: { 'content-type': 'text/plain' }, agent: false }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: r.statusCode ?? 0, headers: r.headers, body: Buffer.from(text), text, json: () => JSON.parse(text) });
+        });
+      });
+      req.on('error', reject);
+      req.write('first,');
+      req.end('second');
+    });
+    expect(res.json()).toMatchObject({ path: '/chunked', body: 'first,second', bodyType: 'text' });
+  });
+
   it('treats a request with x-stratus-request-id as an invocation even on /healthz', async () => {
     const p = await fn(rt.echo);
     const res = await request(p, { path: '/healthz', headers: { 'x-stratus-request-id': 'rid-own-health' } });
