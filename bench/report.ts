@@ -88,10 +88,14 @@ export function render(r: Results): string {
   const parts: string[] = [];
   parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
   if (r.warm?.length) {
-    parts.push('warm overhead, gateway vs direct (same image; direct = --network host on 127.0.0.1):');
+    parts.push('warm overhead (same image; direct = --network host on 127.0.0.1; bare proxy = bench/bare-proxy.mjs in front of direct, the cost of any Node hop):');
+    const cells = (x: WarmLevel['direct']) => [ms(x.latency.p50), ms(x.latency.p99), String(Math.round(x.rps))];
     parts.push(table(
-      ['callers', 'direct p50', 'direct p99', 'direct req/s', 'gateway p50', 'gateway p99', 'gateway req/s', 'added p50', 'req/s ratio', 'errors g/d'],
-      r.warm.map((w) => [String(w.concurrency), ms(w.direct.latency.p50), ms(w.direct.latency.p99), String(Math.round(w.direct.rps)), ms(w.gateway.latency.p50), ms(w.gateway.latency.p99), String(Math.round(w.gateway.rps)), `+${ms(w.addedP50Ms)}`, ratio(w.rpsRatio), `${w.gateway.errors}/${w.direct.errors}`]),
+      ['callers', 'direct p50', 'p99', 'req/s', 'bare proxy p50', 'p99', 'req/s', 'gateway p50', 'p99', 'req/s', 'gateway added p50', 'gateway/direct req/s', 'bare/direct req/s', 'errors g/b/d'],
+      r.warm.map((w) => [
+        String(w.concurrency), ...cells(w.direct), ...cells(w.bareProxy), ...cells(w.gateway),
+        `+${ms(w.addedP50Ms)}`, ratio(w.rpsRatio), ratio(w.bareProxy.rps / w.direct.rps), `${w.gateway.errors}/${w.bareProxy.errors}/${w.direct.errors}`,
+      ]),
     ));
   }
   const phases = [r.cold.stem, r.cold.container].filter((c): c is ColdResult => c !== undefined && Object.keys(c.phasesMeanMs).length > 0);

@@ -1,9 +1,13 @@
 // Warm overhead: the same function called through the gateway (/fn/NAME) and directly (the version's
 // own image run with --network host on a free loopback port, the floor). Both sides get one instance
 // (the platform's function is PATCHed to maxInstances 1 and a per-instance concurrency above the
-// highest level), so the only difference is the gateway hop. Levels run direct then gateway, each
-// after a short warm-up, with the same closed-loop keep-alive load.
+// highest level), so the only difference is the gateway hop. A bare Node proxy in front of the direct
+// container (bench/bare-proxy.mjs) is measured too: what any Node hop costs on this machine. Levels
+// run direct, bare proxy, gateway, each after a short warm-up, with the same closed-loop load.
 
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { docker, freePort, removeContainer, runArgs } from './docker.js';
 import { firstAnswer, newAgent, runLoad, type LoadResult, type Target } from './http-load.js';
 import type { Platform } from './platform.js';
@@ -20,6 +24,8 @@ export interface WarmSide {
 export interface WarmLevel {
   concurrency: number;
   direct: WarmSide;
+  /** The direct container behind bench/bare-proxy.mjs: the cost of any Node.js hop, as an anchor. */
+  bareProxy: WarmSide;
   gateway: WarmSide;
   /** gateway p50 − direct p50, ms. */
   addedP50Ms: number;
@@ -58,21 +64,30 @@ export async function warmOverhead(p: Platform, name: string, image: string, run
   }, 60_000, 100);
 
   const port = await freePort();
+  const proxy = spawn(process.execPath, [path.join(path.dirname(fileURLToPath(import.meta.url)), 'bare-proxy.mjs'), String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const direct = `stratus-bench-${runId}-direct`;
   // Same env the Docker backend gives a function container, but PORT on the host network instead of a socket.
   await docker(runArgs({ runId, name: direct, image, networkHost: true, memoryMb: 256, env: { PORT: String(port), STRATUS_HANDLER: 'index.handler', STRATUS_FUNCTION_NAME: name } }));
   try {
     const directTarget: Target = { address: { host: '127.0.0.1', port }, path: '/' };
     const gatewayTarget: Target = { address: p.address, path: `/fn/${name}/` };
+    const proxyPort = await new Promise<number>((resolve, reject) => {
+      proxy.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      proxy.once('exit', (code) => reject(new Error(`bare-proxy.mjs exited with ${code}`)));
+    });
+    const proxyTarget: Target = { address: { host: '127.0.0.1', port: proxyPort }, path: '/' };
     await firstAnswer(directTarget, 30_000, 10);
+    await firstAnswer(proxyTarget, 30_000, 10);
     await firstAnswer(gatewayTarget, 30_000, 10);
     const out: WarmLevel[] = [];
     for (const c of o.levels) {
       const d = await measure(directTarget, c, o);
+      const b = await measure(proxyTarget, c, o);
       const g = await measure(gatewayTarget, c, o);
-      log(`  c=${c}: direct p50 ${d.latency.p50.toFixed(3)} ms ${Math.round(d.rps)}/s · gateway p50 ${g.latency.p50.toFixed(3)} ms ${Math.round(g.rps)}/s`);
+      const line = (x: WarmSide) => `p50 ${x.latency.p50.toFixed(3)} ms ${Math.round(x.rps)}/s`;
+      log(`  c=${c}: direct ${line(d)} · bare proxy ${line(b)} · gateway ${line(g)}`);
       out.push({
-        concurrency: c, direct: d, gateway: g,
+        concurrency: c, direct: d, bareProxy: b, gateway: g,
         addedP50Ms: g.latency.p50 - d.latency.p50,
         addedP99Ms: g.latency.p99 - d.latency.p99,
         rpsRatio: g.rps / d.rps,
@@ -81,6 +96,8 @@ export async function warmOverhead(p: Platform, name: string, image: string, run
     }
     return out;
   } finally {
+    proxy.stdin!.end();
+    proxy.kill();
     await removeContainer(direct);
   }
 }
