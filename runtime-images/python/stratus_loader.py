@@ -25,6 +25,19 @@ def load_handler(code_dir, handler):
     if not os.path.isdir(code_dir):
         raise HandlerLoadError(f"code directory {code_dir} does not exist")
     module_name, attr = _split(handler)
+    path_before, modules_before = list(sys.path), set(sys.modules)
+    try:
+        return _import(code_dir, module_name, attr)
+    except HandlerLoadError:
+        # A stem stays reusable after a failed /init: forget what this attempt imported, so a later
+        # /init with another code dir does not get a cached module of the same name from this one.
+        for name in set(sys.modules) - modules_before:
+            del sys.modules[name]
+        sys.path[:] = path_before
+        raise
+
+
+def _import(code_dir, module_name, attr):
     for entry in (os.path.join(code_dir, ".python_packages"), code_dir):
         if entry not in sys.path:
             sys.path.insert(0, entry)

@@ -238,6 +238,9 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect(bad.status).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'BadHandler', message: expect.stringContaining('missing') });
     expect((await request(p, { path: '/x' })).status).toBe(503);
+    // The module loads but lacks the export: a later /init of another code dir must not reuse it.
+    const noExport = { codeDir: fixture(rt.modes), handler: rt.handler.replace('handler', 'nosuch') };
+    expect((await request(p, { path: '/init', ...postJson(noExport) })).status).toBe(400);
     const init = { codeDir: fixture(rt.echo), handler: rt.handler, function: 'echo', version: 5, env: { GREETING: 'hi' } };
     const good = await request(p, { path: '/init', ...postJson(init) });
     expect([good.status, good.json()]).toEqual([200, { status: 'ready' }]);
