@@ -90,7 +90,7 @@ def _encode(body, headers):
         return body.encode("utf-8"), "text/plain; charset=utf-8"
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body), "application/octet-stream"
-    return json.dumps(body, default=str).encode("utf-8"), "application/json"
+    return json.dumps(body, default=str, separators=(",", ":")).encode("utf-8"), "application/json"
 
 
 def map_result(result):
