@@ -19,7 +19,7 @@ export const RUNTIME_IMAGES = {
 
 function httpGet(opts: http.RequestOptions): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get({ ...opts, timeout: 2000 }, (res) => {
+    const req = http.get({ ...opts, timeout: 10_000 }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -30,7 +30,7 @@ function httpGet(opts: http.RequestOptions): Promise<number> {
 
 function tcpOpen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port, timeout: 1000 }, () => {
+    const s = net.connect({ host, port, timeout: 5000 }, () => {
       s.end();
       resolve(true);
     });
@@ -42,7 +42,13 @@ function tcpOpen(host: string, port: number): Promise<boolean> {
   });
 }
 
+// A loaded machine (parallel builds, many containers) can answer slowly: one retry before calling a
+// service missing, so that CI fails only when it really is absent.
 async function available(service: Service): Promise<boolean> {
+  return (await probe(service)) || (await probe(service));
+}
+
+async function probe(service: Service): Promise<boolean> {
   switch (service) {
     case 'docker':
       return (await httpGet({ socketPath: DOCKER_SOCKET, path: '/_ping' })) === 200;
