@@ -71,6 +71,8 @@ export interface Config {
     pidsLimit: number;
     cpuShares: number;
     startTimeoutMs: number;
+    /** The few host variables a process-backend child needs (PATH, CA, locale): it does not inherit the rest. */
+    processBaseEnv: Record<string, string>;
   };
   images: { registry: string; prefix: string; runtime: { node: string; python: string } };
   build: {
@@ -122,6 +124,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pidsLimit: e.STRATUS_INSTANCE_PIDS_LIMIT,
       cpuShares: e.STRATUS_CPU_SHARES,
       startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
+      processBaseEnv: pick(env, ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']),
     },
     images: {
       registry: e.STRATUS_REGISTRY,
@@ -148,6 +151,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
   };
+}
+
+function pick(env: Record<string, string | undefined>, names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) if (env[n] !== undefined) out[n] = env[n]!;
+  return out;
 }
 
 /** The configuration as printed at start: secrets replaced. */
