@@ -121,10 +121,11 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
 
   it('echoes method, path, query, headers and a text body', async () => {
     const p = await fn(rt.echo);
+    const deadline = Date.now() + 3_600_000;
     const res = await request(p, {
       method: 'PUT',
       path: '/items/7?a=1&a=2&b=x',
-      headers: { 'X-Test': 'Yes', 'content-type': 'application/json', 'x-stratus-request-id': 'rid-echo' },
+      headers: { 'X-Test': 'Yes', 'content-type': 'application/json', 'x-stratus-request-id': 'rid-echo', 'x-stratus-deadline-ms': String(deadline) },
       body: '{"k":"v"}',
     });
     expect(res.status).toBe(200);
@@ -138,7 +139,9 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
       body: '{"k":"v"}',
       bodyType: 'text',
       requestId: 'rid-echo',
+      deadline,
     });
+    expect((res.json() as { remainingMs: number }).remainingMs).toBeGreaterThan(0);
   });
 
   it('passes a binary body as bytes', async () => {
