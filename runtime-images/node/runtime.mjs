@@ -116,7 +116,7 @@ async function init(req, res) {
       throw new HandlerLoadError('body must be JSON with a string "codeDir"');
     }
   } catch (err) {
-    state.phase = 'stem';
+    if (state.phase === 'initializing') state.phase = 'stem';
     const message = err instanceof HandlerLoadError ? err.message : 'body must be JSON: { codeDir, handler, function, version, env }';
     return sendJson(res, 400, { error: 'BadInit', message });
   }

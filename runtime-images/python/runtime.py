@@ -176,6 +176,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         headers["x-stratus-request-id"] = rid
         self.reply(status, headers, body)
 
+    @staticmethod
+    def back_to_stem():
+        with state.lock:
+            if state.phase == "initializing":  # not when a SIGTERM made it draining meanwhile
+                state.phase = "stem"
+
     def init(self):
         with state.lock:
             if state.phase != "stem":
@@ -191,14 +197,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             if not isinstance(spec, dict) or not isinstance(spec.get("codeDir"), str):
                 raise ValueError("no codeDir")
         except Exception:
-            state.phase = "stem"
+            self.back_to_stem()
             return self.reply_json(400, {"error": "BadInit", "message": "body must be JSON: { codeDir, handler, function, version, env }"})
         try:
             for key, value in (spec.get("env") or {}).items():
                 os.environ[str(key)] = str(value)
             handler = load_handler(spec["codeDir"], spec.get("handler") or "main.handler")
         except HandlerLoadError as err:
-            state.phase = "stem"
+            self.back_to_stem()
             note(f"init failed: {err}")
             return self.reply_json(400, {"error": "BadHandler", "message": str(err)})
         state.handler = handler
