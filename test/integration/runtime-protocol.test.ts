@@ -42,7 +42,7 @@ function start(runtime: RuntimeName, env: Record<string, string>): RuntimeProc {
   const socketPath = path.join(tmp, `rt-${++counter}.sock`);
   const child = spawn(RUNTIMES[runtime].cmd, [RUNTIMES[runtime].script], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', STRATUS_SOCKET: socketPath, ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PYTHONDONTWRITEBYTECODE: '1', STRATUS_SOCKET: socketPath, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
