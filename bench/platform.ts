@@ -93,7 +93,10 @@ export class Platform {
       });
       child.on('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`platform ${label} exited with code ${code} before listening; see ${logPath}`));
+        void fs.readFile(logPath, 'utf8').catch(() => '').then((text) => {
+          const why = text.split('\n').find((l) => /Error|error/.test(l))?.trim() ?? '';
+          reject(new Error(`platform ${label} exited with code ${code} before listening (${why.slice(0, 300)}); see ${logPath}`));
+        });
       });
     });
     const { url, apiKey, pid } = JSON.parse(line) as { url: string; apiKey: string; pid: number };
