@@ -1,0 +1,128 @@
+// One build, phase by phase: extract → install → image → push, then the tree becomes the version's
+// artifact. It knows nothing of queues or records: it reports phases to its caller, and throws a
+// BuildFailure (a message for the user) or any other error (ours, logged by the caller).
+
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { Clock } from '../core/lifecycle.js';
+import type { BuildRequest, Runtime } from '../core/types.js';
+import type { BuildLog } from './build-log.js';
+import { extractUpload, type ExtractLimits } from './extract.js';
+import { checkHandler, effectiveHandler } from './handler.js';
+import type { ImageSpec } from './image.js';
+import { planInstall, type InstallRunner } from './install.js';
+
+export type BuildPhase = 'extract' | 'install' | 'image' | 'push';
+
+/** A failure the user can act on; its message becomes BuildRecord.error. */
+export class BuildFailure extends Error {}
+
+/** Builds and pushes images; the Docker implementation is in image.ts, tests pass a fake. */
+export interface ImageStep {
+  build(codeDir: string, spec: ImageSpec, log: (line: string) => void, signal: AbortSignal): Promise<void>;
+  push(tag: string, log: (line: string) => void, signal: AbortSignal): Promise<string | null>;
+}
+
+export interface JobContext {
+  limits: ExtractLimits;
+  runner: InstallRunner;
+  imageStep: ImageStep | null;
+  baseImages: Record<Runtime, string>;
+  tagFor: (fn: string, version: number) => string;
+  workDir: string;
+  artifactDir: string;
+  clock: Clock;
+  log: BuildLog;
+  signal: AbortSignal;
+  /** Called as each phase starts (the caller updates the record) and ends (with its duration). */
+  onPhase: (phase: BuildPhase) => Promise<void>;
+  onPhaseDone: (phase: BuildPhase, ms: number) => void;
+}
+
+export interface JobResult {
+  image: string | null;
+  artifactDir: string;
+  handler: string;
+}
+
+export async function runBuildJob(req: BuildRequest, ctx: JobContext): Promise<JobResult> {
+  const runtime = req.config.runtime;
+  if (!runtime) throw new BuildFailure('the function has no runtime; set "runtime" to "node" or "python" in its configuration');
+  const codeDir = path.join(ctx.workDir, 'code');
+  await fsp.rm(ctx.workDir, { recursive: true, force: true });
+  await fsp.mkdir(ctx.workDir, { recursive: true });
+
+  const handler = await phase(ctx, 'extract', async () => {
+    const x = await extractUpload(req.sourcePath, req.sourceName, codeDir, ctx.limits);
+    ctx.log.line('extract', `unpacked ${x.kind} upload ${req.sourceName}: ${x.entries} entries, ${x.unpackedBytes} bytes`);
+    const h = effectiveHandler(req.config, runtime, x.singleFile);
+    await checkHandler(codeDir, runtime, h);
+    ctx.log.line('extract', `handler ${h}`);
+    return h;
+  });
+
+  await phase(ctx, 'install', async () => {
+    const plan = await planInstall(runtime, codeDir);
+    if (!plan) {
+      ctx.log.line('install', runtime === 'node' ? 'no package.json: no dependencies to install' : 'no requirements.txt: no dependencies to install');
+    } else {
+      ctx.log.line('install', `$ ${plan.command.join(' ')}`);
+      const code = await ctx.runner.run(plan, {
+        runtime,
+        dir: codeDir,
+        buildId: req.buildId,
+        onOutput: (chunk) => ctx.log.chunk('install', chunk),
+        signal: ctx.signal,
+      });
+      ctx.signal.throwIfAborted();
+      if (code !== 0) throw new BuildFailure(`${plan.label} exited with code ${code}: see the build log`);
+    }
+    // Without a package.json, Node would take the module type of whatever package.json sits above the
+    // artifact (this repo's says "module"); an empty one lets Node detect each file's syntax.
+    if (runtime === 'node') await fsp.writeFile(path.join(codeDir, 'package.json'), '{}\n', { flag: 'wx' }).catch(() => {});
+    await normalizeModes(codeDir);
+  });
+
+  let image: string | null = null;
+  if (ctx.imageStep) {
+    const step = ctx.imageStep;
+    const tag = ctx.tagFor(req.function, req.version);
+    const spec: ImageSpec = { function: req.function, version: req.version, runtime, handler, baseImage: ctx.baseImages[runtime], tag };
+    await phase(ctx, 'image', () => step.build(codeDir, spec, (l) => ctx.log.line('image', l), ctx.signal));
+    await phase(ctx, 'push', async () => {
+      const digest = await step.push(tag, (l) => ctx.log.line('push', l), ctx.signal);
+      ctx.log.line('push', `pushed ${tag}${digest ? ` (${digest})` : ''}`);
+    });
+    image = tag;
+  }
+
+  await fsp.rm(ctx.artifactDir, { recursive: true, force: true });
+  await fsp.mkdir(path.dirname(ctx.artifactDir), { recursive: true });
+  await fsp.rename(codeDir, ctx.artifactDir);
+  return { image, artifactDir: ctx.artifactDir, handler };
+}
+
+async function phase<T>(ctx: JobContext, name: BuildPhase, work: () => Promise<T>): Promise<T> {
+  ctx.signal.throwIfAborted();
+  await ctx.onPhase(name);
+  const start = ctx.clock.now();
+  try {
+    return await work();
+  } finally {
+    ctx.onPhaseDone(name, ctx.clock.now() - start);
+  }
+}
+
+/** Whatever the archive or the install left: code readable by the function's user, writable by no one else. */
+async function normalizeModes(dir: string): Promise<void> {
+  await fsp.chmod(dir, 0o755);
+  for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
+    const abs = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      await normalizeModes(abs);
+    } else if (e.isFile()) {
+      const st = await fsp.stat(abs);
+      await fsp.chmod(abs, st.mode & 0o111 ? 0o755 : 0o644);
+    }
+  }
+}

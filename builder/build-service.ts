@@ -1,0 +1,217 @@
+// The Builder: an in-process queue with bounded concurrency and an overall timeout per build, the
+// records (build, version, function) kept in step with each job, crash recovery and purge.
+
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { StratusError, isStratusError } from '../core/errors.js';
+import { Closeable, type Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { Store } from '../core/store/store.js';
+import type { BuildRecord, BuildRequest, BuildStatus, Runtime } from '../core/types.js';
+import type { Builder } from './builder.js';
+import { BuildLog } from './build-log.js';
+import { BuildFailure, runBuildJob, type BuildPhase, type ImageStep, type JobResult } from './build-job.js';
+import type { ExtractLimits } from './extract.js';
+import type { InstallRunner } from './install.js';
+import { Purger } from './purge.js';
+
+export interface BuildServiceOptions {
+  store: Store;
+  stateDir: string;
+  concurrency: number;
+  timeoutMs: number;
+  limits: ExtractLimits;
+  runner: InstallRunner;
+  imageStep: ImageStep | null;
+  baseImages: Record<Runtime, string>;
+  tagFor: (fn: string, version: number) => string;
+  purger: Purger;
+  logger: Logger;
+  clock: Clock;
+}
+
+type StopReason = 'timeout' | 'shutdown' | 'purged';
+
+const INTERRUPTED = 'interrupted by a restart; upload the code again';
+
+export class BuildService extends Closeable implements Builder {
+  readonly #queue: BuildRequest[] = [];
+  readonly #running = new Map<string, { fn: string; stop: AbortController; done: Promise<void> }>();
+  readonly #fnLocks = new Map<string, Promise<void>>();
+
+  constructor(private readonly o: BuildServiceOptions) {
+    super();
+  }
+
+  async submit(request: BuildRequest): Promise<void> {
+    if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; upload again in a moment');
+    if (this.#running.has(request.buildId) || this.#queue.some((q) => q.buildId === request.buildId)) return;
+    this.#queue.push(request);
+    this.#pump();
+  }
+
+  async recover(): Promise<void> {
+    for (const b of await this.o.store.listUnfinishedBuilds()) {
+      if (this.#running.has(b.id) || this.#queue.some((q) => q.buildId === b.id)) continue;
+      const version = await this.o.store.getVersion(b.function, b.version);
+      const uploadDir = path.join(this.o.stateDir, 'uploads', b.id);
+      const files = await fsp.readdir(uploadDir).catch(() => [] as string[]);
+      if (!version || files.length !== 1) {
+        this.o.logger.warn('unfinished build cannot be resumed', { buildId: b.id, function: b.function });
+        await this.#fail(b.id, b.function, b.version, INTERRUPTED);
+        continue;
+      }
+      this.o.logger.info('re-queueing a build left unfinished', { buildId: b.id, function: b.function, version: b.version });
+      await this.o.store.putBuild({ ...b, status: 'queued', startedAt: null, timings: {} });
+      await this.o.store.appendBuildLog(b.id, '[queued] re-queued after a restart\n');
+      await this.submit({ buildId: b.id, function: b.function, version: b.version, config: version.config, sourcePath: path.join(uploadDir, files[0]!), sourceName: files[0]! });
+    }
+  }
+
+  async purge(functionName: string): Promise<void> {
+    for (let i = this.#queue.length - 1; i >= 0; i--) if (this.#queue[i]!.function === functionName) this.#queue.splice(i, 1);
+    const running = [...this.#running.values()].filter((r) => r.fn === functionName);
+    for (const r of running) r.stop.abort('purged' satisfies StopReason);
+    await Promise.all(running.map((r) => r.done));
+    await this.o.purger.purge(functionName);
+  }
+
+  protected async doClose(): Promise<void> {
+    // Queued builds stay `queued` in the store and running ones are stopped where they are:
+    // recover() at the next start picks them up again, their uploads are still there.
+    this.#queue.length = 0;
+    for (const r of this.#running.values()) r.stop.abort('shutdown' satisfies StopReason);
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+
+  #pump(): void {
+    while (!this.closed && this.#running.size < this.o.concurrency && this.#queue.length > 0) {
+      const req = this.#queue.shift()!;
+      const stop = new AbortController();
+      const timer = setTimeout(() => stop.abort('timeout' satisfies StopReason), this.o.timeoutMs);
+      const done = this.#execute(req, stop.signal)
+        .catch((err: unknown) => this.o.logger.error('build bookkeeping failed', { buildId: req.buildId, err }))
+        .finally(() => {
+          clearTimeout(timer);
+          this.#running.delete(req.buildId);
+          this.#pump();
+        });
+      this.#running.set(req.buildId, { fn: req.function, stop, done });
+    }
+  }
+
+  async #execute(req: BuildRequest, signal: AbortSignal): Promise<void> {
+    const { store, clock } = this.o;
+    const log = new BuildLog(store, req.buildId, this.o.logger);
+    const timings: Record<string, number> = {};
+    let current: BuildPhase = 'extract';
+    const update = async (fields: Partial<BuildRecord>) => {
+      const b = await store.getBuild(req.buildId);
+      if (b) await store.putBuild({ ...b, ...fields, timings: { ...timings } });
+    };
+    await update({ status: 'building', startedAt: iso(clock), error: null });
+    const workDir = path.join(this.o.stateDir, 'work', req.buildId);
+    let result: JobResult | null = null;
+    let failure: string | null = null;
+    try {
+      result = await runBuildJob(req, {
+        limits: this.o.limits,
+        runner: this.o.runner,
+        imageStep: this.o.imageStep,
+        baseImages: this.o.baseImages,
+        tagFor: this.o.tagFor,
+        workDir,
+        artifactDir: path.join(this.o.stateDir, 'artifacts', req.function, `v${req.version}`),
+        clock,
+        log,
+        signal,
+        onPhase: async (p) => {
+          current = p;
+          log.line(p, `--- ${p}`);
+          await update({ status: (p === 'push' ? 'pushing' : 'building') satisfies BuildStatus });
+        },
+        onPhaseDone: (p, ms) => {
+          timings[p] = ms;
+        },
+      });
+    } catch (err) {
+      failure = this.#describe(err, signal, current, req);
+    } finally {
+      await fsp.rm(workDir, { recursive: true, force: true }).catch(() => {});
+    }
+    const reason = signal.aborted ? (signal.reason as StopReason) : null;
+    if (reason === 'shutdown' || reason === 'purged') {
+      // Left as it is for recover() (shutdown), or gone with its function (purge).
+      await log.flush();
+      return;
+    }
+    if (failure !== null || !result) {
+      const message = failure ?? 'the build ended without a result';
+      log.line('failed', message);
+      await log.flush();
+      await this.#fail(req.buildId, req.function, req.version, message, timings);
+    } else {
+      log.line('succeeded', result.image ? `image ${result.image}` : `artifact ${result.artifactDir}`);
+      await log.flush();
+      await this.#succeed(req, result, timings);
+    }
+    await this.#removeUpload(req);
+  }
+
+  #describe(err: unknown, signal: AbortSignal, phase: BuildPhase, req: BuildRequest): string {
+    if (signal.aborted && signal.reason === 'timeout') {
+      return `the build took longer than ${Math.round(this.o.timeoutMs / 1000)} s and was stopped during ${phase}; make the dependencies smaller or ask an operator to raise STRATUS_BUILD_TIMEOUT_MS`;
+    }
+    if (err instanceof BuildFailure) return err.message;
+    if (isStratusError(err) && err.isUserError) return err.message;
+    if (err instanceof Error && err.name === 'ImageStepError') {
+      this.o.logger.warn('image step failed', { buildId: req.buildId, phase, err });
+      return phase === 'push' ? `pushing the image to the registry failed: see the build log` : `building the image failed: see the build log`;
+    }
+    this.o.logger.error('build failed on an internal error', { buildId: req.buildId, function: req.function, phase, err });
+    return `internal error during ${phase}; an operator can find the cause in the platform log (build ${req.buildId})`;
+  }
+
+  async #succeed(req: BuildRequest, result: JobResult, timings: Record<string, number>): Promise<void> {
+    const { store, clock } = this.o;
+    const version = await store.getVersion(req.function, req.version);
+    if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, artifactDir: result.artifactDir, buildId: req.buildId });
+    await this.#withFunctionLock(req.function, async () => {
+      const fn = await store.getFunction(req.function);
+      // An older build that finishes late must not roll the function back.
+      if (fn && (fn.currentVersion === null || req.version > fn.currentVersion)) {
+        await store.putFunction({ ...fn, currentVersion: req.version, updatedAt: iso(clock) });
+      }
+    });
+    const b = await store.getBuild(req.buildId);
+    if (b) await store.putBuild({ ...b, status: 'succeeded', finishedAt: iso(clock), image: result.image, error: null, timings });
+  }
+
+  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>): Promise<void> {
+    const { store, clock } = this.o;
+    const v = await store.getVersion(fn, version);
+    if (v && v.status === 'building') await store.putVersion({ ...v, status: 'failed' });
+    const b = await store.getBuild(buildId);
+    if (b) await store.putBuild({ ...b, status: 'failed', finishedAt: iso(clock), error: message, timings: timings ?? b.timings });
+  }
+
+  async #removeUpload(req: BuildRequest): Promise<void> {
+    const dir = path.dirname(req.sourcePath);
+    if (path.basename(dir) === req.buildId) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /** Serializes read-modify-write of one function record among this process's builds. */
+  async #withFunctionLock(fn: string, work: () => Promise<void>): Promise<void> {
+    const prev = this.#fnLocks.get(fn) ?? Promise.resolve();
+    const next = prev.then(work, work);
+    const settled = next.catch(() => {});
+    this.#fnLocks.set(fn, settled);
+    try {
+      await next;
+    } finally {
+      if (this.#fnLocks.get(fn) === settled) this.#fnLocks.delete(fn);
+    }
+  }
+}
+
+const iso = (clock: Clock) => new Date(clock.now()).toISOString();

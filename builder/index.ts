@@ -1,0 +1,68 @@
+// createBuilder(deps): wires the build service from its parts. With Docker, installs run in throwaway
+// runtime containers and versions get an image pushed to the registry; without (process backend),
+// installs run on the host and the artifact directory is the whole result.
+
+import type Docker from 'dockerode';
+import type { Config } from '../core/config.js';
+import { systemClock, type Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { Store } from '../core/store/store.js';
+import type { Builder } from './builder.js';
+import type { ImageStep } from './build-job.js';
+import { BuildService } from './build-service.js';
+import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
+import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
+import { Purger } from './purge.js';
+import { RegistryClient } from './registry.js';
+
+export type { Builder } from './builder.js';
+
+export interface BuilderDeps {
+  store: Store;
+  /** Null when running without Docker (process backend): no install containers, no images. */
+  docker: Docker | null;
+  build: Config['build'];
+  images: Config['images'];
+  stateDir: string;
+  logger: Logger;
+  clock?: Clock;
+  /** Test seams: replace how dependencies are installed or images built. */
+  installRunner?: InstallRunner;
+  imageStep?: ImageStep | null;
+}
+
+export function dockerImageStep(docker: Docker): ImageStep {
+  return {
+    build: (codeDir, spec, log, signal) => buildImage(docker, codeDir, spec, log, signal),
+    push: (tag, log, signal) => pushImage(docker, tag, log, signal),
+  };
+}
+
+export function createBuilder(deps: BuilderDeps): Builder {
+  const { docker, images, build } = deps;
+  const logger = deps.logger.child({ component: 'builder' });
+  const runner = deps.installRunner ?? (docker ? new ContainerInstallRunner(docker, { images: images.runtime, caFile: build.caFile }) : new HostInstallRunner());
+  const imageStep = deps.imageStep !== undefined ? deps.imageStep : docker ? dockerImageStep(docker) : null;
+  const purger = new Purger({
+    docker,
+    registry: docker ? new RegistryClient(images.registry) : null,
+    repositoryPath: (fn) => `${images.prefix}/${fn}`,
+    repository: (fn) => imageRepository(images, fn),
+    stateDir: deps.stateDir,
+    logger,
+  });
+  return new BuildService({
+    store: deps.store,
+    stateDir: deps.stateDir,
+    concurrency: build.concurrency,
+    timeoutMs: build.timeoutMs,
+    limits: { maxEntries: build.maxEntries, maxUnpackedBytes: build.maxUnpackedBytes, maxCompressionRatio: build.maxCompressionRatio },
+    runner,
+    imageStep,
+    baseImages: images.runtime,
+    tagFor: (fn, version) => imageTag(images, fn, version),
+    purger,
+    logger,
+    clock: deps.clock ?? systemClock,
+  });
+}
