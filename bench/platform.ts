@@ -81,8 +81,12 @@ export class Platform {
     const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['pipe', 'pipe', logFd] });
     closeSync(logFd);
     const line = await new Promise<string>((resolve, reject) => {
+      child.once('exit', () => void fs.rm(stateDir, { recursive: true, force: true }).catch(() => {}));
       let out = '';
-      const timer = setTimeout(() => reject(new Error(`platform ${label} did not start within 60 s; see ${logPath}`)), 60_000);
+      const timer = setTimeout(() => {
+        child.kill('SIGTERM'); // never registered with the bench, so it must not outlive this failure
+        reject(new Error(`platform ${label} did not start within 60 s; see ${logPath}`));
+      }, 60_000);
       child.stdout!.on('data', (c: Buffer) => {
         out += c.toString('utf8');
         const nl = out.indexOf('\n');
