@@ -1,0 +1,207 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Builder } from '../../builder/builder.js';
+import type { ImageStep } from '../../builder/build-job.js';
+import { createBuilder } from '../../builder/index.js';
+import type { InstallPlan, InstallRunner, RunOptions } from '../../builder/install.js';
+import { loadConfig } from '../../core/config.js';
+import { parseFunctionConfig, type FunctionConfigInput } from '../../core/function-config.js';
+import { ManualClock } from '../../core/lifecycle.js';
+import { silentLogger } from '../../core/log.js';
+import { MemoryStore } from '../../core/store/memory.js';
+import type { BuildRecord } from '../../core/types.js';
+import { makeZip } from '../fixtures/archives/make-archives.js';
+
+/** Records install plans; "fails" for code dirs holding a file named FAIL. */
+class FakeRunner implements InstallRunner {
+  plans: InstallPlan[] = [];
+  async run(plan: InstallPlan, opts: RunOptions): Promise<number> {
+    this.plans.push(plan);
+    opts.onOutput(Buffer.from('npm ERR! 404 Not Found - GET https://registry.npmjs.org/no-such-pkg\n'));
+    if (fs.existsSync(path.join(opts.dir, 'FAIL'))) return 1;
+    fs.mkdirSync(path.join(opts.dir, 'node_modules/dep'), { recursive: true });
+    fs.writeFileSync(path.join(opts.dir, 'node_modules/dep/index.js'), 'module.exports = 1');
+    return 0;
+  }
+}
+
+/** Stands in for Docker: remembers which trees it was given and what it pushed. */
+class FakeImages implements ImageStep {
+  built: { files: string[]; tag: string; handler: string }[] = [];
+  pushed: string[] = [];
+  async build(codeDir: string, spec: { tag: string; handler: string }, log: (l: string) => void): Promise<void> {
+    log('Step 1/4 : FROM base');
+    this.built.push({ files: fs.readdirSync(codeDir).sort(), tag: spec.tag, handler: spec.handler });
+  }
+  async push(tag: string): Promise<string> {
+    this.pushed.push(tag);
+    return 'sha256:abc';
+  }
+}
+
+let stateDir: string;
+let store: MemoryStore;
+let builder: Builder;
+let runner: FakeRunner;
+let images: FakeImages;
+const clock = new ManualClock(Date.parse('2025-01-01T00:00:00Z'));
+
+beforeEach(() => {
+  stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-builder-'));
+  store = new MemoryStore();
+  runner = new FakeRunner();
+  images = new FakeImages();
+  builder = makeBuilder();
+});
+afterEach(async () => {
+  await builder.close();
+  await store.close();
+  fs.rmSync(stateDir, { recursive: true, force: true });
+});
+
+function makeBuilder(concurrency = 2): Builder {
+  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_BUILD_CONCURRENCY: String(concurrency) });
+  return createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, clock, installRunner: runner, imageStep: images });
+}
+
+let seq = 0;
+/** Does what the gateway does: save the upload, write the records, submit. */
+async function upload(name: string, files: Record<string, string> | Buffer, sourceName = 'code.zip', extra: Partial<FunctionConfigInput> = {}) {
+  const config = parseFunctionConfig({ name, runtime: 'node', ...extra });
+  const version = await store.nextVersion(name);
+  const buildId = `b${++seq}`;
+  const dir = path.join(stateDir, 'uploads', buildId);
+  fs.mkdirSync(dir, { recursive: true });
+  const bytes = Buffer.isBuffer(files) ? files : makeZip(Object.entries(files).map(([n, data]) => ({ name: n, data })));
+  fs.writeFileSync(path.join(dir, sourceName), bytes);
+  const now = new Date(clock.now()).toISOString();
+  const fn = await store.getFunction(name);
+  await store.putFunction({ name, config, currentVersion: fn?.currentVersion ?? null, latestVersion: version, createdAt: now, updatedAt: now });
+  await store.putVersion({ function: name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });
+  await store.putBuild({ id: buildId, function: name, version, status: 'queued', createdAt: now, startedAt: null, finishedAt: null, timings: {}, image: null, error: null });
+  return { buildId, version, sourcePath: path.join(dir, sourceName), submit: () => builder.submit({ buildId, function: name, version, config, sourcePath: path.join(dir, sourceName), sourceName }) };
+}
+
+/** Polls the store until the build is terminal (bounded by count, not by wall-clock assertions). */
+async function finished(buildId: string): Promise<BuildRecord> {
+  for (let i = 0; i < 2000; i++) {
+    const b = await store.getBuild(buildId);
+    if (b && (b.status === 'succeeded' || b.status === 'failed')) return b;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`build ${buildId} did not finish`);
+}
+
+async function eventually(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(cond()).toBe(true);
+}
+
+describe('BuildService', () => {
+  it('builds a node function with dependencies: artifact, image, records and log', async () => {
+    const u = await upload('hello', { 'index.js': 'export default () => 1', 'package.json': '{"dependencies":{"dep":"1"}}', 'package-lock.json': '{}' });
+    await u.submit();
+    const b = await finished(u.buildId);
+    expect(b).toMatchObject({ status: 'succeeded', image: '127.0.0.1:5000/stratus/hello:v1', error: null });
+    expect(Object.keys(b.timings).sort()).toEqual(['extract', 'image', 'install', 'push']);
+    expect(runner.plans[0]!.label).toBe('npm ci');
+    expect(images.built[0]).toEqual({ files: ['index.js', 'node_modules', 'package-lock.json', 'package.json'], tag: '127.0.0.1:5000/stratus/hello:v1', handler: 'index.handler' });
+    const v = await store.getVersion('hello', 1);
+    expect(v).toMatchObject({ status: 'ready', image: '127.0.0.1:5000/stratus/hello:v1', artifactDir: path.join(stateDir, 'artifacts/hello/v1') });
+    expect(fs.existsSync(path.join(v!.artifactDir!, 'node_modules/dep/index.js'))).toBe(true);
+    expect((await store.getFunction('hello'))!.currentVersion).toBe(1);
+    const log = (await store.readBuildLog(u.buildId)).text;
+    expect(log).toMatch(/^\[extract\] unpacked zip upload/m);
+    expect(log).toMatch(/^\[install\] \$ npm ci --omit=dev/m);
+    expect(log).toMatch(/^\[image\] Step 1\/4/m);
+    expect(log).toMatch(/^\[succeeded\]/m);
+    // The upload and the work dir are gone once the build ended (the upload just after the record).
+    await eventually(() => !fs.existsSync(path.dirname(u.sourcePath)));
+    expect(fs.readdirSync(path.join(stateDir, 'work'))).toEqual([]);
+  });
+
+  it('npm install without a lock file; a single file gets <name>.handler and an empty package.json', async () => {
+    const u = await upload('single', Buffer.from('export default () => "hi"'), 'hello.js');
+    await u.submit();
+    const b = await finished(u.buildId);
+    expect(b.status).toBe('succeeded');
+    expect(runner.plans).toEqual([]);
+    expect(images.built[0]).toMatchObject({ files: ['hello.js', 'package.json'], handler: 'hello.handler' });
+    const u2 = await upload('nolock', { 'index.js': 'x', 'package.json': '{}' });
+    await u2.submit();
+    await finished(u2.buildId);
+    expect(runner.plans[0]!.label).toBe('npm install');
+  });
+
+  it('a failing install fails the build with a clear error, keeps currentVersion and logs the tool output', async () => {
+    const ok = await upload('fn', { 'index.js': 'x' });
+    await ok.submit();
+    await finished(ok.buildId);
+    const bad = await upload('fn', { 'index.js': 'x', 'package.json': '{}', FAIL: '' });
+    await bad.submit();
+    const b = await finished(bad.buildId);
+    expect(b).toMatchObject({ status: 'failed', error: 'npm install exited with code 1: see the build log' });
+    expect((await store.getVersion('fn', 2))!.status).toBe('failed');
+    expect((await store.getFunction('fn'))!.currentVersion).toBe(1);
+    expect((await store.readBuildLog(bad.buildId)).text).toMatch(/^\[install\] npm ERR! 404 Not Found/m);
+    expect(fs.existsSync(path.join(stateDir, 'artifacts/fn/v2'))).toBe(false);
+  });
+
+  it('a missing handler file fails the build naming what was found', async () => {
+    const u = await upload('nohandler', { 'app.js': 'x', 'lib/a.js': 'y' });
+    await u.submit();
+    const b = await finished(u.buildId);
+    expect(b.error).toBe('handler index.handler: no index.js, index.mjs or index.cjs at the top of the upload (found: app.js, lib/); set "handler" in the function\'s configuration or rename the file');
+    expect(images.built).toEqual([]);
+  });
+
+  it('an unsafe archive fails the build with the extractor\'s message', async () => {
+    const u = await upload('evil', { '../evil.js': 'x' });
+    await u.submit();
+    const b = await finished(u.buildId);
+    expect(b.status).toBe('failed');
+    expect(b.error).toMatch(/path traversal/);
+    expect(fs.existsSync(path.join(stateDir, 'work', 'evil.js'))).toBe(false);
+  });
+
+  it('an older build finishing after a newer one does not roll the function back', async () => {
+    const v1 = await upload('race', { 'index.js': 'x' });
+    const v2 = await upload('race', { 'index.js': 'y' });
+    await v2.submit();
+    await finished(v2.buildId);
+    await v1.submit();
+    expect((await finished(v1.buildId)).status).toBe('succeeded');
+    expect((await store.getFunction('race'))!.currentVersion).toBe(2);
+    expect((await store.getVersion('race', 1))!.status).toBe('ready');
+  });
+
+  it('recover() re-queues builds whose upload exists and fails the others', async () => {
+    const resumable = await upload('rec', { 'index.js': 'x' });
+    const lost = await upload('rec', { 'index.js': 'x' });
+    fs.rmSync(path.dirname(lost.sourcePath), { recursive: true });
+    await store.putBuild({ ...(await store.getBuild(resumable.buildId))!, status: 'building' });
+    await builder.recover();
+    expect((await finished(resumable.buildId)).status).toBe('succeeded');
+    const l = await finished(lost.buildId);
+    expect(l).toMatchObject({ status: 'failed', error: 'interrupted by a restart; upload the code again' });
+    expect((await store.getVersion('rec', 2))!.status).toBe('failed');
+  });
+
+  it('close() is safe twice and refuses new builds', async () => {
+    await builder.close();
+    await builder.close();
+    const u = await upload('late', { 'index.js': 'x' });
+    await expect(u.submit()).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+  });
+
+  it('purge() removes the artifacts of a function', async () => {
+    const u = await upload('gone', { 'index.js': 'x' });
+    await u.submit();
+    await finished(u.buildId);
+    expect(fs.existsSync(path.join(stateDir, 'artifacts/gone/v1'))).toBe(true);
+    await builder.purge('gone');
+    expect(fs.existsSync(path.join(stateDir, 'artifacts/gone'))).toBe(false);
+  });
+});
