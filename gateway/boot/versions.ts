@@ -1,0 +1,21 @@
+// Reads DeployedVersion records from the store: used by the scheduler to adopt instances after a restart
+// and by start-up to prewarm functions with minInstances.
+
+import type { Store } from '../../core/store/store.js';
+import type { DeployedVersion } from '../../core/types.js';
+
+export function toDeployed(v: { function: string; version: number; config: DeployedVersion['config']; image: string | null; artifactDir: string | null }): DeployedVersion {
+  return { function: v.function, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir };
+}
+
+export function deployedVersionLookup(store: Store) {
+  return {
+    async lookup(fn: string, version: number): Promise<DeployedVersion | null> {
+      const v = await store.getVersion(fn, version);
+      return v && v.status === 'ready' ? toDeployed(v) : null;
+    },
+    async current(fn: string): Promise<number | null> {
+      return (await store.getFunction(fn))?.currentVersion ?? null;
+    },
+  };
+}

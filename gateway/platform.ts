@@ -1,0 +1,99 @@
+// The composition root: choose the store and the backend (falling back loudly to embedded defaults), wire
+// builder, scheduler and the HTTP app by constructor arguments, start listening; stop() shuts it all
+// down in order. gateway/main.ts calls it with the validated configuration; integration tests call it too.
+
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import { createBuilder } from '../builder/index.js';
+import { describeConfig, type Config } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import { systemClock } from '../core/lifecycle.js';
+import { MetricsRegistry } from '../core/metrics.js';
+import { createPlatformMetrics } from '../core/platform-metrics.js';
+import { createScheduler } from '../scheduler/index.js';
+import { createApp } from './app.js';
+import { resolveApiKey } from './boot/api-key.js';
+import { openBackend } from './boot/open-backend.js';
+import { openStore } from './boot/open-store.js';
+import { deployedVersionLookup } from './boot/versions.js';
+
+export interface RunningPlatform {
+  url: string;
+  apiKey: string;
+  stop(): Promise<void>;
+}
+
+/** Start Stratus with a configuration; returns once it listens. Tests and main() both use this. */
+export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
+  await fs.mkdir(config.stateDir, { recursive: true });
+  logger.info('configuration', describeConfig(config));
+
+  const apiKey = await resolveApiKey(config.apiKey, config.stateDir, logger);
+  const store = await openStore(config.store, logger);
+  const { backend, docker } = await openBackend(config, 'stratus', logger);
+  const registry = new MetricsRegistry();
+  const metrics = createPlatformMetrics(registry);
+  const clock = systemClock;
+  const versions = deployedVersionLookup(store);
+
+  const builder = createBuilder({
+    store,
+    docker,
+    build: config.build,
+    images: config.images,
+    stateDir: config.stateDir,
+    logger,
+    clock,
+  });
+  const scheduler = createScheduler({
+    backend,
+    clock,
+    settings: { ...config.scheduler, runtimeImages: config.images.runtime, startTimeoutMs: config.backend.startTimeoutMs },
+    logger: logger.child({ component: 'scheduler' }),
+    metrics,
+    registry,
+    lookupVersion: versions.lookup,
+    currentVersion: versions.current,
+  });
+
+  await scheduler.reconcile();
+  await builder.recover();
+  for (const fn of await store.listFunctions()) {
+    const deployed = fn.currentVersion === null ? null : await versions.lookup(fn.name, fn.currentVersion);
+    if (deployed && deployed.config.minInstances > 0) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
+  }
+
+  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock });
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+
+  logger.info(`Stratus is listening on ${url}`, { backend: backend.kind, store: store.kind });
+  if (apiKey.source === 'generated') {
+    logger.info(`Generated the admin API key (shown once; saved in ${apiKey.file}): ${apiKey.key}`);
+  } else if (apiKey.source === 'file') {
+    logger.info(`admin API key: in ${apiKey.file}`);
+  }
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('stopping: no new requests; draining in-flight invocations');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      app.close();
+      await scheduler.close();
+      await builder.close();
+      server.closeAllConnections();
+      await closed;
+      await backend.close();
+      await store.close();
+      logger.info('stopped');
+    })());
+  return { url, apiKey: apiKey.key, stop };
+}

@@ -1,0 +1,125 @@
+// The whole foundation on real services: upload over HTTP → build → image in the registry → function URL,
+// through startPlatform (the same composition root `npm start` uses), then a restart.
+
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
+import { silentLogger } from '../../core/log.js';
+import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { missing, REGISTRY } from '../support/services.js';
+import { deployFunction, waitForBuild, tarGzOf } from '../support/platform-client.js';
+
+const FIXTURES = path.resolve('test/fixtures/functions');
+
+describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('platform end to end (Docker, Redis, registry)', () => {
+  let stateDir: string;
+  let platform: RunningPlatform;
+  const suffix = Date.now().toString(36);
+  const names = { node: `e2e-node-${suffix}`, python: `e2e-py-${suffix}`, crash: `e2e-crash-${suffix}`, sleep: `e2e-sleep-${suffix}` };
+
+  const config = () =>
+    loadConfig({
+      STRATUS_PORT: '0',
+      STRATUS_STATE_DIR: stateDir,
+      STRATUS_API_KEY: 'test-key-0123456789abcdef',
+      STRATUS_STORE: 'redis',
+      STRATUS_BACKEND: 'docker',
+      STRATUS_STEM_POOL_SIZE: '1',
+      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+    });
+
+  beforeAll(async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-e2e-'));
+    platform = await startPlatform(config(), silentLogger);
+  });
+
+  afterAll(async () => {
+    if (platform) {
+      for (const name of Object.values(names)) {
+        await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
+      }
+      await platform.stop();
+    }
+    await fs.rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('refuses a missing or wrong key with 401 problem+json', async () => {
+    const none = await fetch(`${platform.url}/v1/functions`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const wrong = await fetch(`${platform.url}/v1/functions`, { headers: { authorization: 'Bearer nope' } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it('refuses an invalid config with 400 naming the field', async () => {
+    const res = await deployFunction(platform, { name: 'bad', runtime: 'node', memoryMb: 5 }, { file: 'index.js', content: 'export default () => 1' });
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body.field).toBe('config.memoryMb');
+    expect(body.detail).toMatch(/memoryMb/);
+  });
+
+  it('deploys a Node function with a dependency: build, registry, function URL', async () => {
+    const tgz = await tarGzOf(path.join(FIXTURES, 'node-dep'));
+    const res = await deployFunction(platform, { name: names.node, runtime: 'node' }, { file: 'code.tar.gz', content: tgz });
+    expect(res.status).toBe(202);
+    const { buildId, version } = await res.json();
+    const build = await waitForBuild(platform, buildId);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    expect(build.image).toBe(`${REGISTRY}/stratus/${names.node}:v${version}`);
+
+    const catalog = await (await fetch(`http://${REGISTRY}/v2/_catalog`)).json();
+    expect(catalog.repositories).toContain(`stratus/${names.node}`);
+    const tags = await (await fetch(`http://${REGISTRY}/v2/stratus/${names.node}/tags/list`)).json();
+    expect(tags.tags).toContain(`v${version}`);
+
+    const call = await fetch(`${platform.url}/fn/${names.node}/some/path?value=7`, { method: 'POST', body: 'hi', headers: { 'content-type': 'text/plain' } });
+    expect(call.status).toBe(200);
+    expect(call.headers.get('x-stratus-request-id')).toBeTruthy();
+    expect(await call.json()).toEqual({ value: '7', isNumber: true, dependency: 'is-number' });
+    const notNumber = await fetch(`${platform.url}/fn/${names.node}?value=abc`);
+    expect(await notNumber.json()).toMatchObject({ value: 'abc', isNumber: false });
+  });
+
+  it('deploys a Python function', async () => {
+    const src = await fs.readFile(path.join(FIXTURES, 'python-hello', 'main.py'));
+    const res = await deployFunction(platform, { name: names.python, runtime: 'python' }, { file: 'main.py', content: src });
+    expect(res.status).toBe(202);
+    const build = await waitForBuild(platform, (await res.json()).buildId);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    const call = await fetch(`${platform.url}/fn/${names.python}?name=py`);
+    expect(call.status).toBe(200);
+    expect(await call.json()).toMatchObject({ message: expect.stringContaining('python') });
+  });
+
+  it('answers 502 when the function crashes and 504 past its timeout', async () => {
+    const crash = await deployFunction(platform, { name: names.crash, runtime: 'node' }, { file: 'index.js', content: 'export default async () => { process.exit(3) }' });
+    const sleep = await deployFunction(platform, { name: names.sleep, runtime: 'node', timeoutMs: 500 }, { file: 'index.js', content: 'export default async () => { await new Promise(r => setTimeout(r, 5000)); return "late" }' });
+    for (const res of [crash, sleep]) expect((await waitForBuild(platform, (await res.json()).buildId)).status).toBe('succeeded');
+
+    const crashed = await fetch(`${platform.url}/fn/${names.crash}`);
+    expect(crashed.status).toBe(502);
+    expect((await crashed.json()).code).toBe('FUNCTION_CRASHED');
+    const slow = await fetch(`${platform.url}/fn/${names.sleep}`);
+    expect(slow.status).toBe(504);
+    expect((await slow.json()).code).toBe('FUNCTION_TIMEOUT');
+  });
+
+  it('answers 404 for an unknown function', async () => {
+    const res = await fetch(`${platform.url}/fn/no-such-function-${suffix}`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('x-stratus-request-id')).toBeTruthy();
+  });
+
+  it('keeps serving deployed functions after a restart of the platform', async () => {
+    await platform.stop();
+    platform = await startPlatform(config(), silentLogger);
+    const call = await fetch(`${platform.url}/fn/${names.node}/again?value=12`);
+    expect(call.status).toBe(200);
+    expect(await call.json()).toMatchObject({ value: '12', isNumber: true });
+    const py = await fetch(`${platform.url}/fn/${names.python}`);
+    expect(py.status).toBe(200);
+  });
+});
