@@ -19,10 +19,17 @@ export class RegistryClient {
     this.#base = registry.includes('://') ? registry.replace(/\/$/, '') : `http://${registry}`;
   }
 
+  /** Every repository, page by page (registries cap a page, typically at 1000). */
   async catalog(): Promise<string[]> {
-    const res = await this.#request('GET', '/v2/_catalog?n=10000');
-    const body = (await res.json()) as { repositories?: string[] | null };
-    return body.repositories ?? [];
+    const PAGE = 500;
+    const all: string[] = [];
+    for (;;) {
+      const last = all.length > 0 ? `&last=${encodeURIComponent(all.at(-1)!)}` : '';
+      const res = await this.#request('GET', `/v2/_catalog?n=${PAGE}${last}`);
+      const page = ((await res.json()) as { repositories?: string[] | null }).repositories ?? [];
+      all.push(...page);
+      if (page.length < PAGE) return all;
+    }
   }
 
   /** Tags of a repository; [] when the repository is unknown or has none left. */
