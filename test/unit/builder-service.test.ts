@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Builder } from '../../builder/builder.js';
 import type { ImageStep } from '../../builder/build-job.js';
 import { createBuilder } from '../../builder/index.js';
@@ -61,10 +61,24 @@ afterEach(async () => {
   fs.rmSync(stateDir, { recursive: true, force: true });
 });
 
-function makeBuilder(concurrency = 2): Builder {
-  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_BUILD_CONCURRENCY: String(concurrency) });
-  return createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, clock, installRunner: runner, imageStep: images });
+function makeBuilder(concurrency = 2, installRunner: InstallRunner = runner): Builder {
+  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_BUILD_CONCURRENCY: String(concurrency), STRATUS_BUILD_TIMEOUT_MS: '60000' });
+  return createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, clock, installRunner, imageStep: images });
 }
+
+/** An install that never ends on its own: it returns only when the build's signal stops it. */
+class HangingRunner implements InstallRunner {
+  started: string[] = [];
+  run(_plan: InstallPlan, opts: RunOptions): Promise<number> {
+    this.started.push(opts.buildId);
+    return new Promise((resolve) => opts.signal.addEventListener('abort', () => resolve(137), { once: true }));
+  }
+}
+
+/** Lets pending I/O and promise callbacks run without touching (possibly faked) timers. */
+const settle = async (rounds = 50) => {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+};
 
 let seq = 0;
 /** Does what the gateway does: save the upload, write the records, submit. */
@@ -187,6 +201,32 @@ describe('BuildService', () => {
     const l = await finished(lost.buildId);
     expect(l).toMatchObject({ status: 'failed', error: 'interrupted by a restart; upload the code again' });
     expect((await store.getVersion('rec', 2))!.status).toBe('failed');
+  });
+
+  it('runs at most `concurrency` builds at once and stops one past the build timeout', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const hanging = new HangingRunner();
+      await builder.close();
+      builder = makeBuilder(1, hanging);
+      const a = await upload('slow', { 'index.js': 'x', 'package.json': '{}' });
+      const b = await upload('slow', { 'index.js': 'x', 'package.json': '{}' });
+      await a.submit();
+      await b.submit();
+      for (let i = 0; i < 100 && hanging.started.length === 0; i++) await settle(5);
+      await settle();
+      expect(hanging.started).toEqual([a.buildId]);
+      expect((await store.getBuild(b.buildId))!.status).toBe('queued');
+      vi.advanceTimersByTime(60_000);
+      for (let i = 0; i < 100 && (await store.getBuild(a.buildId))!.status !== 'failed'; i++) await settle(5);
+      const failed = (await store.getBuild(a.buildId))!;
+      expect(failed.error).toMatch(/^the build took longer than 60 s and was stopped during install/);
+      for (let i = 0; i < 100 && hanging.started.length < 2; i++) await settle(5);
+      expect(hanging.started).toEqual([a.buildId, b.buildId]);
+    } finally {
+      await builder.close();
+      vi.useRealTimers();
+    }
   });
 
   it('close() is safe twice and refuses new builds', async () => {
