@@ -135,7 +135,7 @@ export class BuildService extends Closeable implements Builder {
         },
       });
     } catch (err) {
-      failure = this.#describe(err, signal, current, req);
+      failure = this.#describe(err, signal, current, req, log);
     } finally {
       await fsp.rm(workDir, { recursive: true, force: true }).catch(() => {});
     }
@@ -158,7 +158,7 @@ export class BuildService extends Closeable implements Builder {
     await this.#removeUpload(req);
   }
 
-  #describe(err: unknown, signal: AbortSignal, phase: BuildPhase, req: BuildRequest): string {
+  #describe(err: unknown, signal: AbortSignal, phase: BuildPhase, req: BuildRequest, log: BuildLog): string {
     if (signal.aborted && signal.reason === 'timeout') {
       return `the build took longer than ${Math.round(this.o.timeoutMs / 1000)} s and was stopped during ${phase}; make the dependencies smaller or ask an operator to raise STRATUS_BUILD_TIMEOUT_MS`;
     }
@@ -166,6 +166,7 @@ export class BuildService extends Closeable implements Builder {
     if (isStratusError(err) && err.isUserError) return err.message;
     if (err instanceof Error && err.name === 'ImageStepError') {
       this.o.logger.warn('image step failed', { buildId: req.buildId, phase, err });
+      log.line(phase, `error: ${err.message}`);
       return phase === 'push' ? `pushing the image to the registry failed: see the build log` : `building the image failed: see the build log`;
     }
     this.o.logger.error('build failed on an internal error', { buildId: req.buildId, function: req.function, phase, err });

@@ -86,7 +86,10 @@ interface ProgressEvent {
   aux?: { Digest?: string; ID?: string };
 }
 
-export class ImageStepError extends Error {}
+/** Docker's own account of a failed build or push: shown in the build log, it is about the user's image. */
+export class ImageStepError extends Error {
+  override readonly name = 'ImageStepError';
+}
 
 /** Follows a Docker progress stream to its end; an error event rejects with Docker's message. */
 function follow(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (e: ProgressEvent) => void): Promise<ProgressEvent[]> {

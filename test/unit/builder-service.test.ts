@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Builder } from '../../builder/builder.js';
 import type { ImageStep } from '../../builder/build-job.js';
+import { ImageStepError } from '../../builder/image.js';
 import { createBuilder } from '../../builder/index.js';
 import type { InstallPlan, InstallRunner, RunOptions } from '../../builder/install.js';
 import { loadConfig } from '../../core/config.js';
@@ -69,8 +70,14 @@ function makeBuilder(concurrency = 2, installRunner: InstallRunner = runner): Bu
 /** An install that never ends on its own: it returns only when the build's signal stops it. */
 class HangingRunner implements InstallRunner {
   started: string[] = [];
+  #waiters: (() => void)[] = [];
+  /** Resolves once `n` installs have started (the test's own timeout bounds the wait). */
+  async waitForStarts(n: number): Promise<void> {
+    while (this.started.length < n) await new Promise<void>((r) => this.#waiters.push(r));
+  }
   run(_plan: InstallPlan, opts: RunOptions): Promise<number> {
     this.started.push(opts.buildId);
+    for (const w of this.#waiters.splice(0)) w();
     return new Promise((resolve) => opts.signal.addEventListener('abort', () => resolve(137), { once: true }));
   }
 }
@@ -213,20 +220,33 @@ describe('BuildService', () => {
       const b = await upload('slow', { 'index.js': 'x', 'package.json': '{}' });
       await a.submit();
       await b.submit();
-      for (let i = 0; i < 100 && hanging.started.length === 0; i++) await settle(5);
+      await hanging.waitForStarts(1);
       await settle();
       expect(hanging.started).toEqual([a.buildId]);
       expect((await store.getBuild(b.buildId))!.status).toBe('queued');
       vi.advanceTimersByTime(60_000);
-      for (let i = 0; i < 100 && (await store.getBuild(a.buildId))!.status !== 'failed'; i++) await settle(5);
-      const failed = (await store.getBuild(a.buildId))!;
-      expect(failed.error).toMatch(/^the build took longer than 60 s and was stopped during install/);
-      for (let i = 0; i < 100 && hanging.started.length < 2; i++) await settle(5);
+      // The second build starts only once the first one has been stopped and recorded as failed.
+      await hanging.waitForStarts(2);
       expect(hanging.started).toEqual([a.buildId, b.buildId]);
+      const failed = (await store.getBuild(a.buildId))!;
+      expect(failed.status).toBe('failed');
+      expect(failed.error).toMatch(/^the build took longer than 60 s and was stopped during install/);
     } finally {
       await builder.close();
       vi.useRealTimers();
     }
+  });
+
+  it('an error in the image build fails the build and puts Docker\'s words in the log', async () => {
+    images.build = async () => {
+      throw new ImageStepError('failed to register layer: no space left on device');
+    };
+    const u = await upload('imgfail', { 'index.js': 'x' });
+    await u.submit();
+    const b = await finished(u.buildId);
+    expect(b).toMatchObject({ status: 'failed', error: 'building the image failed: see the build log' });
+    expect((await store.readBuildLog(u.buildId)).text).toMatch(/^\[image\] error: failed to register layer: no space left on device$/m);
+    expect((await store.getVersion('imgfail', 1))!.status).toBe('failed');
   });
 
   it('close() is safe twice and refuses new builds', async () => {
