@@ -45,21 +45,44 @@ export interface JobResult {
   handler: string;
 }
 
-export async function runBuildJob(req: BuildRequest, ctx: JobContext): Promise<JobResult> {
+/** An upload unpacked and checked: the code tree and the handler it runs. */
+export interface PreparedSource {
+  codeDir: string;
+  handler: string;
+  summary: string;
+}
+
+/**
+ * Unpacks the upload into `codeDir` (which must not exist) and checks that the handler's file is there.
+ * Runs while the upload request is still open (BuildService.prepare), or at build time after a restart.
+ */
+export async function unpackSource(req: Pick<BuildRequest, 'config' | 'sourcePath' | 'sourceName'>, codeDir: string, limits: ExtractLimits): Promise<PreparedSource> {
   const runtime = req.config.runtime;
   if (!runtime) throw new BuildFailure('the function has no runtime; set "runtime" to "node" or "python" in its configuration');
-  const codeDir = path.join(ctx.workDir, 'code');
-  await fsp.rm(ctx.workDir, { recursive: true, force: true });
-  await fsp.mkdir(ctx.workDir, { recursive: true });
+  await fsp.mkdir(path.dirname(codeDir), { recursive: true });
+  const x = await extractUpload(req.sourcePath, req.sourceName, codeDir, limits);
+  const handler = effectiveHandler(req.config, runtime, x.singleFile);
+  try {
+    await checkHandler(codeDir, runtime, handler);
+  } catch (err) {
+    await fsp.rm(codeDir, { recursive: true, force: true });
+    throw err;
+  }
+  return { codeDir, handler, summary: `unpacked ${x.kind} upload ${req.sourceName}: ${x.entries} entries, ${x.unpackedBytes} bytes` };
+}
 
-  const handler = await phase(ctx, 'extract', async () => {
-    const x = await extractUpload(req.sourcePath, req.sourceName, codeDir, ctx.limits);
-    ctx.log.line('extract', `unpacked ${x.kind} upload ${req.sourceName}: ${x.entries} entries, ${x.unpackedBytes} bytes`);
-    const h = effectiveHandler(req.config, runtime, x.singleFile);
-    await checkHandler(codeDir, runtime, h);
-    ctx.log.line('extract', `handler ${h}`);
-    return h;
+/** Runs one build. `prepared` is the tree unpacked at upload time; without it (after a restart) the upload is unpacked again. */
+export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: PreparedSource | null): Promise<JobResult> {
+  const runtime = req.config.runtime;
+  if (!runtime) throw new BuildFailure('the function has no runtime; set "runtime" to "node" or "python" in its configuration');
+
+  const source = await phase(ctx, 'extract', async () => {
+    const src = prepared ?? (await unpackSource(req, path.join(ctx.workDir, 'code'), ctx.limits));
+    ctx.log.line('extract', src.summary);
+    ctx.log.line('extract', `handler ${src.handler}`);
+    return src;
   });
+  const { codeDir, handler } = source;
 
   await phase(ctx, 'install', async () => {
     const plan = await planInstall(runtime, codeDir);

@@ -8,9 +8,9 @@ import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { BuildRecord, BuildRequest, BuildStatus, Runtime } from '../core/types.js';
-import type { Builder } from './builder.js';
+import type { Builder, UploadToPrepare } from './builder.js';
 import { BuildLog } from './build-log.js';
-import { BuildFailure, runBuildJob, type BuildPhase, type ImageStep, type JobResult } from './build-job.js';
+import { BuildFailure, runBuildJob, unpackSource, type BuildPhase, type ImageStep, type JobResult, type PreparedSource } from './build-job.js';
 import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
 import { Purger } from './purge.js';
@@ -38,9 +38,33 @@ export class BuildService extends Closeable implements Builder {
   readonly #queue: BuildRequest[] = [];
   readonly #running = new Map<string, { fn: string; stop: AbortController; done: Promise<void> }>();
   readonly #fnLocks = new Map<string, Promise<void>>();
+  /** Uploads unpacked by prepare(), waiting for submit(): the build starts from them instead of unpacking again. */
+  readonly #prepared = new Map<string, PreparedSource>();
 
   constructor(private readonly o: BuildServiceOptions) {
     super();
+  }
+
+  async prepare(upload: UploadToPrepare): Promise<void> {
+    if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; upload again in a moment');
+    const workDir = this.#workDir(upload.buildId);
+    await fsp.rm(workDir, { recursive: true, force: true });
+    try {
+      this.#prepared.set(upload.buildId, await unpackSource(upload, path.join(workDir, 'code'), this.o.limits));
+    } catch (err) {
+      await fsp.rm(workDir, { recursive: true, force: true });
+      if (err instanceof BuildFailure) throw new StratusError('INVALID_CONFIG', err.message, { field: 'config.runtime' });
+      throw err;
+    }
+  }
+
+  async discard(buildId: string): Promise<void> {
+    this.#prepared.delete(buildId);
+    await fsp.rm(this.#workDir(buildId), { recursive: true, force: true });
+  }
+
+  #workDir(buildId: string): string {
+    return path.join(this.o.stateDir, 'work', buildId);
   }
 
   async submit(request: BuildRequest): Promise<void> {
@@ -110,7 +134,11 @@ export class BuildService extends Closeable implements Builder {
       if (b) await store.putBuild({ ...b, ...fields, timings: { ...timings } });
     };
     await update({ status: 'building', startedAt: iso(clock), error: null });
-    const workDir = path.join(this.o.stateDir, 'work', req.buildId);
+    const workDir = this.#workDir(req.buildId);
+    const prepared = this.#prepared.get(req.buildId) ?? null;
+    this.#prepared.delete(req.buildId);
+    // Without a tree from prepare() (a build resumed after a restart), whatever a crash left is stale.
+    if (!prepared) await fsp.rm(workDir, { recursive: true, force: true });
     let result: JobResult | null = null;
     let failure: string | null = null;
     try {
@@ -133,7 +161,7 @@ export class BuildService extends Closeable implements Builder {
         onPhaseDone: (p, ms) => {
           timings[p] = ms;
         },
-      });
+      }, prepared);
     } catch (err) {
       failure = this.#describe(err, signal, current, req, log);
     } finally {
@@ -176,7 +204,7 @@ export class BuildService extends Closeable implements Builder {
   async #succeed(req: BuildRequest, result: JobResult, timings: Record<string, number>): Promise<void> {
     const { store, clock } = this.o;
     const version = await store.getVersion(req.function, req.version);
-    if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, artifactDir: result.artifactDir, buildId: req.buildId });
+    if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, artifactDir: result.artifactDir, handler: result.handler, buildId: req.buildId });
     await this.#withFunctionLock(req.function, async () => {
       const fn = await store.getFunction(req.function);
       // An older build that finishes late must not roll the function back.

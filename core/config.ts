@@ -20,7 +20,7 @@ const schema = z
     STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
     STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
 
-    STRATUS_BACKEND: z.enum(['auto', 'docker', 'process']).default('auto'),
+    STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
     STRATUS_REGISTRY: z.string().default('127.0.0.1:5000'),
     STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('stratus'),
@@ -29,6 +29,9 @@ const schema = z
     STRATUS_FUNCTION_UID: int(10001, 1, 2 ** 31 - 1),
     STRATUS_INSTANCE_PIDS_LIMIT: int(256, 16, 1_000_000),
     STRATUS_CPU_SHARES: int(512, 2, 262_144),
+    STRATUS_K8S_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (a-z, 0-9, "-")').default('stratus'),
+    /** kubeconfig context to use; unset: the current context (or the in-cluster service account). */
+    STRATUS_K8S_CONTEXT: z.string().min(1).optional(),
 
     STRATUS_BUILD_CONCURRENCY: int(2, 1, 64),
     STRATUS_BUILD_TIMEOUT_MS: int(600_000, 10_000, 3_600_000),
@@ -65,7 +68,7 @@ export interface Config {
   publicUrl: string | undefined;
   store: { kind: 'auto' | 'redis' | 'memory'; redisUrl: string };
   backend: {
-    kind: 'auto' | 'docker' | 'process';
+    kind: 'auto' | 'docker' | 'process' | 'kubernetes';
     dockerSocket: string;
     functionUid: number;
     pidsLimit: number;
@@ -73,6 +76,8 @@ export interface Config {
     startTimeoutMs: number;
     /** The few host variables a process-backend child needs (PATH, CA, locale): it does not inherit the rest. */
     processBaseEnv: Record<string, string>;
+    /** Used when kind is 'kubernetes'. */
+    kubernetes: { namespace: string; context: string | undefined };
   };
   images: { registry: string; prefix: string; runtime: { node: string; python: string } };
   build: {
@@ -125,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       cpuShares: e.STRATUS_CPU_SHARES,
       startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
       processBaseEnv: pick(env, ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']),
+      kubernetes: { namespace: e.STRATUS_K8S_NAMESPACE, context: e.STRATUS_K8S_CONTEXT },
     },
     images: {
       registry: e.STRATUS_REGISTRY,

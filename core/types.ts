@@ -29,6 +29,8 @@ export interface VersionRecord {
   image: string | null;
   /** Directory holding the built code tree of this version, used to specialize stems (null for user images). */
   artifactDir: string | null;
+  /** Handler resolved at build time (e.g. "hello.handler" for a single file hello.js); null for a user's image. */
+  handler?: string | null;
   buildId: string | null;
   createdAt: string;
 }
@@ -73,5 +75,5 @@ export interface DeployedVersion {
   /** Built code tree (code + installed dependencies) used to specialize stems; null for a user's own image. */
   artifactDir: string | null;
   /** Effective handler resolved at build time; when absent the scheduler uses config.handler or the runtime default. */
-  handler?: string;
+  handler?: string | null;
 }

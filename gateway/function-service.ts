@@ -31,28 +31,36 @@ export class FunctionService {
     private readonly logger: Logger,
   ) {}
 
-  /** A new version from uploaded source: recorded as queued/building, then handed to the builder. */
+  /**
+   * A new version from uploaded source. The upload is unpacked and checked first, while the caller
+   * waits: a bad archive is a 4xx and nothing is recorded — the function stays as it was.
+   */
   async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }): Promise<DeployResult> {
-    const now = this.#now();
-    const existing = await this.store.getFunction(config.name);
-    const version = await this.store.nextVersion(config.name);
-    const build: BuildRecord = {
-      id: buildId, function: config.name, version, status: 'queued', createdAt: now,
-      startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
-    };
-    await this.store.putBuild(build);
-    await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });
-    await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
+    await this.builder.prepare({ buildId, config, sourcePath: source.path, sourceName: source.name });
+    let build: BuildRecord | undefined;
     try {
+      const now = this.#now();
+      const existing = await this.store.getFunction(config.name);
+      const version = await this.store.nextVersion(config.name);
+      build = {
+        id: buildId, function: config.name, version, status: 'queued', createdAt: now,
+        startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
+      };
+      await this.store.putBuild(build);
+      await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });
+      await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
       await this.builder.submit({ buildId, function: config.name, version, config, sourcePath: source.path, sourceName: source.name });
+      return { name: config.name, version, buildId, status: 'queued' };
     } catch (err) {
-      this.logger.error('could not queue build', { buildId, function: config.name, err });
-      const failedAt = this.#now();
-      await this.store.putBuild({ ...build, status: 'failed', finishedAt: failedAt, error: 'the build could not be queued; try the upload again' });
-      await this.store.putVersion({ function: config.name, version, config, status: 'failed', image: null, artifactDir: null, buildId, createdAt: now });
+      this.logger.error('could not record or queue the build', { buildId, function: config.name, err });
+      await this.builder.discard(buildId);
+      if (build) {
+        const failedAt = this.#now();
+        await this.store.putBuild({ ...build, status: 'failed', finishedAt: failedAt, error: 'the build could not be queued; try the upload again' });
+        await this.store.putVersion({ function: config.name, version: build.version, config, status: 'failed', image: null, artifactDir: null, buildId, createdAt: build.createdAt });
+      }
       throw err;
     }
-    return { name: config.name, version, buildId, status: 'queued' };
   }
 
   /** A new version running the user's own image: nothing to build, it is current at once. */
@@ -81,7 +89,7 @@ export class FunctionService {
     const version = await this.store.nextVersion(name);
     const next: VersionRecord = {
       function: name, version, config, status: 'ready', image: config.image ?? current.image,
-      artifactDir: current.artifactDir, buildId: current.buildId, createdAt: now,
+      artifactDir: current.artifactDir, handler: current.handler ?? null, buildId: current.buildId, createdAt: now,
     };
     await this.store.putVersion(next);
     await this.store.putFunction({ ...fn, config, currentVersion: version, latestVersion: version, updatedAt: now });

@@ -75,7 +75,7 @@ export class RouteTable extends Closeable {
       this.#seen.set(name, null);
       return;
     }
-    const deployed: DeployedVersion = { function: name, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir };
+    const deployed: DeployedVersion = { function: name, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null };
     this.#routes.set(name, deployed);
     this.#seen.set(name, current);
     if (before !== current) {

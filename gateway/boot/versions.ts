@@ -2,10 +2,10 @@
 // and by start-up to prewarm functions with minInstances.
 
 import type { Store } from '../../core/store/store.js';
-import type { DeployedVersion } from '../../core/types.js';
+import type { DeployedVersion, VersionRecord } from '../../core/types.js';
 
-export function toDeployed(v: { function: string; version: number; config: DeployedVersion['config']; image: string | null; artifactDir: string | null }): DeployedVersion {
-  return { function: v.function, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir };
+export function toDeployed(v: VersionRecord): DeployedVersion {
+  return { function: v.function, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null };
 }
 
 export function deployedVersionLookup(store: Store) {

@@ -1,6 +1,7 @@
 // The whole foundation on real services: upload over HTTP → build → image in the registry → function URL,
 // through startPlatform (the same composition root `npm start` uses), then a restart.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { missing, REGISTRY } from '../support/services.js';
 import { deployFunction, waitForBuild, tarGzOf } from '../support/platform-client.js';
+import { makeTar, makeZip } from '../fixtures/archives/make-archives.js';
 
 const FIXTURES = path.resolve('test/fixtures/functions');
 
@@ -27,6 +29,10 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       STRATUS_STORE: 'redis',
       STRATUS_BACKEND: 'docker',
       STRATUS_STEM_POOL_SIZE: '1',
+      STRATUS_MAX_UPLOAD_MB: '4',
+      STRATUS_MAX_UNPACKED_MB: '2',
+      STRATUS_MAX_ARCHIVE_ENTRIES: '50',
+      STRATUS_MAX_COMPRESSION_RATIO: '50',
       NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
     });
 
@@ -59,6 +65,43 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const body = await res.json();
     expect(body.field).toBe('config.memoryMb');
     expect(body.detail).toMatch(/memoryMb/);
+  });
+
+  // Each unsafe upload is refused while the request is open, with its own 4xx, and leaves no file
+  // outside the state dir, no function and no build behind.
+  const badUploads: Array<[string, number, () => Promise<Buffer> | Buffer, string, RegExp]> = [
+    ['path traversal', 422, () => makeZip([{ name: 'index.js', data: 'export default () => 1' }, { name: '../../evil-traversal.js', data: 'x' }]), 'a.zip', /path traversal/],
+    ['an absolute path', 422, () => makeTar([{ name: '/tmp/evil-absolute.js', data: 'x' }], true), 'a.tar.gz', /absolute path/],
+    ['a symlink pointing outside', 422, () => makeTar([{ name: 'index.js', type: 'symlink', linkname: '../../../../etc/passwd' }], true), 'a.tar.gz', /points outside/],
+    ['a hard link pointing outside', 422, () => makeTar([{ name: 'h', type: 'link', linkname: '../../etc/passwd' }], true), 'a.tar.gz', /points outside/],
+    ['too many entries', 422, () => makeZip(Array.from({ length: 60 }, (_, i) => ({ name: `f${i}.js`, data: 'x' }))), 'a.zip', /more than 50 entries/],
+    ['too large once unpacked', 422, () => makeTar([{ name: 'index.js', data: crypto.randomBytes(3 * 1024 * 1024) }], true), 'a.tgz', /unpacks to more than 2 MB/],
+    ['a compression ratio past the bound', 422, () => makeZip([{ name: 'index.js', data: Buffer.alloc(1_900_000) }]), 'bomb.zip', /expands more than 50 times/],
+    ['not an archive', 422, () => Buffer.from('just some notes'), 'notes.txt', /neither an archive/],
+    ['an upload past the size limit', 413, () => Buffer.alloc(5 * 1024 * 1024, 1), 'big.zip', /4 MB|limit/],
+  ];
+  it.each(badUploads)('refuses %s with %i and writes nothing outside', async (_what, status, make, file, message) => {
+    const name = `e2e-bad-${suffix}`;
+    const res = await deployFunction(platform, { name, runtime: 'node' }, { file, content: await make() });
+    expect(res.status).toBe(status);
+    expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    const body = await res.json();
+    expect(body.detail).toMatch(message);
+    const fn = await fetch(`${platform.url}/v1/functions/${name}`, { headers: { authorization: `Bearer ${platform.apiKey}` } });
+    expect(fn.status).toBe(404);
+    for (const dir of [stateDir, path.dirname(stateDir), '/tmp']) {
+      const entries = await fs.readdir(dir);
+      expect(entries.filter((e) => e.startsWith('evil'))).toEqual([]);
+    }
+    expect(await fs.readdir(path.join(stateDir, 'uploads')).catch(() => [])).toEqual([]);
+  });
+
+  it('refuses an upload whose handler file is missing with 400 naming config.handler', async () => {
+    const res = await deployFunction(platform, { name: `e2e-nohandler-${suffix}`, runtime: 'node', handler: 'app.main' }, { file: 'code.tar.gz', content: await makeTar([{ name: 'index.js', data: 'export default () => 1' }], true) });
+    expect(res.status).toBe(400);
+    const body = await res.json();
+    expect(body).toMatchObject({ code: 'INVALID_CONFIG', field: 'config.handler' });
+    expect(body.detail).toMatch(/app\.js/);
   });
 
   it('deploys a Node function with a dependency: build, registry, function URL', async () => {

@@ -1,16 +1,28 @@
 // A Builder fake for gateway tests: records submissions and lets a test finish a build the way the real
 // builder reports it — through the store (build record, version record, function's current version).
 
-import type { Builder } from '../../builder/builder.js';
+import type { Builder, UploadToPrepare } from '../../builder/builder.js';
+import { StratusError } from '../../core/errors.js';
 import type { Store } from '../../core/store/store.js';
 import type { BuildRequest } from '../../core/types.js';
 
 export class FakeBuilder implements Builder {
   readonly submitted: BuildRequest[] = [];
   readonly purged: string[] = [];
+  readonly discarded: string[] = [];
   failSubmit = false;
+  /** When set, prepare() refuses the upload the way the real builder refuses a bad archive. */
+  refuseUpload: string | null = null;
 
   constructor(private readonly store: Store) {}
+
+  async prepare(_upload: UploadToPrepare): Promise<void> {
+    if (this.refuseUpload) throw new StratusError('BAD_ARCHIVE', this.refuseUpload, { field: 'code' });
+  }
+
+  async discard(buildId: string): Promise<void> {
+    this.discarded.push(buildId);
+  }
 
   async submit(request: BuildRequest): Promise<void> {
     if (this.failSubmit) throw new Error('queue is down');

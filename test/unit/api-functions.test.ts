@@ -139,6 +139,16 @@ describe('control plane: /v1/functions', () => {
       expect(res.body.field).toBe('body.image');
     });
 
+    it('refuses an upload the builder cannot unpack with its 4xx and records nothing', async () => {
+      h.builder.refuseUpload = 'the archive entry "../evil" points outside the upload';
+      const res = await upload();
+      expect(res.status).toBe(422);
+      expect(res.body).toMatchObject({ code: 'BAD_ARCHIVE', field: 'code' });
+      expect(await h.store.listFunctions()).toEqual([]);
+      expect(await h.store.listUnfinishedBuilds()).toEqual([]);
+      expect(h.builder.submitted).toEqual([]);
+    });
+
     it('marks the build failed when the builder cannot take it', async () => {
       h.builder.failSubmit = true;
       const res = await upload();
