@@ -1,5 +1,6 @@
 // Chooses the container Backend: Docker when its socket answers (or when required), else the process
-// backend, announced loudly because child processes are not isolated like containers.
+// backend, announced loudly because child processes are not isolated like containers. Kubernetes only
+// when asked for (STRATUS_BACKEND=kubernetes), and then never with a fallback.
 
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -9,6 +10,7 @@ import type { Logger } from '../../core/log.js';
 import type { Backend } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { ProcessBackend } from '../../scheduler/backends/process.js';
+import { openKubernetesBackend } from './open-kubernetes.js';
 
 export interface OpenedBackend {
   backend: Backend;
@@ -37,6 +39,10 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
   if (cfg.kind === 'process') {
     logger.warn('BACKEND: process (STRATUS_BACKEND=process): functions run as child processes on this host, without container isolation');
     return { backend: processBackend(), docker: null };
+  }
+  if (cfg.kind === 'kubernetes') {
+    // No Docker client: images are built elsewhere and pulled by the cluster from the registry.
+    return { backend: await openKubernetesBackend(config, platformId, logger), docker: null };
   }
   const docker = new Docker({ socketPath: cfg.dockerSocket });
   if (await dockerAnswers(docker)) {

@@ -55,6 +55,12 @@ export interface Backend {
   readonly kind: 'docker' | 'process' | 'kubernetes';
 
   /**
+   * false: the scheduler never uses stems with this backend (stageCode() cannot work there).
+   * Absent or true: stems are supported.
+   */
+  readonly supportsStems?: boolean;
+
+  /**
    * Creates and starts an instance and resolves once GET /healthz answers 200 through its endpoint.
    * On failure it removes what it created and rejects with a StratusError INSTANCE_START_FAILED.
    */
