@@ -48,7 +48,13 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   const scheduler = createScheduler({
     backend,
     clock,
-    settings: { ...config.scheduler, runtimeImages: config.images.runtime, startTimeoutMs: config.backend.startTimeoutMs },
+    settings: {
+      ...config.scheduler,
+      // A backend that cannot stage code into a running instance (Kubernetes) gets no stems.
+      stemPoolSize: backend.supportsStems === false ? 0 : config.scheduler.stemPoolSize,
+      runtimeImages: config.images.runtime,
+      startTimeoutMs: config.backend.startTimeoutMs,
+    },
     logger: logger.child({ component: 'scheduler' }),
     metrics,
     registry,
