@@ -2,6 +2,7 @@
 // builder, scheduler and the HTTP app by constructor arguments, start listening; stop() shuts it all
 // down in order. gateway/main.ts calls it with the validated configuration; integration tests call it too.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder } from '../builder/index.js';
@@ -30,7 +31,10 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
 
   const apiKey = await resolveApiKey(config.apiKey, config.stateDir, logger);
   const store = await openStore(config.store, logger);
-  const { backend, docker } = await openBackend(config, 'stratus', logger);
+  // Containers are labelled with an id derived from the state dir: a restart over the same state adopts
+  // its own instances, and two Stratus on one host (or a test run beside a dev server) never reap each other's.
+  const platformId = `stratus-${crypto.createHash('sha256').update(config.stateDir).digest('hex').slice(0, 10)}`;
+  const { backend, docker } = await openBackend(config, platformId, logger);
   const registry = new MetricsRegistry();
   const metrics = createPlatformMetrics(registry);
   const clock = systemClock;
