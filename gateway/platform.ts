@@ -24,6 +24,15 @@ export interface RunningPlatform {
   stop(): Promise<void>;
 }
 
+/**
+ * The value of the dev.stratus.platform label. Derived from the state dir: a restart over the same state
+ * adopts its own instances, and two Stratus on one host (or a test run beside a dev server) never reap
+ * each other's containers.
+ */
+export function platformIdFor(stateDir: string): string {
+  return `stratus-${crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 10)}`;
+}
+
 /** Start Stratus with a configuration; returns once it listens. Tests and main() both use this. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
   await fs.mkdir(config.stateDir, { recursive: true });
@@ -31,10 +40,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
 
   const apiKey = await resolveApiKey(config.apiKey, config.stateDir, logger);
   const store = await openStore(config.store, logger);
-  // Containers are labelled with an id derived from the state dir: a restart over the same state adopts
-  // its own instances, and two Stratus on one host (or a test run beside a dev server) never reap each other's.
-  const platformId = `stratus-${crypto.createHash('sha256').update(config.stateDir).digest('hex').slice(0, 10)}`;
-  const { backend, docker } = await openBackend(config, platformId, logger);
+  const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
   const registry = new MetricsRegistry();
   const metrics = createPlatformMetrics(registry);
   const clock = systemClock;

@@ -1,0 +1,104 @@
+// `npm start` as a user runs it: gateway/main.ts in its own process. With Docker and Redis it serves a
+// function from a container and, on SIGTERM, drains and leaves no container behind. Without them
+// (process backend, in-memory store) it still deploys and serves, after saying loudly what it fell back to.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { afterEach, describe, expect, it } from 'vitest';
+import { platformIdFor } from '../../gateway/platform.js';
+import { DOCKER_SOCKET, missing } from '../support/services.js';
+import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
+
+const FIXTURES = path.resolve('test/fixtures/functions');
+const KEY = 'main-process-key-0123456789';
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  log: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startMain(env: Record<string, string>): Promise<Started> {
+  let log = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: KEY, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (c) => (log += c));
+  child.stderr!.on('data', (c) => (log += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearInterval(timer);
+        resolve(m[1]!);
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`stratus exited with ${code} before listening:\n${log}`));
+    });
+  });
+  return { child, url, log: () => log, exited };
+}
+
+let running: Started | undefined;
+let stateDir: string | undefined;
+afterEach(async () => {
+  if (running && running.child.exitCode === null) {
+    running.child.kill('SIGKILL');
+    await running.exited;
+  }
+  running = undefined;
+  if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
+});
+
+describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('npm start with Docker and Redis', () => {
+  it('serves a function from a container, and SIGTERM leaves no container behind', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-main-'));
+    running = await startMain({ STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'redis', STRATUS_BACKEND: 'docker' });
+    const platform = { url: running.url, apiKey: KEY };
+    const name = `main-${Date.now().toString(36)}`;
+    const res = await deployFunction(platform, { name, runtime: 'node' }, { file: 'hello.js', content: await fs.readFile(path.join(FIXTURES, 'node-hello', 'index.js')) });
+    expect(res.status).toBe(202);
+    expect((await waitForBuild(platform, (await res.json()).buildId)).status).toBe('succeeded');
+    const call = await fetch(`${running.url}/fn/${name}`);
+    expect(call.status).toBe(200);
+    expect(await call.json()).toMatchObject({ message: 'hello from node' });
+
+    const docker = new Docker({ socketPath: DOCKER_SOCKET });
+    const label = `dev.stratus.platform=${platformIdFor(stateDir)}`;
+    expect((await docker.listContainers({ all: true, filters: { label: [label] } })).length).toBeGreaterThan(0);
+
+    await fetch(`${running.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(running.log()).toMatch(/stopped/);
+    expect(await docker.listContainers({ all: true, filters: { label: [label] } })).toEqual([]);
+  });
+});
+
+describe('npm start without Docker or Redis (embedded defaults)', () => {
+  it('says what it fell back to, installs dependencies on the host and serves from a child process', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-embedded-'));
+    running = await startMain({ STRATUS_STATE_DIR: stateDir, STRATUS_REDIS_URL: 'redis://127.0.0.1:1', STRATUS_DOCKER_SOCKET: path.join(stateDir, 'no-docker.sock') });
+    expect(running.log()).toMatch(/FALLBACK.*IN-MEMORY store/);
+    expect(running.log()).toMatch(/FALLBACK.*PROCESS backend/);
+    const platform = { url: running.url, apiKey: KEY };
+    const res = await deployFunction(platform, { name: 'embedded-dep', runtime: 'node' }, { file: 'code.tar.gz', content: await tarGzOf(path.join(FIXTURES, 'node-dep')) });
+    expect(res.status).toBe(202);
+    const build = await waitForBuild(platform, (await res.json()).buildId);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    expect(build.image).toBeNull();
+    const call = await fetch(`${running.url}/fn/embedded-dep?value=42`);
+    expect(call.status).toBe(200);
+    expect(await call.json()).toMatchObject({ value: '42', isNumber: true });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+  });
+});
