@@ -133,7 +133,7 @@ export class KubernetesBackend extends Closeable implements Backend {
   /** Pod Running with an IP (status polled, quickly at first), then /healthz 200 through the endpoint. */
   async #waitReady(spec: InstanceSpec, name: string, signal?: AbortSignal): Promise<InstanceHandle> {
     const deadline = Date.now() + this.#o.startTimeoutMs;
-    let pod: V1Pod | null = null;
+    let pod: V1Pod | null;
     for (let interval = MIN_POLL_MS; ; interval = Math.min(MAX_POLL_MS, interval * 2)) {
       if (signal?.aborted) throw new NotHealthyError('aborted', 'start was aborted');
       pod = await this.#read(name);
@@ -160,7 +160,7 @@ export class KubernetesBackend extends Closeable implements Backend {
     return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: Date.now() };
   }
 
-  async stageCode(instance: InstanceHandle): Promise<string> {
+  async stageCode(instance: InstanceHandle, _artifactDir: string): Promise<string> {
     throw new StratusError(
       'INSTANCE_START_FAILED',
       `stems are not available on Kubernetes: there is no volume shared by the gateway and pod ${podName(instance.instanceId)} to stage code into; start the function from its own image`,
@@ -169,7 +169,7 @@ export class KubernetesBackend extends Closeable implements Backend {
   }
 
   /** In-place pod resize is not GA on every cluster: a pod keeps the limit it was created with. No stems use it here. */
-  async setMemoryLimit(): Promise<void> {}
+  async setMemoryLimit(_instanceId: string, _memoryMb: number): Promise<void> {}
 
   async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
     await this.#delete(instanceId, opts?.graceMs ?? this.#o.stopGraceMs);
