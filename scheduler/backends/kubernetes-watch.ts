@@ -2,7 +2,8 @@
 // Kubernetes controller does: a list gives the resourceVersion to watch from, each event advances it,
 // and a watch that ends (the API server closes them every few minutes) is re-opened from where it
 // stopped. When that version is too old (410 Expired) the pods are listed again and handed to the
-// listener as 'SYNC', so an exit that happened in the gap is not lost. close() aborts the request.
+// listener as 'SYNC' (and pods gone meanwhile as 'DELETED'), so an exit in the gap is not lost.
+// close() aborts the request.
 
 import { Watch, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../core/log.js';
@@ -31,6 +32,8 @@ export class PodWatch {
   /** Where the next watch starts; undefined: list first. */
   #resourceVersion: string | undefined;
   #listed = false;
+  /** Last known state of each pod by name: what a re-list compares against to find pods deleted in a gap. */
+  readonly #pods = new Map<string, V1Pod>();
   /** Which open() a done callback belongs to: a late callback of an old watch must not touch the new one. */
   #generation = 0;
 
@@ -59,6 +62,7 @@ export class PodWatch {
     this.#controller?.abort();
     this.#controller = null;
     this.#listeners.clear();
+    this.#pods.clear();
   }
 
   async #open(): Promise<void> {
@@ -92,7 +96,13 @@ export class PodWatch {
     const list = await this.#o.api.listNamespacedPod({ namespace: this.#o.namespace, labelSelector: this.#o.labelSelector });
     this.#resourceVersion = list.metadata?.resourceVersion ?? '';
     // The first list only marks where watching starts; a re-list after a gap may hold exits we missed.
-    if (this.#listed) for (const pod of list.items) this.#emit('SYNC', pod);
+    const names = new Set(list.items.map((p) => p.metadata?.name ?? ''));
+    if (this.#listed) {
+      for (const [name, pod] of this.#pods) if (!names.has(name)) this.#emit('DELETED', pod);
+      for (const pod of list.items) this.#emit('SYNC', pod);
+    }
+    this.#pods.clear();
+    for (const pod of list.items) this.#pods.set(pod.metadata?.name ?? '', pod);
     this.#listed = true;
   }
 
@@ -126,7 +136,11 @@ export class PodWatch {
       return;
     }
     if (o.metadata?.resourceVersion) this.#resourceVersion = o.metadata.resourceVersion;
-    if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') this.#emit(type, obj as V1Pod);
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return;
+    const pod = obj as V1Pod;
+    if (type === 'DELETED') this.#pods.delete(pod.metadata?.name ?? '');
+    else this.#pods.set(pod.metadata?.name ?? '', pod);
+    this.#emit(type, pod);
   }
 
   #emit(type: PodEventType, pod: V1Pod): void {

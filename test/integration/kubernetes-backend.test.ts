@@ -168,6 +168,15 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
     expect(exits.filter((e) => e.instanceId === b.instanceId)).toHaveLength(1);
     // Initial watch, the one from the compacted version (410 Expired), the one after listing again.
     await vi.waitFor(() => expect(api.requests.filter((r) => r.includes('watch=true')).length).toBeGreaterThanOrEqual(3));
+
+    // A pod deleted while the API server was unavailable: the re-list finds it missing.
+    const c = await backend.start(spec());
+    api.unavailable = true;
+    api.endWatches();
+    api.removePod(NS, `stratus-${c.instanceId}`);
+    api.compact();
+    api.unavailable = false;
+    await vi.waitFor(() => expect(exits).toContainEqual({ instanceId: c.instanceId, reason: 'killed', exitCode: null }), { timeout: 10_000 });
     off();
     await backend.stop(a.instanceId, { graceMs: 0 });
     await backend.stop(b.instanceId, { graceMs: 0 });

@@ -63,6 +63,8 @@ export class FakeKubeApi {
   /** Watches from a resourceVersion below this one are answered 410 Expired. */
   #compactedBelow = 0;
   kubelet: FakeKubeletHooks | null = null;
+  /** While true every request is answered 503, as during an API server restart. */
+  unavailable = false;
   /** Every request, "METHOD path?query", for assertions on what the backend asked. */
   readonly requests: string[] = [];
 
@@ -100,6 +102,15 @@ export class FakeKubeApi {
     return true;
   }
 
+  /** A forced deletion by another client (kubectl delete --force): gone at once, its kubelet told. */
+  removePod(namespace: string, name: string): void {
+    const pod = this.#pods.get(`${namespace}/${name}`);
+    if (!pod) return;
+    this.#pods.delete(`${namespace}/${name}`);
+    this.#record('DELETED', pod);
+    this.kubelet?.podDeleting(clone(pod), 0).catch(() => {});
+  }
+
   /** Ends every open watch, as the API server does when a watch times out or it restarts. */
   endWatches(): void {
     for (const w of this.#watchers) w.res.end();
@@ -132,6 +143,7 @@ export class FakeKubeApi {
     this.requests.push(`${method} ${url.pathname}${url.search}`);
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (this.unavailable) return this.#send(res, 503, statusObject(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
     const fault = this.#faults.findIndex((f) => f.method === method && f.path.test(url.pathname));
     if (fault >= 0) {
       const f = this.#faults.splice(fault, 1)[0]!;
