@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { GatewayMetrics } from './deps.js';
-import { REQUEST_ID_HEADER, sendProblem } from './problem.js';
+import { sendProblem } from './problem.js';
 import { proxyInvocation } from './proxy.js';
 import type { RouteTable } from './route-table.js';
 
@@ -21,7 +21,10 @@ export const FUNCTION_URL_PREFIX = '/fn/';
 export function parseFunctionUrl(url: string): { name: string; path: string } | null {
   if (!url.startsWith(FUNCTION_URL_PREFIX)) return null;
   const rest = url.slice(FUNCTION_URL_PREFIX.length);
-  const cut = rest.search(/[/?]/);
+  const slash = rest.indexOf('/');
+  const query = rest.indexOf('?');
+  // The first "/" or "?" ends the name; two indexOf calls are cheaper than a regex search per request.
+  const cut = slash === -1 ? query : query === -1 ? slash : Math.min(slash, query);
   const name = cut === -1 ? rest : rest.slice(0, cut);
   const tail = cut === -1 ? '' : rest.slice(cut);
   if (!FUNCTION_NAME.test(name)) return null;
@@ -49,7 +52,8 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
   return (req, res) => {
     const arrivedAt = performance.now();
     const requestId = randomUUID();
-    res.setHeader(REQUEST_ID_HEADER, requestId);
+    // No res.setHeader here: every answer carries the id in its own header list (the proxy's writeHead,
+    // sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
     const parsed = parseFunctionUrl(req.url ?? '/');
     if (!parsed) {
       req.resume();

@@ -88,14 +88,16 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
 
   async acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease> {
     if (this.closing) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica or after the restart', { retryAfterSeconds: 5 });
+    return this.tryAcquire(target) ?? this.#pool(target).enqueue(opts);
+  }
+
+  tryAcquire(target: DeployedVersion): Lease | null {
+    if (this.closing) return null; // acquire() answers SHUTTING_DOWN
     const pool = this.#pool(target);
     pool.lastRequestAt = this.clock.now();
     const lease = pool.tryAcquire();
-    if (lease) {
-      this.deps.metrics?.dispatchSeconds.observe({ function: target.function }, 0);
-      return lease;
-    }
-    return pool.enqueue(opts);
+    if (lease) this.deps.metrics?.dispatchSeconds.observe({ function: target.function }, 0);
+    return lease;
   }
 
   async prewarm(target: DeployedVersion): Promise<void> {

@@ -48,6 +48,12 @@ export interface InstanceView {
 
 export interface Scheduler {
   acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease>;
+  /**
+   * The warm path without a promise: a lease on a ready instance with a free slot, or null when the
+   * request would have to wait (then call acquire). Optional: a scheduler without it is always asked
+   * through acquire.
+   */
+  tryAcquire?(target: DeployedVersion): Lease | null;
   /** Keep a version's minimum instances warm ahead of demand (called when a version is deployed). */
   prewarm(target: DeployedVersion): Promise<void>;
   /** Drain and remove the instances of a function, all of them or all but `keepVersion`'s. */

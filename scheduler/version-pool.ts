@@ -11,6 +11,7 @@ import type { DeployedVersion } from '../core/types.js';
 import type { Autoscaler, ScaleDecision } from './autoscaler.js';
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
+import { PoolLease, type LeaseOwner } from './lease.js';
 import type { AcquireOptions, Lease, LeaseOutcome, StartKind } from './scheduler.js';
 
 export type ScalingPolicy = Pick<Autoscaler, 'record' | 'decide'>;
@@ -38,7 +39,7 @@ interface Waiter {
   cleanup(): void;
 }
 
-export class VersionPool {
+export class VersionPool implements LeaseOwner {
   readonly instances: Instance[] = [];
   readonly #waiters: Waiter[] = [];
   starting = 0;
@@ -181,24 +182,15 @@ export class VersionPool {
   }
 
   #lease(inst: Instance, start: StartKind, cs: ColdStart | null): Lease {
-    let released = false;
-    const lease: Lease = {
-      instance: inst.handle,
-      agent: inst.agent,
-      requestOptions: inst.requestOptions,
-      start,
-      ...(cs ? { coldStart: { kind: cs.kind, phases: cs.phases } } : {}),
-      release: (outcome: LeaseOutcome) => {
-        if (released) return;
-        released = true;
-        this.#release(inst, outcome);
-      },
-      diagnose: () => this.host.diagnose(inst),
-    };
-    return lease;
+    return new PoolLease(this, inst, start, cs);
   }
 
-  #release(inst: Instance, outcome: LeaseOutcome): void {
+  diagnoseInstance(inst: Instance): ReturnType<Lease['diagnose']> {
+    return this.host.diagnose(inst);
+  }
+
+  /** LeaseOwner: a lease gives its slot back (once). */
+  releaseSlot(inst: Instance, outcome: LeaseOutcome): void {
     const troubled = outcome === 'timeout' || outcome === 'crashed';
     const canServe = inst.state === 'ready' || (inst.state === 'draining' && this.retired);
     if (canServe && !troubled && this.#waiters.length > 0) {

@@ -2,6 +2,10 @@ import http from 'node:http';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { StratusError } from '../../core/errors.js';
+import type { DeployedVersion } from '../../core/types.js';
+import type { Endpoint } from '../../scheduler/backends/backend.js';
+import type { Lease } from '../../scheduler/scheduler.js';
+import type { FakeScheduler } from '../support/fake-scheduler.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 interface Answer {
@@ -10,13 +14,39 @@ interface Answer {
   body: string;
 }
 
-describe('data plane: function URLs /fn/NAME', () => {
+/**
+ * Gives the fake scheduler the synchronous warm path (Scheduler.tryAcquire), leasing exactly as its
+ * acquire() does, so every test below runs once through each path the proxy takes.
+ */
+function addSyncWarmPath(fake: FakeScheduler): void {
+  const endpoint = (fake as unknown as { endpoint: Endpoint }).endpoint;
+  Object.assign(fake, {
+    tryAcquire: (target: DeployedVersion): Lease | null => {
+      if (fake.acquireError || fake.start !== 'warm') return null; // errors and cold starts go through acquire()
+      fake.acquired.push({ target, opts: { deadline: 0 } });
+      return {
+        instance: { instanceId: 'i-1', role: 'function', runtime: 'node', function: target.function, version: target.version, endpoint, backendRef: 'fake', startedAt: 0 },
+        agent: fake.agent,
+        start: 'warm',
+        requestOptions: endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port },
+        release: (outcome) => void fake.releases.push(outcome),
+        diagnose: async () => fake.diagnosis,
+      };
+    },
+  });
+}
+
+describe.each([
+  { path: 'acquire (queued path)', sync: false },
+  { path: 'tryAcquire (warm path)', sync: true },
+])('data plane: function URLs /fn/NAME, lease by $path', ({ sync }) => {
   let h: Harness;
   let server: http.Server;
   let port: number;
 
   beforeEach(async () => {
     h = await startHarness();
+    if (sync) addSyncWarmPath(h.scheduler);
     server = http.createServer(h.app);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
@@ -117,6 +147,37 @@ describe('data plane: function URLs /fn/NAME', () => {
 
     expect(h.scheduler.releases).toEqual(['ok']);
     expect(h.metrics.calls).toContainEqual({ metric: 'invocations', labels: { function: 'hello', status: '2xx' } });
+  });
+
+  it('keeps the gateway\'s own headers: a caller cannot set the deadline or request id, a function cannot change the id', async () => {
+    await deploy();
+    let seen: http.IncomingHttpHeaders = {};
+    h.instance.handle = (req, res) => {
+      seen = req.headers;
+      res.writeHead(200, { 'x-stratus-request-id': 'forged', connection: 'x-private', 'x-private': 'hop', 'keep-alive': 'timeout=5', 'x-kept': 'yes' });
+      res.end('ok');
+    };
+    const res = await call('/fn/hello', { headers: { 'x-stratus-deadline-ms': '1', 'x-stratus-request-id': 'mine', 'x-forwarded-for': '10.0.0.1', 'x-forwarded-proto': 'https' } });
+    expect(res.status).toBe(200);
+    expect(Number(seen['x-stratus-deadline-ms'])).toBeGreaterThan(1);
+    expect(seen['x-stratus-request-id']).toBe(res.headers['x-stratus-request-id']);
+    expect(seen['x-stratus-request-id']).not.toBe('mine');
+    expect(seen['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
+    expect(seen['x-forwarded-proto']).toBe('http');
+    expect(res.headers['x-stratus-request-id']).not.toBe('forged');
+    expect(res.headers['x-private']).toBeUndefined();
+    expect(res.headers['x-kept']).toBe('yes');
+  });
+
+  it('cuts the response, never a short success, when the instance dies mid-body', async () => {
+    await deploy();
+    h.instance.handle = (req, res) => {
+      res.writeHead(200, { 'content-length': '100' });
+      res.write('partial');
+      setImmediate(() => req.socket.destroy());
+    };
+    await expect(call('/fn/hello')).rejects.toThrow();
+    await vi.waitFor(() => expect(h.scheduler.releases).toEqual(['crashed']));
   });
 
   it('gives the function "/" when the URL has no path after the name', async () => {
