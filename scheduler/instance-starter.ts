@@ -1,5 +1,5 @@
 // A cold start of one function version: specialize a stem when the version has a code tree and a stem
-// is ready (claim → memory limit → stage code → POST /init), otherwise create a container from the
+// is ready (claim → memory limit, when it differs, beside stage code → POST /init), otherwise create a container from the
 // version's image. A stem that refuses the code (4xx on /init) is stopped and the start falls back to a
 // new container, so a bad stem costs time, never the request. Phase durations feed the cold-start metric.
 
@@ -44,7 +44,10 @@ export class InstanceStarter {
       const claimMs = this.clock.now() - t0;
       if (stem) {
         const specialized = await this.#specialize(stem, v, v.artifactDir, signal);
+        this.stems.fill(runtime); // after, not during: see StemPool.claim
         if (specialized) return { instance: specialized.instance, kind: 'stem', phases: { claim: claimMs, init: specialized.initMs } };
+      } else {
+        this.stems.fill(runtime);
       }
     }
     return this.#createContainer(v, signal);
@@ -57,11 +60,14 @@ export class InstanceStarter {
     const instance = new Instance(handle, v.config.concurrency, 'stem');
     try {
       if (signal.aborted) throw signal.reason;
-      await this.backend.setMemoryLimit(stem.instanceId, v.config.memoryMb);
-      const codeDir = await this.backend.stageCode(stem, artifactDir);
-      const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
-      const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
-      if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
+      // `docker update` of the memory limit costs 10-20 ms: skipped when the stem already has the
+      // function's limit, and otherwise run beside staging and /init — except when it raises the limit,
+      // which goes first so that the code's own start-up has the room the function was given.
+      const limit = v.config.memoryMb;
+      const memory = limit === this.stems.memoryMb ? null : this.backend.setMemoryLimit(stem.instanceId, limit);
+      if (memory && limit > this.stems.memoryMb) await memory;
+      const load = this.#load(stem, instance, v, artifactDir);
+      await Promise.all([memory, load]);
       return { instance, initMs: this.clock.now() - t0 };
     } catch (err) {
       this.log.warn('stem could not load the code; falling back to a new container', { function: v.function, version: v.version, stem: stem.instanceId, err });
@@ -69,6 +75,13 @@ export class InstanceStarter {
       await this.backend.stop(stem.instanceId).catch((e: unknown) => this.log.warn('stopping a failed stem failed', { stem: stem.instanceId, err: e }));
       return null;
     }
+  }
+
+  async #load(stem: InstanceHandle, instance: Instance, v: DeployedVersion, artifactDir: string): Promise<void> {
+    const codeDir = await this.backend.stageCode(stem, artifactDir);
+    const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
+    const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
+    if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
   }
 
   async #createContainer(v: DeployedVersion, signal: AbortSignal): Promise<ColdStart> {

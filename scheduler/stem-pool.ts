@@ -1,7 +1,8 @@
 // Stems: generic runtime containers started ahead of demand, one small pool per runtime. A cold start
 // of a version with a code tree claims one and specializes it (POST /init) instead of creating a
-// container, which is what makes scale-from-zero fast. The pool refills in the background after a
-// claim and on every scheduler tick (so a failing start is retried at tick pace, not in a hot loop).
+// container, which is what makes scale-from-zero fast. The pool refills in the background once a
+// claimed stem is specialized, and on every scheduler tick (so a failing start is retried at tick pace,
+// not in a hot loop).
 
 import { randomUUID } from 'node:crypto';
 import { LIMITS } from '../core/function-config.js';
@@ -45,12 +46,19 @@ export class StemPool extends Closeable {
     return Object.keys(this.settings.images) as Runtime[];
   }
 
-  /** A ready stem of this runtime, now owned by the caller, or null. Triggers a refill. */
+  /** The memory limit every stem is created with: a claim whose function has the same limit skips the update. */
+  get memoryMb(): number {
+    return this.settings.memoryMb ?? LIMITS.memoryMb.default;
+  }
+
+  /**
+   * A ready stem of this runtime, now owned by the caller, or null. It does not refill: the caller calls
+   * fill() once its specialization is done, so the refill's `docker run` (a few hundred ms of CPU on
+   * dockerd, runc and a starting Node) does not compete with the cold start it is making room for.
+   */
   claim(runtime: Runtime): InstanceHandle | null {
     if (this.closed || !this.enabled) return null;
-    const stem = this.#ready.get(runtime)?.shift() ?? null;
-    this.fill(runtime);
-    return stem;
+    return this.#ready.get(runtime)?.shift() ?? null;
   }
 
   /** Start stems until each runtime (or the given one) has `size` ready or starting. */
@@ -91,7 +99,7 @@ export class StemPool extends Closeable {
           image: this.settings.images[runtime],
           artifactDir: null,
           handler: null,
-          memoryMb: this.settings.memoryMb ?? LIMITS.memoryMb.default,
+          memoryMb: this.memoryMb,
           env: {},
         },
         abort.signal,

@@ -34,6 +34,31 @@ describe('stems', () => {
     expect(h.registry.render()).toMatch(/stratus_cold_start_phase_seconds_count\{kind="stem",phase="init"\} 1/);
   });
 
+  it('skips the memory update when the function has the stem\'s own limit', async () => {
+    h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
+    const lease = await h.scheduler.acquire(withCode('same', 1, { memoryMb: h.scheduler.stems.memoryMb }), within(h));
+    expect(lease.start).toBe('stem');
+    expect(h.backend.memoryLimits).toEqual([]);
+    lease.release('ok');
+  });
+
+  it('refills only once the claimed stem is specialized, so the refill does not slow the cold start', async () => {
+    h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
+    const stemStarts = () => h.backend.starts.filter((s) => s.role === 'stem' && s.runtime === 'node').length;
+    const stem = h.scheduler.stems.claim('node');
+    expect(stem).not.toBeNull();
+    expect(stemStarts()).toBe(1); // a bare claim starts nothing
+    h.scheduler.stems.forget(stem!.instanceId);
+    const lease = await h.scheduler.acquire(withCode('later'), within(h)); // no stem now: container, and a refill
+    expect(lease.start).toBe('container');
+    expect(stemStarts()).toBe(2);
+    lease.release('ok');
+  });
+
   it('falls back to a new container when the stem refuses the code, and stops that stem', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
     h.scheduler.tick();
