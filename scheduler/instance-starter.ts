@@ -28,6 +28,9 @@ export function effectiveHandler(v: DeployedVersion): string | null {
 }
 
 export class InstanceStarter {
+  /** New containers being started right now (stem refills wait for them: see StemPoolSettings.holdRefill). */
+  containerStarts = 0;
+
   constructor(
     private readonly backend: Backend,
     private readonly stems: StemPool,
@@ -89,6 +92,7 @@ export class InstanceStarter {
       throw new StratusError('INSTANCE_START_FAILED', `version ${v.version} of ${v.function} has neither an image nor a code tree to run; deploy it again`);
     }
     const t0 = this.clock.now();
+    this.containerStarts++;
     const handle = await this.backend.start(
       {
         instanceId: `${v.function}-${v.version}-${randomUUID().slice(0, 12)}`,
@@ -103,7 +107,9 @@ export class InstanceStarter {
         env: v.config.env,
       },
       signal,
-    );
+    ).finally(() => {
+      if (--this.containerStarts === 0) this.stems.fill();
+    });
     return { instance: new Instance(handle, v.config.concurrency, 'container'), kind: 'container', phases: { create: this.clock.now() - t0 } };
   }
 }

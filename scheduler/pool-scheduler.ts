@@ -5,52 +5,19 @@
 import { StratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
-import type { MetricsRegistry } from '../core/metrics.js';
-import type { PlatformMetrics } from '../core/platform-metrics.js';
-import type { DeployedVersion, Runtime } from '../core/types.js';
-import type { AutoscalerSettings } from './autoscaler.js';
-import type { Backend, InstanceExit } from './backends/backend.js';
+import type { DeployedVersion } from '../core/types.js';
+import type { InstanceExit } from './backends/backend.js';
 import { InstanceStarter, type ColdStart } from './instance-starter.js';
 import { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
 import type { AcquireOptions, InstanceView, Lease, LeaseOutcome, Scheduler } from './scheduler.js';
+import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
-import { VersionPool, type PoolHost, type ScalingPolicy } from './version-pool.js';
+import { VersionPool, type PoolHost } from './version-pool.js';
 
-export interface SchedulerSettings {
-  stemPoolSize: number;
-  queueDepth: number;
-  queueTimeoutMs: number;
-  tickMs: number;
-  stableWindowMs: number;
-  panicWindowMs: number;
-  targetUtilization: number;
-  /** Config['images'].runtime: the generic image a stem of each runtime runs. */
-  runtimeImages: Record<Runtime, string>;
-  /** Config['backend'].startTimeoutMs: a start (or a stem's /init) taking longer is abandoned. */
-  startTimeoutMs: number;
-  /** GET /healthz after a timed-out request must answer within this (default 2000 ms). */
-  healthTimeoutMs?: number;
-  /** close() waits this long for in-flight requests before stopping instances (default 10 s). */
-  drainTimeoutMs?: number;
-}
+export type { SchedulerDeps, SchedulerMetrics, SchedulerSettings } from './scheduler-deps.js';
 
-export type SchedulerMetrics = Pick<PlatformMetrics, 'instances' | 'coldStarts' | 'queueDepth' | 'dispatchSeconds' | 'coldStartPhaseSeconds' | 'stemsReady'>;
-
-export interface SchedulerDeps {
-  backend: Backend;
-  clock: Clock;
-  settings: SchedulerSettings;
-  logger: Logger;
-  metrics?: SchedulerMetrics;
-  /** Where instance/queue/stem gauges are computed at scrape time. */
-  registry?: Pick<MetricsRegistry, 'collect'>;
-  lookupVersion(fn: string, version: number): Promise<DeployedVersion | null>;
-  currentVersion(fn: string): Promise<number | null>;
-  newAutoscaler(settings: AutoscalerSettings): ScalingPolicy;
-  /** Run the autoscaler on a timer every tickMs (default true); tests drive tick() by hand. */
-  autoTick?: boolean;
-}
+const noop = (): void => {};
 
 export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   readonly clock: Clock;
@@ -76,7 +43,8 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     this.queueDepth = s.queueDepth;
     this.queueTimeoutMs = s.queueTimeoutMs;
     this.#log = deps.logger.child({ component: 'scheduler' });
-    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs }, this.#log);
+    const holdRefill = () => this.#starter.containerStarts > 0;
+    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill }, this.#log);
     this.#starter = new InstanceStarter(deps.backend, this.stems, deps.clock, s.startTimeoutMs, this.#log);
     this.#unsubscribe = deps.backend.onExit((exit) => this.#onExit(exit));
     deps.registry?.collect(() => this.#collectGauges());
@@ -184,10 +152,7 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       clearTimeout(timer);
       this.#aborts.delete(abort);
     });
-    const settled = done.then(
-      () => {},
-      () => {},
-    );
+    const settled = done.then(noop, noop);
     this.#starts.add(settled);
     void settled.then(() => this.#starts.delete(settled));
     return done;

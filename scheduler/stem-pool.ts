@@ -18,6 +18,11 @@ export interface StemPoolSettings {
   startTimeoutMs: number;
   /** Memory of an unclaimed stem; a claim sets the function's own limit. */
   memoryMb?: number;
+  /**
+   * True while refills should wait: new containers are starting, and on a small host another
+   * `docker run` beside them only slows the burst they serve. The scheduler calls fill() when it ends.
+   */
+  holdRefill?: () => boolean;
 }
 
 export class StemPool extends Closeable {
@@ -63,7 +68,7 @@ export class StemPool extends Closeable {
 
   /** Start stems until each runtime (or the given one) has `size` ready or starting. */
   fill(only?: Runtime): void {
-    if (this.closed || !this.enabled) return;
+    if (this.closed || !this.enabled || this.settings.holdRefill?.()) return;
     for (const runtime of only ? [only] : this.runtimes()) {
       const have = this.readyCount(runtime) + (this.#starting.get(runtime) ?? 0);
       for (let i = have; i < this.settings.size; i++) this.#startOne(runtime);

@@ -15,7 +15,7 @@ import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } fr
 import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { ImageCache } from './docker-image.js';
 import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, type EndpointMode } from './docker-spec.js';
-import { NotHealthyError, waitUntilHealthy } from './health.js';
+import { NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor } from './instance-dir.js';
 
 export interface DockerBackendOptions {
@@ -142,6 +142,7 @@ export class DockerBackend extends Closeable implements Backend {
         endpoint,
         timeoutMs: this.#o.startTimeoutMs,
         ...(signal ? { signal } : {}),
+        ...(mode === 'unix' ? { wake: watchSocketDir(path.join(hostDir, 'sock')) } : {}),
         checkGone: async () => {
           const s = (await started.inspect()).State;
           if (s.Running) return null;

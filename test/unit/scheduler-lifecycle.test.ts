@@ -59,6 +59,23 @@ describe('stems', () => {
     lease.release('ok');
   });
 
+  it('holds stem refills while new containers are starting, and refills when they are done', async () => {
+    h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
+    const stemStarts = () => h.backend.starts.filter((s) => s.role === 'stem' && s.runtime === 'node').length;
+    const open = h.backend.holdStarts();
+    const pending = h.scheduler.acquire(version('own-image'), within(h)); // a container start, held
+    await vi.waitFor(() => expect(h.backend.starts.filter((s) => s.role === 'function')).toHaveLength(1));
+    h.scheduler.stems.forget(h.scheduler.stems.claim('node')!.instanceId);
+    h.scheduler.tick();
+    expect(stemStarts()).toBe(1); // held: no docker run beside the starting container
+    open();
+    const lease = await pending;
+    await vi.waitFor(() => expect(stemStarts()).toBe(2));
+    lease.release('ok');
+  });
+
   it('falls back to a new container when the stem refuses the code, and stops that stem', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
     h.scheduler.tick();

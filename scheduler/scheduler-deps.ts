@@ -1,0 +1,46 @@
+// What PoolScheduler is built from: settings (from Config), the backend, clock, logger, metrics and the
+// version lookups. Apart from the class so that the composition root and tests read one short file.
+
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import type { MetricsRegistry } from '../core/metrics.js';
+import type { PlatformMetrics } from '../core/platform-metrics.js';
+import type { DeployedVersion, Runtime } from '../core/types.js';
+import type { AutoscalerSettings } from './autoscaler.js';
+import type { Backend } from './backends/backend.js';
+import type { ScalingPolicy } from './version-pool.js';
+
+export interface SchedulerSettings {
+  stemPoolSize: number;
+  queueDepth: number;
+  queueTimeoutMs: number;
+  tickMs: number;
+  stableWindowMs: number;
+  panicWindowMs: number;
+  targetUtilization: number;
+  /** Config['images'].runtime: the generic image a stem of each runtime runs. */
+  runtimeImages: Record<Runtime, string>;
+  /** Config['backend'].startTimeoutMs: a start (or a stem's /init) taking longer is abandoned. */
+  startTimeoutMs: number;
+  /** GET /healthz after a timed-out request must answer within this (default 2000 ms). */
+  healthTimeoutMs?: number;
+  /** close() waits this long for in-flight requests before stopping instances (default 10 s). */
+  drainTimeoutMs?: number;
+}
+
+export type SchedulerMetrics = Pick<PlatformMetrics, 'instances' | 'coldStarts' | 'queueDepth' | 'dispatchSeconds' | 'coldStartPhaseSeconds' | 'stemsReady'>;
+
+export interface SchedulerDeps {
+  backend: Backend;
+  clock: Clock;
+  settings: SchedulerSettings;
+  logger: Logger;
+  metrics?: SchedulerMetrics;
+  /** Where instance/queue/stem gauges are computed at scrape time. */
+  registry?: Pick<MetricsRegistry, 'collect'>;
+  lookupVersion(fn: string, version: number): Promise<DeployedVersion | null>;
+  currentVersion(fn: string): Promise<number | null>;
+  newAutoscaler(settings: AutoscalerSettings): ScalingPolicy;
+  /** Run the autoscaler on a timer every tickMs (default true); tests drive tick() by hand. */
+  autoTick?: boolean;
+}
