@@ -156,6 +156,31 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(res.headers.get('x-stratus-request-id')).toBeTruthy();
   });
 
+  it('loses no request while a new version takes over under load', async () => {
+    const statuses: number[] = [];
+    let stop = false;
+    const callers = Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 2000 && !stop; i++) statuses.push((await fetch(`${platform.url}/fn/${names.node}?value=1`)).status);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const patched = await fetch(`${platform.url}/v1/functions/${names.node}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ env: { ROLLOUT: '2' } }),
+    });
+    expect(patched.status).toBe(200);
+    const { version } = await patched.json();
+    // Keep calling until the new version has served for a while, so the old one is drained meanwhile.
+    await new Promise((r) => setTimeout(r, 1500));
+    stop = true;
+    await Promise.all(callers);
+    expect(statuses.length).toBeGreaterThan(20);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const instances = await (await fetch(`${platform.url}/v1/functions/${names.node}/instances`, { headers: { authorization: `Bearer ${platform.apiKey}` } })).json();
+    expect(instances.instances.length).toBeGreaterThan(0);
+    expect(instances.instances.map((i: { version: number }) => i.version)).toEqual(instances.instances.map(() => version));
+  });
+
   it('keeps serving deployed functions after a restart of the platform', async () => {
     await platform.stop();
     platform = await startPlatform(config(), silentLogger);
