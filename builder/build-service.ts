@@ -222,6 +222,12 @@ export class BuildService extends Closeable implements Builder {
     if (v && v.status === 'building') await store.putVersion({ ...v, status: 'failed' });
     const b = await store.getBuild(buildId);
     if (b) await store.putBuild({ ...b, status: 'failed', finishedAt: iso(clock), error: message, timings: timings ?? b.timings });
+    // The function's status changed (its newest build failed): touching the record tells every
+    // replica's route table, which answers the function URL with the build's error from then on.
+    await this.#withFunctionLock(fn, async () => {
+      const record = await store.getFunction(fn);
+      if (record && record.latestVersion === version) await store.putFunction({ ...record, updatedAt: iso(clock) });
+    });
   }
 
   async #removeUpload(req: BuildRequest): Promise<void> {

@@ -25,7 +25,7 @@ export interface GatewayApp extends http.RequestListener {
 
 export function createApp(deps: GatewayDeps): GatewayApp {
   const logger = deps.logger.child({ component: 'gateway' });
-  const routes = new RouteTable(deps.store, deps.scheduler, logger);
+  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock);
   const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger);
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock });
   const auth = requireApiKey(deps.apiKey);

@@ -4,11 +4,14 @@
 // the route at once, retires the older versions' instances and prewarms the new one.
 
 import { StratusError } from '../core/errors.js';
-import { Closeable } from '../core/lifecycle.js';
+import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+
+const MAX_REMEMBERED_MISSES = 10_000;
+const NOT_READY_MEMORY_MS = 5000;
 
 export class RouteTable extends Closeable {
   readonly #routes = new Map<string, DeployedVersion>();
@@ -17,12 +20,20 @@ export class RouteTable extends Closeable {
   /** Refreshes of one function run one after another so an older read never overwrites a newer one. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #background = new Set<Promise<void>>();
+  /**
+   * Why a name is not routable, so that a stream of calls to a wrong or not-yet-built URL does not cost
+   * store reads per request. Forgotten when the store reports a change to the function (a create, a
+   * deploy, a build's end all write its record); "building"/"failed" also after a few seconds, in case a
+   * change notice was lost (Redis pub/sub does not replay what a reconnecting subscriber missed).
+   */
+  readonly #misses = new Map<string, { error: StratusError; until: number }>();
   readonly #unwatch: () => void;
 
   constructor(
     private readonly store: Store,
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
+    private readonly clock: Clock,
   ) {
     super();
     this.#unwatch = store.watchFunctions((name) => {
@@ -39,14 +50,21 @@ export class RouteTable extends Closeable {
   async resolve(name: string): Promise<DeployedVersion> {
     const cached = this.#routes.get(name);
     if (cached) return cached;
+    const known = this.#misses.get(name);
+    if (known && known.until > this.clock.now()) throw known.error;
     await this.refresh(name);
     const loaded = this.#routes.get(name);
     if (loaded) return loaded;
-    throw await this.#whyNotRoutable(name);
+    const why = await this.#whyNotRoutable(name);
+    // Bounded: a flood of random names must not grow memory without end.
+    if (this.#misses.size >= MAX_REMEMBERED_MISSES) this.#misses.clear();
+    this.#misses.set(name, { error: why, until: why.code === 'FUNCTION_NOT_FOUND' ? Infinity : this.clock.now() + NOT_READY_MEMORY_MS });
+    throw why;
   }
 
   /** Re-read a function from the store and update its route. */
   refresh(name: string): Promise<void> {
+    this.#misses.delete(name);
     const previous = this.#chains.get(name) ?? Promise.resolve();
     const next = previous.catch(() => {}).then(() => this.#load(name));
     this.#chains.set(name, next);

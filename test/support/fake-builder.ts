@@ -54,6 +54,8 @@ export class FakeBuilder implements Builder {
     const version = (await this.store.getVersion(build.function, build.version))!;
     await this.store.putVersion({ ...version, status: 'failed' });
     await this.store.putBuild({ ...build, status: 'failed', error, finishedAt: new Date().toISOString() });
+    const fn = (await this.store.getFunction(build.function))!;
+    await this.store.putFunction({ ...fn, updatedAt: new Date().toISOString() });
   }
 
   async #build(id: string) {
