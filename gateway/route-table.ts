@@ -37,8 +37,15 @@ export class RouteTable extends Closeable {
   ) {
     super();
     this.#unwatch = store.watchFunctions((name) => {
-      this.refresh(name).catch((err: unknown) => this.logger.warn('route refresh failed', { function: name, err }));
+      const names = name === null ? this.#known() : [name];
+      for (const n of names) this.refresh(n).catch((err: unknown) => this.logger.warn('route refresh failed', { function: n, err }));
     });
+  }
+
+  /** Every name this table holds anything about: what a resync must re-read. */
+  #known(): string[] {
+    this.#misses.clear();
+    return [...new Set([...this.#routes.keys(), ...this.#seen.keys()])];
   }
 
   /** The hot path: a synchronous map lookup. */

@@ -14,7 +14,7 @@ export class MemoryStore extends Closeable implements Store {
   readonly #counters = new Map<string, number>();
   readonly #builds = new Map<string, BuildRecord>();
   readonly #logs = new Map<string, string>();
-  readonly #watchers = new Set<(name: string) => void>();
+  readonly #watchers = new Set<(name: string | null) => void>();
 
   async getFunction(name: string): Promise<FunctionRecord | null> {
     const fn = this.#functions.get(name);
@@ -87,7 +87,7 @@ export class MemoryStore extends Closeable implements Store {
     return { text: buf.subarray(start).toString('utf8'), nextOffset: buf.length };
   }
 
-  watchFunctions(onChange: (name: string) => void): () => void {
+  watchFunctions(onChange: (name: string | null) => void): () => void {
     this.#watchers.add(onChange);
     return () => this.#watchers.delete(onChange);
   }

@@ -26,7 +26,7 @@ export class RedisStore extends Closeable implements Store {
   readonly #redis: Redis;
   #subscriber: Redis | undefined;
   #subscribed: Promise<unknown> = Promise.resolve();
-  readonly #watchers = new Set<(name: string) => void>();
+  readonly #watchers = new Set<(name: string | null) => void>();
   readonly #p: string;
 
   constructor(client: Redis | string, opts: RedisStoreOptions = {}) {
@@ -123,7 +123,7 @@ export class RedisStore extends Closeable implements Store {
     return { text, nextOffset: length };
   }
 
-  watchFunctions(onChange: (name: string) => void): () => void {
+  watchFunctions(onChange: (name: string | null) => void): () => void {
     this.#watchers.add(onChange);
     if (!this.#subscriber && !this.closed) {
       const sub = this.#redis.duplicate();
@@ -131,6 +131,13 @@ export class RedisStore extends Closeable implements Store {
       sub.on('message', (channel: string, name: string) => {
         if (channel !== this.#channel) return;
         for (const w of this.#watchers) w(name);
+      });
+      // Pub/sub does not replay what was published while the connection was down: after a reconnect,
+      // tell watchers that anything may have changed.
+      let readyBefore = false;
+      sub.on('ready', () => {
+        if (readyBefore) for (const w of this.#watchers) w(null);
+        readyBefore = true;
       });
       sub.on('error', () => {}); // ioredis reconnects and resubscribes by itself; errors surface on the main connection
       this.#subscribed = sub.subscribe(this.#channel).catch(() => {});

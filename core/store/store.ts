@@ -27,8 +27,12 @@ export interface Store {
   /** The build log from a byte offset on, so a follower can poll for what is new. */
   readBuildLog(id: string, fromOffset?: number): Promise<{ text: string; nextOffset: number }>;
 
-  /** Subscribe to changes of a function (update, delete), from this or another replica. Returns an unsubscribe. */
-  watchFunctions(onChange: (name: string) => void): () => void;
+  /**
+   * Subscribe to changes of a function (update, delete), from this or another replica. `null` means
+   * notices may have been missed (the subscription was re-established): re-read everything you cache.
+   * Returns an unsubscribe.
+   */
+  watchFunctions(onChange: (name: string | null) => void): () => void;
 
   close(): Promise<void>;
 }
