@@ -77,6 +77,7 @@ export class BuildService extends Closeable implements Builder {
   async recover(): Promise<void> {
     for (const b of await this.o.store.listUnfinishedBuilds()) {
       if (this.#running.has(b.id) || this.#queue.some((q) => q.buildId === b.id)) continue;
+      await this.o.runner.removeLeftovers?.(b.id);
       const version = await this.o.store.getVersion(b.function, b.version);
       const uploadDir = path.join(this.o.stateDir, 'uploads', b.id);
       const files = await fsp.readdir(uploadDir).catch(() => [] as string[]);

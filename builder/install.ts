@@ -44,6 +44,8 @@ export interface RunOptions {
 /** Runs an install plan; resolves with the exit code. Rejects only when the command could not run at all. */
 export interface InstallRunner {
   run(plan: InstallPlan, opts: RunOptions): Promise<number>;
+  /** Removes what an install of this build left running when the platform died mid-build (a container keeps going without us). */
+  removeLeftovers?(buildId: string): Promise<void>;
 }
 
 const CA_IN_CONTAINER = '/etc/stratus/build-ca.pem';
@@ -57,6 +59,11 @@ export interface ContainerRunnerOptions {
 
 export class ContainerInstallRunner implements InstallRunner {
   constructor(private readonly docker: Docker, private readonly opts: ContainerRunnerOptions) {}
+
+  async removeLeftovers(buildId: string): Promise<void> {
+    const found = await this.docker.listContainers({ all: true, filters: { label: [`dev.stratus.build=${buildId}`] } });
+    await Promise.all(found.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+  }
 
   async run(plan: InstallPlan, run: RunOptions): Promise<number> {
     const { caFile } = this.opts;

@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { platformIdFor } from '../../gateway/platform.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
@@ -80,6 +80,36 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(await running.exited).toBe(0);
     expect(running.log()).toMatch(/stopped/);
     expect(await docker.listContainers({ all: true, filters: { label: [label] } })).toEqual([]);
+  });
+});
+
+describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('a platform killed mid-build', () => {
+  it('finishes the build after a restart and leaves no install container behind', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-crash-'));
+    const env = { STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'redis', STRATUS_BACKEND: 'docker' };
+    running = await startMain(env);
+    const platform = { url: running.url, apiKey: KEY };
+    const name = `crash-${Date.now().toString(36)}`;
+    const res = await deployFunction(platform, { name, runtime: 'node' }, { file: 'code.tar.gz', content: await tarGzOf(path.join(FIXTURES, 'node-dep')) });
+    expect(res.status).toBe(202);
+    const { buildId } = await res.json();
+    const docker = new Docker({ socketPath: DOCKER_SOCKET });
+    const installers = () => docker.listContainers({ all: true, filters: { label: [`dev.stratus.build=${buildId}`] } });
+    // Kill -9 while npm runs in its install container.
+    await vi.waitFor(async () => expect((await installers()).length).toBe(1), { timeout: 30_000, interval: 20 });
+    running.child.kill('SIGKILL');
+    await running.exited;
+
+    running = await startMain(env);
+    const restarted = { url: running.url, apiKey: KEY };
+    const build = await waitForBuild(restarted, buildId);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    expect(await installers()).toEqual([]);
+    const call = await fetch(`${running.url}/fn/${name}?value=5`);
+    expect(await call.json()).toMatchObject({ isNumber: true });
+    await fetch(`${running.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } });
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
   });
 });
 
