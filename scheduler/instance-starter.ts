@@ -69,7 +69,7 @@ export class InstanceStarter {
       const limit = v.config.memoryMb;
       const memory = limit === this.stems.memoryMb ? null : this.backend.setMemoryLimit(stem.instanceId, limit);
       if (memory && limit > this.stems.memoryMb) await memory;
-      const load = this.#load(stem, instance, v, artifactDir);
+      const load = this.#load(instance, v, artifactDir);
       await Promise.all([memory, load]);
       return { instance, initMs: this.clock.now() - t0 };
     } catch (err) {
@@ -80,8 +80,10 @@ export class InstanceStarter {
     }
   }
 
-  async #load(stem: InstanceHandle, instance: Instance, v: DeployedVersion, artifactDir: string): Promise<void> {
-    const codeDir = await this.backend.stageCode(stem, artifactDir);
+  async #load(instance: Instance, v: DeployedVersion, artifactDir: string): Promise<void> {
+    // The specialized handle (role function, its version): a backend that records it lets a restarted
+    // platform adopt this instance instead of removing it as a stem (its labels still say stem).
+    const codeDir = await this.backend.stageCode(instance.handle, artifactDir);
     const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
     const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
     if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);

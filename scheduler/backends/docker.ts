@@ -13,6 +13,7 @@ import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
 import { DockerEventStream, type ContainerEvent } from './docker-events.js';
+import { readSpecialized, recordSpecialized } from './docker-specialized.js';
 import { ImageCache } from './docker-image.js';
 import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, type EndpointMode } from './docker-spec.js';
 import { NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
@@ -169,6 +170,7 @@ export class DockerBackend extends Closeable implements Backend {
       await fs.rm(codeDir, { recursive: true, force: true });
       await fs.mkdir(path.dirname(codeDir), { recursive: true });
       await linkTree(artifactDir, codeDir);
+      await recordSpecialized(this.runDir, instance);
     } catch (err) {
       this.#log.error('staging code failed', { instanceId: instance.instanceId, artifactDir, error: err as Error });
       throw new StratusError('INSTANCE_START_FAILED', `could not stage the code into instance ${instance.instanceId}`, { instanceId: instance.instanceId }, { cause: err });
@@ -195,8 +197,9 @@ export class DockerBackend extends Closeable implements Backend {
     const containers = await this.#o.docker.listContainers({ all: true, filters: { label: [`${LABEL.platform}=${this.#o.platformId}`] } });
     const handles: InstanceHandle[] = [];
     for (const c of containers) {
-      const identity = identityFromLabels(c.Labels);
+      let identity = identityFromLabels(c.Labels);
       if (!identity) continue;
+      if (identity.role === 'stem') identity = { ...identity, ...(await readSpecialized(this.runDir, identity.instanceId)) };
       const published = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.IP === '127.0.0.1' && p.PublicPort);
       const endpoint: Endpoint =
         c.Labels[LABEL.endpoint] === 'tcp'

@@ -133,6 +133,16 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend', () 
     await backend.stop(h.instanceId);
   });
 
+  it('list() reports a specialized stem as the instance of the version it serves, so a restart adopts it', async () => {
+    const h = await backend.start(stemSpec());
+    await backend.stageCode({ ...h, role: 'function', function: 'node-hello', version: 3 }, path.join(FIXTURES, 'node-hello'));
+    const fresh = new DockerBackend({ docker, runDir, platformId: PLATFORM });
+    const found = (await fresh.list()).find((i) => i.instanceId === h.instanceId);
+    expect(found).toMatchObject({ role: 'function', runtime: 'node', function: 'node-hello', version: 3, endpoint: h.endpoint });
+    await fresh.close();
+    await backend.stop(h.instanceId);
+  });
+
   it('an allocation past a 64 MB limit is reported as oom by diagnose and onExit', async () => {
     const h = await backend.start(stemSpec());
     await specialize(backend, h, 'node-sandbox-probe', 'index.handler');

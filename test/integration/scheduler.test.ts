@@ -159,15 +159,18 @@ describe.skipIf(await missing('docker', 'runtime-images'))('scheduler on docker'
     await vi.waitFor(() => expect(scheduler.stems.readyCount('node')).toBe(1), { timeout: 20_000, interval: 100 });
 
     // A restart: a second scheduler over the same containers keeps the current version's instance
-    // and removes the stem (stems are cheap to recreate and may be half-specialized).
+    // and removes the unclaimed stem (stems are cheap to recreate and may be half-specialized).
+    await scheduler.stems.close(); // the old process is gone: it must not refill a stem behind the new one's back
     const { scheduler: second } = makeScheduler();
     await second.reconcile();
     const adopted = second.instances('steady').map((i) => i.id);
+    expect(adopted).toHaveLength(1);
     expect(adopted).toEqual(scheduler.instances('steady').map((i) => i.id));
     const warm = await run(second, v, '/value');
     expect(warm.status).toBe(200);
     expect(warm.lease.start).toBe('warm');
-    const stemsLeft = (await docker.listContainers({ filters: { label: [`dev.stratus.platform=${PLATFORM}`] } })).filter((c) => c.Labels['dev.stratus.role'] === 'stem');
+    // The replacement may itself be a specialized stem (still labelled so): adopted, not removed.
+    const stemsLeft = (await docker.listContainers({ filters: { label: [`dev.stratus.platform=${PLATFORM}`] } })).filter((c) => c.Labels['dev.stratus.role'] === 'stem' && !adopted.includes(c.Labels['dev.stratus.instance']!));
     expect(stemsLeft).toHaveLength(0);
   });
 });
