@@ -249,7 +249,12 @@ export class VersionPool implements LeaseOwner {
     if (desired > live + this.starting) {
       for (let i = live + this.starting; i < desired; i++) this.startOne();
     } else if (desired < live && this.#waiters.length === 0) {
-      this.drain(live - desired);
+      // Instances started on demand during a burst are not the autoscaler's doing, and its stable window
+      // still averages the quiet seconds before the burst: never drain below what the requests in flight
+      // need right now, and (as Knative's max scale-down rate) at most half of the instances per tick.
+      const neededNow = Math.ceil(this.inFlight / cfg.concurrency);
+      const keep = Math.max(desired, neededNow, Math.floor(live / 2));
+      if (keep < live) this.drain(live - keep);
     }
     return decision;
   }

@@ -36,28 +36,69 @@ describe('scheduler scaling', () => {
 
   it('scales down by draining: the chosen instance finishes its request, takes no new ones, then stops', async () => {
     h = harness();
-    const v = version('shrink', 1, { concurrency: 1 });
+    const v = version('shrink', 1, { concurrency: 2 });
+    h.policy.desired = 3;
+    (await h.scheduler.acquire(v, within(h))).release('ok');
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.instances('shrink').filter((i) => i.state === 'ready')).toHaveLength(3));
+    const hold = h.backend.holdRequests();
+    // Least-loaded dispatch puts one request on each of two instances; the third stays idle.
+    const a = await h.scheduler.acquire(v, within(h));
+    const b = await h.scheduler.acquire(v, within(h));
+    expect(b.instance.instanceId).not.toBe(a.instance.instanceId);
+    const inFlight = [invokeThrough(a), invokeThrough(b)];
+    await vi.waitFor(() => expect(h.backend.running.get(a.instance.instanceId)!.active + h.backend.running.get(b.instance.instanceId)!.active).toBe(2));
+    h.policy.desired = 2;
+    h.scheduler.tick(); // the idle instance goes first, at once
+    await vi.waitFor(() => expect(h.backend.running.size).toBe(2));
+    // Two requests in flight need one instance of concurrency 2: one busy instance is drained.
+    h.policy.desired = 1;
+    h.scheduler.tick();
+    const draining = h.scheduler.instances('shrink').filter((i) => i.state === 'draining');
+    expect(draining).toHaveLength(1);
+    expect(h.backend.running.has(draining[0]!.id)).toBe(true);
+    // A new request never lands on the draining instance.
+    const c = h.scheduler.tryAcquire?.(v) ?? (await h.scheduler.acquire(v, within(h)));
+    expect(c.instance.instanceId).not.toBe(draining[0]!.id);
+    c.release('ok');
+    hold();
+    expect((await Promise.all(inFlight)).map((r) => r.status)).toEqual([200, 200]); // both complete
+    a.release('ok');
+    b.release('ok');
+    await vi.waitFor(() => expect(h.backend.running.size).toBe(1));
+    expect(h.scheduler.instances('shrink').map((i) => i.state)).toEqual(['ready']);
+  });
+
+  it('does not drain below what the requests in flight need, even when the autoscaler says less', async () => {
+    h = harness();
+    const v = version('burst', 1, { concurrency: 1 });
     h.policy.desired = 2;
     (await h.scheduler.acquire(v, within(h))).release('ok');
     h.scheduler.tick();
-    await vi.waitFor(() => expect(h.scheduler.instances('shrink').filter((i) => i.state === 'ready')).toHaveLength(2));
+    await vi.waitFor(() => expect(h.scheduler.instances('burst').filter((i) => i.state === 'ready')).toHaveLength(2));
     const hold = h.backend.holdRequests();
-    const a = await h.scheduler.acquire(v, within(h));
-    const inFlight = invokeThrough(a);
-    await vi.waitFor(() => expect(h.backend.running.get(a.instance.instanceId)!.active).toBe(1));
-    h.policy.desired = 1;
-    h.scheduler.tick(); // the idle instance goes first, at once
-    await vi.waitFor(() => expect(h.backend.running.size).toBe(1));
+    const leases = [await h.scheduler.acquire(v, within(h)), await h.scheduler.acquire(v, within(h))];
+    const inFlight = leases.map((l) => invokeThrough(l));
     h.policy.desired = 0;
     h.scheduler.tick();
-    const busy = h.scheduler.instances('shrink').find((i) => i.id === a.instance.instanceId)!;
-    expect(busy.state).toBe('draining');
-    expect(h.backend.running.has(a.instance.instanceId)).toBe(true);
+    expect(h.scheduler.instances('burst').map((i) => i.state)).toEqual(['ready', 'ready']);
     hold();
-    expect((await inFlight).status).toBe(200); // the request on the draining instance completes
-    a.release('ok');
-    await vi.waitFor(() => expect(h.backend.running.size).toBe(0));
-    expect(h.scheduler.instances('shrink')).toHaveLength(0);
+    await Promise.all(inFlight);
+    for (const l of leases) l.release('ok');
+  });
+
+  it('drains at most half of the instances per tick (Knative max scale-down rate 2)', async () => {
+    h = harness();
+    const v = version('halve', 1, { concurrency: 1 });
+    h.policy.desired = 4;
+    (await h.scheduler.acquire(v, within(h))).release('ok');
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.instances('halve').filter((i) => i.state === 'ready')).toHaveLength(4));
+    h.policy.desired = 1;
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.instances('halve')).toHaveLength(2));
+    h.scheduler.tick();
+    await vi.waitFor(() => expect(h.scheduler.instances('halve')).toHaveLength(1));
   });
 
   it('scales to zero after idleTtlMs without requests (real autoscaler, manual clock)', async () => {
