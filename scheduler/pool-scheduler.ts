@@ -15,6 +15,9 @@ import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
 import { VersionPool, type PoolHost } from './version-pool.js';
 
+
+const DIAGNOSE_SETTLE_MS = 1000;
+const DIAGNOSE_POLL_MS = 25;
 export type { SchedulerDeps, SchedulerMetrics, SchedulerSettings } from './scheduler-deps.js';
 
 const noop = (): void => {};
@@ -184,9 +187,18 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       });
   }
 
+  /**
+   * Why a request on this instance failed. A reset connection usually comes a moment before the
+   * backend sees the instance gone (an OOM kill is only recorded once the container has exited), so a
+   * live-looking instance is asked again for up to DIAGNOSE_SETTLE_MS before calling it alive.
+   */
   async diagnose(inst: Instance): Promise<{ reason: InstanceExit['reason']; exitCode: number | null } | null> {
-    const exit = await this.deps.backend.diagnose(inst.id);
-    return exit ? { reason: exit.reason, exitCode: exit.exitCode } : null;
+    for (let waited = 0; ; waited += DIAGNOSE_POLL_MS) {
+      const exit = await this.deps.backend.diagnose(inst.id);
+      if (exit) return { reason: exit.reason, exitCode: exit.exitCode };
+      if (waited >= DIAGNOSE_SETTLE_MS) return null;
+      await new Promise((resolve) => setTimeout(resolve, DIAGNOSE_POLL_MS));
+    }
   }
 
   dispatched(pool: VersionPool, waitedMs: number): void {

@@ -19,7 +19,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   let stateDir: string;
   let platform: RunningPlatform;
   const suffix = Date.now().toString(36);
-  const names = { node: `e2e-node-${suffix}`, python: `e2e-py-${suffix}`, crash: `e2e-crash-${suffix}`, sleep: `e2e-sleep-${suffix}` };
+  const names = { node: `e2e-node-${suffix}`, python: `e2e-py-${suffix}`, crash: `e2e-crash-${suffix}`, sleep: `e2e-sleep-${suffix}`, oom: `e2e-oom-${suffix}` };
 
   const config = () =>
     loadConfig({
@@ -148,6 +148,23 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const slow = await fetch(`${platform.url}/fn/${names.sleep}`);
     expect(slow.status).toBe(504);
     expect((await slow.json()).code).toBe('FUNCTION_TIMEOUT');
+  });
+
+  it('answers 502 saying the function ran out of memory, and the next call is served by a new instance', async () => {
+    const code = `export default async (event) => {
+      if (event.query.grow) { const hold = []; for (;;) hold.push(Buffer.alloc(1 << 20, 1)); }
+      return { ok: true, pid: process.pid };
+    }`;
+    const res = await deployFunction(platform, { name: names.oom, runtime: 'node', memoryMb: 64, concurrency: 1 }, { file: 'index.js', content: code });
+    expect((await waitForBuild(platform, (await res.json()).buildId)).status).toBe('succeeded');
+    const oom = await fetch(`${platform.url}/fn/${names.oom}?grow=1`);
+    expect(oom.status).toBe(502);
+    const problem = await oom.json();
+    expect(problem.code).toBe('FUNCTION_OUT_OF_MEMORY');
+    expect(problem.detail).toMatch(/ran out of memory \(limit 64 MB\)/);
+    const next = await fetch(`${platform.url}/fn/${names.oom}`);
+    expect(next.status).toBe(200);
+    expect(await next.json()).toMatchObject({ ok: true });
   });
 
   it('answers 404 for an unknown function', async () => {
