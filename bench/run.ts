@@ -140,7 +140,7 @@ async function main(): Promise<void> {
     await section('platform with stems (pool size 1)', async () => {
       const fn = `bench-${runId}`;
       // A long start timeout: the footprint section starts 100 containers at once on a small machine.
-      const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: '1', STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
+      const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: '2', STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
       try {
         const { image } = await p.deploy(fn, { concurrency: 8, maxInstances: 1, idleTtlMs: 600_000 });
         log(`  ${p.url} (pid ${p.pid}), function ${fn}, image ${image}`);
