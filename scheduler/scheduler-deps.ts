@@ -1,6 +1,7 @@
 // What PoolScheduler is built from: settings (from Config), the backend, clock, logger, metrics and the
 // version lookups. Apart from the class so that the composition root and tests read one short file.
 
+import type { Config } from '../core/config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { MetricsRegistry } from '../core/metrics.js';
@@ -10,14 +11,8 @@ import type { AutoscalerSettings } from './autoscaler.js';
 import type { Backend } from './backends/backend.js';
 import type { ScalingPolicy } from './version-pool.js';
 
-export interface SchedulerSettings {
-  stemPoolSize: number;
-  queueDepth: number;
-  queueTimeoutMs: number;
-  tickMs: number;
-  stableWindowMs: number;
-  panicWindowMs: number;
-  targetUtilization: number;
+/** The scheduler's slice of the platform config (core/config.ts), plus what it takes from the images and backend slices. */
+export type SchedulerSettings = Config['scheduler'] & {
   /** Config['images'].runtime: the generic image a stem of each runtime runs. */
   runtimeImages: Record<Runtime, string>;
   /** Config['backend'].startTimeoutMs: a start (or a stem's /init) taking longer is abandoned. */
@@ -26,7 +21,7 @@ export interface SchedulerSettings {
   healthTimeoutMs?: number;
   /** close() waits this long for in-flight requests before stopping instances (default 10 s). */
   drainTimeoutMs?: number;
-}
+};
 
 export type SchedulerMetrics = Pick<PlatformMetrics, 'instances' | 'coldStarts' | 'queueDepth' | 'dispatchSeconds' | 'coldStartPhaseSeconds' | 'stemsReady'>;
 
