@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   await fs.mkdir(RESULTS_DIR, { recursive: true });
   const t0 = Date.now();
   if (want('cold') || want('warm') || want('scale') || want('footprint')) {
-    await section('platform with stems (pool size 1)', async () => {
+    await section('platform with stems (pool size 2)', async () => {
       const fn = `bench-${runId}`;
       // A long start timeout: the footprint section starts 100 containers at once on a small machine.
       const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: '2', STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
