@@ -45,7 +45,11 @@ async function containersGone(ids: string[]): Promise<void> {
   }
 }
 
-export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 'container', n: number, log: (s: string) => void): Promise<ColdResult> {
+/**
+ * `stemPool`: how many stems the platform keeps; before each stem sample the pool must be full again, so
+ * that a refill's `docker run` (CPU-heavy on 2 cores) does not run beside the cold start being measured.
+ */
+export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 'container', n: number, log: (s: string) => void, stemPool = 1): Promise<ColdResult> {
   const agent = newAgent(1); // keep-alive to the gateway: the caller's own TCP connect is not the cold start
   const samples: number[] = [];
   const startKinds: Record<string, number> = {};
@@ -57,7 +61,7 @@ export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 
     const { version } = await p.patch(name, { env: { BENCH_SAMPLE: String(i) }, minInstances: 0, maxInstances: 1 });
     await waitFor('the previous version to retire', async () => ((await p.instances(name)).length === 0 ? true : undefined), 60_000);
     await containersGone(previous);
-    if (kind === 'stem') await waitFor('a ready stem', async () => ((await p.metric('stratus_stems_ready', { runtime: 'node' })) >= 1 ? true : undefined), 60_000);
+    if (kind === 'stem') await waitFor('a full stem pool', async () => ((await p.metric('stratus_stems_ready', { runtime: 'node' })) >= stemPool ? true : undefined), 60_000);
     await sleep(100); // let the refill's last health polls and docker's bookkeeping settle
     if (i === 1) before = await phaseTotals(p, kind);
     const a = await get(agent, { address: p.address, path: `/fn/${name}/` });

@@ -101,6 +101,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
+
+/** The platform's default stem pool per runtime (core/config.ts STRATUS_STEM_POOL_SIZE). */
+const STEM_POOL = 2;
 async function section<T>(name: string, run: () => Promise<T>): Promise<T | undefined> {
   const t0 = Date.now();
   log(`▶ ${name}`);
@@ -137,14 +140,14 @@ async function main(): Promise<void> {
   await fs.mkdir(RESULTS_DIR, { recursive: true });
   const t0 = Date.now();
   if (want('cold') || want('warm') || want('scale') || want('footprint')) {
-    await section('platform with stems (pool size 2)', async () => {
+    await section(`platform with stems (pool size ${STEM_POOL})`, async () => {
       const fn = `bench-${runId}`;
       // A long start timeout: the footprint section starts 100 containers at once on a small machine.
-      const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: '2', STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
+      const p = await launch('stems', { STRATUS_STEM_POOL_SIZE: String(STEM_POOL), STRATUS_INSTANCE_START_TIMEOUT_MS: '120000' });
       try {
         const { image } = await p.deploy(fn, { concurrency: 8, maxInstances: 1, idleTtlMs: 600_000 });
         log(`  ${p.url} (pid ${p.pid}), function ${fn}, image ${image}`);
-        if (want('cold')) results.cold.stem = await section('cold start with a stem', () => coldViaPlatform(p, fn, 'stem', opts.coldSamples, log));
+        if (want('cold')) results.cold.stem = await section('cold start with a stem', () => coldViaPlatform(p, fn, 'stem', opts.coldSamples, log, STEM_POOL));
         if (want('warm')) {
           results.warm = await section('warm overhead', async () => {
             if (!image) throw new Error('the build reported no image; the direct floor needs the version image');
