@@ -16,6 +16,8 @@ import { createApp } from './app.js';
 import { resolveApiKey } from './boot/api-key.js';
 import { openBackend } from './boot/open-backend.js';
 import { openStore } from './boot/open-store.js';
+import { isLogSource } from '../scheduler/backends/backend.js';
+import { LogCollector } from './log-collector.js';
 import { deployedVersionLookup } from './boot/versions.js';
 
 export interface RunningPlatform {
@@ -41,6 +43,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   const apiKey = await resolveApiKey(config.apiKey, config.stateDir, logger);
   const store = await openStore(config.store, logger);
   const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
+  const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
   const registry = new MetricsRegistry();
   const metrics = createPlatformMetrics(registry);
   const clock = systemClock;
@@ -76,7 +79,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   await builder.recover();
   for (const fn of await store.listFunctions()) {
     const deployed = fn.currentVersion === null ? null : await versions.lookup(fn.name, fn.currentVersion);
-    if (deployed && deployed.config.minInstances > 0) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
+    // Every deployed version: its minimum instances start, and its runtime's stems are kept ready.
+    if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
   }
 
   const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock });
@@ -108,6 +112,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       server.closeAllConnections();
       await closed;
       await backend.close();
+      await functionLogs?.close(); // after the backend: the last lines of drained instances
       await store.close();
       logger.info('stopped');
     })());

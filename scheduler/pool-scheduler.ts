@@ -73,6 +73,8 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
 
   async prewarm(target: DeployedVersion): Promise<void> {
     if (this.closing) return;
+    // A deployed version's runtime is in use: keep its stems ready for the first call.
+    if (target.artifactDir && target.config.runtime) this.stems.fill(target.config.runtime);
     this.#pool(target).ensureMin();
   }
 

@@ -30,6 +30,11 @@ export class StemPool extends Closeable {
   readonly #starting = new Map<Runtime, number>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #aborts = new Set<AbortController>();
+  /**
+   * Runtimes in use: a runtime's stems start once a function of it is deployed or called, so that a host
+   * that only runs Node functions keeps no idle Python containers (and an empty platform none at all).
+   */
+  readonly #wanted = new Set<Runtime>();
 
   constructor(
     private readonly backend: Backend,
@@ -66,10 +71,11 @@ export class StemPool extends Closeable {
     return this.#ready.get(runtime)?.shift() ?? null;
   }
 
-  /** Start stems until each runtime (or the given one) has `size` ready or starting. */
+  /** Start stems until each runtime in use (or the given one, from now on in use) has `size` ready or starting. */
   fill(only?: Runtime): void {
+    if (only) this.#wanted.add(only);
     if (this.closed || !this.enabled || this.settings.holdRefill?.()) return;
-    for (const runtime of only ? [only] : this.runtimes()) {
+    for (const runtime of only ? [only] : this.#wanted) {
       const have = this.readyCount(runtime) + (this.#starting.get(runtime) ?? 0);
       for (let i = have; i < this.settings.size; i++) this.#startOne(runtime);
     }

@@ -13,8 +13,21 @@ afterEach(async () => {
 const withCode = (fn: string, v = 1, cfg = {}) => version(fn, v, cfg, { artifactDir: `/artifacts/${fn}/${v}`, handler: 'index.handler' });
 
 describe('stems', () => {
+  it('keeps no stems for a runtime no function uses, and starts them once one is deployed', async () => {
+    h = harness({ settings: { stemPoolSize: 2 } });
+    h.scheduler.tick();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.backend.byRole('stem')).toHaveLength(0);
+    await h.scheduler.prewarm(withCode('hello'));
+    await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(2));
+    h.scheduler.tick();
+    expect(h.scheduler.stems.readyCount('python')).toBe(0);
+    expect(h.backend.byRole('stem').every((s) => s.spec.runtime === 'node')).toBe(true);
+  });
+
   it('a cold start claims a ready stem, specializes it with /init, and the pool refills', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const stemId = h.backend.byRole('stem').find((s) => s.spec.runtime === 'node')!.spec.instanceId;
@@ -36,6 +49,7 @@ describe('stems', () => {
 
   it('skips the memory update when the function has the stem\'s own limit', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const lease = await h.scheduler.acquire(withCode('same', 1, { memoryMb: h.scheduler.stems.memoryMb }), within(h));
@@ -46,6 +60,7 @@ describe('stems', () => {
 
   it('refills only once the claimed stem is specialized, so the refill does not slow the cold start', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const stemStarts = () => h.backend.starts.filter((s) => s.role === 'stem' && s.runtime === 'node').length;
@@ -61,6 +76,7 @@ describe('stems', () => {
 
   it('holds stem refills while new containers are starting, and refills when they are done', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const stemStarts = () => h.backend.starts.filter((s) => s.role === 'stem' && s.runtime === 'node').length;
@@ -78,6 +94,7 @@ describe('stems', () => {
 
   it('falls back to a new container when the stem refuses the code, and stops that stem', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const stemId = h.backend.byRole('stem')[0]!.spec.instanceId;
@@ -91,6 +108,7 @@ describe('stems', () => {
 
   it('a version without a code tree (the user image) always starts a container from its image', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const lease = await h.scheduler.acquire(version('own-image'), within(h));
@@ -162,6 +180,7 @@ describe('reconcile and close', () => {
 
   it('close refuses new work, fails waiters, lets in-flight finish, and leaves nothing running; twice is fine', async () => {
     h = harness({ settings: { stemPoolSize: 1 } });
+    h.scheduler.stems.fill('node'); // a Node function is in use
     h.scheduler.tick();
     const v = version('busy', 1, { concurrency: 1, maxInstances: 1 });
     const lease = await h.scheduler.acquire(v, within(h));
