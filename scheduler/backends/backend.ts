@@ -92,3 +92,30 @@ export interface Backend {
 
   close(): Promise<void>;
 }
+
+/** One line an instance wrote, as the backend saw it: the runtime's JSON lines are parsed by the reader. */
+export interface InstanceLogLine {
+  instanceId: string;
+  /** Null while the instance is an unspecialized stem: its lines belong to no function. */
+  function: string | null;
+  version: number | null;
+  stream: 'stdout' | 'stderr';
+  /** The line without its newline. */
+  text: string;
+  /** Epoch ms when the backend received it. */
+  time: number;
+}
+
+/**
+ * Optional: a backend that can follow what its instances write (Docker, process). Kubernetes does not
+ * implement it yet (readNamespacedPodLog with follow could). Streams are opened only while someone
+ * listens, so a platform that collects no logs pays nothing.
+ */
+export interface InstanceLogSource {
+  /** Every line of every instance, from subscription on. Returns an unsubscribe. */
+  onLog(listener: (entry: InstanceLogLine) => void): () => void;
+}
+
+export function isLogSource(backend: Backend): backend is Backend & InstanceLogSource {
+  return typeof (backend as Partial<InstanceLogSource>).onLog === 'function';
+}

@@ -11,7 +11,8 @@ import type Docker from 'dockerode';
 import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
+import { demuxLogs, DockerLogStreams } from './docker-logs.js';
 import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { readSpecialized, recordSpecialized } from './docker-specialized.js';
 import { ImageCache } from './docker-image.js';
@@ -39,31 +40,20 @@ export interface DockerBackendOptions {
 
 const isStatus = (err: unknown, ...codes: number[]) => codes.includes((err as { statusCode?: number }).statusCode ?? -1);
 
-/** Docker multiplexes stdout/stderr of a non-tty container in 8-byte-header frames. */
-function demuxLogs(buf: Buffer): string {
-  const parts: string[] = [];
-  let i = 0;
-  while (i + 8 <= buf.length) {
-    const size = buf.readUInt32BE(i + 4);
-    parts.push(buf.subarray(i + 8, i + 8 + size).toString('utf8'));
-    i += 8 + size;
-  }
-  return parts.join('');
-}
-
 /** Adds to a set that keeps only the newest entries: ids whose die event never comes must not pile up. */
 function remember(set: Set<string>, id: string, max = 1000): void {
   set.add(id);
   if (set.size > max) set.delete(set.values().next().value!);
 }
 
-export class DockerBackend extends Closeable implements Backend {
+export class DockerBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'docker' as const;
   readonly runDir: string;
   readonly #o: Required<Omit<DockerBackendOptions, 'init' | 'logger' | 'runDir'>>;
   readonly #log: Logger;
   readonly #images: ImageCache;
   readonly #events: DockerEventStream;
+  readonly #logs: DockerLogStreams;
   #init: Promise<boolean> | undefined;
   /** Instances Stratus is starting or stopping: their die events are not exits "on their own". */
   readonly #starting = new Set<string>();
@@ -92,6 +82,7 @@ export class DockerBackend extends Closeable implements Backend {
     this.#log = (opts.logger ?? silentLogger).child({ component: 'docker-backend' });
     this.#images = new ImageCache(opts.docker, this.#log);
     this.#events = new DockerEventStream(opts.docker, opts.platformId, this.#log);
+    this.#logs = new DockerLogStreams(opts.docker, this.#log);
   }
 
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle> {
@@ -137,6 +128,7 @@ export class DockerBackend extends Closeable implements Backend {
       const init = await this.#initAvailable();
       container = await this.#o.docker.createContainer(createOptions(spec, image, { ...this.#o, hostDir, init }));
       await container.start();
+      this.#logs.track(spec.instanceId, spec.function, spec.version);
       const endpoint = await this.#endpointOf(container, spec.instanceId, mode);
       const started = container;
       await waitUntilHealthy({
@@ -171,6 +163,7 @@ export class DockerBackend extends Closeable implements Backend {
       await fs.mkdir(path.dirname(codeDir), { recursive: true });
       await linkTree(artifactDir, codeDir);
       await recordSpecialized(this.runDir, instance);
+      if (instance.function !== null) this.#logs.specialize(instance.instanceId, instance.function, instance.version);
     } catch (err) {
       this.#log.error('staging code failed', { instanceId: instance.instanceId, artifactDir, error: err as Error });
       throw new StratusError('INSTANCE_START_FAILED', `could not stage the code into instance ${instance.instanceId}`, { instanceId: instance.instanceId }, { cause: err });
@@ -206,6 +199,8 @@ export class DockerBackend extends Closeable implements Backend {
           ? { kind: 'tcp', host: '127.0.0.1', port: published?.PublicPort ?? 0 }
           : { kind: 'unix', socketPath: socketPathFor(this.runDir, identity.instanceId) };
       handles.push({ ...identity, endpoint, backendRef: c.Id, startedAt: c.Created * 1000 });
+      // Found, not started: follow from now, since an earlier run collected what it wrote before.
+      if (c.State === 'running') this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
     }
     return handles;
   }
@@ -231,6 +226,15 @@ export class DockerBackend extends Closeable implements Backend {
     };
   }
 
+  onLog(listener: (entry: InstanceLogLine) => void): () => void {
+    return this.#logs.subscribe(listener);
+  }
+
+  /** Log streams open now: tests check that stop() and close() leave none. */
+  get openLogStreams(): number {
+    return this.#logs.openStreams;
+  }
+
   /** Resolves once the events stream behind onExit() is connected. */
   eventsReady(): Promise<void> {
     return this.#events.ready();
@@ -240,6 +244,7 @@ export class DockerBackend extends Closeable implements Backend {
     this.#exitUnsubscribe?.();
     this.#exitUnsubscribe = null;
     this.#events.close();
+    this.#logs.close();
     this.#exitListeners.clear();
   }
 
@@ -295,6 +300,8 @@ export class DockerBackend extends Closeable implements Backend {
       await container.remove({ force: true, v: true });
     } catch (err) {
       if (!isStatus(err, 404, 409)) throw err;
+    } finally {
+      this.#logs.untrack(instanceId);
     }
     await removeInstanceDir(this.runDir, instanceId);
   }

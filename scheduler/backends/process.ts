@@ -14,7 +14,7 @@ import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { RUNTIME_IMAGES_DIR } from '../../core/paths.js';
-import type { Backend, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
 import { NotHealthyError, waitUntilHealthy } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
 import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
@@ -37,11 +37,12 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 type InstanceRecord = Omit<InstanceHandle, 'endpoint' | 'backendRef'> & { pid: number };
 
-export class ProcessBackend extends Closeable implements Backend {
+export class ProcessBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'process' as const;
   readonly runDir: string;
   readonly #children = new Map<string, Child>();
   readonly #listeners = new Set<(exit: InstanceExit) => void>();
+  readonly #logListeners = new Set<(entry: InstanceLogLine) => void>();
   readonly #log: Logger;
 
   constructor(private readonly opts: ProcessBackendOptions) {
@@ -100,7 +101,10 @@ export class ProcessBackend extends Closeable implements Backend {
   }
 
   /** The runtime runs on the host: it reads the artifact where it is. */
-  async stageCode(_instance: InstanceHandle, artifactDir: string): Promise<string> {
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<string> {
+    // From here on the stem's output is the function's.
+    const child = this.#children.get(instance.instanceId);
+    if (child) child.spec = { ...child.spec, role: instance.role, function: instance.function, version: instance.version };
     return artifactDir;
   }
 
@@ -162,9 +166,18 @@ export class ProcessBackend extends Closeable implements Backend {
     };
   }
 
+  /** Children's stdout/stderr lines; orphans of an earlier run (found by list()) are not ours to read. */
+  onLog(listener: (entry: InstanceLogLine) => void): () => void {
+    this.#logListeners.add(listener);
+    return () => {
+      this.#logListeners.delete(listener);
+    };
+  }
+
   protected override async doClose(): Promise<void> {
     await Promise.all([...this.#children.keys()].map((id) => this.stop(id, { graceMs: this.opts.stopGraceMs ?? 2000 })));
     this.#listeners.clear();
+    this.#logListeners.clear();
   }
 
   #spawn(spec: InstanceSpec, socketPath: string, dir: string): ChildProcess {
@@ -186,19 +199,34 @@ export class ProcessBackend extends Closeable implements Backend {
   #watch(child: Child): void {
     const id = child.spec.instanceId;
     const log = this.#log.child({ instanceId: id });
-    const onLine = (line: string) => {
-      child.tail.push(line);
+    const onLine = (stream: 'stdout' | 'stderr', text: string, time: number) => {
+      child.tail.push(text);
       if (child.tail.length > 30) child.tail.shift();
-      log.debug('instance output', { line });
+      log.debug('instance output', { line: text });
+      if (this.#logListeners.size === 0) return;
+      const entry: InstanceLogLine = { instanceId: id, function: child.spec.function, version: child.spec.version, stream, text, time };
+      for (const l of this.#logListeners) {
+        try {
+          l(entry);
+        } catch (err) {
+          log.error('log listener threw', { error: err as Error });
+        }
+      }
     };
-    for (const stream of [child.proc.stdout, child.proc.stderr]) {
+    for (const [name, stream] of [['stdout', child.proc.stdout], ['stderr', child.proc.stderr]] as const) {
       let buf = '';
       stream?.setEncoding('utf8');
       stream?.on('data', (chunk: string) => {
         buf += chunk;
         const lines = buf.split('\n');
         buf = lines.pop() ?? '';
-        lines.forEach(onLine);
+        const time = Date.now();
+        for (const line of lines) onLine(name, line, time);
+      });
+      // A crash's last words often lack a newline.
+      stream?.on('end', () => {
+        if (buf) onLine(name, buf, Date.now());
+        buf = '';
       });
     }
     child.proc.on('error', (err) => log.warn('child process error', { error: err }));
