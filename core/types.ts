@@ -1,6 +1,7 @@
 // The records Stratus keeps about functions, versions and builds. They live in the Store.
 
 import type { FunctionConfig } from './function-config.js';
+import type { LogLevel } from './log.js';
 
 export type Runtime = 'node' | 'python';
 export const RUNTIMES: readonly Runtime[] = ['node', 'python'];
@@ -76,4 +77,27 @@ export interface DeployedVersion {
   artifactDir: string | null;
   /** Effective handler resolved at build time; when absent the scheduler uses config.handler or the runtime default. */
   handler?: string | null;
+}
+
+/** One line a function's instance wrote, as kept per function (GET /v1/functions/:name/logs). */
+export interface LogRecord {
+  /** ISO 8601, when the platform received the line. */
+  time: string;
+  function: string;
+  version: number | null;
+  instance: string;
+  /** The invocation that wrote it; null for the instance's own lines (start-up, runtime notes, background work). */
+  requestId: string | null;
+  level: LogLevel;
+  stream: 'stdout' | 'stderr';
+  message: string;
+}
+
+export interface LogQuery {
+  /** Only lines of this invocation. */
+  requestId?: string;
+  /** The newest this many matching lines (default: all kept). */
+  limit?: number;
+  /** Only lines received after this ISO 8601 time. */
+  since?: string;
 }

@@ -1,9 +1,9 @@
 // In-memory Store: for unit tests, and for running Stratus without Redis (state is lost on restart).
 
 import { Closeable } from '../lifecycle.js';
-import type { BuildRecord, FunctionRecord, VersionRecord } from '../types.js';
+import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
-import type { Store } from './store.js';
+import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -14,6 +14,7 @@ export class MemoryStore extends Closeable implements Store {
   readonly #counters = new Map<string, number>();
   readonly #builds = new Map<string, BuildRecord>();
   readonly #logs = new Map<string, string>();
+  readonly #functionLogs = new Map<string, LogRecord[]>();
   readonly #watchers = new Set<(name: string | null) => void>();
 
   async getFunction(name: string): Promise<FunctionRecord | null> {
@@ -33,6 +34,7 @@ export class MemoryStore extends Closeable implements Store {
   async deleteFunction(name: string): Promise<boolean> {
     const existed = this.#functions.delete(name);
     this.#versions.delete(name);
+    this.#functionLogs.delete(name);
     for (const [id, b] of this.#builds) {
       if (b.function === name) {
         this.#builds.delete(id);
@@ -85,6 +87,18 @@ export class MemoryStore extends Closeable implements Store {
     const buf = Buffer.from(this.#logs.get(id) ?? '', 'utf8');
     const start = Math.min(fromOffset, buf.length);
     return { text: buf.subarray(start).toString('utf8'), nextOffset: buf.length };
+  }
+
+  async appendLogs(fn: string, lines: LogRecord[]): Promise<void> {
+    if (lines.length === 0) return;
+    let kept = this.#functionLogs.get(fn);
+    if (!kept) this.#functionLogs.set(fn, (kept = []));
+    for (const l of lines) kept.push({ ...l });
+    if (kept.length > LOG_LINES_KEPT) kept.splice(0, kept.length - LOG_LINES_KEPT);
+  }
+
+  async readLogs(fn: string, opts?: LogQuery): Promise<LogRecord[]> {
+    return selectLogs(this.#functionLogs.get(fn) ?? [], opts).map((l) => ({ ...l }));
   }
 
   watchFunctions(onChange: (name: string | null) => void): () => void {

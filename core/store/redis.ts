@@ -6,14 +6,18 @@
 //   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
 //   builds-of:<name>          set of build ids (what a delete must remove)
 //   builds-unfinished         set of build ids not yet succeeded or failed
+//   logs:<name>               list of LogRecord JSON, oldest first, trimmed to LOG_LINES_KEPT; it expires
+//                             LOGS_TTL_S after its last line, so lines arriving after a delete do not linger
 // Changes are published on <prefix>function-changes; watchers listen on a second connection because a
 // subscribed Redis connection can issue no other command.
 
 import { Redis } from 'ioredis';
 import { Closeable } from '../lifecycle.js';
-import type { BuildRecord, FunctionRecord, VersionRecord } from '../types.js';
+import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
-import type { Store } from './store.js';
+import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+
+const LOGS_TTL_S = 7 * 24 * 3600;
 
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
@@ -58,7 +62,7 @@ export class RedisStore extends Closeable implements Store {
     for (let attempt = 0; attempt < 10; attempt++) {
       await this.#redis.watch(buildsOf);
       const ids = await this.#redis.smembers(buildsOf);
-      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf);
+      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`);
       if (ids.length > 0) {
         tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`]));
         tx.srem(`${this.#p}builds-unfinished`, ...ids);
@@ -121,6 +125,30 @@ export class RedisStore extends Closeable implements Store {
     // GETRANGE 0 -1 of a missing key is empty; past the end it is empty too.
     const text = fromOffset < length ? chunk.toString('utf8') : '';
     return { text, nextOffset: length };
+  }
+
+  async appendLogs(fn: string, lines: LogRecord[]): Promise<void> {
+    if (lines.length === 0) return;
+    const key = `${this.#p}logs:${fn}`;
+    // One round trip per batch; MULTI so a reader never sees the list past its cap.
+    const result = await this.#redis
+      .multi()
+      .rpush(key, ...lines.map((l) => JSON.stringify(l)))
+      .ltrim(key, -LOG_LINES_KEPT, -1)
+      .expire(key, LOGS_TTL_S)
+      .exec();
+    const failed = result?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  async readLogs(fn: string, opts: LogQuery = {}): Promise<LogRecord[]> {
+    if (opts.limit === 0) return [];
+    const key = `${this.#p}logs:${fn}`;
+    // Without a filter only the tail is read; a filter has to look at every kept line.
+    const filtered = opts.requestId !== undefined || opts.since !== undefined;
+    const from = !filtered && opts.limit !== undefined ? -opts.limit : 0;
+    const all = (await this.#redis.lrange(key, from, -1)).map((j) => JSON.parse(j) as LogRecord);
+    return selectLogs(all, opts);
   }
 
   watchFunctions(onChange: (name: string | null) => void): () => void {

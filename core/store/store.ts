@@ -2,7 +2,10 @@
 // (redis.ts), an in-memory twin for unit tests and for running without Redis (memory.ts). Both must
 // behave the same; test/unit/store.contract.ts runs one suite against each.
 
-import type { BuildRecord, FunctionRecord, VersionRecord } from '../types.js';
+import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
+
+/** Function log lines kept per function; older ones are dropped. */
+export const LOG_LINES_KEPT = 5000;
 
 export interface Store {
   readonly kind: 'redis' | 'memory';
@@ -10,7 +13,7 @@ export interface Store {
   getFunction(name: string): Promise<FunctionRecord | null>;
   listFunctions(): Promise<FunctionRecord[]>;
   putFunction(fn: FunctionRecord): Promise<void>;
-  /** Removes the function with its versions, builds and build logs. Returns false if it did not exist. */
+  /** Removes the function with its versions, builds, build logs and function logs. Returns false if it did not exist. */
   deleteFunction(name: string): Promise<boolean>;
 
   /** Atomically hands out the next version number of a function (1, 2, 3 …; never reused, even after delete). */
@@ -27,6 +30,11 @@ export interface Store {
   /** The build log from a byte offset on, so a follower can poll for what is new. */
   readBuildLog(id: string, fromOffset?: number): Promise<{ text: string; nextOffset: number }>;
 
+  /** Appends a batch of a function's log lines in one write, keeping the newest LOG_LINES_KEPT. */
+  appendLogs(fn: string, lines: LogRecord[]): Promise<void>;
+  /** A function's log lines matching the query, oldest first (newest last). */
+  readLogs(fn: string, opts?: LogQuery): Promise<LogRecord[]>;
+
   /**
    * Subscribe to changes of a function (update, delete), from this or another replica. `null` means
    * notices may have been missed (the subscription was re-established): re-read everything you cache.
@@ -35,4 +43,11 @@ export interface Store {
   watchFunctions(onChange: (name: string | null) => void): () => void;
 
   close(): Promise<void>;
+}
+
+/** The query applied to one function's kept lines (oldest first), the same way by every store. */
+export function selectLogs(lines: LogRecord[], opts: LogQuery = {}): LogRecord[] {
+  const { requestId, since, limit } = opts;
+  const matching = requestId === undefined && since === undefined ? lines : lines.filter((l) => (requestId === undefined || l.requestId === requestId) && (since === undefined || l.time > since));
+  return limit === undefined || matching.length <= limit ? matching : matching.slice(matching.length - limit);
 }

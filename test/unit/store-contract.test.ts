@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
 import type { Store } from '../../core/store/store.js';
-import type { BuildRecord, FunctionRecord, VersionRecord } from '../../core/types.js';
+import { LOG_LINES_KEPT } from '../../core/store/store.js';
+import type { BuildRecord, FunctionRecord, LogRecord, VersionRecord } from '../../core/types.js';
 import { REDIS_URL, missing } from '../support/services.js';
 
 const config = { name: 'hello', runtime: 'node' as const, memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000 };
@@ -20,6 +21,11 @@ const version = (name: string, v: number): VersionRecord => ({
 });
 const build = (id: string, name: string, status: BuildRecord['status'] = 'queued'): BuildRecord => ({
   id, function: name, version: 1, status, createdAt: 't0', startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
+});
+
+const logLine = (n: number, over: Partial<LogRecord> = {}): LogRecord => ({
+  time: new Date(Date.UTC(2030, 0, 1, 0, 0, n)).toISOString(), function: 'hello', version: 1, instance: 'i-1',
+  requestId: `r${n % 2}`, level: 'info', stream: 'stdout', message: `line ${n}`, ...over,
 });
 
 /** Resolves with the next name a watcher reports. */
@@ -108,6 +114,40 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect((await store.listUnfinishedBuilds()).map((b) => b.id)).toEqual(['b9']);
     expect(await store.getFunction('other')).not.toBeNull();
     expect(await store.deleteFunction('hello')).toBe(false);
+  });
+
+  it('appends function logs in batches and reads them newest last, by request id, limit and time', async () => {
+    expect(await store.readLogs('hello')).toEqual([]);
+    await store.appendLogs('hello', [logLine(0), logLine(1), logLine(2)]);
+    await store.appendLogs('hello', []);
+    await store.appendLogs('hello', [logLine(3, { requestId: null, level: 'error', stream: 'stderr' })]);
+    await store.appendLogs('other', [logLine(9, { function: 'other' })]);
+    expect((await store.readLogs('hello')).map((l) => l.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3']);
+    expect(await store.readLogs('hello', { limit: 1 })).toEqual([logLine(3, { requestId: null, level: 'error', stream: 'stderr' })]);
+    expect((await store.readLogs('hello', { requestId: 'r0' })).map((l) => l.message)).toEqual(['line 0', 'line 2']);
+    expect((await store.readLogs('hello', { requestId: 'r0', limit: 1 })).map((l) => l.message)).toEqual(['line 2']);
+    expect((await store.readLogs('hello', { since: logLine(1).time })).map((l) => l.message)).toEqual(['line 2', 'line 3']);
+    expect(await store.readLogs('hello', { limit: 0 })).toEqual([]);
+    expect(await store.readLogs('hello', { requestId: 'nope' })).toEqual([]);
+  });
+
+  it(`keeps the newest ${LOG_LINES_KEPT} log lines of a function`, async () => {
+    const lines = Array.from({ length: LOG_LINES_KEPT + 3 }, (_, n) => logLine(n));
+    await store.appendLogs('hello', lines.slice(0, 10));
+    await store.appendLogs('hello', lines.slice(10));
+    const kept = await store.readLogs('hello');
+    expect(kept).toHaveLength(LOG_LINES_KEPT);
+    expect(kept[0]!.message).toBe('line 3');
+    expect(kept.at(-1)!.message).toBe(`line ${LOG_LINES_KEPT + 2}`);
+  });
+
+  it('deletes a function\'s logs with it, and nothing of others', async () => {
+    await store.putFunction(fn('hello'));
+    await store.appendLogs('hello', [logLine(1)]);
+    await store.appendLogs('other', [logLine(2, { function: 'other' })]);
+    await store.deleteFunction('hello');
+    expect(await store.readLogs('hello')).toEqual([]);
+    expect(await store.readLogs('other')).toHaveLength(1);
   });
 
   it('tells watchers about updates and deletes until they unsubscribe', async () => {
