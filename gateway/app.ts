@@ -13,6 +13,7 @@ import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
 import { RouteTable } from './route-table.js';
 import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
+import { logsRouter } from './routes/logs.js';
 import { systemRouter } from './routes/system.js';
 
 export type { GatewayDeps } from './deps.js';
@@ -42,6 +43,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     '/v1',
     auth,
     functionsRouter({ service, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
+    logsRouter({ service, store: deps.store }),
     builds.router,
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));

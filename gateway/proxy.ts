@@ -207,10 +207,10 @@ class Invocation {
     const diagnosis = lease ? await lease.diagnose().catch(() => null) : null;
     if (this.settled) return;
     if (diagnosis?.reason === 'oom') {
-      this.fail('crashed', new StratusError('FUNCTION_OUT_OF_MEMORY', `function ${name} ran out of memory (limit ${ctx.target.config.memoryMb} MB); raise memoryMb`, { function: name, memoryMb: ctx.target.config.memoryMb }));
+      this.fail('crashed', new StratusError('FUNCTION_OUT_OF_MEMORY', `function ${name} ran out of memory (limit ${ctx.target.config.memoryMb} MB); raise memoryMb, and see GET /v1/functions/${name}/logs?requestId=${ctx.requestId}`, { function: name, memoryMb: ctx.target.config.memoryMb }));
     } else {
       const how = diagnosis ? `its instance ${diagnosis.reason === 'killed' ? 'was killed' : `exited${diagnosis.exitCode === null ? '' : ` with code ${diagnosis.exitCode}`}`}` : 'the connection to its instance was reset';
-      this.fail('crashed', new StratusError('FUNCTION_CRASHED', `function ${name} crashed before answering (${how}); check its logs`, { function: name }));
+      this.fail('crashed', new StratusError('FUNCTION_CRASHED', `function ${name} crashed before answering (${how}); see GET /v1/functions/${name}/logs?requestId=${ctx.requestId}`, { function: name }));
     }
   }
 }

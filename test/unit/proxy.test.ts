@@ -260,7 +260,9 @@ describe.each([
     h.instance.handle = (req) => req.socket.destroy();
     const res = await call('/fn/hello');
     expect(res.status).toBe(502);
-    expect(JSON.parse(res.body).code).toBe('FUNCTION_CRASHED');
+    const problem = JSON.parse(res.body);
+    expect(problem.code).toBe('FUNCTION_CRASHED');
+    expect(problem.detail).toContain(`see GET /v1/functions/hello/logs?requestId=${res.headers['x-stratus-request-id']}`);
     expect(h.scheduler.releases).toEqual(['crashed']);
   });
 
@@ -272,7 +274,8 @@ describe.each([
     expect(res.status).toBe(502);
     const problem = JSON.parse(res.body);
     expect(problem.code).toBe('FUNCTION_OUT_OF_MEMORY');
-    expect(problem.detail).toBe('function hello ran out of memory (limit 128 MB); raise memoryMb');
+    const rid = res.headers['x-stratus-request-id'];
+    expect(problem.detail).toBe(`function hello ran out of memory (limit 128 MB); raise memoryMb, and see GET /v1/functions/hello/logs?requestId=${rid}`);
     expect(h.scheduler.releases).toEqual(['crashed']);
   });
 
