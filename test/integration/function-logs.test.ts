@@ -76,15 +76,18 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const firstId = first.headers.get('x-stratus-request-id')!;
     const secondId = second.headers.get('x-stratus-request-id')!;
 
+    // stdout and stderr are two streams: lines keep their order within a stream, not across the two.
     const mine = await logsUntil(names.talk, `?requestId=${firstId}`, (l) => l.length >= 2);
-    expect(mine.map((l) => [l.message, l.level, l.stream])).toEqual([['hello first', 'info', 'stdout'], ['careful first', 'warn', 'stderr']]);
+    expect(mine.map((l) => [l.message, l.level, l.stream]).sort()).toEqual([['careful first', 'warn', 'stderr'], ['hello first', 'info', 'stdout']]);
     expect(mine[0]).toMatchObject({ function: names.talk, version: 1, requestId: firstId });
     expect(mine[0]!.instance).toBeTruthy();
 
-    const all = await logsUntil(names.talk, '', (l) => l.some((x) => x.requestId === secondId));
-    expect(all.filter((l) => l.requestId === secondId).map((l) => l.message)).toEqual(['hello second', 'careful second']);
+    const all = await logsUntil(names.talk, '', (l) => l.filter((x) => x.requestId === secondId).length >= 2);
+    expect(all.filter((l) => l.requestId === secondId).map((l) => l.message).sort()).toEqual(['careful second', 'hello second']);
     expect(all.filter((l) => l.message.includes('second')).every((l) => l.requestId === secondId)).toBe(true);
-    expect((await logs(names.talk, `?requestId=${firstId}&limit=1`)).map((l) => l.message)).toEqual(['careful first']);
+    const newest = await logs(names.talk, `?requestId=${firstId}&limit=1`);
+    expect(newest).toHaveLength(1);
+    expect(newest[0]!.message).toBe(mine[mine.length - 1]!.message);
   });
 
   it('keeps a crashing function\'s stderr before it exited, and the 502 points at it', async () => {
