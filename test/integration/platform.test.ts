@@ -126,6 +126,27 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(await notNumber.json()).toMatchObject({ value: 'abc', isNumber: false });
   });
 
+  it('runs a user\'s own image deployed with JSON (no build), pulled from the registry', async () => {
+    const name = `e2e-image-${suffix}`;
+    const image = `${REGISTRY}/stratus/${names.node}:v1`;
+    const res = await fetch(`${platform.url}/v1/functions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name, image }),
+    });
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ name, version: 1, buildId: null });
+    try {
+      const call = await fetch(`${platform.url}/fn/${name}?value=3`);
+      expect(call.status).toBe(200);
+      expect(await call.json()).toMatchObject({ value: '3', isNumber: true });
+      const { instances } = await (await fetch(`${platform.url}/v1/functions/${name}/instances`, { headers: { authorization: `Bearer ${platform.apiKey}` } })).json();
+      expect(instances.map((i: { startKind: string }) => i.startKind)).toEqual(['container']);
+    } finally {
+      await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
+    }
+  });
+
   it('deploys a Python function', async () => {
     const src = await fs.readFile(path.join(FIXTURES, 'python-hello', 'main.py'));
     const res = await deployFunction(platform, { name: names.python, runtime: 'python' }, { file: 'main.py', content: src });
