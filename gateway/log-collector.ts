@@ -20,6 +20,8 @@ export interface LogCollectorOptions {
 }
 
 const RUNTIME_LINE = '{"rid":';
+const RUNTIME_NOTICE = 'stratus-runtime: ';
+const RUNTIME_TROUBLE = /fail|cannot|error|unhandled|timeout/i;
 const LEVELS: ReadonlySet<string> = new Set<LogLevel>(['debug', 'info', 'warn', 'error']);
 
 /** A line as the runtime protocol defines it (runtime-images/README.md, "Logs"). */
@@ -34,6 +36,11 @@ export function parseLogLine(entry: InstanceLogLine): Pick<LogRecord, 'requestId
     } catch {
       // a function printing something that merely looks like the runtime's line: kept as a plain line
     }
+  }
+  // The runtime's own notices go to stderr to stay out of the function's stdout; most are not errors
+  // ("listening on …", "draining"), and the ones that are say so in their text ("init failed: …").
+  if (entry.text.startsWith(RUNTIME_NOTICE)) {
+    return { requestId: null, level: RUNTIME_TROUBLE.test(entry.text) ? 'error' : 'info', message: entry.text };
   }
   return { requestId: null, level: streamLevel(entry), message: entry.text };
 }

@@ -32,8 +32,14 @@ describe('parseLogLine', () => {
   });
 
   it('treats other lines as the instance\'s own, leveled by their stream', () => {
-    expect(parseLogLine(entry('stratus-runtime: listening on unix:/run/x.sock (ready)', 'stderr'))).toEqual({ requestId: null, level: 'error', message: 'stratus-runtime: listening on unix:/run/x.sock (ready)' });
     expect(parseLogLine(entry('background tick'))).toEqual({ requestId: null, level: 'info', message: 'background tick' });
+    expect(parseLogLine(entry('Error: boom', 'stderr'))).toEqual({ requestId: null, level: 'error', message: 'Error: boom' });
+  });
+
+  it('levels the runtime\'s own stderr notices by what they say, not by their stream', () => {
+    expect(parseLogLine(entry('stratus-runtime: listening on unix:/run/x.sock (ready)', 'stderr'))).toEqual({ requestId: null, level: 'info', message: 'stratus-runtime: listening on unix:/run/x.sock (ready)' });
+    expect(parseLogLine(entry('stratus-runtime: init failed: SyntaxError', 'stderr'))).toMatchObject({ level: 'error' });
+    expect(parseLogLine(entry('stratus-runtime: cannot load handler "x" from /app: no file', 'stderr'))).toMatchObject({ level: 'error' });
   });
 
   it('keeps a line that only looks like the runtime\'s as a plain line', () => {
