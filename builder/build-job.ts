@@ -19,6 +19,8 @@ export class BuildFailure extends Error {}
 
 /** Builds and pushes images; the Docker implementation is in image.ts, tests pass a fake. */
 export interface ImageStep {
+  /** Whether the runtime image a build starts from is on this host (installs run in it, images build FROM it). */
+  hasBase?(image: string): Promise<boolean>;
   build(codeDir: string, spec: ImageSpec, log: (line: string) => void, signal: AbortSignal): Promise<void>;
   push(tag: string, log: (line: string) => void, signal: AbortSignal): Promise<string | null>;
 }
@@ -85,6 +87,12 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
   const { codeDir, handler } = source;
 
   await phase(ctx, 'install', async () => {
+    const base = ctx.baseImages[runtime];
+    if (ctx.imageStep?.hasBase && !(await ctx.imageStep.hasBase(base))) {
+      throw new BuildFailure(
+        `the ${runtime} runtime image ${base} is not on this host; an operator builds it with "bash scripts/build-runtime-images.sh" (or points STRATUS_RUNTIME_IMAGE_${runtime.toUpperCase()} at one)`,
+      );
+    }
     const plan = await planInstall(runtime, codeDir);
     if (!plan) {
       ctx.log.line('install', runtime === 'node' ? 'no package.json: no dependencies to install' : 'no requirements.txt: no dependencies to install');

@@ -33,6 +33,7 @@ export interface BuilderDeps {
 
 export function dockerImageStep(docker: Docker): ImageStep {
   return {
+    hasBase: (image) => docker.getImage(image).inspect().then(() => true, () => false),
     build: (codeDir, spec, log, signal) => buildImage(docker, codeDir, spec, log, signal),
     push: (tag, log, signal) => pushImage(docker, tag, log, signal),
   };

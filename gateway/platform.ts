@@ -3,6 +3,7 @@
 // down in order. gateway/main.ts calls it with the validated configuration; integration tests call it too.
 
 import crypto from 'node:crypto';
+import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder } from '../builder/index.js';
@@ -44,6 +45,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   const store = await openStore(config.store, logger);
   const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
+  if (docker) await warnOfMissingRuntimeImages(docker, config.images.runtime, logger);
   const registry = new MetricsRegistry();
   const metrics = createPlatformMetrics(registry);
   const clock = systemClock;
@@ -117,4 +119,12 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       logger.info('stopped');
     })());
   return { url, apiKey: apiKey.key, stop };
+}
+
+/** Builds and stems need the runtime images: say so at start rather than at the first upload. */
+async function warnOfMissingRuntimeImages(docker: Docker, images: Config['images']['runtime'], logger: Logger): Promise<void> {
+  for (const [runtime, image] of Object.entries(images)) {
+    const present = await docker.getImage(image).inspect().then(() => true, () => false);
+    if (!present) logger.warn(`*** the ${runtime} runtime image ${image} is missing: builds and stems of ${runtime} functions fail until you run \`bash scripts/build-runtime-images.sh\` ***`);
+  }
 }

@@ -32,6 +32,10 @@ class FakeRunner implements InstallRunner {
 class FakeImages implements ImageStep {
   built: { files: string[]; tag: string; handler: string }[] = [];
   pushed: string[] = [];
+  missingBases = new Set<string>();
+  async hasBase(image: string): Promise<boolean> {
+    return !this.missingBases.has(image);
+  }
   async build(codeDir: string, spec: { tag: string; handler: string }, log: (l: string) => void): Promise<void> {
     log('Step 1/4 : FROM base');
     this.built.push({ files: fs.readdirSync(codeDir).sort(), tag: spec.tag, handler: spec.handler });
@@ -168,6 +172,16 @@ describe('BuildService', () => {
     expect((await store.getFunction('fn'))!.currentVersion).toBe(1);
     expect((await store.readBuildLog(bad.buildId)).text).toMatch(/^\[install\] npm ERR! 404 Not Found/m);
     expect(fs.existsSync(path.join(stateDir, 'artifacts/fn/v2'))).toBe(false);
+  });
+
+  it('a missing runtime image fails the build telling the operator how to build it, before any install', async () => {
+    images.missingBases.add('stratus/runtime-node:latest');
+    const up = await upload('fn', { 'index.js': 'x', 'package.json': '{}' });
+    await up.submit();
+    const b = await finished(up.buildId);
+    expect(b.status).toBe('failed');
+    expect(b.error).toMatch(/runtime image .* is not on this host.*bash scripts\/build-runtime-images\.sh.*STRATUS_RUNTIME_IMAGE_NODE/);
+    expect(runner.plans).toHaveLength(0);
   });
 
   it('a missing handler file fails the build naming what was found', async () => {
