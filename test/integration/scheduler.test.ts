@@ -8,7 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StratusError } from '../../core/errors.js';
 import { parseFunctionConfig, type FunctionConfigInput } from '../../core/function-config.js';
 import { systemClock } from '../../core/lifecycle.js';
@@ -50,7 +50,7 @@ describe.skipIf(await missing('docker', 'runtime-images'))('scheduler on docker'
   const current = new Map<string, DeployedVersion>();
   let runDir: string;
 
-  function makeScheduler(settings: Partial<SchedulerSettings> = {}): { scheduler: PoolScheduler; backend: DockerBackend } {
+  function makeScheduler(settings: Partial<SchedulerSettings> = {}, autoTick = true): { scheduler: PoolScheduler; backend: DockerBackend } {
     const backend = new DockerBackend({ docker, runDir, platformId: PLATFORM, startTimeoutMs: 20_000, stopGraceMs: 500 });
     const scheduler = createScheduler({
       backend,
@@ -70,6 +70,7 @@ describe.skipIf(await missing('docker', 'runtime-images'))('scheduler on docker'
       },
       lookupVersion: async (fn, v) => (current.get(fn)?.version === v ? current.get(fn)! : null),
       currentVersion: async (fn) => current.get(fn)?.version ?? null,
+      autoTick,
     });
     made.push(scheduler);
     backends.push(backend);
@@ -91,6 +92,12 @@ describe.skipIf(await missing('docker', 'runtime-images'))('scheduler on docker'
       input: `FROM ${RUNTIME_IMAGES.node}\nCOPY index.mjs /app/index.mjs\n`,
       env: { ...process.env, DOCKER_BUILDKIT: '0' },
     });
+  });
+
+  // Each test's schedulers go with it: one left running keeps refilling its stems under the same
+  // platform label, which a later test would take for leftovers of its own "restart".
+  afterEach(async () => {
+    for (const s of made.splice(0)) await s.close();
   });
 
   afterAll(async () => {
@@ -143,7 +150,8 @@ describe.skipIf(await missing('docker', 'runtime-images'))('scheduler on docker'
   });
 
   it('replaces a killed container and the next call succeeds; a new scheduler adopts or removes what it finds', async () => {
-    const { scheduler } = makeScheduler({ stemPoolSize: 1 });
+    // Ticks by hand: the "old process" must not keep scaling behind the new scheduler's back after the restart.
+    const { scheduler } = makeScheduler({ stemPoolSize: 1 }, false);
     const v = deployed('steady', { minInstances: 1 });
     current.set('steady', v);
     await scheduler.prewarm(v);
