@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceHandle, InstanceLogLine, InstanceSpec } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { callEndpoint } from '../support/endpoint-call.js';
+import { until } from '../support/until.js';
 import { DOCKER_SOCKET, missing, RUNTIME_IMAGES } from '../support/services.js';
 
 const PLATFORM = `test-logs-${process.pid}`;
@@ -20,15 +21,6 @@ const stemSpec = (): InstanceSpec => ({
   image: RUNTIME_IMAGES.node, artifactDir: null, handler: null, memoryMb: 128, env: {},
 });
 
-async function until<T>(what: string, get: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe.skipIf(await missing('docker', 'runtime-images'))('docker backend: instance logs', () => {
   const docker = new Docker({ socketPath: DOCKER_SOCKET });

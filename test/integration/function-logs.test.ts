@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config.js';
+import { e2eConfig } from '../support/e2e-config.js';
 import { silentLogger } from '../../core/log.js';
 import type { LogRecord } from '../../core/types.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
@@ -23,15 +23,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   beforeAll(async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-logs-'));
     platform = await startPlatform(
-      loadConfig({
-        STRATUS_PORT: '0',
-        STRATUS_STATE_DIR: stateDir,
-        STRATUS_API_KEY: 'test-key-0123456789abcdef',
-        STRATUS_STORE: 'redis',
-        STRATUS_BACKEND: 'docker',
-        STRATUS_STEM_POOL_SIZE: '1',
-        NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
-      }),
+      e2eConfig(stateDir),
       silentLogger,
     );
   });

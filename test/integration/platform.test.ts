@@ -6,9 +6,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { e2eConfig } from '../support/e2e-config.js';
 import { missing, REGISTRY } from '../support/services.js';
 import { deployFunction, waitForBuild, tarGzOf } from '../support/platform-client.js';
 import { makeTar, makeZip } from '../fixtures/archives/make-archives.js';
@@ -21,20 +21,9 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   const suffix = Date.now().toString(36);
   const names = { node: `e2e-node-${suffix}`, python: `e2e-py-${suffix}`, crash: `e2e-crash-${suffix}`, sleep: `e2e-sleep-${suffix}`, oom: `e2e-oom-${suffix}` };
 
+  // Small archive limits, so that each refusal is cheap to provoke.
   const config = () =>
-    loadConfig({
-      STRATUS_PORT: '0',
-      STRATUS_STATE_DIR: stateDir,
-      STRATUS_API_KEY: 'test-key-0123456789abcdef',
-      STRATUS_STORE: 'redis',
-      STRATUS_BACKEND: 'docker',
-      STRATUS_STEM_POOL_SIZE: '1',
-      STRATUS_MAX_UPLOAD_MB: '4',
-      STRATUS_MAX_UNPACKED_MB: '2',
-      STRATUS_MAX_ARCHIVE_ENTRIES: '50',
-      STRATUS_MAX_COMPRESSION_RATIO: '50',
-      NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
-    });
+    e2eConfig(stateDir, { STRATUS_MAX_UPLOAD_MB: '4', STRATUS_MAX_UNPACKED_MB: '2', STRATUS_MAX_ARCHIVE_ENTRIES: '50', STRATUS_MAX_COMPRESSION_RATIO: '50' });
 
   beforeAll(async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-e2e-'));

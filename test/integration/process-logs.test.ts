@@ -8,18 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InstanceLogLine, InstanceSpec } from '../../scheduler/backends/backend.js';
 import { ProcessBackend } from '../../scheduler/backends/process.js';
 import { callEndpoint } from '../support/endpoint-call.js';
+import { until } from '../support/until.js';
 
 let n = 0;
 
-async function until<T>(what: string, get: () => T | undefined, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = get();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('process backend: instance logs', () => {
   let runDir: string;
