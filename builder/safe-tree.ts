@@ -32,6 +32,26 @@ export function isSystemError(err: unknown): boolean {
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
+export type LinkCheck = { ok: true; rel: string } | { ok: false; why: 'invalid' | 'absolute' | 'climbs' };
+
+/**
+ * The link rule shared by extraction and the post-install check (tree-check.ts): a target must be
+ * relative and, read lexically from the link's folder (or from the root, for tar hard links), stay in
+ * the tree. Returns the target as a tree-relative path.
+ */
+export function linkTargetInside(rel: string, target: string, fromRoot: boolean): LinkCheck {
+  if (target === '' || target.includes('\0')) return { ok: false, why: 'invalid' };
+  if (path.posix.isAbsolute(target) || /^[A-Za-z]:/.test(target)) return { ok: false, why: 'absolute' };
+  const joined = fromRoot ? path.posix.normalize(target) : path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
+  if (joined === '..' || joined.startsWith('../')) return { ok: false, why: 'climbs' };
+  return { ok: true, rel: joined.replace(/\/$/, '') };
+}
+
+/** Whether a resolved (realpath) location is the tree's real root or below it. */
+export function isInside(realRoot: string, real: string): boolean {
+  return real === realRoot || real.startsWith(realRoot + path.sep);
+}
+
 export class SafeTree {
   readonly root: string;
   entries = 0;
@@ -167,13 +187,11 @@ export class SafeTree {
     }
     const realRoot = await fsp.realpath(this.root);
     for (const link of this.#links) {
-      let real: string;
-      try {
-        real = await fsp.realpath(path.join(this.root, link.rel));
-      } catch {
+      const real = await fsp.realpath(path.join(this.root, link.rel)).catch(() => null);
+      if (real === null) {
         throw badArchive(`the symlink ${JSON.stringify(link.rel)} points to ${JSON.stringify(link.target)}, which does not exist in the upload`);
       }
-      if (real !== realRoot && !real.startsWith(realRoot + path.sep)) {
+      if (!isInside(realRoot, real)) {
         throw badArchive(`the symlink ${JSON.stringify(link.rel)} resolves outside the upload through other links`);
       }
     }
@@ -194,15 +212,13 @@ export class SafeTree {
 
   /** Returns the link target as a tree-relative path, refusing absolute targets and escapes. */
   #linkTargetInside(rel: string, target: string, kind: string, fromRoot: boolean): string {
-    if (target === '' || target.includes('\0')) throw badArchive(`the ${kind} ${JSON.stringify(rel)} has an empty or invalid target`);
-    if (path.posix.isAbsolute(target) || /^[A-Za-z]:/.test(target)) {
+    const checked = linkTargetInside(rel, target, fromRoot);
+    if (checked.ok) return checked.rel;
+    if (checked.why === 'invalid') throw badArchive(`the ${kind} ${JSON.stringify(rel)} has an empty or invalid target`);
+    if (checked.why === 'absolute') {
       throw badArchive(`the ${kind} ${JSON.stringify(rel)} points outside the upload (absolute target ${JSON.stringify(target)})`);
     }
-    const joined = fromRoot ? path.posix.normalize(target) : path.posix.normalize(path.posix.join(path.posix.dirname(rel), target));
-    if (joined === '..' || joined.startsWith('../')) {
-      throw badArchive(`the ${kind} ${JSON.stringify(rel)} points outside the upload (${JSON.stringify(target)})`);
-    }
-    return joined.replace(/\/$/, '');
+    throw badArchive(`the ${kind} ${JSON.stringify(rel)} points outside the upload (${JSON.stringify(target)})`);
   }
 
   async #assertNoLinkInParents(rel: string): Promise<void> {
