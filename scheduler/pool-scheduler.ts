@@ -93,17 +93,32 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     return out;
   }
 
-  async reconcile(): Promise<void> {
+  /**
+   * Adopts or removes the instances an earlier run left behind (found by the backend's labels). One goes
+   * only on positive evidence: a stem (generic and cheap to recreate; a specialized one is listed as its
+   * function's), or an instance of a version other than the one the store names current. A function
+   * the store names no current version for counts as deleted only when `storeRemembers`: the store
+   * outlived the earlier run and holds its functions. A fresh in-memory store or an emptied Redis knows
+   * nothing, and its silence must not stop running functions: theirs are left running, unserved, and named
+   * in a warning (a later start with the store back adopts or removes them).
+   */
+  async reconcile(opts: { storeRemembers?: boolean } = {}): Promise<void> {
     const found = await this.deps.backend.list();
     const known = new Set<string>();
     for (const pool of this.#allPools()) for (const i of pool.instances) known.add(i.id);
     const current = new Map<string, number | null>();
+    const unvouched: string[] = [];
     for (const h of found) {
       if (known.has(h.instanceId)) continue;
       let adopted = false;
       if (h.role === 'function' && h.function !== null && h.version !== null) {
         if (!current.has(h.function)) current.set(h.function, await this.deps.currentVersion(h.function));
-        const v = current.get(h.function) === h.version ? await this.deps.lookupVersion(h.function, h.version) : null;
+        const cur = current.get(h.function) ?? null;
+        if (cur === null && opts.storeRemembers !== true) {
+          unvouched.push(`${h.instanceId} (${h.function} v${h.version})`);
+          continue;
+        }
+        const v = cur === h.version ? await this.deps.lookupVersion(h.function, h.version) : null;
         if (v && !this.closing) {
           const pool = this.#pool(v);
           pool.instances.push(new Instance(h, v.config.concurrency, 'container'));
@@ -112,6 +127,14 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       }
       this.#log.info(adopted ? 'adopted an instance left by an earlier run' : 'removing an instance left by an earlier run', { instance: h.instanceId, role: h.role, function: h.function, version: h.version });
       if (!adopted) this.#track(this.deps.backend.stop(h.instanceId));
+    }
+    if (unvouched.length > 0) {
+      this.#log.warn(
+        `left ${unvouched.length} instance(s) of an earlier run running: the store knows none of their functions, and it ` +
+          'does not remember earlier runs (in-memory, or empty), so that is no proof they were deleted. They serve nothing ' +
+          'until the store has their functions back; remove them by hand if they are gone for good',
+        { instances: unvouched },
+      );
     }
     await Promise.allSettled([...this.#stops]);
   }

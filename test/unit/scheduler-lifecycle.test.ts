@@ -169,7 +169,7 @@ describe('reconcile and close', () => {
     await h.backend.start(spec('stem-x', 'stem', null, null));
     h.current.set('app', 2);
     h.versions.set('app@2', version('app', 2));
-    await h.scheduler.reconcile();
+    await h.scheduler.reconcile({ storeRemembers: true }); // the store knows its functions: "deleted" is gone
     expect([...h.backend.running.keys()]).toEqual(['cur-2']);
     expect(h.scheduler.instances('app')).toMatchObject([{ id: 'cur-2', version: 2, state: 'ready', inFlight: 0 }]);
     const lease = await h.scheduler.acquire(version('app', 2), within(h));
