@@ -13,16 +13,21 @@
 
 import { Redis } from 'ioredis';
 import { Closeable } from '../lifecycle.js';
+import type { Logger } from '../log.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
+/** While Redis is down ioredis reports every reconnect attempt: one log line per this period is enough. */
+const ERROR_LOG_EVERY_MS = 10_000;
 
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
 export interface RedisStoreOptions {
   prefix?: string;
+  /** Where connection errors are reported (rate-limited); without one they are dropped. */
+  logger?: Logger;
 }
 
 export class RedisStore extends Closeable implements Store {
@@ -37,6 +42,11 @@ export class RedisStore extends Closeable implements Store {
     super();
     this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
     this.#p = opts.prefix ?? 'stratus:';
+    // Without a listener, an 'error' event ioredis emits directly (e.g. a reply it cannot match to a
+    // command) throws and ends the process, and each failed reconnect is printed unthrottled to stderr.
+    // With one, ioredis keeps reconnecting (its default retry strategy never gives up) and commands
+    // meanwhile fail on their own, as errors of the calls that made them.
+    this.#redis.on('error', rateLimitedErrorLog(opts.logger));
   }
 
   get #channel(): string {
@@ -180,6 +190,24 @@ export class RedisStore extends Closeable implements Store {
 
   protected async doClose(): Promise<void> {
     this.#watchers.clear();
+    // The error listener stays: it holds nothing, and an error emitted while the client winds down must
+    // not be the one that finds no listener.
     await Promise.allSettled([this.#subscriber?.quit(), this.#redis.quit()]);
   }
+}
+
+/** Logs the first connection error at once, then at most one line per ERROR_LOG_EVERY_MS with a count. */
+function rateLimitedErrorLog(logger: Logger | undefined, now: () => number = Date.now): (err: Error) => void {
+  let lastAt = -Infinity;
+  let suppressed = 0;
+  return (err) => {
+    if (!logger) return;
+    if (now() - lastAt < ERROR_LOG_EVERY_MS) {
+      suppressed++;
+      return;
+    }
+    lastAt = now();
+    logger.warn('Redis connection error; reconnecting', { error: err.message, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) });
+    suppressed = 0;
+  };
 }
