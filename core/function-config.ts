@@ -12,7 +12,12 @@ export const LIMITS = {
   concurrency: { min: 1, max: 1000, default: 8 },
   maxInstances: { min: 1, max: 1000, default: 10 },
   idleTtlMs: { min: 1000, max: 86_400_000, default: 300_000 },
+  cpus: { min: 0.05, max: 64 },
 } as const;
+
+/** What a function's instances can reach over the network (README, "Security model"). */
+export const NETWORK_POLICIES = ['egress', 'none'] as const;
+export type NetworkPolicy = (typeof NETWORK_POLICIES)[number];
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -36,6 +41,10 @@ export const functionConfigSchema = z
     maxInstances: z.number().int().min(LIMITS.maxInstances.min).max(LIMITS.maxInstances.max).default(LIMITS.maxInstances.default),
     /** Idle time after which the function scales to zero (when minInstances is 0). */
     idleTtlMs: z.number().int().min(LIMITS.idleTtlMs.min).max(LIMITS.idleTtlMs.max).default(LIMITS.idleTtlMs.default),
+    /** 'egress': outbound connections allowed (the default); 'none': no interface but loopback. */
+    network: z.enum(NETWORK_POLICIES).default('egress'),
+    /** Hard cap in cores (0.5 = half a core), enforced by the backend; unset: only a fair share under contention. */
+    cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
   })
   .refine((c) => c.minInstances <= c.maxInstances, { message: 'minInstances must not exceed maxInstances', path: ['minInstances'] })
   .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] });

@@ -3,7 +3,6 @@
 // version's image. A stem that refuses the code (4xx on /init) is stopped and the start falls back to a
 // new container, so a bad stem costs time, never the request. Phase durations feed the cold-start metric.
 
-import { randomUUID } from 'node:crypto';
 import { StratusError } from '../core/errors.js';
 import { DEFAULT_HANDLER } from '../core/function-config.js';
 import type { Clock } from '../core/lifecycle.js';
@@ -11,6 +10,7 @@ import type { Logger } from '../core/log.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Backend, InstanceHandle } from './backends/backend.js';
 import { Instance } from './instance.js';
+import { functionInstanceId } from './instance-id.js';
 import { postInit } from './runtime-client.js';
 import type { StemPool } from './stem-pool.js';
 
@@ -41,7 +41,8 @@ export class InstanceStarter {
 
   async start(v: DeployedVersion, signal: AbortSignal): Promise<ColdStart> {
     const runtime = v.config.runtime;
-    if (v.artifactDir && runtime && this.stems.enabled) {
+    // A stem has a network interface that cannot be taken away: network 'none' starts its own container.
+    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none') {
       const t0 = this.clock.now();
       const stem = this.stems.claim(runtime);
       const claimMs = this.clock.now() - t0;
@@ -67,7 +68,8 @@ export class InstanceStarter {
       // function's limit, and otherwise run beside staging and /init — except when it raises the limit,
       // which goes first so that the code's own start-up has the room the function was given.
       const limit = v.config.memoryMb;
-      const memory = limit === this.stems.memoryMb ? null : this.backend.setMemoryLimit(stem.instanceId, limit);
+      const cpus = v.config.cpus ?? null;
+      const memory = limit === this.stems.memoryMb && cpus === null ? null : this.backend.setLimits(stem.instanceId, { memoryMb: limit, cpus });
       if (memory && limit > this.stems.memoryMb) await memory;
       const load = this.#load(instance, v, artifactDir);
       await Promise.all([memory, load]);
@@ -97,7 +99,7 @@ export class InstanceStarter {
     this.containerStarts++;
     const handle = await this.backend.start(
       {
-        instanceId: `${v.function}-${v.version}-${randomUUID().slice(0, 12)}`,
+        instanceId: functionInstanceId(v.function, v.version),
         role: 'function',
         runtime: v.config.runtime ?? null,
         function: v.function,
@@ -106,6 +108,8 @@ export class InstanceStarter {
         artifactDir: v.artifactDir,
         handler: effectiveHandler(v),
         memoryMb: v.config.memoryMb,
+        cpus: v.config.cpus ?? null,
+        network: v.config.network ?? 'egress',
         env: v.config.env,
       },
       signal,

@@ -3,6 +3,7 @@
 
 import http from 'node:http';
 import type { Endpoint, InstanceHandle } from './backends/backend.js';
+import { PinnedSocketAgent } from './backends/socket-dir.js';
 import type { InstanceState, InstanceView, Lease, StartKind } from './scheduler.js';
 
 export type RequestOptions = Lease['requestOptions'];
@@ -30,7 +31,10 @@ export class Instance {
     // lifo: the most recently used socket is reused first, so a light load keeps a few hot sockets
     // instead of rotating through every one a burst opened (those then expire on the runtime's side).
     // noDelay matters for a tcp endpoint only: a small response must not wait for Nagle.
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: Math.max(concurrency, 1) * 2, scheduling: 'lifo', noDelay: true });
+    // A sealed unix socket is dialled only while it is still the one the instance bound (socket-dir.ts).
+    const opts: http.AgentOptions = { keepAlive: true, maxSockets: Math.max(concurrency, 1) * 2, scheduling: 'lifo', noDelay: true };
+    const ep = handle.endpoint;
+    this.agent = ep.kind === 'unix' && ep.pin ? new PinnedSocketAgent(ep.socketPath, ep.pin, opts) : new http.Agent(opts);
     this.requestOptions = requestOptionsFor(handle.endpoint);
   }
 

@@ -111,6 +111,10 @@ export class StemPool extends Closeable {
           artifactDir: null,
           handler: null,
           memoryMb: this.memoryMb,
+          // Uncapped and networked: a function that asks for a CPU cap gets it at specialization, and
+          // one with network 'none' never starts from a stem (scheduler/instance-starter.ts).
+          cpus: null,
+          network: 'egress',
           env: {},
         },
         abort.signal,

@@ -280,9 +280,10 @@ def main():
     server.shutdown()
     server.server_close()
     if SOCKET_PATH:
+        # Stratus seals the socket's directory once the socket exists: removing it is no longer ours to do.
         try:
             os.unlink(SOCKET_PATH)
-        except FileNotFoundError:
+        except OSError:
             pass
     deadline = time.monotonic() + DRAIN_SECONDS
     with state.lock:

@@ -7,9 +7,12 @@
 //   POST /init   -> JSON { codeDir, handler, function, version, env } loads code into a stem; a second /init is 409
 //   anything else is an invocation, proxied as is.
 
+import type { NetworkPolicy } from '../../core/function-config.js';
 import type { Runtime } from '../../core/types.js';
+import type { SocketPin } from './socket-dir.js';
 
-export type Endpoint = { kind: 'unix'; socketPath: string } | { kind: 'tcp'; host: string; port: number };
+/** A unix endpoint may carry the pin of its sealed socket (socket-dir.ts): connections re-check it. */
+export type Endpoint = { kind: 'unix'; socketPath: string; pin?: SocketPin } | { kind: 'tcp'; host: string; port: number };
 
 export type InstanceRole = 'function' | 'stem';
 
@@ -28,7 +31,17 @@ export interface InstanceSpec {
   /** Handler in the runtime's notation ("index.handler"), for code-baked images and the process backend. */
   handler: string | null;
   memoryMb: number;
+  /** Hard CPU cap in cores; null: no cap beyond the platform's CPU shares. */
+  cpus: number | null;
+  /** 'none': the instance gets no network interface but loopback (stems are always 'egress'). */
+  network: NetworkPolicy;
   env: Record<string, string>;
+}
+
+/** Limits a stem takes when it is specialized for a function. */
+export interface ResourceLimits {
+  memoryMb: number;
+  cpus: number | null;
 }
 
 export interface InstanceHandle {
@@ -73,10 +86,10 @@ export interface Backend {
   stageCode(instance: InstanceHandle, artifactDir: string): Promise<string>;
 
   /**
-   * Changes a running instance's memory limit: a stem is created with the pool's default limit and
-   * takes the function's own limit when it is specialized. Backends without cgroups may ignore it.
+   * Changes a running instance's memory limit and CPU cap: a stem is created with the pool's default
+   * limits and takes the function's own when it is specialized. Backends without cgroups may ignore it.
    */
-  setMemoryLimit(instanceId: string, memoryMb: number): Promise<void>;
+  setLimits(instanceId: string, limits: ResourceLimits): Promise<void>;
 
   /** Stops and removes an instance; idempotent (an unknown or already gone instance is not an error). */
   stop(instanceId: string, opts?: { graceMs?: number }): Promise<void>;

@@ -81,6 +81,10 @@ export function envFor(spec: InstanceSpec, mode: EndpointMode): string[] {
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
+export function nanoCpus(cpus: number): number {
+  return Math.round(cpus * 1e9);
+}
+
 export function createOptions(spec: InstanceSpec, image: string, shape: ContainerShape): Docker.ContainerCreateOptions {
   const memory = spec.memoryMb * 1024 * 1024;
   const unix = shape.endpointMode === 'unix';
@@ -93,8 +97,9 @@ export function createOptions(spec: InstanceSpec, image: string, shape: Containe
     ...(unix ? {} : { ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} } }),
     HostConfig: {
       // The instance dir is read-only inside (staged code is hard-linked to the artifact: a write would
-      // change every instance's copy); only sock/ is writable, for the runtime's socket. In tcp mode the
-      // dir is still mounted, for staged code: bind-mounted files work where bind-mounted sockets don't.
+      // change every instance's copy); only sock/ is writable, for the runtime's socket — a capped tmpfs
+      // that Stratus seals once the socket exists (socket-dir.ts). In tcp mode the dir is still mounted,
+      // read-only, for staged code: bind-mounted files work where bind-mounted sockets don't.
       Binds: [`${shape.hostDir}:${CONTAINER_RUN_DIR}:ro`, ...(unix ? [`${shape.hostDir}/sock:${CONTAINER_RUN_DIR}/sock:rw`] : [])],
       // HostPort '' asks Docker for a random free port; HostIp keeps it off every other interface.
       PortBindings: unix ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
@@ -106,6 +111,11 @@ export function createOptions(spec: InstanceSpec, image: string, shape: Containe
       Memory: memory,
       MemorySwap: memory,
       CpuShares: shape.cpuShares,
+      // A hard cap (CFS quota) on top of the fair share, when the function asks for one.
+      ...(spec.cpus === null ? {} : { NanoCpus: nanoCpus(spec.cpus) }),
+      // 'none': Docker gives the container a loopback interface and nothing else; the unix socket in
+      // the mounted dir is how Stratus still reaches it.
+      ...(spec.network === 'none' ? { NetworkMode: 'none' } : {}),
       Init: shape.init,
       RestartPolicy: { Name: 'no' },
       LogConfig: { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '2' } },

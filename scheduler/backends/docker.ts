@@ -11,14 +11,16 @@ import type Docker from 'dockerode';
 import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, ResourceLimits } from './backend.js';
 import { demuxLogs, DockerLogStreams } from './docker-logs.js';
 import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { readSpecialized, recordSpecialized } from './docker-specialized.js';
 import { ImageCache } from './docker-image.js';
-import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, type EndpointMode } from './docker-spec.js';
+import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, nanoCpus, type EndpointMode } from './docker-spec.js';
 import { NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
+import { InstanceStartError } from './start-output.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor } from './instance-dir.js';
+import { sealSocketDir, type SocketPin } from './socket-dir.js';
 
 export interface DockerBackendOptions {
   docker: Docker;
@@ -63,6 +65,9 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
   readonly #oomSeen = new Set<string>();
   #exitUnsubscribe: (() => void) | null = null;
   readonly #exitListeners = new Set<(exit: InstanceExit) => void>();
+  /** A failed start's last log lines, kept until start() rejects with them (InstanceStartError). */
+  readonly #startOutput = new Map<string, string[]>();
+  #warnedUncapped = false;
 
   constructor(opts: DockerBackendOptions) {
     super();
@@ -89,11 +94,12 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica');
     const what = spec.function ? `function ${spec.function} v${spec.version}` : `${spec.runtime ?? ''} stem`;
     const fail = (msg: string, cause?: unknown) =>
-      new StratusError('INSTANCE_START_FAILED', `${what}: ${msg}`, { instanceId: spec.instanceId }, { cause });
+      new InstanceStartError(`${what}: ${msg}`, { instanceId: spec.instanceId }, this.#startOutput.get(spec.instanceId) ?? [], { cause });
     if (!spec.image) throw fail('no image to run (the Docker backend needs a built image)');
     try {
       assertSafeInstanceId(spec.instanceId);
       if (this.#o.endpointMode === 'unix') assertSocketPathFits(socketPathFor(this.runDir, spec.instanceId));
+      else if (spec.network === 'none') throw new Error('network "none" needs the unix endpoint mode: a published port needs a network');
     } catch (err) {
       throw fail((err as Error).message, err);
     }
@@ -111,16 +117,24 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       return await this.#createAndWait(spec, spec.image, fail, signal);
     } finally {
       this.#starting.delete(spec.instanceId);
+      this.#startOutput.delete(spec.instanceId);
     }
   }
 
   async #createAndWait(spec: InstanceSpec, image: string, fail: (msg: string, cause?: unknown) => StratusError, signal?: AbortSignal): Promise<InstanceHandle> {
     const mode = this.#o.endpointMode;
     const hostDir = instanceDir(this.runDir, spec.instanceId);
+    const sockDir = path.join(hostDir, 'sock');
+    const uid = this.#o.functionUid;
     let container: Docker.Container | null = null;
     try {
       // Before the try that cleans up: an id already in use must not get the other instance removed.
-      await createInstanceDir(this.runDir, spec.instanceId, { uid: this.#o.functionUid, gid: this.#o.functionUid });
+      // In tcp mode nothing of the dir is writable inside, so sock/ is not prepared for the function.
+      const { capped } = await createInstanceDir(this.runDir, spec.instanceId, mode === 'unix' ? { uid, gid: uid } : null);
+      if (mode === 'unix' && !capped && !this.#warnedUncapped) {
+        this.#warnedUncapped = true;
+        this.#log.warn(`socket directories are not size-capped: mounting a tmpfs needs root; until an instance's socket is sealed its function can write to ${this.runDir}`);
+      }
     } catch (err) {
       throw fail(`could not create the instance directory under ${this.runDir}`, err);
     }
@@ -131,11 +145,14 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       this.#logs.track(spec.instanceId, spec.function, spec.version);
       const endpoint = await this.#endpointOf(container, spec.instanceId, mode);
       const started = container;
+      // Nothing dials the socket before sock/ is sealed and the entry checked (socket-dir.ts).
+      let pin: SocketPin | null = null;
+      const admit = async () => (pin ??= await sealSocketDir(sockDir, uid)) !== null;
       await waitUntilHealthy({
         endpoint,
         timeoutMs: this.#o.startTimeoutMs,
         ...(signal ? { signal } : {}),
-        ...(mode === 'unix' ? { wake: watchSocketDir(path.join(hostDir, 'sock')) } : {}),
+        ...(mode === 'unix' ? { wake: watchSocketDir(sockDir), admit } : {}),
         checkGone: async () => {
           const s = (await started.inspect()).State;
           if (s.Running) return null;
@@ -143,14 +160,15 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
         },
       });
       const { instanceId, role, runtime, function: fn, version } = spec;
-      return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: container.id, startedAt: Date.now() };
+      const pinned: Endpoint = endpoint.kind === 'unix' && pin ? { ...endpoint, pin } : endpoint;
+      return { instanceId, role, runtime, function: fn, version, endpoint: pinned, backendRef: container.id, startedAt: Date.now() };
     } catch (err) {
       if (err instanceof StratusError) throw err;
       await this.#logLastLines(container, spec.instanceId, err);
       await this.#remove(spec.instanceId, 0).catch((e: unknown) => this.#log.error('cleanup after a failed start failed', { instanceId: spec.instanceId, error: e as Error }));
       if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(image);
       if (err instanceof NotHealthyError) {
-        throw fail(err.reason === 'gone' ? `the runtime ${err.message} before it was ready; see the instance logs` : err.reason === 'aborted' ? 'start was aborted' : `not ready within ${this.#o.startTimeoutMs} ms`, err);
+        throw fail(startFailure(err, this.#o.startTimeoutMs), err);
       }
       throw fail('the container could not be created or started', err);
     }
@@ -171,13 +189,13 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     return CONTAINER_CODE_DIR;
   }
 
-  async setMemoryLimit(instanceId: string, memoryMb: number): Promise<void> {
-    const bytes = memoryMb * 1024 * 1024;
+  async setLimits(instanceId: string, limits: ResourceLimits): Promise<void> {
+    const bytes = limits.memoryMb * 1024 * 1024;
     try {
-      await this.#o.docker.getContainer(containerName(instanceId)).update({ Memory: bytes, MemorySwap: bytes });
+      await this.#o.docker.getContainer(containerName(instanceId)).update({ Memory: bytes, MemorySwap: bytes, ...(limits.cpus === null ? {} : { NanoCpus: nanoCpus(limits.cpus) }) });
     } catch (err) {
-      this.#log.error('memory limit update failed', { instanceId, memoryMb, error: err as Error });
-      throw new StratusError('INSTANCE_START_FAILED', `could not set the memory limit of instance ${instanceId} to ${memoryMb} MB`, { instanceId }, { cause: err });
+      this.#log.error('resource limit update failed', { instanceId, ...limits, error: err as Error });
+      throw new StratusError('INSTANCE_START_FAILED', `could not set the limits of instance ${instanceId} (${limits.memoryMb} MB, cpus ${limits.cpus ?? 'uncapped'})`, { instanceId }, { cause: err });
     }
   }
 
@@ -194,10 +212,13 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       if (!identity) continue;
       if (identity.role === 'stem') identity = { ...identity, ...(await readSpecialized(this.runDir, identity.instanceId)) };
       const published = c.Ports.find((p) => p.PrivatePort === CONTAINER_PORT && p.IP === '127.0.0.1' && p.PublicPort);
-      const endpoint: Endpoint =
-        c.Labels[LABEL.endpoint] === 'tcp'
-          ? { kind: 'tcp', host: '127.0.0.1', port: published?.PublicPort ?? 0 }
-          : { kind: 'unix', socketPath: socketPathFor(this.runDir, identity.instanceId) };
+      let endpoint: Endpoint;
+      if (c.Labels[LABEL.endpoint] === 'tcp') endpoint = { kind: 'tcp', host: '127.0.0.1', port: published?.PublicPort ?? 0 };
+      else {
+        const adopted = await this.#adoptSocket(identity.instanceId, c.State === 'running');
+        if (adopted === false) continue;
+        endpoint = adopted;
+      }
       handles.push({ ...identity, endpoint, backendRef: c.Id, startedAt: c.Created * 1000 });
       // Found, not started: follow from now, since an earlier run collected what it wrote before.
       if (c.State === 'running') this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
@@ -262,6 +283,24 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     for (const l of [...this.#exitListeners]) l(exit);
   }
 
+  /**
+   * The endpoint of a unix-mode container found after a restart: sealed again (a platform killed between
+   * start and seal left it open) and checked like a fresh start. One that fails the check is removed,
+   * not adopted: its function tampered with its socket.
+   */
+  async #adoptSocket(instanceId: string, running: boolean): Promise<Endpoint | false> {
+    const socketPath = socketPathFor(this.runDir, instanceId);
+    if (!running) return { kind: 'unix', socketPath };
+    try {
+      const pin = await sealSocketDir(path.dirname(socketPath), this.#o.functionUid);
+      return pin ? { kind: 'unix', socketPath, pin } : { kind: 'unix', socketPath };
+    } catch (err) {
+      this.#log.warn('an instance found at start has an untrusted socket; removing it', { instanceId, error: err as Error });
+      await this.#remove(instanceId, 0).catch(() => {});
+      return false;
+    }
+  }
+
   #initAvailable(): Promise<boolean> {
     this.#init ??= this.#o.docker.info().then(
       (info: { InitBinary?: string; InitCommit?: { ID?: string } }) => Boolean(info.InitBinary) && info.InitCommit?.ID !== 'N/A',
@@ -284,6 +323,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       const buf = (await container.logs({ stdout: true, stderr: true, tail: 30, follow: false }).catch(() => null)) as Buffer | null;
       if (buf) lines = demuxLogs(buf).trimEnd();
     }
+    if (lines) this.#startOutput.set(instanceId, lines.split('\n'));
     this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: lines });
   }
 
@@ -304,5 +344,18 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       this.#logs.untrack(instanceId);
     }
     await removeInstanceDir(this.runDir, instanceId);
+  }
+}
+
+function startFailure(err: NotHealthyError, timeoutMs: number): string {
+  switch (err.reason) {
+    case 'gone':
+      return `the runtime ${err.message} before it was ready; see the instance logs`;
+    case 'aborted':
+      return 'start was aborted';
+    case 'untrusted':
+      return `its socket cannot be trusted (${err.message}); the instance was removed`;
+    default:
+      return `not ready within ${timeoutMs} ms`;
   }
 }

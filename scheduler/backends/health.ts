@@ -49,13 +49,19 @@ export interface WaitHealthyOptions {
   wake?: (notify: () => void) => () => void;
   /** Delay between probes that got no answer, while waiting for the wake hint. */
   quietIntervalMs?: number;
+  /**
+   * Asked before each probe: false while the endpoint may not be dialled yet (a unix socket not yet
+   * sealed, see socket-dir.ts), so nothing connects to what the function alone controls. A throw ends
+   * the wait as 'untrusted'.
+   */
+  admit?: () => Promise<boolean>;
   now?: () => number;
 }
 
 /** Why waiting for readiness ended without a healthy instance. */
 export class NotHealthyError extends Error {
   constructor(
-    readonly reason: 'timeout' | 'gone' | 'aborted',
+    readonly reason: 'timeout' | 'gone' | 'aborted' | 'untrusted',
     message: string,
   ) {
     super(message);
@@ -78,6 +84,15 @@ function pause(ms: number, signal?: AbortSignal, setWaker?: (wake: (() => void) 
   });
 }
 
+async function admitted(opts: WaitHealthyOptions): Promise<boolean> {
+  if (!opts.admit) return true;
+  try {
+    return await opts.admit();
+  } catch (err) {
+    throw new NotHealthyError('untrusted', (err as Error).message);
+  }
+}
+
 /** Resolves once /healthz answers 200; rejects with NotHealthyError on timeout, death or abort. */
 export async function waitUntilHealthy(opts: WaitHealthyOptions): Promise<void> {
   const now = opts.now ?? Date.now;
@@ -97,7 +112,7 @@ export async function waitUntilHealthy(opts: WaitHealthyOptions): Promise<void> 
   try {
     for (;;) {
       if (opts.signal?.aborted) throw new NotHealthyError('aborted', 'start was aborted');
-      const status = await probeHealth(opts.endpoint, Math.max(50, Math.min(1000, deadline - now())));
+      const status = (await admitted(opts)) ? await probeHealth(opts.endpoint, Math.max(50, Math.min(1000, deadline - now()))) : 0;
       if (status === 200) return;
       if (status !== 0) tight = true;
       if (opts.checkGone && now() >= nextGoneCheck) {

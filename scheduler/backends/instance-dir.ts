@@ -1,16 +1,17 @@
 // Per-instance host directories: where an instance's unix socket lives (so Stratus reaches it without
 // NAT or a published port) and where a stem's code is staged. Layout of <runDir>/<instanceId>/:
-//   sock/runtime.sock   the runtime's socket; sock/ is writable by the function uid only
+//   sock/runtime.sock   the runtime's socket; sock/ is a capped tmpfs, sealed once the socket exists (socket-dir.ts)
 //   code/               hard links to a version's artifact (staged into a stem)
 
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { prepareSocketDir, releaseSocketDir, SOCKET_NAME } from './socket-dir.js';
 
 /** sun_path is 108 bytes on Linux including the terminating NUL. */
 export const MAX_UNIX_SOCKET_PATH = 107;
-export const SOCKET_TAIL = path.join('sock', 'runtime.sock');
+export const SOCKET_TAIL = path.join('sock', SOCKET_NAME);
 /** Instance ids longer than this may not fit a socket path; the run dir is chosen to fit this length. */
 export const ASSUMED_MAX_ID_LENGTH = 48;
 
@@ -47,35 +48,36 @@ export function assertSocketPathFits(socketPath: string): void {
 }
 
 /**
- * Creates <runDir>/<id>/ and its sock/ dir. sock/ is owned by the function uid with mode 0700 so that only
- * the runtime can create its socket there. When Stratus cannot chown (not root), sock/ falls back to
- * 0777 so the runtime can still bind; `ownedByFunction` tells which happened.
+ * Creates <runDir>/<id>/ and its sock/ dir, prepared for the runtime's bind (socket-dir.ts: a capped tmpfs
+ * owned by the function uid when Stratus is root; otherwise a directory the function can write). sock/ is
+ * sealed once the socket exists; `capped` tells whether the function's writes there are bounded.
  */
 export async function createInstanceDir(
   runDir: string,
   instanceId: string,
   owner: { uid: number; gid: number } | null,
-): Promise<{ dir: string; sockDir: string; ownedByFunction: boolean }> {
+): Promise<{ dir: string; sockDir: string; capped: boolean }> {
   assertSafeInstanceId(instanceId);
   const dir = instanceDir(runDir, instanceId);
   const sockDir = path.join(dir, 'sock');
   await fs.mkdir(runDir, { recursive: true, mode: 0o755 });
   await fs.mkdir(dir, { mode: 0o755 });
   await fs.mkdir(sockDir, { mode: 0o700 });
-  if (!owner) return { dir, sockDir, ownedByFunction: false };
   try {
-    await fs.chown(sockDir, owner.uid, owner.gid);
-    return { dir, sockDir, ownedByFunction: true };
+    const { capped } = await prepareSocketDir(sockDir, owner);
+    return { dir, sockDir, capped };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    await fs.chmod(sockDir, 0o777);
-    return { dir, sockDir, ownedByFunction: false };
+    await fs.rm(dir, { recursive: true, force: true });
+    throw err;
   }
 }
 
 export async function removeInstanceDir(runDir: string, instanceId: string): Promise<void> {
   assertSafeInstanceId(instanceId);
-  await fs.rm(instanceDir(runDir, instanceId), { recursive: true, force: true });
+  const dir = instanceDir(runDir, instanceId);
+  // Unmount first: rm would empty the tmpfs and then fail on the mount point itself.
+  await releaseSocketDir(path.join(dir, 'sock'));
+  await fs.rm(dir, { recursive: true, force: true });
 }
 
 /**

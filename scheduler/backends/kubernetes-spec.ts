@@ -54,6 +54,8 @@ export function podLabels(spec: InstanceSpec, platformId: string): Record<string
     [LABEL.function]: spec.function ?? '',
     [LABEL.version]: spec.version === null ? '' : String(spec.version),
     [LABEL.runtime]: spec.runtime ?? '',
+    // deploy/network-policy.yaml denies all egress to pods labelled none.
+    [NETWORK_LABEL]: spec.network,
   };
 }
 
@@ -66,8 +68,14 @@ export function podEnv(spec: InstanceSpec): { name: string; value: string }[] {
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
+/** Selects the pods whose egress deploy/network-policy.yaml denies. */
+export const NETWORK_LABEL = 'dev.stratus.network';
+
 export function podManifest(spec: InstanceSpec, image: string, shape: PodShape): V1Pod {
   const memory = `${spec.memoryMb}Mi`;
+  // A CPU limit is a CFS quota, as Docker's NanoCpus: the same cap on both backends.
+  const limits: Record<string, string> = { memory };
+  if (spec.cpus !== null) limits.cpu = `${Math.round(spec.cpus * 1000)}m`;
   const uid = shape.functionUid;
   return {
     apiVersion: 'v1',
@@ -94,7 +102,7 @@ export function podManifest(spec: InstanceSpec, image: string, shape: PodShape):
           env: podEnv(spec),
           ports: [{ name: 'http', containerPort: POD_PORT, protocol: 'TCP' }],
           // requests = limits: the pod is never overcommitted on memory, so it is not the first evicted.
-          resources: { limits: { memory }, requests: { memory } },
+          resources: { limits, requests: { memory } },
           securityContext: {
             runAsUser: uid,
             runAsGroup: uid,

@@ -168,8 +168,8 @@ export class KubernetesBackend extends Closeable implements Backend {
     );
   }
 
-  /** In-place pod resize is not GA on every cluster: a pod keeps the limit it was created with. No stems use it here. */
-  async setMemoryLimit(_instanceId: string, _memoryMb: number): Promise<void> {}
+  /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with. No stems use it here. */
+  async setLimits(): Promise<void> {}
 
   async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
     await this.#delete(instanceId, opts?.graceMs ?? this.#o.stopGraceMs);

@@ -18,6 +18,7 @@ import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLo
 import { NotHealthyError, waitUntilHealthy } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
 import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
+import { InstanceStartError } from './start-output.js';
 
 export interface ProcessBackendOptions {
   runDir: string;
@@ -54,10 +55,13 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
   async start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle> {
     if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica');
     const what = spec.function ? `function ${spec.function} v${spec.version}` : `${spec.runtime ?? ''} stem`;
-    const fail = (msg: string, cause?: unknown) =>
-      new StratusError('INSTANCE_START_FAILED', `${what}: ${msg}`, { instanceId: spec.instanceId }, { cause });
+    const fail = (msg: string, cause?: unknown, output: readonly string[] = []) =>
+      new InstanceStartError(`${what}: ${msg}`, { instanceId: spec.instanceId }, output, { cause });
     if (spec.runtime !== 'node' && spec.runtime !== 'python') throw fail('the process backend needs a runtime (node or python)');
     if (spec.role === 'function' && !spec.artifactDir) throw fail('no code to run (the process backend runs the built artifact directory)');
+    // A promise of isolation it cannot keep is refused rather than ignored; a CPU cap only loses fairness.
+    if (spec.network === 'none') throw fail('network "none" needs the Docker or Kubernetes backend: a child process shares the host\'s network');
+    if (spec.cpus !== null) this.#log.warn('cpus is not enforced by the process backend', { function: spec.function, cpus: spec.cpus });
     const dir = instanceDir(this.runDir, spec.instanceId);
     const socketPath = path.join(dir, SOCKET);
     try {
@@ -72,6 +76,8 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
     const proc = this.#spawn(spec, socketPath, dir);
     const child: Child = { proc, spec, exit: null, stopping: false, tail: [], exited: null! };
     child.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    // 'exit' may come before the pipes have delivered the last output (a crash's message): 'close' follows them.
+    const outputRead = new Promise<void>((resolve) => proc.once('close', () => resolve()));
     this.#children.set(spec.instanceId, child);
     this.#watch(child);
     const { instanceId, role, runtime, function: fn, version } = spec;
@@ -87,14 +93,16 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
         checkGone: async () => (child.exit ? `exited with code ${child.exit.exitCode}` : null),
       });
     } catch (err) {
-      this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: child.tail.join('\n') });
       await this.stop(instanceId, { graceMs: 0 });
+      await exitedWithin(outputRead, 1000);
+      this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: child.tail.join('\n') });
       const reason = err instanceof NotHealthyError ? err : null;
       throw fail(
         reason?.reason === 'gone' ? `the runtime ${reason.message} before it was ready; see the instance logs`
           : reason?.reason === 'aborted' ? 'start was aborted'
             : `not ready within ${this.opts.startTimeoutMs ?? 30_000} ms`,
         err,
+        [...child.tail],
       );
     }
     return { ...record, endpoint: { kind: 'unix', socketPath }, backendRef: `pid:${record.pid}` };
@@ -108,8 +116,8 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
     return artifactDir;
   }
 
-  /** Without cgroups a running process's limit cannot change; a stem keeps the heap cap it started with. */
-  async setMemoryLimit(): Promise<void> {}
+  /** Without cgroups a running process's limits cannot change; a stem keeps the heap cap it started with. */
+  async setLimits(): Promise<void> {}
 
   async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
     assertSafeInstanceId(instanceId);

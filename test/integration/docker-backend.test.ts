@@ -30,6 +30,8 @@ const stemSpec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
   artifactDir: null,
   handler: null,
   memoryMb: 256,
+  cpus: null,
+  network: 'egress',
   env: {},
   ...over,
 });
@@ -92,7 +94,7 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend', () 
     const writes = JSON.parse((await invoke(h, '/write')).body) as Record<string, string>;
     expect(writes).toEqual({ '/': 'EROFS', '/app': 'EROFS', '/opt/stratus': 'EROFS', '/run/stratus': 'EROFS', '/run/stratus/code': 'EROFS', '/tmp': 'writable' });
 
-    await backend.setMemoryLimit(h.instanceId, 96);
+    await backend.setLimits(h.instanceId, { memoryMb: 96, cpus: null });
     expect((await docker.getContainer(h.backendRef).inspect()).HostConfig.Memory).toBe(96 * MB);
     await backend.stop(h.instanceId);
   });
@@ -146,7 +148,7 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend', () 
   it('an allocation past a 64 MB limit is reported as oom by diagnose and onExit', async () => {
     const h = await backend.start(stemSpec());
     await specialize(backend, h, 'node-sandbox-probe', 'index.handler');
-    await backend.setMemoryLimit(h.instanceId, 64);
+    await backend.setLimits(h.instanceId, { memoryMb: 64, cpus: null });
     const exited = new Promise<InstanceExit>((resolve) => {
       const off = backend.onExit((e) => {
         if (e.instanceId !== h.instanceId) return;

@@ -242,7 +242,7 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
     expect(b.supportsStems).toBe(false);
     const h = await b.start(spec());
     await expect(b.stageCode(h, HELLO)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED', message: expect.stringMatching(/stems are not available on Kubernetes/) });
-    await b.setMemoryLimit(h.instanceId, 512);
+    await b.setLimits(h.instanceId, { memoryMb: 512, cpus: null });
     expect(api.pod(NS, `stratus-${h.instanceId}`)!.spec!.containers[0]!.resources!.limits).toEqual({ memory: '128Mi' });
     b.onExit(() => {});
     await b.eventsReady();

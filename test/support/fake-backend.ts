@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { StratusError } from '../../core/errors.js';
-import type { Backend, InstanceExit, InstanceHandle, InstanceSpec } from '../../scheduler/backends/backend.js';
+import type { Backend, InstanceExit, InstanceHandle, InstanceSpec, ResourceLimits } from '../../scheduler/backends/backend.js';
 
 export interface FakeInstance {
   handle: InstanceHandle;
@@ -27,6 +27,7 @@ export class FakeBackend implements Backend {
   readonly stops: string[] = [];
   readonly staged: { instanceId: string; artifactDir: string }[] = [];
   readonly memoryLimits: { instanceId: string; memoryMb: number }[] = [];
+  readonly cpuLimits: { instanceId: string; cpus: number | null }[] = [];
   readonly exits = new Map<string, InstanceExit>();
   /** Status POST /init answers on stems. */
   initStatus = 200;
@@ -120,8 +121,9 @@ export class FakeBackend implements Backend {
     return '/code';
   }
 
-  async setMemoryLimit(instanceId: string, memoryMb: number): Promise<void> {
-    this.memoryLimits.push({ instanceId, memoryMb });
+  async setLimits(instanceId: string, limits: ResourceLimits): Promise<void> {
+    this.memoryLimits.push({ instanceId, memoryMb: limits.memoryMb });
+    this.cpuLimits.push({ instanceId, cpus: limits.cpus });
   }
 
   async stop(instanceId: string): Promise<void> {
