@@ -11,6 +11,8 @@ import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
 import type { ImageSpec } from './image.js';
 import { planInstall, type InstallRunner } from './install.js';
+import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
+import { checkTree, TreeViolation } from './tree-check.js';
 
 export type BuildPhase = 'extract' | 'install' | 'image' | 'push';
 
@@ -28,6 +30,8 @@ export interface ImageStep {
 export interface JobContext {
   limits: ExtractLimits;
   runner: InstallRunner;
+  /** Bytes of install output the build log keeps (default INSTALL_OUTPUT_LIMIT, 1 MiB). */
+  installOutputLimit?: number;
   imageStep: ImageStep | null;
   baseImages: Record<Runtime, string>;
   tagFor: (fn: string, version: number) => string;
@@ -98,15 +102,18 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
       ctx.log.line('install', runtime === 'node' ? 'no package.json: no dependencies to install' : 'no requirements.txt: no dependencies to install');
     } else {
       ctx.log.line('install', `$ ${plan.command.join(' ')}`);
-      const code = await ctx.runner.run(plan, {
-        runtime,
-        dir: codeDir,
-        buildId: req.buildId,
-        onOutput: (chunk) => ctx.log.chunk('install', chunk),
-        signal: ctx.signal,
+      const limit = ctx.installOutputLimit ?? INSTALL_OUTPUT_LIMIT;
+      const onOutput = capOutput(limit, (chunk) => ctx.log.chunk('install', chunk), () => {
+        ctx.log.chunk('install', '\n');
+        ctx.log.line('install', `… install output past ${formatBytes(limit)} was left out of this log; the install goes on`);
       });
+      const code = await ctx.runner.run(plan, { runtime, dir: codeDir, buildId: req.buildId, onOutput, signal: ctx.signal });
       ctx.signal.throwIfAborted();
       if (code !== 0) throw new BuildFailure(`${plan.label} exited with code ${code}: see the build log`);
+      // The install ran the uploader's scripts: what it left is held to the upload's rules.
+      await checkTree(codeDir, ctx.limits, `the dependency install (${plan.label})`).catch((err: unknown) => {
+        throw err instanceof TreeViolation ? new BuildFailure(err.message) : err;
+      });
     }
     // Without a package.json, Node would take the module type of whatever package.json sits above the
     // artifact (this repo's says "module"); an empty one lets Node detect each file's syntax.
@@ -143,6 +150,8 @@ async function phase<T>(ctx: JobContext, name: BuildPhase, work: () => Promise<T
     ctx.onPhaseDone(name, ctx.clock.now() - start);
   }
 }
+
+const formatBytes = (n: number) => (n % (1024 * 1024) === 0 ? `${n / (1024 * 1024)} MiB` : `${n} bytes`);
 
 /** Whatever the archive or the install left: code readable by the function's user, writable by no one else. */
 async function normalizeModes(dir: string): Promise<void> {

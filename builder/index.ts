@@ -12,6 +12,7 @@ import type { ImageStep } from './build-job.js';
 import { BuildService } from './build-service.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
+import type { InstallSandboxSettings } from './install-sandbox.js';
 import { Purger } from './purge.js';
 import { RegistryClient } from './registry.js';
 
@@ -26,6 +27,8 @@ export interface BuilderDeps {
   stateDir: string;
   logger: Logger;
   clock?: Clock;
+  /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
+  installSandbox?: Partial<InstallSandboxSettings>;
   /** Test seams: replace how dependencies are installed or images built. */
   installRunner?: InstallRunner;
   imageStep?: ImageStep | null;
@@ -42,7 +45,10 @@ export function dockerImageStep(docker: Docker): ImageStep {
 export function createBuilder(deps: BuilderDeps): Builder {
   const { docker, images, build } = deps;
   const logger = deps.logger.child({ component: 'builder' });
-  const runner = deps.installRunner ?? (docker ? new ContainerInstallRunner(docker, { images: images.runtime, caFile: build.caFile }) : new HostInstallRunner());
+  const sandbox = deps.installSandbox;
+  const runner =
+    deps.installRunner ??
+    (docker ? new ContainerInstallRunner(docker, { images: images.runtime, caFile: build.caFile, sandbox }) : new HostInstallRunner({ caFile: build.caFile, sandbox }));
   const imageStep = deps.imageStep !== undefined ? deps.imageStep : docker ? dockerImageStep(docker) : null;
   const purger = new Purger({
     docker,

@@ -1,13 +1,17 @@
 // The dependency step of a build: which command a runtime's manifest calls for, and where it runs —
-// in a throwaway container of the runtime image (Docker), or on the host (process backend). Either
-// way the output streams into the build log and the code dir comes back with its dependencies.
+// in a throwaway container of the runtime image (Docker), or on the host (process backend, in
+// install-host.ts). Either way the install is the uploader's code running (lifecycle scripts): it runs
+// as an unprivileged uid with an environment built from nothing (install-sandbox.ts), its output
+// streams into the build log, and the code dir comes back with its dependencies, owned by the platform.
 
-import { spawn } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Runtime } from '../core/types.js';
+import { chownTree, DEFAULT_INSTALL_PATH, installEnv, installIdentity, sandboxSettings, type InstallSandboxSettings } from './install-sandbox.js';
+
+export { HostInstallRunner } from './install-host.js';
 
 export interface InstallPlan {
   /** Short name for messages: "npm ci", "npm install", "pip install". */
@@ -54,11 +58,26 @@ export interface ContainerRunnerOptions {
   images: Record<Runtime, string>;
   /** Extra CA bundle (PEM) for registries behind an intercepting proxy; mounted read-only. */
   caFile: string | undefined;
+  sandbox?: Partial<InstallSandboxSettings>;
   memoryMb?: number;
+  /** CPU cap of one install, in cores (NanoCpus). */
+  cpus?: number;
+  pidsLimit?: number;
+  /** Size of the tmpfs at /tmp, the install's HOME (npm's cache lives there; it counts against memory). */
+  tmpMb?: number;
 }
 
+/**
+ * An install in a throwaway container of the runtime image: the function uid, no capabilities, no new
+ * privileges, a read-only root with a tmpfs HOME, pids/memory/CPU caps, no log kept by Docker. The
+ * network stays (installs need the registry).
+ */
 export class ContainerInstallRunner implements InstallRunner {
-  constructor(private readonly docker: Docker, private readonly opts: ContainerRunnerOptions) {}
+  readonly #sandbox: InstallSandboxSettings;
+
+  constructor(private readonly docker: Docker, private readonly opts: ContainerRunnerOptions) {
+    this.#sandbox = sandboxSettings(opts.sandbox);
+  }
 
   async removeLeftovers(buildId: string): Promise<void> {
     const found = await this.docker.listContainers({ all: true, filters: { label: [`dev.stratus.build=${buildId}`] } });
@@ -66,26 +85,42 @@ export class ContainerInstallRunner implements InstallRunner {
   }
 
   async run(plan: InstallPlan, run: RunOptions): Promise<number> {
+    const id = installIdentity(this.#sandbox.uid);
+    // The code dir is the install's for the install only; afterwards it is the platform's again, so
+    // that the install's uid (which functions also run as) can change nothing of the artifact.
+    if (id.drops) await chownTree(run.dir, id.uid, id.gid, 'leaves-first');
+    try {
+      return await this.#runContainer(plan, run, `${id.uid}:${id.gid}`);
+    } finally {
+      if (id.drops) await chownTree(run.dir, id.platformUid, id.platformGid, 'root-first');
+    }
+  }
+
+  async #runContainer(plan: InstallPlan, run: RunOptions, user: string): Promise<number> {
     const { caFile } = this.opts;
-    const env = [
-      'HOME=/tmp',
-      'npm_config_update_notifier=false',
-      // Debian's pip refuses to install next to the system's packages; --target keeps them apart anyway.
-      'PIP_BREAK_SYSTEM_PACKAGES=1',
-      ...(caFile ? [`NODE_EXTRA_CA_CERTS=${CA_IN_CONTAINER}`, `PIP_CERT=${CA_IN_CONTAINER}`, `npm_config_cafile=${CA_IN_CONTAINER}`] : []),
-    ];
+    const image = this.opts.images[run.runtime];
+    const env = installEnv({ path: await this.#imagePath(image), home: '/tmp', caFile: caFile ? CA_IN_CONTAINER : undefined, passEnv: this.#sandbox.passEnv });
     const container = await this.docker.createContainer({
-      Image: this.opts.images[run.runtime],
+      Image: image,
+      // `env -i`: the image's own ENV (STRATUS_CODE_DIR, ...) is not the install's business either.
+      Entrypoint: ['/usr/bin/env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`)],
       Cmd: plan.command,
       WorkingDir: '/code',
-      // As the platform's own user, so that what the install writes stays ours to move and delete.
-      User: `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`,
-      Env: env,
+      User: user,
       Labels: { 'dev.stratus.build': run.buildId },
       HostConfig: {
         Binds: [`${run.dir}:/code`, ...(caFile ? [`${caFile}:${CA_IN_CONTAINER}:ro`] : [])],
         Memory: (this.opts.memoryMb ?? 1024) * 1024 * 1024,
-        PidsLimit: 1024,
+        MemorySwap: (this.opts.memoryMb ?? 1024) * 1024 * 1024,
+        NanoCpus: Math.round((this.opts.cpus ?? 1) * 1e9),
+        PidsLimit: this.opts.pidsLimit ?? 512,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges:true'],
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.opts.tmpMb ?? 512}m` },
+        // The output is streamed to the build log (capped there); Docker keeping a copy on the host's
+        // disk would be an unbounded write the install controls.
+        LogConfig: { Type: 'none', Config: {} },
       },
     });
     const kill = () => void container.kill().catch(() => {});
@@ -100,6 +135,7 @@ export class ContainerInstallRunner implements InstallRunner {
         stream.on('error', () => resolve());
       });
       this.docker.modem.demuxStream(stream, out, out);
+      if (run.signal.aborted) return 137;
       await container.start();
       const result = (await container.wait()) as { StatusCode: number };
       await ended;
@@ -109,18 +145,11 @@ export class ContainerInstallRunner implements InstallRunner {
       await container.remove({ force: true }).catch(() => {});
     }
   }
-}
 
-/** Without Docker: the same command on the host, in the code dir, with the platform's environment. */
-export class HostInstallRunner implements InstallRunner {
-  run(plan: InstallPlan, run: RunOptions): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const [cmd, ...args] = plan.command;
-      const child = spawn(cmd!, args, { cwd: run.dir, stdio: ['ignore', 'pipe', 'pipe'], signal: run.signal, killSignal: 'SIGKILL' });
-      child.stdout.on('data', run.onOutput);
-      child.stderr.on('data', run.onOutput);
-      child.on('error', (err) => (run.signal.aborted ? resolve(137) : reject(err)));
-      child.on('close', (code, sig) => resolve(code ?? (sig ? 128 + 9 : 1)));
-    });
+  /** The image's PATH (where its node/python live); `env -i` would otherwise leave none. */
+  async #imagePath(image: string): Promise<string> {
+    const info = (await this.docker.getImage(image).inspect()) as { Config?: { Env?: string[] | null } };
+    const entry = info.Config?.Env?.find((e) => e.startsWith('PATH='));
+    return entry ? entry.slice('PATH='.length) : DEFAULT_INSTALL_PATH;
   }
 }
