@@ -19,6 +19,8 @@ const schema = z
 
     STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
     STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    /** How long start-up waits for a configured Redis or Docker to answer; 0: as long as it takes. */
+    STRATUS_SERVICE_WAIT_MS: int(0, 0, 86_400_000),
 
     STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
@@ -66,7 +68,16 @@ export interface Config {
   apiKey: string | undefined;
   stateDir: string;
   publicUrl: string | undefined;
-  store: { kind: 'auto' | 'redis' | 'memory'; redisUrl: string };
+  store: {
+    kind: 'auto' | 'redis' | 'memory';
+    redisUrl: string;
+    /** STRATUS_REDIS_URL was given: the operator means Redis, so start-up never falls back from it. */
+    redisUrlSet: boolean;
+    /** The host's PATH: where start-up looks for a redis-server binary (a sign Redis belongs here). */
+    hostPath: string;
+  };
+  /** Start-up waits this long for a Redis or Docker that is meant to be there (0: without a bound). */
+  serviceWaitMs: number;
   backend: {
     kind: 'auto' | 'docker' | 'process' | 'kubernetes';
     dockerSocket: string;
@@ -121,7 +132,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKey: e.STRATUS_API_KEY,
     stateDir: path.resolve(e.STRATUS_STATE_DIR),
     publicUrl: e.STRATUS_PUBLIC_URL,
-    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL },
+    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
+    serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
     backend: {
       kind: e.STRATUS_BACKEND,
       dockerSocket: e.STRATUS_DOCKER_SOCKET,
@@ -165,7 +177,40 @@ function pick(env: Record<string, string | undefined>, names: string[]): Record<
   return out;
 }
 
-/** The configuration as printed at start: secrets replaced. */
+/**
+ * What start-up prints: where it listens, what it runs on, where its state and key are. Secrets never
+ * appear (the key is named by where it comes from; a URL's credentials and secret-looking query
+ * parameters are replaced); the rest of the settings are in the README with their defaults.
+ */
 export function describeConfig(cfg: Config): Record<string, unknown> {
-  return { ...cfg, apiKey: cfg.apiKey ? '<set>' : '<generated or from state dir>' };
+  const redis = cfg.store.kind === 'memory' ? {} : { redis: redactUrl(cfg.store.redisUrl) };
+  const docker = cfg.backend.kind === 'auto' || cfg.backend.kind === 'docker' ? { docker: cfg.backend.dockerSocket } : {};
+  return {
+    listen: `${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`,
+    ...(cfg.publicUrl ? { publicUrl: redactUrl(cfg.publicUrl) } : {}),
+    backend: cfg.backend.kind,
+    ...docker,
+    store: cfg.store.kind,
+    ...redis,
+    registry: redactUrl(cfg.images.registry),
+    stateDir: cfg.stateDir,
+    apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : path.join(cfg.stateDir, 'api-key'),
+  };
+}
+
+const SECRET_PARAM = /pass|secret|token|key|auth/i;
+
+/** A URL fit for a log line: user and password, and query parameters that look secret, replaced. */
+export function redactUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    // Not a URL (a host:port, or malformed): still hide anything before an "@".
+    return raw.replace(/^(.*\/\/)?[^@/]*@/, (_m, scheme: string | undefined) => `${scheme ?? ''}<credentials>@`);
+  }
+  if (!url.host) return raw.replace(/^[^@/]*@/, '<credentials>@');
+  const creds = url.username || url.password ? '<credentials>@' : '';
+  const params = [...url.searchParams].map(([k, v]) => `${encodeURIComponent(k)}=${SECRET_PARAM.test(k) ? '<redacted>' : encodeURIComponent(v)}`);
+  return `${url.protocol}//${creds}${url.host}${url.pathname === '/' ? '' : url.pathname}${params.length ? `?${params.join('&')}` : ''}`;
 }

@@ -1,6 +1,7 @@
-// The composition root: choose the store and the backend (falling back loudly to embedded defaults), wire
-// builder, scheduler and the HTTP app by constructor arguments, start listening; stop() shuts it all
-// down in order. gateway/main.ts calls it with the validated configuration; integration tests call it too.
+// The composition root: choose the store and the backend (falling back loudly to embedded defaults only
+// when Redis or Docker is absent, else waiting for them), wire builder, scheduler and the HTTP app by
+// constructor arguments, start listening; stop() shuts it all down in order. gateway/main.ts calls it
+// with the validated configuration; integration tests call it too.
 
 import crypto from 'node:crypto';
 import type Docker from 'dockerode';
@@ -42,7 +43,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   logger.info('configuration', describeConfig(config));
 
   const apiKey = await resolveApiKey(config.apiKey, config.stateDir, logger);
-  const store = await openStore(config.store, logger);
+  // Each waits for its service when it is meant to be there but not answering yet (boot/service-wait.ts).
+  const store = await openStore(config, logger);
   const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
   if (docker) await warnOfMissingRuntimeImages(docker, config.images.runtime, logger);
@@ -77,7 +79,10 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     currentVersion: versions.current,
   });
 
-  await scheduler.reconcile();
+  // A function missing from the store means deleted only if the store remembers earlier runs: an
+  // in-memory store never does, and an empty Redis may have been flushed or restarted without its data.
+  const storeRemembers = store.kind === 'redis' && (await store.listFunctions()).length > 0;
+  await scheduler.reconcile({ storeRemembers });
   await builder.recover();
   for (const fn of await store.listFunctions()) {
     const deployed = fn.currentVersion === null ? null : await versions.lookup(fn.name, fn.currentVersion);

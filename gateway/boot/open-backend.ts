@@ -1,16 +1,19 @@
-// Chooses the container Backend: Docker when its socket answers (or when required), else the process
-// backend, announced loudly because child processes are not isolated like containers. Kubernetes only
-// when asked for (STRATUS_BACKEND=kubernetes), and then never with a fallback.
+// Chooses the container Backend: Docker when its socket answers. When it does not, the process backend
+// only if Docker is absent — no socket file at STRATUS_DOCKER_SOCKET, not asked for (STRATUS_BACKEND=
+// docker) and never used by this state dir — announced loudly because child processes are not isolated
+// like containers and installs then run on the host. Otherwise start-up waits for Docker
+// (service-wait.ts): a Docker slow to answer must not put functions on the host. Kubernetes only when
+// asked for (STRATUS_BACKEND=kubernetes), and then never with a fallback.
 
 import path from 'node:path';
 import Docker from 'dockerode';
 import type { Config } from '../../core/config.js';
-import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Backend } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { ProcessBackend } from '../../scheduler/backends/process.js';
 import { openKubernetesBackend } from './open-kubernetes.js';
+import { exists, markUsed, usedBefore, waitForService, type BootOptions } from './service-wait.js';
 
 export interface OpenedBackend {
   backend: Backend;
@@ -18,16 +21,29 @@ export interface OpenedBackend {
   docker: Docker | null;
 }
 
-async function dockerAnswers(docker: Docker): Promise<boolean> {
-  try {
-    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref())]);
-    return true;
-  } catch {
-    return false;
-  }
+/** One ping; a Docker that takes longer than PING_TIMEOUT_MS is asked again by the wait loop. */
+const PING_TIMEOUT_MS = 2000;
+
+/**
+ * A client of its own with a request timeout, so that a socket that accepts but never answers leaves no
+ * request hanging per attempt (the platform's client has none: its event and log streams idle for long).
+ */
+async function dockerAnswers(socketPath: string): Promise<boolean> {
+  const probe = new Docker({ socketPath, timeout: PING_TIMEOUT_MS });
+  return probe.ping().then(() => true, () => false);
 }
 
-export async function openBackend(config: Config, platformId: string, logger: Logger): Promise<OpenedBackend> {
+/** Why Docker is meant to be used here although it does not answer, or null when it is absent. */
+async function whyDockerIsMeant(config: Config): Promise<string | null> {
+  const socket = config.backend.dockerSocket;
+  if (config.backend.kind === 'docker') return 'STRATUS_BACKEND=docker';
+  if (await exists(socket)) return `its socket ${socket} exists`;
+  const marker = await usedBefore(config.stateDir, 'docker');
+  if (marker) return `this state dir used Docker before (${marker})`;
+  return null;
+}
+
+export async function openBackend(config: Config, platformId: string, logger: Logger, opts: BootOptions = {}): Promise<OpenedBackend> {
   const cfg = config.backend;
   const processBackend = () =>
     new ProcessBackend({
@@ -44,28 +60,39 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
     // No Docker client: images are built elsewhere and pulled by the cluster from the registry.
     return { backend: await openKubernetesBackend(config, platformId, logger), docker: null };
   }
-  const docker = new Docker({ socketPath: cfg.dockerSocket });
-  if (await dockerAnswers(docker)) {
-    logger.info('backend: Docker', { socket: cfg.dockerSocket });
-    const backend = new DockerBackend({
-      docker,
-      runDir: path.join(config.stateDir, 'run'),
-      platformId,
-      functionUid: cfg.functionUid,
-      pidsLimit: cfg.pidsLimit,
-      cpuShares: cfg.cpuShares,
-      startTimeoutMs: cfg.startTimeoutMs,
-      logger: logger.child({ component: 'docker-backend' }),
+  if (!(await dockerAnswers(cfg.dockerSocket))) {
+    const meant = await whyDockerIsMeant(config);
+    if (meant === null) {
+      logger.warn(
+        `*** FALLBACK: Docker is not installed here (no socket at ${cfg.dockerSocket}) — using the PROCESS backend. Functions ` +
+          'and their dependency installs run as child processes on this host WITHOUT container isolation, and no images are ' +
+          'built or pushed. Run `bash scripts/services.sh && bash scripts/build-runtime-images.sh` for the Docker path. ***',
+      );
+      return { backend: processBackend(), docker: null };
+    }
+    const instead = cfg.kind === 'auto' ? ', or set STRATUS_BACKEND=process to run functions as processes on this host' : '';
+    await waitForService({
+      ...opts,
+      what: `Docker on ${cfg.dockerSocket}`,
+      why: `Stratus does not fall back to running functions on the host because ${meant}. Start Docker (bash scripts/services.sh) or set STRATUS_DOCKER_SOCKET${instead}.`,
+      attempt: () => dockerAnswers(cfg.dockerSocket),
+      maxWaitMs: config.serviceWaitMs,
+      field: 'STRATUS_DOCKER_SOCKET',
+      logger,
     });
-    return { backend, docker };
   }
-  if (cfg.kind === 'docker') {
-    throw new StratusError('INVALID_CONFIG', `Docker does not answer on ${cfg.dockerSocket} and STRATUS_BACKEND=docker; start it (bash scripts/services.sh) or set STRATUS_DOCKER_SOCKET`, { field: 'STRATUS_DOCKER_SOCKET' });
-  }
-  logger.warn(
-    `*** FALLBACK: Docker does not answer on ${cfg.dockerSocket} — using the PROCESS backend. Functions run as child ` +
-      'processes on this host WITHOUT container isolation, and no images are built or pushed. ' +
-      'Run `bash scripts/services.sh && bash scripts/build-runtime-images.sh` for the Docker path. ***',
-  );
-  return { backend: processBackend(), docker: null };
+  await markUsed(config.stateDir, 'docker', cfg.dockerSocket);
+  logger.info('backend: Docker', { socket: cfg.dockerSocket });
+  const docker = new Docker({ socketPath: cfg.dockerSocket });
+  const backend = new DockerBackend({
+    docker,
+    runDir: path.join(config.stateDir, 'run'),
+    platformId,
+    functionUid: cfg.functionUid,
+    pidsLimit: cfg.pidsLimit,
+    cpuShares: cfg.cpuShares,
+    startTimeoutMs: cfg.startTimeoutMs,
+    logger: logger.child({ component: 'docker-backend' }),
+  });
+  return { backend, docker };
 }

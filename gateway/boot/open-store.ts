@@ -1,48 +1,71 @@
-// Chooses the Store: Redis when reachable (or required), else the in-memory store, announced loudly
-// because everything it holds is lost when Stratus stops.
+// Chooses the Store: Redis when it answers. When it does not, the in-memory store only if Redis is
+// absent — not asked for (STRATUS_STORE=redis, STRATUS_REDIS_URL), never used by this state dir, and no
+// redis-server installed — announced loudly because everything it holds is lost when Stratus stops.
+// Otherwise start-up waits for Redis (service-wait.ts): an empty store in place of a Redis that is down
+// for a moment would make every function URL a 404 until the next restart.
 
 import { Redis } from 'ioredis';
-import type { Config } from '../../core/config.js';
-import { StratusError } from '../../core/errors.js';
+import { redactUrl, type Config } from '../../core/config.js';
 import type { Logger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
 import type { Store } from '../../core/store/store.js';
+import { findOnPath, markUsed, usedBefore, waitForService, type BootOptions } from './service-wait.js';
 
-async function connectRedis(url: string): Promise<Redis | null> {
+async function redisAnswers(url: string): Promise<boolean> {
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {}); // the failed first connect is reported below, not as an unhandled event
+  client.on('error', () => {}); // a failed attempt is reported by the caller, not as an unhandled event
   try {
     await client.connect();
     await client.ping();
-    return client;
+    return true;
   } catch {
+    return false;
+  } finally {
     client.disconnect();
-    return null;
   }
 }
 
-export async function openStore(cfg: Config['store'], logger: Logger): Promise<Store> {
+/** Why Redis is meant to be used here although it does not answer, or null when it is absent. */
+async function whyRedisIsMeant(config: Config): Promise<string | null> {
+  const cfg = config.store;
+  if (cfg.kind === 'redis') return 'STRATUS_STORE=redis';
+  if (cfg.redisUrlSet) return 'STRATUS_REDIS_URL is set';
+  const marker = await usedBefore(config.stateDir, 'redis');
+  if (marker) return `this state dir used Redis before (${marker})`;
+  const binary = await findOnPath('redis-server', cfg.hostPath);
+  if (binary) return `redis-server is installed (${binary})`;
+  return null;
+}
+
+export async function openStore(config: Config, logger: Logger, opts: BootOptions = {}): Promise<Store> {
+  const cfg = config.store;
   if (cfg.kind === 'memory') {
     logger.warn('STORE: in-memory (STRATUS_STORE=memory): functions and builds are lost when Stratus stops');
     return new MemoryStore();
   }
-  const probe = await connectRedis(cfg.redisUrl);
-  if (probe) {
-    probe.disconnect();
-    logger.info('store: Redis', { url: redactUrl(cfg.redisUrl) });
-    return new RedisStore(cfg.redisUrl);
+  const where = redactUrl(cfg.redisUrl);
+  if (!(await redisAnswers(cfg.redisUrl))) {
+    const meant = await whyRedisIsMeant(config);
+    if (meant === null) {
+      logger.warn(
+        `*** FALLBACK: Redis is not reachable at ${where} and not installed here — using the IN-MEMORY store. ` +
+          'Functions, versions and builds are LOST when Stratus stops. Run `bash scripts/services.sh` to start Redis. ***',
+      );
+      return new MemoryStore();
+    }
+    const instead = cfg.kind === 'auto' ? ', or set STRATUS_STORE=memory to run on an in-memory store that starts empty' : '';
+    await waitForService({
+      ...opts,
+      what: `Redis at ${where}`,
+      why: `Stratus does not fall back to the in-memory store because ${meant}. Start Redis (bash scripts/services.sh)${instead}.`,
+      attempt: () => redisAnswers(cfg.redisUrl),
+      maxWaitMs: config.serviceWaitMs,
+      field: 'STRATUS_REDIS_URL',
+      logger,
+    });
   }
-  if (cfg.kind === 'redis') {
-    throw new StratusError('INVALID_CONFIG', `Redis is not reachable at ${redactUrl(cfg.redisUrl)} and STRATUS_STORE=redis; start it (bash scripts/services.sh) or set STRATUS_REDIS_URL`, { field: 'STRATUS_REDIS_URL' });
-  }
-  logger.warn(
-    `*** FALLBACK: Redis is not reachable at ${redactUrl(cfg.redisUrl)} — using the IN-MEMORY store. ` +
-      'Functions, versions and builds are LOST when Stratus stops. Run `bash scripts/services.sh` to start Redis. ***',
-  );
-  return new MemoryStore();
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, '//<credentials>@');
+  await markUsed(config.stateDir, 'redis', where);
+  logger.info('store: Redis', { url: where });
+  return new RedisStore(cfg.redisUrl, { logger: logger.child({ component: 'redis-store' }) });
 }

@@ -1,6 +1,7 @@
 // `npm start` as a user runs it: gateway/main.ts in its own process. With Docker and Redis it serves a
-// function from a container and, on SIGTERM, drains and leaves no container behind. Without them
-// (process backend, in-memory store) it still deploys and serves, after saying loudly what it fell back to.
+// function from a container and, on SIGTERM, drains and leaves no container behind. Without Docker on the
+// machine it still deploys and serves, after saying loudly what it fell back to. With Redis configured but
+// not up yet it waits for Redis instead of starting on an empty in-memory store.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
@@ -9,20 +10,26 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { platformIdFor } from '../../gateway/platform.js';
+import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
 
 const FIXTURES = path.resolve('test/fixtures/functions');
 const KEY = 'main-process-key-0123456789';
 
-interface Started {
+interface Spawned {
   child: ChildProcess;
-  url: string;
   log: () => string;
   exited: Promise<number | null>;
+  /** The URL once it says it listens; rejects if it exits first. */
+  listening: Promise<string>;
 }
 
-async function startMain(env: Record<string, string>): Promise<Started> {
+interface Started extends Omit<Spawned, 'listening'> {
+  url: string;
+}
+
+function spawnMain(env: Record<string, string>): Spawned {
   let log = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: KEY, ...env },
@@ -31,7 +38,7 @@ async function startMain(env: Record<string, string>): Promise<Started> {
   child.stdout!.on('data', (c) => (log += c));
   child.stderr!.on('data', (c) => (log += c));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
+  const listening = new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
       const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
       if (m) {
@@ -44,7 +51,13 @@ async function startMain(env: Record<string, string>): Promise<Started> {
       reject(new Error(`stratus exited with ${code} before listening:\n${log}`));
     });
   });
-  return { child, url, log: () => log, exited };
+  listening.catch(() => {}); // awaited by the caller; an early exit must not surface as unhandled meanwhile
+  return { child, log: () => log, exited, listening };
+}
+
+async function startMain(env: Record<string, string>): Promise<Started> {
+  const { listening, ...spawned } = spawnMain(env);
+  return { ...spawned, url: await listening };
 }
 
 let running: Started | undefined;
@@ -113,11 +126,14 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   });
 });
 
-describe('npm start without Docker or Redis (embedded defaults)', () => {
+describe('npm start without Docker (embedded defaults)', () => {
+  // Docker is absent: no socket at the configured path, never used by this state dir. Redis cannot be
+  // made absent on a machine that runs it at the default address (STRATUS_REDIS_URL would count as
+  // asking for it), so the in-memory store is chosen explicitly; its fallback is in test/unit/boot.test.ts.
   it('says what it fell back to, installs dependencies on the host and serves from a child process', async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-embedded-'));
-    running = await startMain({ STRATUS_STATE_DIR: stateDir, STRATUS_REDIS_URL: 'redis://127.0.0.1:1', STRATUS_DOCKER_SOCKET: path.join(stateDir, 'no-docker.sock') });
-    expect(running.log()).toMatch(/FALLBACK.*IN-MEMORY store/);
+    running = await startMain({ STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'memory', STRATUS_DOCKER_SOCKET: path.join(stateDir, 'no-docker.sock') });
+    expect(running.log()).toMatch(/STORE: in-memory/);
     expect(running.log()).toMatch(/FALLBACK.*PROCESS backend/);
     const platform = { url: running.url, apiKey: KEY };
     const res = await deployFunction(platform, { name: 'embedded-dep', runtime: 'node' }, { file: 'code.tar.gz', content: await tarGzOf(path.join(FIXTURES, 'node-dep')) });
@@ -130,5 +146,29 @@ describe('npm start without Docker or Redis (embedded defaults)', () => {
     expect(await call.json()).toMatchObject({ value: '42', isNumber: true });
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+  });
+});
+
+describe.skipIf(await redisServerMissing())('npm start with Redis configured but not up yet', () => {
+  let redis: RedisServer | undefined;
+  afterEach(async () => {
+    await redis?.stop();
+    redis = undefined;
+  });
+
+  it('waits for Redis, saying why, and starts on Redis once it answers — no in-memory fallback', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-waitredis-'));
+    redis = new RedisServer(await freePort());
+    const { listening, ...spawned } = spawnMain({ STRATUS_STATE_DIR: stateDir, STRATUS_REDIS_URL: redis.url, STRATUS_BACKEND: 'process' });
+    running = { ...spawned, url: '' }; // killed by afterEach if the test fails while it waits
+    await vi.waitFor(() => expect(spawned.log()).toMatch(/WAITING for Redis at redis:\/\/127\.0\.0\.1:\d+/), { timeout: 30_000, interval: 50 });
+    expect(spawned.child.exitCode).toBeNull();
+    await redis.start();
+    const url = await listening;
+    expect(spawned.log()).toMatch(/store: Redis/);
+    expect(spawned.log()).not.toMatch(/FALLBACK|IN-MEMORY/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    spawned.child.kill('SIGTERM');
+    expect(await spawned.exited).toBe(0);
   });
 });
