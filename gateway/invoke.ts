@@ -12,7 +12,7 @@ import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { GatewayMetrics } from './deps.js';
 import { sendProblem } from './problem.js';
-import { proxyInvocation } from './proxy.js';
+import { framingProblem, proxyInvocation } from './proxy.js';
 import type { RouteTable } from './route-table.js';
 
 export const FUNCTION_URL_PREFIX = '/fn/';
@@ -37,6 +37,8 @@ export interface InvokeDeps {
   metrics: GatewayMetrics;
   logger: Logger;
   clock: Clock;
+  /** How long a handler may overrun its timeout before its instance is recycled (default HANDLER_GRACE_MS). */
+  graceMs?: number;
 }
 
 export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
@@ -45,13 +47,22 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
     proxyInvocation(req, res, {
       requestId, target, path, arrivedAt,
       deadline: deps.clock.now() + timeoutMs,
-      scheduler: deps.scheduler, metrics: deps.metrics, logger: deps.logger,
+      scheduler: deps.scheduler, metrics: deps.metrics, logger: deps.logger, graceMs: deps.graceMs,
     }, timeoutMs);
   };
 
   return (req, res) => {
     const arrivedAt = performance.now();
     const requestId = randomUUID();
+    if (req.headers['transfer-encoding'] !== undefined) {
+      const refused = framingProblem(req);
+      if (refused) {
+        // The framing is in doubt, so is every byte after it on this connection: answer, then close.
+        res.shouldKeepAlive = false;
+        sendProblem(res, refused, requestId, deps.logger);
+        return;
+      }
+    }
     // No res.setHeader here: every answer carries the id in its own header list (the proxy's writeHead,
     // sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
     const parsed = parseFunctionUrl(req.url ?? '/');

@@ -15,6 +15,7 @@ import { MetricsRegistry } from '../core/metrics.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { createScheduler } from '../scheduler/index.js';
 import { createApp } from './app.js';
+import { answerClientError } from './client-error.js';
 import { resolveApiKey } from './boot/api-key.js';
 import { openBackend } from './boot/open-backend.js';
 import { openStore } from './boot/open-store.js';
@@ -92,6 +93,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
 
   const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock });
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
+  server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());

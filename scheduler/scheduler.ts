@@ -8,7 +8,15 @@ import type { ExitReason, InstanceHandle } from './backends/backend.js';
 
 export type StartKind = 'warm' | 'stem' | 'container';
 
-export type LeaseOutcome = 'ok' | 'timeout' | 'crashed' | 'error';
+/**
+ * How a call ended, told when its lease is released — which is only once the instance is done with the
+ * call (its answer ended or its connection broke), so a released slot never has a handler still on it.
+ * 'ok' and 'error' (the call never reached a handler) free the slot; 'timeout' (the answer ended, but
+ * past the deadline) frees it and has the instance checked; 'crashed' (the connection broke, or the
+ * answer was not valid HTTP) and 'hung' (the handler ran on past its deadline and a grace: its slot is
+ * given up without the handler having finished) recycle the instance.
+ */
+export type LeaseOutcome = 'ok' | 'timeout' | 'crashed' | 'hung' | 'error';
 
 export interface Lease {
   readonly instance: InstanceHandle;
@@ -20,7 +28,7 @@ export interface Lease {
   readonly requestOptions: { socketPath: string } | { host: string; port: number };
   /** Set on the request that waited for a cold start: its kind and phase durations in ms (claim/create/init). */
   readonly coldStart?: { kind: Exclude<StartKind, 'warm'>; phases: Record<string, number> };
-  /** Return the slot. 'timeout' and 'crashed' make the scheduler check and recycle the instance. */
+  /** Return the slot, once the instance is done with the call (see LeaseOutcome). */
   release(outcome: LeaseOutcome): void;
   /** After a failed request: why the instance failed (OOM, exit), or null if it looks alive. */
   diagnose(): Promise<{ reason: ExitReason; exitCode: number | null } | null>;

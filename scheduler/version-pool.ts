@@ -189,9 +189,14 @@ export class VersionPool implements LeaseOwner {
     return this.host.diagnose(inst);
   }
 
-  /** LeaseOwner: a lease gives its slot back (once). */
+  /**
+   * LeaseOwner: a lease gives its slot back (once), when the instance is done with the call. After
+   * 'crashed' or 'hung' the instance is not trusted with another call (host.troubled recycles it): its
+   * slot goes to nobody, even in a retired pool whose draining instances still serve the queue.
+   */
   releaseSlot(inst: Instance, outcome: LeaseOutcome): void {
-    const troubled = outcome === 'timeout' || outcome === 'crashed';
+    const recycle = outcome === 'crashed' || outcome === 'hung';
+    const troubled = recycle || outcome === 'timeout';
     const canServe = inst.state === 'ready' || (inst.state === 'draining' && this.retired);
     if (canServe && !troubled && this.#waiters.length > 0) {
       this.#serve(this.#waiters.shift()!, inst, null); // the slot passes on; inFlight stays the same
@@ -199,9 +204,9 @@ export class VersionPool implements LeaseOwner {
     }
     inst.inFlight--;
     if (troubled && inst.state !== 'stopping') this.host.troubled(this, inst, outcome);
-    const stillServes = inst.state === 'ready' || (inst.state === 'draining' && this.retired);
+    const stillServes = !recycle && (inst.state === 'ready' || (inst.state === 'draining' && this.retired));
     if (stillServes && this.#waiters.length > 0) {
-      // A timed-out request's slot still goes to a waiter: the health check runs alongside.
+      // A timed-out request's slot still goes to a waiter (its answer did end): the health check runs alongside.
       inst.inFlight++;
       this.#serve(this.#waiters.shift()!, inst, null);
     } else if (inst.state === 'draining' && inst.inFlight === 0) {

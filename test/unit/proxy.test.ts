@@ -216,31 +216,48 @@ describe.each([
     expect(body).toBe('got:one;got:two;done');
   }, 10_000);
 
-  it('answers 504 FUNCTION_TIMEOUT past the deadline and releases with "timeout"', async () => {
+  it('answers 504 FUNCTION_TIMEOUT at the deadline, and keeps the slot until the late answer ends ("timeout")', async () => {
     await deploy({ timeoutMs: 100 });
-    h.instance.handle = () => {}; // never answers
+    let finish!: () => void;
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    h.instance.handle = (_req, res) => {
+      finish = () => res.end('late');
+      started();
+    };
     const res = await call('/fn/hello');
     expect(res.status).toBe(504);
     expect(JSON.parse(res.body).code).toBe('FUNCTION_TIMEOUT');
     expect(res.headers['x-stratus-request-id']).toBeTruthy();
-    expect(h.scheduler.releases).toEqual(['timeout']);
+    await running;
+    // The handler still runs: its slot is not free yet.
+    expect(h.scheduler.releases).toEqual([]);
+    finish();
+    await vi.waitFor(() => expect(h.scheduler.releases).toEqual(['timeout']));
   });
 
-  it('cuts the response when the deadline passes after the headers went out', async () => {
+  it('cuts the response when the deadline passes after the headers went out, and frees the slot when the instance ends', async () => {
     await deploy({ timeoutMs: 100 });
-    h.instance.handle = (_req, res) => res.writeHead(200).write('partial');
+    let finish!: () => void;
+    h.instance.handle = (_req, res) => {
+      res.writeHead(200).write('partial');
+      finish = () => res.end('rest');
+    };
     await expect(call('/fn/hello')).rejects.toThrow();
-    expect(h.scheduler.releases).toEqual(['timeout']);
+    expect(h.scheduler.releases).toEqual([]);
+    finish();
+    await vi.waitFor(() => expect(h.scheduler.releases).toEqual(['timeout']));
   });
 
-  it('aborts the upstream request and releases the lease when the caller goes away', async () => {
+  it('when the caller goes away, drains and discards the answer and frees the slot only when it ends', async () => {
     await deploy();
-    let upstreamClosed!: () => void;
-    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    let upstreamClosed = false;
+    let finish!: () => void;
     let callerGone!: () => void;
     h.instance.handle = (req, res) => {
       res.writeHead(200).write('working');
-      req.socket.on('close', () => upstreamClosed());
+      req.socket.on('close', () => (upstreamClosed = true));
+      finish = () => res.end('x'.repeat(256 * 1024)); // more than any socket buffer: it must be read
     };
     const req = http.request({ host: '127.0.0.1', port, path: '/fn/hello' }, (res) => {
       res.once('data', () => {
@@ -251,8 +268,30 @@ describe.each([
     req.on('error', () => {});
     req.end();
     await new Promise<void>((r) => (callerGone = r));
+    await vi.waitFor(() => expect(h.metrics.calls).toContainEqual({ metric: 'invocations', labels: { function: 'hello', status: 'CLIENT_CLOSED' } }));
+    expect(h.scheduler.releases).toEqual([]);
+    expect(upstreamClosed).toBe(false);
+    finish();
+    await vi.waitFor(() => expect(h.scheduler.releases).toEqual(['ok']));
+  });
+
+  it('when the caller goes away before its body arrived whole, aborts the upstream request and frees the slot ("error")', async () => {
+    await deploy();
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((r) => (upstreamClosed = r));
+    let reached!: () => void;
+    const upstreamReached = new Promise<void>((r) => (reached = r));
+    h.instance.handle = (req) => {
+      req.on('data', () => reached());
+      req.socket.on('close', () => upstreamClosed());
+    };
+    const req = http.request({ host: '127.0.0.1', port, path: '/fn/hello', method: 'POST', headers: { 'content-length': '100' } });
+    req.on('error', () => {});
+    req.write('only part of it');
+    await upstreamReached;
+    req.destroy();
     await closed;
-    expect(h.scheduler.releases).toEqual(['error']);
+    await vi.waitFor(() => expect(h.scheduler.releases).toEqual(['error']));
   });
 
   it('answers 502 FUNCTION_CRASHED when the instance resets the connection', async () => {
