@@ -9,6 +9,8 @@ const FLUSH_MS = 250;
 const FLUSH_BYTES = 16 * 1024;
 /** A runaway install must not fill Redis: past this the log only notes that it was cut. */
 const MAX_LOG_BYTES = 2 * 1024 * 1024;
+/** Line ends as a terminal (and an event stream) sees them. */
+const LINE_BREAK = /\r\n|\r|\n/;
 
 export class BuildLog {
   #buffer = '';
@@ -22,13 +24,17 @@ export class BuildLog {
 
   /** One or more complete lines of a phase. */
   line(phase: string, text: string): void {
-    for (const l of text.split('\n')) this.#push(`[${phase}] ${l}\n`);
+    for (const l of text.split(LINE_BREAK)) this.#push(`[${phase}] ${l}\n`);
   }
 
-  /** A raw chunk of tool output: split into lines, the unfinished tail kept until more arrives. */
+  /**
+   * A raw chunk of tool output: split into lines, the unfinished tail kept until more arrives. A lone
+   * "\r" (a progress bar redrawing its line) ends a line too, so every stored line starts with its
+   * phase; the "\r\n" split across two chunks leaves an empty line, which is dropped.
+   */
   chunk(phase: string, data: Buffer | string): void {
     const text = (this.#partial.get(phase) ?? '') + data.toString();
-    const lines = text.split(/\r?\n/);
+    const lines = text.split(LINE_BREAK);
     this.#partial.set(phase, lines.pop() ?? '');
     for (const l of lines) if (l.trim() !== '') this.#push(`[${phase}] ${l}\n`);
   }

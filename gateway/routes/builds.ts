@@ -13,9 +13,15 @@ export interface BuildsRoute {
   close(): void;
 }
 
-/** One SSE event; multi-line data becomes one data: line each, which the client joins back. */
+/**
+ * One SSE event; multi-line data becomes one data: line each, which the client joins back with "\n".
+ * An event stream ends a line at "\r\n", "\r" or "\n" alike (HTML, server-sent events): every one of
+ * them in the data must start a new data: line, or build output holding a lone "\r" could start a
+ * line of its own ("event: end") and forge an event. A lone "\r" therefore reaches the client as "\n".
+ */
 export function sseEvent(event: string, data: string): string {
-  return `event: ${event}\n${data.split('\n').map((l) => `data: ${l}`).join('\n')}\n\n`;
+  if (/[\r\n]/.test(event)) throw new Error(`an SSE event name must be one line: ${JSON.stringify(event)}`);
+  return `event: ${event}\n${data.split(/\r\n|\r|\n/).map((l) => `data: ${l}`).join('\n')}\n\n`;
 }
 
 export function buildsRouter(store: Store, logger: Logger, pollMs: number): BuildsRoute {
