@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HostInstallRunner, planInstall, type RunOptions } from '../../builder/install.js';
 import { capOutput } from '../../builder/install-sandbox.js';
+import { loadConfig } from '../../core/config.js';
 
 let dir: string;
 beforeEach(() => {
@@ -135,5 +136,21 @@ describe('capOutput', () => {
     write(Buffer.from('and more'));
     expect(kept).toEqual(['abcd', 'efghij']);
     expect(cuts).toBe(1);
+  });
+});
+
+describe('what the config hands installs', () => {
+  it('the machine\'s proxy and npm/pip registry settings only: no Stratus setting, no other host variable', () => {
+    const cfg = loadConfig({
+      STRATUS_API_KEY: 'admin-key-of-the-platform-0123456789',
+      STRATUS_REDIS_URL: 'redis://:secret@127.0.0.1:6379',
+      HTTPS_PROXY: 'http://127.0.0.1:3128',
+      no_proxy: 'localhost',
+      npm_config_registry: 'http://127.0.0.1:4873/',
+      PIP_INDEX_URL: 'http://127.0.0.1:3141/simple',
+      AWS_SECRET_ACCESS_KEY: 'not-for-installs',
+      PATH: '/usr/bin',
+    });
+    expect(cfg.build.installEnv).toEqual({ HTTPS_PROXY: 'http://127.0.0.1:3128', no_proxy: 'localhost', npm_config_registry: 'http://127.0.0.1:4873/', PIP_INDEX_URL: 'http://127.0.0.1:3141/simple' });
   });
 });
