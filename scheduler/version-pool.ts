@@ -25,7 +25,7 @@ export interface PoolHost {
   start(target: DeployedVersion): Promise<ColdStart>;
   /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
   stop(inst: Instance): void;
-  /** After a release with 'timeout' or 'crashed': check or recycle the instance. */
+  /** After a release with 'timeout' (check it), 'crashed' or 'hung' (recycle it). */
   troubled(pool: VersionPool, inst: Instance, outcome: LeaseOutcome): void;
   diagnose(inst: Instance): ReturnType<Lease['diagnose']>;
   dispatched(pool: VersionPool, waitedMs: number, coldStart: ColdStart | null): void;

@@ -9,7 +9,16 @@ class BodyTooLarge(Exception):
 
 
 class BadRequest(Exception):
-    """The request framing is broken (e.g. malformed chunked encoding)."""
+    """The request framing is broken (e.g. malformed chunked encoding), or the body ended early."""
+
+
+def _read_exactly(rfile, n):
+    # A short read means the client went away mid-body (the gateway does so when its caller left):
+    # the handler must not run on part of a body, nor run on after the gateway freed the slot.
+    data = rfile.read(n)
+    if len(data) < n:
+        raise BadRequest("the request body ended before its declared length")
+    return data
 
 
 def is_textual(content_type):
@@ -42,8 +51,9 @@ def _read_chunked(rfile, max_bytes):
         size += chunk_size
         if size > max_bytes:
             raise BodyTooLarge()
-        parts.append(rfile.read(chunk_size))
-        rfile.readline(8)
+        parts.append(_read_exactly(rfile, chunk_size))
+        if rfile.readline(8) not in (b"\r\n", b"\n"):
+            raise BadRequest("malformed chunked body")
 
 
 def read_body(headers, rfile, max_bytes):
@@ -52,7 +62,7 @@ def read_body(headers, rfile, max_bytes):
     length = int(headers.get("content-length") or 0)
     if length > max_bytes:
         raise BodyTooLarge()
-    return rfile.read(length) if length > 0 else b""
+    return _read_exactly(rfile, length) if length > 0 else b""
 
 
 def parse_query(qs):
