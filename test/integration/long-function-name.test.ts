@@ -46,11 +46,11 @@ describe('instance ids', () => {
   });
 });
 
-describe('a 63-character function name on the process backend', () => {
+describe('a 63-character function name on the process backend, without stems', () => {
   it('deploys and serves from a new instance; 64 characters are refused at deploy with the field named', async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-longname-'));
     platform = await startPlatform(
-      loadConfig({ STRATUS_PORT: '0', STRATUS_STATE_DIR: stateDir, STRATUS_API_KEY: KEY, STRATUS_STORE: 'memory', STRATUS_BACKEND: 'process', PATH: process.env.PATH, HOME: process.env.HOME }),
+      loadConfig({ STRATUS_PORT: '0', STRATUS_STATE_DIR: stateDir, STRATUS_API_KEY: KEY, STRATUS_STORE: 'memory', STRATUS_BACKEND: 'process', STRATUS_STEM_POOL_SIZE: '0', PATH: process.env.PATH, HOME: process.env.HOME }),
       silentLogger,
     );
     const name = longest('proc');
