@@ -3,15 +3,14 @@
 // constructor arguments, start listening; stop() shuts it all down in order. gateway/main.ts calls it
 // with the validated configuration; integration tests call it too.
 
+import crypto from 'node:crypto';
 import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder } from '../builder/index.js';
-import { BackendLoadCheck } from '../builder/load-check.js';
 import { describeConfig, type Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { systemClock } from '../core/lifecycle.js';
-import { platformIdFor } from '../core/platform-id.js';
 import { MetricsRegistry } from '../core/metrics.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { createScheduler } from '../scheduler/index.js';
@@ -30,8 +29,14 @@ export interface RunningPlatform {
   stop(): Promise<void>;
 }
 
-// The dev.stratus.platform label's value; the default Redis key prefix is derived the same way.
-export { platformIdFor } from '../core/platform-id.js';
+/**
+ * The value of the dev.stratus.platform label. Derived from the state dir: a restart over the same state
+ * adopts its own instances, and two Stratus on one host (or a test run beside a dev server) never reap
+ * each other's containers.
+ */
+export function platformIdFor(stateDir: string): string {
+  return `stratus-${crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 10)}`;
+}
 
 /** Start Stratus with a configuration; returns once it listens. Tests and main() both use this. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
@@ -57,8 +62,6 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     stateDir: config.stateDir,
     logger,
     clock,
-    // Every build starts its version once through the same backend the scheduler uses, before it is ready.
-    loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
     // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
     installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
   });
