@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
+import { redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
@@ -19,6 +20,8 @@ const schema = z
 
     STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
     STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    /** Prefix of every key and channel this platform uses in Redis; default: derived from the state dir. */
+    STRATUS_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'use 1-100 of A-Z, a-z, 0-9, ".", "_", ":", "-" (glob characters would make one prefix match another\'s keys)').optional(),
     /** How long start-up waits for a configured Redis or Docker to answer; 0: as long as it takes. */
     STRATUS_SERVICE_WAIT_MS: int(0, 0, 86_400_000),
 
@@ -71,6 +74,8 @@ export interface Config {
   store: {
     kind: 'auto' | 'redis' | 'memory';
     redisUrl: string;
+    /** Every Redis key and channel of this platform starts with it, so platforms sharing a Redis stay apart. */
+    redisPrefix: string;
     /** STRATUS_REDIS_URL was given: the operator means Redis, so start-up never falls back from it. */
     redisUrlSet: boolean;
     /** The host's PATH: where start-up looks for a redis-server binary (a sign Redis belongs here). */
@@ -137,7 +142,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKey: e.STRATUS_API_KEY,
     stateDir: path.resolve(e.STRATUS_STATE_DIR),
     publicUrl: e.STRATUS_PUBLIC_URL,
-    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
+    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? redisPrefixFor(path.resolve(e.STRATUS_STATE_DIR)), redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
     backend: {
       kind: e.STRATUS_BACKEND,

@@ -3,7 +3,6 @@
 // constructor arguments, start listening; stop() shuts it all down in order. gateway/main.ts calls it
 // with the validated configuration; integration tests call it too.
 
-import crypto from 'node:crypto';
 import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
@@ -12,6 +11,7 @@ import { describeConfig, type Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { systemClock } from '../core/lifecycle.js';
 import { MetricsRegistry } from '../core/metrics.js';
+import { platformIdFor } from '../core/platform-id.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { createScheduler } from '../scheduler/index.js';
 import { createApp } from './app.js';
@@ -29,14 +29,8 @@ export interface RunningPlatform {
   stop(): Promise<void>;
 }
 
-/**
- * The value of the dev.stratus.platform label. Derived from the state dir: a restart over the same state
- * adopts its own instances, and two Stratus on one host (or a test run beside a dev server) never reap
- * each other's containers.
- */
-export function platformIdFor(stateDir: string): string {
-  return `stratus-${crypto.createHash('sha256').update(stateDir).digest('hex').slice(0, 10)}`;
-}
+// The dev.stratus.platform label's value; the default Redis key prefix is derived the same way.
+export { platformIdFor } from '../core/platform-id.js';
 
 /** Start Stratus with a configuration; returns once it listens. Tests and main() both use this. */
 export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {

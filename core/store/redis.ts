@@ -1,8 +1,12 @@
 // Redis Store: the production twin of memory.ts, behaving the same (test/unit/store-contract.test.ts).
-// Layout under a prefix (default "stratus:"):
+// Every key and channel starts with the platform's prefix (STRATUS_REDIS_PREFIX, by default derived from
+// the state dir like the container label: core/platform-id.ts), so Stratus platforms sharing one Redis
+// never list, serve or delete each other's functions. Layout under the prefix:
 //   functions                 hash  name -> FunctionRecord JSON
 //   versions:<name>           hash  version -> VersionRecord JSON
-//   version-counter:<name>    INCR counter; kept on delete so a number is never handed out twice
+//   version-counter:<name>    INCR counter; the one key kept on delete, on purpose: a re-created function
+//                             goes on from the old number, so an image tag, an artifact dir or a late log
+//                             line of the deleted function is never taken for one of the new function
 //   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
 //   builds-of:<name>          set of build ids (what a delete must remove)
 //   builds-unfinished         set of build ids not yet succeeded or failed
@@ -17,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
 /** While Redis is down ioredis reports every reconnect attempt: one log line per this period is enough. */
@@ -25,7 +30,8 @@ const ERROR_LOG_EVERY_MS = 10_000;
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
 export interface RedisStoreOptions {
-  prefix?: string;
+  /** Starts every key and channel (e.g. "stratus-1a2b3c4d5e:"); required so that no caller shares one by accident. */
+  prefix: string;
   /** Where connection errors are reported (rate-limited); without one they are dropped. */
   logger?: Logger;
 }
@@ -38,10 +44,10 @@ export class RedisStore extends Closeable implements Store {
   readonly #watchers = new Set<(name: string | null) => void>();
   readonly #p: string;
 
-  constructor(client: Redis | string, opts: RedisStoreOptions = {}) {
+  constructor(client: Redis | string, opts: RedisStoreOptions) {
     super();
     this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
-    this.#p = opts.prefix ?? 'stratus:';
+    this.#p = opts.prefix;
     // Without a listener, an 'error' event ioredis emits directly (e.g. a reply it cannot match to a
     // command) throws and ends the process, and each failed reconnect is printed unthrottled to stderr.
     // With one, ioredis keeps reconnecting (its default retry strategy never gives up) and commands
@@ -181,6 +187,14 @@ export class RedisStore extends Closeable implements Store {
       this.#subscribed = sub.subscribe(this.#channel).catch(() => {});
     }
     return () => this.#watchers.delete(onChange);
+  }
+
+  /**
+   * Moves the functions `owns` accepts from the keys of a Stratus that had no per-platform prefix to this
+   * store's prefix (redis-legacy.ts). Run once at start, before anything reads the store.
+   */
+  adoptLegacyFunctions(owns: (versions: VersionRecord[]) => boolean, from = LEGACY_PREFIX): Promise<LegacyAdoption> {
+    return adoptLegacyFunctions(this.#redis, from, this.#p, owns);
   }
 
   /** Resolves once the watch subscription is active: changes published before then are not seen. */

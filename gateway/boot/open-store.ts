@@ -10,6 +10,7 @@ import type { Logger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
 import type { Store } from '../../core/store/store.js';
+import { adoptLegacyKeys } from './legacy-keys.js';
 import { findOnPath, markUsed, usedBefore, waitForService, type BootOptions } from './service-wait.js';
 
 async function redisAnswers(url: string): Promise<boolean> {
@@ -66,6 +67,13 @@ export async function openStore(config: Config, logger: Logger, opts: BootOption
     });
   }
   await markUsed(config.stateDir, 'redis', where);
-  logger.info('store: Redis', { url: where });
-  return new RedisStore(cfg.redisUrl, { logger: logger.child({ component: 'redis-store' }) });
+  logger.info('store: Redis', { url: where, prefix: cfg.redisPrefix });
+  const store = new RedisStore(cfg.redisUrl, { prefix: cfg.redisPrefix, logger: logger.child({ component: 'redis-store' }) });
+  try {
+    await adoptLegacyKeys(store, config.stateDir, cfg.redisPrefix, logger);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  return store;
 }

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
+import { builtHere } from '../../gateway/boot/legacy-keys.js';
 import type { Store } from '../../core/store/store.js';
 import { LOG_LINES_KEPT } from '../../core/store/store.js';
 import type { BuildRecord, FunctionRecord, LogRecord, VersionRecord } from '../../core/types.js';
@@ -203,6 +204,126 @@ describe.skipIf(await missing('redis'))('store contract: RedisStore', () => {
       await a.close();
       await b.close();
       await removeKeys();
+    }
+  });
+});
+
+describe.skipIf(await missing('redis'))('RedisStore prefixes: platforms sharing one Redis', () => {
+  const run = randomUUID();
+  const prefixes = { a: `stratus-test-a-${run}:`, b: `stratus-test-b-${run}:`, legacy: `stratus-test-legacy-${run}:` };
+  let admin: Redis;
+  beforeEach(() => {
+    admin = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    for (const p of Object.values(prefixes)) {
+      const keys = await admin.keys(`${p}*`);
+      if (keys.length > 0) await admin.del(...keys);
+    }
+    await admin.quit();
+  });
+
+  it('lists, serves, deletes and announces only the functions under its own prefix', async () => {
+    const a = new RedisStore(REDIS_URL, { prefix: prefixes.a });
+    const b = new RedisStore(REDIS_URL, { prefix: prefixes.b });
+    try {
+      const heardByB = nextChange(b);
+      await b.watching();
+      await a.putFunction(fn('same-name'));
+      await a.putFunction(fn('only-a'));
+      await a.appendLogs('same-name', [logLine(1)]);
+      let heard = heardByB.next();
+      await b.putFunction(fn('same-name', { latestVersion: 7 }));
+      await heard;
+      expect((await a.listFunctions()).map((f) => f.name)).toEqual(['only-a', 'same-name']);
+      expect((await b.listFunctions()).map((f) => f.name)).toEqual(['same-name']);
+      expect(await b.getFunction('only-a')).toBeNull();
+      expect(await b.deleteFunction('only-a')).toBe(false);
+      expect(await a.getFunction('only-a')).not.toBeNull();
+      heard = heardByB.next();
+      expect(await b.deleteFunction('same-name')).toBe(true);
+      await heard;
+      expect(await a.getFunction('same-name')).toEqual(fn('same-name'));
+      expect(await a.readLogs('same-name')).toHaveLength(1);
+      // B heard its own put and delete, nothing of A's writes (published before B's own, so they would have come first).
+      expect(heardByB.names).toEqual(['same-name', 'same-name']);
+      heardByB.stop();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('a delete leaves no key of the function but its version counter (kept so numbers never repeat)', async () => {
+    const a = new RedisStore(REDIS_URL, { prefix: prefixes.a });
+    try {
+      await a.nextVersion('gone');
+      await a.putFunction(fn('gone'));
+      await a.putVersion(version('gone', 1));
+      await a.putBuild(build('b-gone', 'gone'));
+      await a.appendBuildLog('b-gone', 'log');
+      await a.appendLogs('gone', [logLine(1, { function: 'gone' })]);
+      await a.deleteFunction('gone');
+      expect((await admin.keys(`${prefixes.a}*`)).sort()).toEqual([`${prefixes.a}version-counter:gone`]);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('moves the legacy (unprefixed) functions built from its state dir, with every key, and leaves the others', async () => {
+    const stateDir = `/srv/stratus-${run}/state`;
+    const legacy = new RedisStore(REDIS_URL, { prefix: prefixes.legacy });
+    const a = new RedisStore(REDIS_URL, { prefix: prefixes.a });
+    try {
+      const built = (name: string, dir: string): VersionRecord => ({ ...version(name, 1), status: 'ready', artifactDir: `${dir}/artifacts/${name}/v1` });
+      // What an older Stratus wrote: a function built here (with a build, logs, counter), one built from
+      // another state dir, one running a user's image only.
+      await legacy.nextVersion('mine');
+      await legacy.nextVersion('mine');
+      await legacy.putFunction(fn('mine', { currentVersion: 1 }));
+      await legacy.putVersion(built('mine', stateDir));
+      await legacy.putBuild(build('b-mine', 'mine', 'building'));
+      await legacy.appendBuildLog('b-mine', 'built here');
+      await legacy.appendLogs('mine', [logLine(1, { function: 'mine' })]);
+      await legacy.putFunction(fn('theirs'));
+      await legacy.putVersion(built('theirs', `${stateDir}-other`));
+      await legacy.putFunction(fn('image-only'));
+      await legacy.putVersion({ ...version('image-only', 1), image: 'example/img:1' });
+
+      const moved = await a.adoptLegacyFunctions(builtHere(stateDir), prefixes.legacy);
+      expect(moved).toEqual({ adopted: ['mine'], left: expect.arrayContaining(['theirs', 'image-only']), clashing: [] });
+      expect(await a.getFunction('mine')).toEqual(fn('mine', { currentVersion: 1 }));
+      expect(await a.getVersion('mine', 1)).toMatchObject({ artifactDir: `${stateDir}/artifacts/mine/v1` });
+      expect(await a.getBuild('b-mine')).toMatchObject({ status: 'building' });
+      expect((await a.listUnfinishedBuilds()).map((b) => b.id)).toEqual(['b-mine']);
+      expect((await a.readBuildLog('b-mine')).text).toBe('built here');
+      expect(await a.readLogs('mine')).toHaveLength(1);
+      expect(await a.nextVersion('mine')).toBe(3);
+      expect(await admin.keys(`${prefixes.legacy}*mine*`)).toEqual([]);
+      expect(await legacy.listUnfinishedBuilds()).toEqual([]);
+      expect((await legacy.listFunctions()).map((f) => f.name)).toEqual(['image-only', 'theirs']);
+      // Once moved, a second start finds nothing more of its own.
+      expect((await a.adoptLegacyFunctions(builtHere(stateDir), prefixes.legacy)).adopted).toEqual([]);
+    } finally {
+      await legacy.close();
+      await a.close();
+    }
+  });
+
+  it('leaves a legacy function where it is when the platform already has one of that name', async () => {
+    const stateDir = `/srv/stratus-${run}/state`;
+    const legacy = new RedisStore(REDIS_URL, { prefix: prefixes.legacy });
+    const a = new RedisStore(REDIS_URL, { prefix: prefixes.a });
+    try {
+      await legacy.putFunction(fn('dup', { latestVersion: 1 }));
+      await legacy.putVersion({ ...version('dup', 1), artifactDir: `${stateDir}/artifacts/dup/v1` });
+      await a.putFunction(fn('dup', { latestVersion: 5 }));
+      expect(await a.adoptLegacyFunctions(builtHere(stateDir), prefixes.legacy)).toEqual({ adopted: [], left: [], clashing: ['dup'] });
+      expect(await a.getFunction('dup')).toMatchObject({ latestVersion: 5 });
+      expect(await legacy.getFunction('dup')).toMatchObject({ latestVersion: 1 });
+    } finally {
+      await legacy.close();
+      await a.close();
     }
   });
 });
