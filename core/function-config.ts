@@ -65,7 +65,12 @@ export function parseFunctionConfig(input: unknown, fieldPrefix = 'config'): Fun
   throw new StratusError('INVALID_CONFIG', `${field}: ${issue.message}`, { field, errors: all });
 }
 
-/** Apply a partial update (PATCH) to an existing configuration, validating the result as a whole. */
+/**
+ * Apply a partial update (PATCH) to an existing configuration, validating the result as a whole. Fields
+ * given replace the current ones, except `env`, which merges as a JSON merge patch (RFC 7386), what users
+ * of Lambda-like APIs expect: `{"env": {"A": "1"}}` sets A and keeps the others, `{"env": {"A": null}}`
+ * removes A, `{"env": null}` removes them all.
+ */
 export function mergeFunctionConfig(current: FunctionConfig, patch: unknown): FunctionConfig {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
     throw new StratusError('INVALID_CONFIG', 'the body must be a JSON object of configuration fields', { field: 'body' });
@@ -73,5 +78,19 @@ export function mergeFunctionConfig(current: FunctionConfig, patch: unknown): Fu
   if ('name' in patch && (patch as { name: unknown }).name !== current.name) {
     throw new StratusError('INVALID_CONFIG', 'a function cannot be renamed; create a new one instead', { field: 'name' });
   }
-  return parseFunctionConfig({ ...current, ...patch }, 'body');
+  const merged: Record<string, unknown> = { ...current, ...patch };
+  if ('env' in patch) merged.env = mergeEnv(current.env, (patch as { env: unknown }).env);
+  return parseFunctionConfig(merged, 'body');
+}
+
+function mergeEnv(current: Record<string, string>, patch: unknown): unknown {
+  if (patch === null) return {};
+  // Anything but an object is left to the schema, which names the field in its error.
+  if (typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const env: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete env[key];
+    else env[key] = value;
+  }
+  return env;
 }
