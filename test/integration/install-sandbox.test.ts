@@ -13,6 +13,7 @@ import { createBuilder } from '../../builder/index.js';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
+import { makeZip } from '../fixtures/archives/make-archives.js';
 import { finishedBuild, submitFiles } from '../support/build-upload.js';
 import { DOCKER_SOCKET, REGISTRY, RUNTIME_IMAGES, missing } from '../support/services.js';
 
@@ -28,6 +29,7 @@ const PROBE = `
 const fs = require('fs');
 const { execSync } = require('child_process');
 console.log('PROBE-ENV ' + JSON.stringify(process.env));
+fs.writeFileSync('made-by-install.txt', 'x');
 console.log('PROBE-UID ' + execSync('id -u').toString().trim());
 const status = fs.readFileSync('/proc/self/status', 'utf8').split('\\n');
 console.log('PROBE-' + status.find((l) => l.startsWith('CapEff')).replace(/\\s+/g, ' '));
@@ -116,11 +118,34 @@ function suite(label: string, withDocker: boolean) {
     const uid = Number(/PROBE-UID (\d+)/.exec(log)?.[1]);
     expect(uid).toBeGreaterThan(0);
     expect(/PROBE-CapEff: ([0-9a-f]+)/.exec(log)?.[1]).toMatch(/^0+$/);
+    // What the install wrote is the platform's again: the install's uid can change nothing of the artifact.
+    const artifact = (await store.getVersion('probe', 1))!.artifactDir!;
+    expect(fs.statSync(path.join(artifact, 'made-by-install.txt')).uid).toBe(process.getuid!());
     if (withDocker) {
       // The container's own view of its limits (cgroup v1 or v2 files).
       const limits = JSON.parse(/PROBE-LIMITS (.*)$/m.exec(log)![1]!) as Record<string, string>;
       expect(limits).toEqual({ noNewPrivs: '1', pids: '512', cpu: '100000 100000', memory: String(1024 * 1024 * 1024), rootWrite: 'EROFS' });
     }
+  });
+
+  it(`${label}: pip installs a dependency (a local wheel: no network) as the unprivileged uid`, async () => {
+    const wheel = makeZip([
+      { name: 'stratusprobe/__init__.py', data: 'VALUE = 42\n' },
+      { name: 'stratusprobe-1.0.dist-info/METADATA', data: 'Metadata-Version: 2.1\nName: stratusprobe\nVersion: 1.0\n' },
+      { name: 'stratusprobe-1.0.dist-info/WHEEL', data: 'Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n' },
+      { name: 'stratusprobe-1.0.dist-info/RECORD', data: 'stratusprobe/__init__.py,,\nstratusprobe-1.0.dist-info/METADATA,,\nstratusprobe-1.0.dist-info/WHEEL,,\nstratusprobe-1.0.dist-info/RECORD,,\n' },
+    ]);
+    names.add('pyprobe');
+    const id = await submitFiles({ store, builder, stateDir }, 'pyprobe', 'python', {
+      'main.py': 'import stratusprobe\ndef handler(event, context):\n    return stratusprobe.VALUE\n',
+      'requirements.txt': './stratusprobe-1.0-py3-none-any.whl\n',
+      'stratusprobe-1.0-py3-none-any.whl': wheel,
+    });
+    const { build: b, log } = await finishedBuild(store, id);
+    expect(b.error, log).toBeNull();
+    const artifact = (await store.getVersion('pyprobe', 1))!.artifactDir!;
+    expect(fs.readFileSync(path.join(artifact, '.python_packages/stratusprobe/__init__.py'), 'utf8')).toBe('VALUE = 42\n');
+    expect(fs.statSync(path.join(artifact, '.python_packages/stratusprobe')).uid).toBe(process.getuid!());
   });
 
   it(`${label}: a postinstall that links node_modules to /etc/passwd fails the build, saying so`, async () => {

@@ -17,7 +17,7 @@ export interface UploadTarget {
 }
 
 /** Packs `files` as a tar.gz upload of function `name`, records it and submits the build; returns the build id. */
-export async function submitFiles(t: UploadTarget, name: string, runtime: 'node' | 'python', files: Record<string, string>): Promise<string> {
+export async function submitFiles(t: UploadTarget, name: string, runtime: 'node' | 'python', files: Record<string, string | Buffer>): Promise<string> {
   const config = parseFunctionConfig({ name, runtime });
   const version = await t.store.nextVersion(name);
   const buildId = `it-${name}-${crypto.randomBytes(4).toString('hex')}`;
