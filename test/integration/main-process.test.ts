@@ -10,6 +10,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { platformIdFor } from '../../gateway/platform.js';
+import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
@@ -123,6 +124,52 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     await fetch(`${running.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}` } });
     running.child.kill('SIGTERM');
     expect(await running.exited).toBe(0);
+  });
+});
+
+describe.skipIf((await missing('docker', 'registry', 'runtime-images')) || (await redisServerMissing()))('a restart on an empty Redis', () => {
+  const redises: RedisServer[] = [];
+  afterEach(async () => {
+    for (const r of redises.splice(0)) await r.stop();
+  });
+
+  it('leaves the instances of functions the empty store does not know running', async () => {
+    stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-emptyredis-'));
+    const docker = new Docker({ socketPath: DOCKER_SOCKET });
+    const label = `dev.stratus.platform=${platformIdFor(stateDir)}`;
+    const first = new RedisServer(await freePort());
+    const second = new RedisServer(await freePort());
+    redises.push(first, second);
+    await first.start();
+    try {
+      // No stems: the call runs in a container of the function's own, labelled with its name.
+      const env = { STRATUS_STATE_DIR: stateDir, STRATUS_BACKEND: 'docker', STRATUS_STEM_POOL_SIZE: '0' };
+      running = await startMain({ ...env, STRATUS_REDIS_URL: first.url });
+      const platform = { url: running.url, apiKey: KEY };
+      const name = `keep-${Date.now().toString(36)}`;
+      const res = await deployFunction(platform, { name, runtime: 'node' }, { file: 'hello.js', content: await fs.readFile(path.join(FIXTURES, 'node-hello', 'index.js')) });
+      expect((await waitForBuild(platform, (await res.json()).buildId)).status).toBe('succeeded');
+      expect((await fetch(`${running.url}/fn/${name}`)).status).toBe(200);
+      const instances = async () => (await docker.listContainers({ filters: { label: [label, `dev.stratus.function=${name}`] } })).map((c) => c.Id);
+      const before = await instances();
+      expect(before.length).toBeGreaterThan(0);
+      running.child.kill('SIGKILL');
+      await running.exited;
+
+      // Redis came back empty (restarted without persistence, say): nothing says the function was deleted.
+      await second.start();
+      running = await startMain({ ...env, STRATUS_REDIS_URL: second.url });
+      expect(await instances()).toEqual(before);
+      expect(running.log()).toMatch(/left 1 instance\(s\) of an earlier run running/);
+      running.child.kill('SIGTERM');
+      expect(await running.exited).toBe(0);
+    } finally {
+      // What Stratus left running on purpose is the test's to remove: containers, then their dirs (sock/ is a mount).
+      const left = await docker.listContainers({ all: true, filters: { label: [label] } });
+      await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
+      const runDir = chooseRunDir(path.join(stateDir, 'run'));
+      for (const c of left) await removeInstanceDir(runDir, c.Labels['dev.stratus.instance']!).catch(() => {});
+    }
   });
 });
 
