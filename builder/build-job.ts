@@ -9,6 +9,7 @@ import type { BuildRequest, Runtime } from '../core/types.js';
 import type { BuildLog } from './build-log.js';
 import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
+import { packageJsonFor } from './module-type.js';
 import type { ImageSpec } from './image.js';
 import { planInstall, type InstallRunner } from './install.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
@@ -115,9 +116,8 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
         throw err instanceof TreeViolation ? new BuildFailure(err.message) : err;
       });
     }
-    // Without a package.json, Node would take the module type of whatever package.json sits above the
-    // artifact (this repo's says "module"); an empty one lets Node detect each file's syntax.
-    if (runtime === 'node') await fsp.writeFile(path.join(codeDir, 'package.json'), '{}\n', { flag: 'wx' }).catch(() => {});
+    // A Node tree without a package.json gets one, typed by its handler's syntax (module-type.ts).
+    if (runtime === 'node') await fsp.writeFile(path.join(codeDir, 'package.json'), await packageJsonFor(codeDir, handler), { flag: 'wx' }).catch(() => {});
     await normalizeModes(codeDir);
   });
 
