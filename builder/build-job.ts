@@ -12,10 +12,11 @@ import { checkHandler, effectiveHandler } from './handler.js';
 import { packageJsonFor } from './module-type.js';
 import type { ImageSpec } from './image.js';
 import { planInstall, type InstallRunner } from './install.js';
+import type { LoadCheck } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
 import { checkTree, TreeViolation } from './tree-check.js';
 
-export type BuildPhase = 'extract' | 'install' | 'image' | 'push';
+export type BuildPhase = 'extract' | 'install' | 'image' | 'push' | 'load';
 
 /** A failure the user can act on; its message becomes BuildRecord.error. */
 export class BuildFailure extends Error {}
@@ -34,6 +35,8 @@ export interface JobContext {
   /** Bytes of install output the build log keeps (default INSTALL_OUTPUT_LIMIT, 1 MiB). */
   installOutputLimit?: number;
   imageStep: ImageStep | null;
+  /** Starts the built version once before it may become ready (load-check.ts); null: no check (a builder given no backend). */
+  loadCheck: LoadCheck | null;
   baseImages: Record<Runtime, string>;
   tagFor: (fn: string, version: number) => string;
   workDir: string;
@@ -132,6 +135,14 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
       ctx.log.line('push', `pushed ${tag}${digest ? ` (${digest})` : ''}`);
     });
     image = tag;
+  }
+
+  // After the push, so that a backend that pulls from the registry (Kubernetes) finds the image; before
+  // the tree becomes the artifact, so that a version that cannot load leaves nothing the scheduler could run.
+  const check = ctx.loadCheck;
+  if (check) {
+    const target = { function: req.function, version: req.version, runtime, config: req.config, handler, image, codeDir };
+    await phase(ctx, 'load', () => check.run(target, (l) => ctx.log.line('load', l), ctx.signal));
   }
 
   await fsp.rm(ctx.artifactDir, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { BuildLog } from './build-log.js';
 import { BuildFailure, runBuildJob, unpackSource, type BuildPhase, type ImageStep, type JobResult, type PreparedSource } from './build-job.js';
 import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
+import type { LoadCheck } from './load-check.js';
 import { Purger } from './purge.js';
 
 export interface BuildServiceOptions {
@@ -23,6 +24,8 @@ export interface BuildServiceOptions {
   limits: ExtractLimits;
   runner: InstallRunner;
   imageStep: ImageStep | null;
+  /** The version is started once before it may become ready; null: no check. */
+  loadCheck: LoadCheck | null;
   baseImages: Record<Runtime, string>;
   tagFor: (fn: string, version: number) => string;
   purger: Purger;
@@ -147,6 +150,7 @@ export class BuildService extends Closeable implements Builder {
         limits: this.o.limits,
         runner: this.o.runner,
         imageStep: this.o.imageStep,
+        loadCheck: this.o.loadCheck,
         baseImages: this.o.baseImages,
         tagFor: this.o.tagFor,
         workDir,

@@ -12,6 +12,7 @@ import type { ImageStep } from './build-job.js';
 import { BuildService } from './build-service.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
+import type { LoadCheck } from './load-check.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { Purger } from './purge.js';
 import { RegistryClient } from './registry.js';
@@ -27,6 +28,11 @@ export interface BuilderDeps {
   stateDir: string;
   logger: Logger;
   clock?: Clock;
+  /**
+   * Starts each built version once before it may become ready (BackendLoadCheck over the platform's
+   * backend, wired in gateway/platform.ts). Absent: no check.
+   */
+  loadCheck?: LoadCheck | null;
   /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
   installSandbox?: Partial<InstallSandboxSettings>;
   /** Test seams: replace how dependencies are installed or images built. */
@@ -66,6 +72,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     limits: { maxEntries: build.maxEntries, maxUnpackedBytes: build.maxUnpackedBytes, maxCompressionRatio: build.maxCompressionRatio },
     runner,
     imageStep,
+    loadCheck: deps.loadCheck ?? null,
     baseImages: images.runtime,
     tagFor: (fn, version) => imageTag(images, fn, version),
     purger,

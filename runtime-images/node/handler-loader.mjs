@@ -2,9 +2,10 @@
 // ESM (.mjs, or .js with `export` syntax: Node >= 20.19 detects module syntax without a package.json)
 // and CommonJS (`module.exports = fn`, `exports.handler = fn`) are both loaded through import().
 
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const EXTENSIONS = ['.mjs', '.js', '.cjs'];
 
@@ -59,7 +60,8 @@ export async function loadHandler(codeDir, handler) {
       // CommonJS code below a package.json with "type": "module" (e.g. code unpacked inside another project).
       why += `\nhint: put a package.json without "type" (or with "type": "commonjs") in ${dir}`;
     }
-    throw new HandlerLoadError(`loading ${path.relative(dir, file)} failed: ${why}`, err);
+    const at = locate(err, dir, file);
+    throw new HandlerLoadError(`loading ${path.relative(dir, file)} failed: ${why}${at ? ` (at ${at})` : ''}`, err);
   }
   const fn = pickExport(ns, exportName);
   if (fn === undefined) {
@@ -69,4 +71,30 @@ export async function loadHandler(codeDir, handler) {
     );
   }
   return fn;
+}
+
+/**
+ * Where in the user's code a load error points ("index.js:2:7"), or null. An error thrown while a module
+ * ran, and a CommonJS syntax error, name the file in their stack. An ES module's syntax error does not
+ * (Node keeps its position for its own crash report), so the handler's file is parsed once more as a
+ * module by `node --check`, which prints the line — only on this failure path, never on a good load.
+ */
+function locate(err, dir, file) {
+  if (!(err instanceof Error)) return null;
+  for (const m of String(err.stack ?? '').matchAll(/(file:\/\/[^\s()]+|\/[^\s():]+):(\d+)(?::(\d+))?/g)) {
+    let p = m[1];
+    if (p.startsWith('file://')) {
+      try {
+        p = fileURLToPath(p);
+      } catch {
+        continue;
+      }
+    }
+    if (p.startsWith(dir + path.sep)) return `${path.relative(dir, p)}:${m[2]}${m[3] ? `:${m[3]}` : ''}`;
+  }
+  if (err.name !== 'SyntaxError') return null;
+  const check = spawnSync(process.execPath, ['--input-type=module', '--check'], { input: readFileSync(file), encoding: 'utf8', timeout: 5000 });
+  const line = /^\[stdin\]:(\d+)/m.exec(check.stderr ?? '');
+  // The check passing means the syntax error is in a file the handler imports: its position is unknown.
+  return line ? `${path.relative(dir, file)}:${line[1]}` : null;
 }

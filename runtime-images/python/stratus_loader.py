@@ -7,6 +7,7 @@ Module names are prefixed stratus_ on our side so a user's module never shadows 
 import importlib
 import os
 import sys
+import traceback
 
 
 class HandlerLoadError(Exception):
@@ -47,10 +48,21 @@ def _import(code_dir, module_name, attr):
     except ModuleNotFoundError as err:
         if err.name and module_name.startswith(err.name):
             raise HandlerLoadError(f'handler module "{module_name}" not found in {code_dir}') from err
-        raise HandlerLoadError(f'importing "{module_name}" failed: {type(err).__name__}: {err}') from err
+        raise HandlerLoadError(f'importing "{module_name}" failed: {type(err).__name__}: {err}{_where(err, code_dir)}') from err
     except BaseException as err:  # a user's module may raise anything (even SystemExit) at import
-        raise HandlerLoadError(f'importing "{module_name}" failed: {type(err).__name__}: {err}') from err
+        raise HandlerLoadError(f'importing "{module_name}" failed: {type(err).__name__}: {err}{_where(err, code_dir)}') from err
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise HandlerLoadError(f'module "{module_name}" has no function "{attr}"')
     return fn
+
+
+def _where(err, code_dir):
+    """ " (at app.py:3)": the innermost frame of the user's code the error passed through, if any.
+    A SyntaxError's own message already names its file and line."""
+    if isinstance(err, SyntaxError):
+        return ""
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        if frame.filename.startswith(code_dir + os.sep):
+            return f" (at {os.path.relpath(frame.filename, code_dir)}:{frame.lineno})"
+    return ""
