@@ -14,7 +14,7 @@ import type { ImageSpec } from './image.js';
 import { planInstall, type InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
-import { checkTree, TreeViolation } from './tree-check.js';
+import { checkTree, TreeViolation, type TreeLimits } from './tree-check.js';
 
 export type BuildPhase = 'extract' | 'install' | 'image' | 'push' | 'load';
 
@@ -115,7 +115,7 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
       ctx.signal.throwIfAborted();
       if (code !== 0) throw new BuildFailure(`${plan.label} exited with code ${code}: see the build log`);
       // The install ran the uploader's scripts: what it left is held to the upload's rules.
-      await checkTree(codeDir, ctx.limits, `the dependency install (${plan.label})`).catch((err: unknown) => {
+      await checkTree(codeDir, installedTreeLimits(ctx.limits), `the dependency install (${plan.label})`).catch((err: unknown) => {
         throw err instanceof TreeViolation ? new BuildFailure(err.message) : err;
       });
     }
@@ -176,4 +176,13 @@ async function normalizeModes(dir: string): Promise<void> {
       await fsp.chmod(abs, st.mode & 0o111 ? 0o755 : 0o644);
     }
   }
+}
+
+/**
+ * What a tree may hold after its dependency install: the upload's limits, raised to what real dependency
+ * trees reach (a node_modules of a few frameworks passes 20,000 files and 500 MB). The check is about links
+ * and special files; the size bounds only keep a runaway install from filling the disk.
+ */
+export function installedTreeLimits(upload: TreeLimits): TreeLimits {
+  return { maxEntries: Math.max(upload.maxEntries, 200_000), maxUnpackedBytes: Math.max(upload.maxUnpackedBytes, 4 * 1024 ** 3) };
 }
