@@ -33,7 +33,9 @@ start_docker() {
   if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
     rm -f /var/run/docker.pid
   fi
-  nohup dockerd --mtu "$mtu" --exec-opt native.cgroupdriver=cgroupfs \
+  # --icc=false: containers on the default bridge cannot reach each other — one function, or an install
+  # running an uploader's scripts, has no business with another's container (README, "Security model").
+  nohup dockerd --mtu "$mtu" --icc=false --exec-opt native.cgroupdriver=cgroupfs \
     >>"$STATE/dockerd.log" 2>&1 </dev/null &
   if wait_for 60 docker_ping; then
     report docker "started (mtu $mtu, log $STATE/dockerd.log)"
