@@ -39,10 +39,11 @@ export class InstanceStarter {
     private readonly log: Logger,
   ) {}
 
-  async start(v: DeployedVersion, signal: AbortSignal): Promise<ColdStart> {
+  /** avoidStems: a version in crash-loop backoff is probed with a container of its own; a stem it breaks costs a refill too. */
+  async start(v: DeployedVersion, signal: AbortSignal, opts: { avoidStems?: boolean } = {}): Promise<ColdStart> {
     const runtime = v.config.runtime;
     // A stem has a network interface that cannot be taken away: network 'none' starts its own container.
-    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none') {
+    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none' && !opts.avoidStems) {
       const t0 = this.clock.now();
       const stem = this.stems.claim(runtime);
       const claimMs = this.clock.now() - t0;

@@ -10,7 +10,7 @@ import type { InstanceExit } from './backends/backend.js';
 import { InstanceStarter, type ColdStart } from './instance-starter.js';
 import { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
-import type { AcquireOptions, InstanceView, Lease, LeaseOutcome, Scheduler } from './scheduler.js';
+import type { AcquireOptions, FailingView, InstanceView, Lease, LeaseOutcome, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
 import { VersionPool, type PoolHost } from './version-pool.js';
@@ -87,6 +87,17 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     }
   }
 
+  failing(functionName: string): FailingView | null {
+    let view: FailingView | null = null;
+    for (const pool of this.#pools.values()) {
+      const s = pool.target.function === functionName ? pool.backoff.state() : null;
+      if (!s || (view && view.version > pool.target.version)) continue;
+      const iso = (ms: number) => new Date(ms).toISOString();
+      view = { version: pool.target.version, failures: s.failures, lastError: s.lastError, lastOutput: s.lastOutput, lastFailureAt: iso(s.lastFailureAt), nextTryAt: iso(s.nextTryAt) };
+    }
+    return view;
+  }
+
   instances(functionName: string): InstanceView[] {
     const out: InstanceView[] = [];
     for (const pool of this.#allPools()) if (pool.target.function === functionName) for (const i of pool.instances) out.push(i.view());
@@ -160,11 +171,11 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
 
   // ---- PoolHost: what pools ask of the scheduler ----
 
-  start(target: DeployedVersion): Promise<ColdStart> {
+  start(target: DeployedVersion, opts: { avoidStems?: boolean } = {}): Promise<ColdStart> {
     const abort = new AbortController();
     this.#aborts.add(abort);
     const timer = setTimeout(() => abort.abort(new StratusError('INSTANCE_START_FAILED', `an instance of ${target.function} did not become ready within ${this.deps.settings.startTimeoutMs} ms`)), this.deps.settings.startTimeoutMs);
-    const p = this.#starter.start(target, abort.signal).then(
+    const p = this.#starter.start(target, abort.signal, opts).then(
       (cs) => {
         this.deps.metrics?.coldStarts.inc({ function: target.function, kind: cs.kind });
         for (const [phase, ms] of Object.entries(cs.phases)) this.deps.metrics?.coldStartPhaseSeconds.observe({ kind: cs.kind, phase }, ms / 1000);
@@ -208,7 +219,8 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       .catch(() => null)
       .then((exit) => {
         this.#log.warn('instance failed a request; removing it', { instance: inst.id, function: pool.target.function, exit });
-        pool.remove(inst);
+        if (exit) pool.exited(inst, exitWords(exit));
+        else pool.remove(inst);
       });
   }
 
@@ -260,7 +272,7 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       const inst = pool.instances.find((i) => i.id === exit.instanceId);
       if (!inst) continue;
       this.#log.warn('instance exited; removing it from its pool', { instance: inst.id, function: pool.target.function, version: pool.target.version, reason: exit.reason, exitCode: exit.exitCode, inFlight: inst.inFlight });
-      pool.remove(inst); // replaced there if below minInstances or requests are waiting
+      pool.exited(inst, exitWords(exit)); // replaced there if below minInstances or requests are waiting (after a backoff)
       return;
     }
   }
@@ -302,4 +314,10 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     await this.stems.close();
     while (this.#stops.size > 0) await Promise.allSettled([...this.#stops]);
   }
+}
+
+/** How an instance that ran for a while ended, as the last error of a failing function says it. */
+function exitWords(exit: Pick<InstanceExit, 'reason' | 'exitCode'>): string {
+  const how = exit.reason === 'oom' ? 'ran out of memory' : exit.reason === 'killed' ? 'was killed' : `exited${exit.exitCode === null ? '' : ` with code ${exit.exitCode}`}`;
+  return `an instance ${how} soon after it became ready`;
 }

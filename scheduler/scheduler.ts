@@ -54,6 +54,19 @@ export interface InstanceView {
   startKind: Exclude<StartKind, 'warm'>;
 }
 
+/** A version whose last starts all failed, in crash-loop backoff (scheduler/crash-backoff.ts). */
+export interface FailingView {
+  version: number;
+  failures: number;
+  /** The platform's words for the last failure. */
+  lastError: string;
+  /** The instance's own last words (e.g. a load error with file:line), when it left any. */
+  lastOutput: string | null;
+  lastFailureAt: string;
+  /** No start before this time; after it, the next call (or minInstances) tries again. */
+  nextTryAt: string;
+}
+
 export interface Scheduler {
   acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease>;
   /**
@@ -67,6 +80,8 @@ export interface Scheduler {
   /** Drain and remove the instances of a function, all of them or all but `keepVersion`'s. */
   retire(functionName: string, keepVersion?: number): Promise<void>;
   instances(functionName: string): InstanceView[];
+  /** Why the function's current version is failing, or null when it is not. Optional. */
+  failing?(functionName: string): FailingView | null;
   /** Adopt or remove instances an earlier run left behind (by backend labels). */
   reconcile(): Promise<void>;
   /** Stop intake, drain in-flight requests, remove every instance. */

@@ -3,12 +3,14 @@
 // pool starts what the queue needs — ceil(waiting / concurrency) starts in flight, shared by all waiters
 // (the singleflight idea: a burst on a cold function does not start one container per request). A freed
 // slot goes straight to the oldest waiter. Past maxInstances the queue is bounded and has a deadline;
-// a request that cannot wait is answered 429 with Retry-After, never dropped.
+// a request that cannot wait is answered 429 with Retry-After, never dropped. Starts that keep failing
+// are spaced out by a crash-loop backoff (crash-backoff.ts); meanwhile callers get a fast 503.
 
 import { StratusError } from '../core/errors.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Autoscaler, ScaleDecision } from './autoscaler.js';
+import { CrashBackoff, failingError, startFailedError } from './crash-backoff.js';
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
 import { PoolLease, type LeaseOwner } from './lease.js';
@@ -22,7 +24,8 @@ export interface PoolHost {
   readonly queueDepth: number;
   readonly queueTimeoutMs: number;
   readonly closing: boolean;
-  start(target: DeployedVersion): Promise<ColdStart>;
+  /** avoidStems: a version that keeps failing is probed with its own container, not at a stem's cost. */
+  start(target: DeployedVersion, opts?: { avoidStems?: boolean }): Promise<ColdStart>;
   /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
   stop(inst: Instance): void;
   /** After a release with 'timeout' (check it), 'crashed' or 'hung' (recycle it). */
@@ -46,12 +49,15 @@ export class VersionPool implements LeaseOwner {
   lastRequestAt: number | null = null;
   /** Retired: a newer version replaced this one (or the function is gone); instances drain and stop. */
   retired = false;
+  readonly backoff: CrashBackoff;
 
   constructor(
     public target: DeployedVersion,
     readonly autoscaler: ScalingPolicy,
     private readonly host: PoolHost,
-  ) {}
+  ) {
+    this.backoff = new CrashBackoff(host.clock);
+  }
 
   get key(): string {
     return `${this.target.function}@${this.target.version}`;
@@ -89,11 +95,13 @@ export class VersionPool implements LeaseOwner {
   enqueue(opts: AcquireOptions): Promise<Lease> {
     const now = this.host.clock.now();
     return new Promise<Lease>((resolve, reject) => {
+      if (!this.retired && this.backoff.blocks(this.live, this.starting)) return reject(failingError(this.target.function, this.backoff));
       const deadline = Math.min(opts.deadline, now + this.host.queueTimeoutMs);
       // Starts in flight absorb waiters; beyond them only queueDepth may wait for a busy instance to free up.
       const conc = this.target.config.concurrency;
       const waiting = this.#waiters.length + 1;
-      const startable = this.host.closing || this.retired ? 0 : Math.max(0, this.target.config.maxInstances - this.live - this.starting);
+      const room = Math.min(this.target.config.maxInstances - this.live - this.starting, this.backoff.budget(this.live, this.starting));
+      const startable = this.host.closing || this.retired ? 0 : Math.max(0, room);
       const starts = Math.max(this.starting, Math.min(Math.ceil(waiting / conc), this.starting + startable));
       if (waiting > starts * conc + this.host.queueDepth) {
         reject(this.#tooMany('its queue is full'));
@@ -120,29 +128,39 @@ export class VersionPool implements LeaseOwner {
     const room = (this.retired ? 0 : cfg.maxInstances) - this.live - this.starting;
     // A retired pool starts nothing, unless its waiters would otherwise have nobody to serve them.
     const retiredNeed = this.retired && this.instances.length === 0 && this.starting === 0 && this.#waiters.length > 0 ? 1 : 0;
-    const n = Math.max(Math.min(want - this.starting, room), retiredNeed);
+    const n = Math.min(Math.max(Math.min(want - this.starting, room), retiredNeed), this.backoff.budget(this.live, this.starting));
     for (let i = 0; i < n; i++) this.startOne();
   }
 
   /** Keep minInstances (running or starting). */
   ensureMin(): void {
     if (this.retired || this.host.closing) return;
-    const n = this.target.config.minInstances - this.live - this.starting;
+    const n = Math.min(this.target.config.minInstances - this.live - this.starting, this.backoff.budget(this.live, this.starting));
     for (let i = 0; i < n; i++) this.startOne();
   }
 
   startOne(): void {
     this.starting++;
-    this.host.start(this.target).then(
+    const round = this.backoff.round;
+    this.host.start(this.target, { avoidStems: this.backoff.failing }).then(
       (cs) => {
         this.starting--;
+        this.backoff.ready(cs.instance, round);
         this.#onStarted(cs);
       },
       (err: unknown) => {
         this.starting--;
+        if (!this.host.closing) this.backoff.startFailed(round, err);
         this.#onStartFailed(err);
       },
     );
+  }
+
+  /** An instance exited on its own (crash, OOM): out of the pool; soon after ready, it counts as a failed start. */
+  exited(inst: Instance, why: string): void {
+    const counted = this.instances.includes(inst) && this.backoff.instanceExited(inst, why);
+    this.remove(inst);
+    if (counted && this.backoff.blocks(this.live, this.starting)) this.rejectAll(failingError(this.target.function, this.backoff));
   }
 
   #onStarted(cs: ColdStart): void {
@@ -166,7 +184,7 @@ export class VersionPool implements LeaseOwner {
     // With nothing running and nothing else starting the waiters have nobody to wait for: fail them now
     // with the start error rather than at their deadline.
     if (this.live === 0 && this.starting === 0) {
-      const error = err instanceof StratusError ? err : new StratusError('INSTANCE_START_FAILED', `an instance of ${this.target.function} could not start; see the platform log`, {}, { cause: err });
+      const error = startFailedError(this.target.function, err, this.backoff);
       for (const w of this.#waiters.splice(0)) {
         w.cleanup();
         w.reject(error);
@@ -239,6 +257,7 @@ export class VersionPool implements LeaseOwner {
     this.expire(now);
     this.autoscaler.record(now, this.inFlight + this.#waiters.length);
     if (this.retired || this.host.closing) return null;
+    this.backoff.settleFrom(this.instances);
     const cfg = this.target.config;
     const live = this.live;
     const decision = this.autoscaler.decide({
@@ -251,7 +270,11 @@ export class VersionPool implements LeaseOwner {
       lastRequestAt: this.lastRequestAt,
     });
     const desired = Math.min(Math.max(decision.desired, cfg.minInstances), cfg.maxInstances);
-    if (desired > live + this.starting) {
+    if (this.backoff.failing) {
+      // No instance is kept warm for a failing version: only waiting callers and minInstances start one.
+      this.ensureStarts();
+      this.ensureMin();
+    } else if (desired > live + this.starting) {
       for (let i = live + this.starting; i < desired; i++) this.startOne();
     } else if (desired < live && this.#waiters.length === 0) {
       // Instances started on demand during a burst are not the autoscaler's doing, and its stable window
@@ -289,9 +312,10 @@ export class VersionPool implements LeaseOwner {
     }
   }
 
-  /** Nothing running, starting or waiting, and nothing to keep warm: the scheduler may forget the pool. */
+  /** Nothing running, starting or waiting, nothing to keep warm, no backoff to remember: the scheduler may forget the pool. */
   get empty(): boolean {
-    return this.instances.length === 0 && this.starting === 0 && this.#waiters.length === 0 && (this.retired || this.target.config.minInstances === 0);
+    const idle = this.instances.length === 0 && this.starting === 0 && this.#waiters.length === 0;
+    return idle && (this.retired || (this.target.config.minInstances === 0 && !this.backoff.failing));
   }
 
   #drop(w: Waiter, err: unknown): void {

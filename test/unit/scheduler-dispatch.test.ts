@@ -113,7 +113,14 @@ describe('scheduler dispatch', () => {
     h.backend.failStarts = 1;
     const errs = await Promise.all([rejection(h.scheduler.acquire(v, within(h))), rejection(h.scheduler.acquire(v, within(h)))]);
     expect(errs.map((e) => e.code)).toEqual(['INSTANCE_START_FAILED', 'INSTANCE_START_FAILED']);
-    const lease: Lease = await h.scheduler.acquire(v, within(h)); // the next request tries again
+    expect(errs[0]!.message).toMatch(/see GET \/v1\/functions\/broken\/logs$/);
+    expect(errs[0]!.details).toMatchObject({ function: 'broken', logs: '/v1/functions/broken/logs' });
+    // Within the crash-loop backoff a request is answered at once, without another start...
+    const starts = h.backend.starts.length;
+    expect((await rejection(h.scheduler.acquire(v, within(h)))).code).toBe('FUNCTION_UNAVAILABLE');
+    expect(h.backend.starts).toHaveLength(starts);
+    h.clock.advance(1000);
+    const lease: Lease = await h.scheduler.acquire(v, within(h)); // ...and after it, the next request tries again
     expect(lease.start).toBe('container');
     lease.release('ok');
   });
