@@ -6,6 +6,27 @@ import { URLSearchParams } from 'node:url';
 /** A body too large for STRATUS_MAX_BODY_BYTES: answered 413. */
 export class BodyTooLargeError extends Error {}
 
+/**
+ * The runtime's own error answers have the platform's shape (RFC 9457 application/problem+json with a
+ * stable code, docs/errors.md): a caller cannot tell whether the gateway or the runtime refused it. Status
+ * and title as in core/errors.ts (test/unit/runtime-problems.test.ts keeps them equal).
+ */
+export const PROBLEMS = {
+  INVALID_REQUEST: { status: 400, title: 'Invalid request' },
+  CONFLICT: { status: 409, title: 'Conflict' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Content too large' },
+  FUNCTION_ERROR: { status: 500, title: 'The function threw an error' },
+  FUNCTION_UNAVAILABLE: { status: 503, title: 'Function is unavailable' },
+};
+
+export function sendProblem(res, code, detail, headers = {}) {
+  const { status, title } = PROBLEMS[code];
+  const type = `https://stratus.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`;
+  const body = JSON.stringify({ type, title, status, code, detail });
+  res.writeHead(status, { ...headers, 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
 // Textual bodies reach the handler as a string, everything else as a Buffer.
 export function isTextual(contentType) {
   if (contentType === undefined || contentType === '') return true;

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { setImmediate } from 'node:timers';
 import { loadHandler, HandlerLoadError } from './handler-loader.mjs';
 import { invocationStore, createLogger, installConsoleCapture, logInvocation } from './invocation-logs.mjs';
-import { buildEvent, readBody, writeResult, BodyTooLargeError } from './http-mapping.mjs';
+import { buildEvent, readBody, writeResult, sendProblem, BodyTooLargeError } from './http-mapping.mjs';
 
 const env = process.env;
 const settings = {
@@ -61,22 +61,28 @@ class InvocationContext {
   }
 }
 
+function functionErrorDetail(err, requestId) {
+  const kind = err instanceof Error ? String(err.name).slice(0, 100) : 'a non-Error value';
+  const where = state.functionName ? `see GET /v1/functions/${state.functionName}/logs?requestId=${requestId}` : `its message and stack are in the log under request id ${requestId}`;
+  return `the function threw ${kind === 'a non-Error value' ? kind : `an error (${kind})`}; ${where}`;
+}
+
 async function invoke(req, res, requestId) {
   res.setHeader('x-stratus-request-id', requestId);
   if (state.phase !== 'ready' && state.phase !== 'draining') {
     req.resume();
-    return sendJson(res, 503, { error: 'NotReady', message: `runtime is ${state.phase}, not ready for invocations` });
+    return sendProblem(res, 'FUNCTION_UNAVAILABLE', `the function's runtime is ${state.phase}, not ready for invocations; retry`);
   }
   if (state.handler === null) {
     req.resume();
-    return sendJson(res, 503, { error: 'NotReady', message: 'no function loaded' });
+    return sendProblem(res, 'FUNCTION_UNAVAILABLE', "the function's runtime has no function loaded; retry");
   }
   let raw;
   try {
     raw = await readBody(req, settings.maxBodyBytes);
   } catch (err) {
     if (err instanceof BodyTooLargeError) {
-      return sendJson(res, 413, { error: 'PayloadTooLarge', message: `request body exceeds ${settings.maxBodyBytes} bytes` }, { connection: 'close' });
+      return sendProblem(res, 'PAYLOAD_TOO_LARGE', `the request body is larger than the function accepts (${settings.maxBodyBytes} bytes); send a smaller one`, { connection: 'close' });
     }
     res.destroy();
     return;
@@ -97,16 +103,17 @@ async function invoke(req, res, requestId) {
       res.destroy();
       return;
     }
-    res.removeHeader('content-type');
-    const message = err instanceof Error ? err.message : String(err);
-    sendJson(res, 500, { error: 'FunctionError', message }, { 'x-stratus-function-error': 'unhandled' });
+    // Headers a result set before it failed are not the error's; the message may hold what the function
+    // keeps to itself (a connection string, a path): it goes to the function's log, not to the caller.
+    for (const name of res.getHeaderNames()) if (name !== 'x-stratus-request-id') res.removeHeader(name);
+    sendProblem(res, 'FUNCTION_ERROR', functionErrorDetail(err, requestId), { 'x-stratus-function-error': 'unhandled' });
   }
 }
 
 async function init(req, res) {
   if (state.phase !== 'stem') {
     req.resume();
-    return sendJson(res, 409, { error: 'AlreadyInitialized', message: `runtime is ${state.phase}; /init is accepted once, by a stem` });
+    return sendProblem(res, 'CONFLICT', `runtime is ${state.phase}; /init is accepted once, by a stem`);
   }
   state.phase = 'initializing';
   let spec;
@@ -118,7 +125,7 @@ async function init(req, res) {
   } catch (err) {
     if (state.phase === 'initializing') state.phase = 'stem';
     const message = err instanceof HandlerLoadError ? err.message : 'body must be JSON: { codeDir, handler, function, version, env }';
-    return sendJson(res, 400, { error: 'BadInit', message });
+    return sendProblem(res, 'INVALID_REQUEST', message);
   }
   try {
     if (spec.env !== null && typeof spec.env === 'object') {
@@ -135,7 +142,7 @@ async function init(req, res) {
     if (state.phase === 'initializing') state.phase = 'stem';
     const message = err instanceof HandlerLoadError ? err.message : 'loading the handler failed';
     note(`init failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    sendJson(res, 400, { error: 'BadHandler', message });
+    sendProblem(res, 'INVALID_REQUEST', `the handler cannot be loaded: ${message}`);
   }
 }
 

@@ -154,15 +154,15 @@ class RequestHandler(BaseHTTPRequestHandler):
         rid_header = {"x-stratus-request-id": rid}
         if state.handler is None or state.phase not in ("ready", "draining"):
             self.close_connection = True  # the body was not read
-            return self.reply_json(503, {"error": "NotReady", "message": f"runtime is {state.phase}, not ready for invocations"}, rid_header)
+            return self.reply(*stratus_http.problem("FUNCTION_UNAVAILABLE", f"the function's runtime is {state.phase}, not ready for invocations; retry", rid_header))
         try:
             raw = self.read_body(MAX_BODY)
         except stratus_http.BodyTooLarge:
             self.close_connection = True
-            return self.reply_json(413, {"error": "PayloadTooLarge", "message": f"request body exceeds {MAX_BODY} bytes"}, rid_header)
+            return self.reply(*stratus_http.problem("PAYLOAD_TOO_LARGE", f"the request body is larger than the function accepts ({MAX_BODY} bytes); send a smaller one", rid_header))
         except stratus_http.BadRequest as err:
             self.close_connection = True
-            return self.reply_json(400, {"error": "BadRequest", "message": str(err)}, rid_header)
+            return self.reply(*stratus_http.problem("INVALID_REQUEST", str(err), rid_header))
         deadline_header = self.headers.get("x-stratus-deadline-ms")
         deadline = int(deadline_header) if deadline_header and deadline_header.isdigit() else int(time.time() * 1000) + state.timeout_ms
         event = stratus_http.build_event(self.command, self.path, self.headers, raw)
@@ -172,7 +172,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             status, headers, body = stratus_http.map_result(result)
         except BaseException as err:  # the function's own failure (even sys.exit()): a FunctionError
             stratus_logs.write_line(streams[3], rid, "error", "unhandled error: " + "".join(traceback.format_exception(err)).rstrip())
-            return self.reply_json(500, {"error": "FunctionError", "message": str(err)}, {**rid_header, "x-stratus-function-error": "unhandled"})
+            detail = stratus_http.function_error_detail(err, state.function_name, rid)
+            return self.reply(*stratus_http.problem("FUNCTION_ERROR", detail, {**rid_header, "x-stratus-function-error": "unhandled"}))
         headers["x-stratus-request-id"] = rid
         self.reply(status, headers, body)
 
@@ -191,14 +192,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 state.phase, busy = "initializing", False
         if busy:
             self.close_connection = True
-            return self.reply_json(409, {"error": "AlreadyInitialized", "message": f"runtime is {phase}; /init is accepted once, by a stem"})
+            return self.reply(*stratus_http.problem("CONFLICT", f"runtime is {phase}; /init is accepted once, by a stem"))
         try:
             spec = json.loads(self.read_body(1024 * 1024) or b"null")
             if not isinstance(spec, dict) or not isinstance(spec.get("codeDir"), str):
                 raise ValueError("no codeDir")
         except Exception:
             self.back_to_stem()
-            return self.reply_json(400, {"error": "BadInit", "message": "body must be JSON: { codeDir, handler, function, version, env }"})
+            return self.reply(*stratus_http.problem("INVALID_REQUEST", "body must be JSON: { codeDir, handler, function, version, env }"))
         try:
             for key, value in (spec.get("env") or {}).items():
                 os.environ[str(key)] = str(value)
@@ -206,7 +207,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         except HandlerLoadError as err:
             self.back_to_stem()
             note(f"init failed: {err}")
-            return self.reply_json(400, {"error": "BadHandler", "message": str(err)})
+            return self.reply(*stratus_http.problem("INVALID_REQUEST", f"the handler cannot be loaded: {err}"))
         state.handler = handler
         if isinstance(spec.get("function"), str):
             state.function_name = spec["function"]

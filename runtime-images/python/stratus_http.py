@@ -12,6 +12,31 @@ class BadRequest(Exception):
     """The request framing is broken (e.g. malformed chunked encoding), or the body ended early."""
 
 
+# The runtime's own error answers have the platform's shape (RFC 9457 application/problem+json with a
+# stable code, docs/errors.md). Status and title as in core/errors.ts (test/unit/runtime-problems.test.ts).
+PROBLEMS = {
+    "INVALID_REQUEST": (400, "Invalid request"),
+    "CONFLICT": (409, "Conflict"),
+    "PAYLOAD_TOO_LARGE": (413, "Content too large"),
+    "FUNCTION_ERROR": (500, "The function threw an error"),
+    "FUNCTION_UNAVAILABLE": (503, "Function is unavailable"),
+}
+
+
+def problem(code, detail, headers=None):
+    """(status, headers, body) of a problem answer."""
+    status, title = PROBLEMS[code]
+    doc = {"type": "https://stratus.dev/problems/" + code.lower().replace("_", "-"), "title": title, "status": status, "code": code, "detail": detail}
+    return status, {**(headers or {}), "content-type": "application/problem+json"}, json.dumps(doc, separators=(",", ":")).encode("utf-8")
+
+
+def function_error_detail(err, function_name, request_id):
+    """What a caller learns of a handler's exception: its type and where the rest is, never its message
+    (it may hold what the function keeps to itself; the message and stack go to the function's log)."""
+    where = f"see GET /v1/functions/{function_name}/logs?requestId={request_id}" if function_name else f"its message and stack are in the log under request id {request_id}"
+    return f"the function threw an error ({type(err).__name__[:100]}); {where}"
+
+
 def _read_exactly(rfile, n):
     # A short read means the client went away mid-body (the gateway does so when its caller left):
     # the handler must not run on part of a body, nor run on after the gateway freed the slot.

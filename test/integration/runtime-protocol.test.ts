@@ -193,14 +193,19 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect([...bytes.body]).toEqual([0, 1, 2, 255]);
   });
 
-  it('answers 500 FunctionError for a thrown error, with the stack on stderr', async () => {
+  it('answers 500 FUNCTION_ERROR problem+json for a thrown error, its message and stack only on stderr', async () => {
     const p = await fn(rt.modes);
     const res = await request(p, { path: '/throw', headers: { 'x-stratus-request-id': 'rid-throw' } });
     expect(res.status).toBe(500);
     expect(res.headers['x-stratus-function-error']).toBe('unhandled');
     expect(res.headers['x-stratus-request-id']).toBe('rid-throw');
-    expect(res.json()).toEqual({ error: 'FunctionError', message: `boom from ${runtime}` });
-    await waitFor(() => p.stderr().includes('"rid":"rid-throw"'), 'the error log line');
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.json()).toEqual({
+      type: 'https://stratus.dev/problems/function-error', title: 'The function threw an error', status: 500, code: 'FUNCTION_ERROR',
+      detail: expect.stringContaining('rid-throw'),
+    });
+    expect(res.text).not.toContain('boom');
+    await waitFor(() => p.stderr().includes('"rid":"rid-throw"') && p.stderr().includes(`boom from ${runtime}`), 'the error log line');
   });
 
   it('writes logs as JSON lines attributed to the invocation', async () => {
@@ -224,6 +229,8 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     const p = await fn(rt.echo, { STRATUS_MAX_BODY_BYTES: '16' });
     const res = await request(p, { method: 'POST', body: 'x'.repeat(100) });
     expect(res.status).toBe(413);
+    expect(res.headers['content-type']).toBe('application/problem+json');
+    expect(res.json()).toMatchObject({ type: 'https://stratus.dev/problems/payload-too-large', status: 413, code: 'PAYLOAD_TOO_LARGE', detail: expect.stringContaining('16 bytes') });
   });
 
   it('exits 1 with a clear message when the handler cannot be loaded', async () => {
@@ -237,9 +244,11 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     const early = await request(p, { path: '/x' });
     expect(early.status).toBe(503);
     expect(early.headers['x-stratus-request-id']).toBeTruthy();
+    expect(early.headers['content-type']).toBe('application/problem+json');
+    expect(early.json()).toMatchObject({ status: 503, code: 'FUNCTION_UNAVAILABLE' });
     const bad = await request(p, { path: '/init', ...postJson({ codeDir: fixture(rt.echo), handler: 'missing.handler' }) });
     expect(bad.status).toBe(400);
-    expect(bad.json()).toMatchObject({ error: 'BadHandler', message: expect.stringContaining('missing') });
+    expect(bad.json()).toMatchObject({ code: 'INVALID_REQUEST', detail: expect.stringContaining('missing') });
     expect((await request(p, { path: '/x' })).status).toBe(503);
     // The module loads but lacks the export: a later /init of another code dir must not reuse it.
     const noExport = { codeDir: fixture(rt.modes), handler: rt.handler.replace('handler', 'nosuch') };
@@ -251,6 +260,7 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect(res.json()).toMatchObject({ path: '/after', functionName: 'echo', version: 5, env: { GREETING: 'hi' } });
     const again = await request(p, { path: '/init', ...postJson(init) });
     expect(again.status).toBe(409);
+    expect(again.json()).toMatchObject({ status: 409, code: 'CONFLICT' });
   });
 
   it('SIGTERM drains an in-flight invocation and exits 0', async () => {
