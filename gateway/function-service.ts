@@ -9,10 +9,11 @@ import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { BuildRecord, FunctionRecord, VersionRecord } from '../core/types.js';
 import type { Builder } from '../builder/builder.js';
-import type { Scheduler } from '../scheduler/scheduler.js';
+import type { FailingView, Scheduler } from '../scheduler/scheduler.js';
 import type { RouteTable } from './route-table.js';
 
-export type FunctionStatus = 'ready' | 'building' | 'failed';
+/** failing: the current version's instances keep failing to start, and the scheduler backs off (FailingView). */
+export type FunctionStatus = 'ready' | 'building' | 'failed' | 'failing';
 
 export interface DeployResult {
   name: string;
@@ -105,18 +106,25 @@ export class FunctionService {
     await this.routes.refresh(name);
   }
 
-  async get(name: string): Promise<{ fn: FunctionRecord; versions: VersionRecord[]; status: FunctionStatus }> {
+  async get(name: string): Promise<{ fn: FunctionRecord; versions: VersionRecord[]; status: FunctionStatus; failing: FailingView | null }> {
     const fn = await this.#require(name);
     const versions = await this.store.listVersions(name);
     const latest = versions.find((v) => v.version === fn.latestVersion);
-    return { fn, versions, status: statusOf(fn, latest) };
+    const failing = this.#failing(fn);
+    return { fn, versions, status: statusOf(fn, latest, failing), failing };
   }
 
   async list(): Promise<Array<{ fn: FunctionRecord; status: FunctionStatus }>> {
     const fns = await this.store.listFunctions();
     return Promise.all(
-      fns.map(async (fn) => ({ fn, status: statusOf(fn, await this.store.getVersion(fn.name, fn.latestVersion)) })),
+      fns.map(async (fn) => ({ fn, status: statusOf(fn, await this.store.getVersion(fn.name, fn.latestVersion), this.#failing(fn)) })),
     );
+  }
+
+  /** The scheduler's word on the current version (this replica's view: each replica backs off on its own). */
+  #failing(fn: FunctionRecord): FailingView | null {
+    const view = this.scheduler.failing?.(fn.name) ?? null;
+    return view && view.version === fn.currentVersion ? view : null;
   }
 
   async #require(name: string): Promise<FunctionRecord> {
@@ -134,9 +142,12 @@ export class FunctionService {
   }
 }
 
-/** What the function URL does now: serve (ready), wait for a first build (building), or nothing (failed). */
-function statusOf(fn: FunctionRecord, latest: VersionRecord | null | undefined): FunctionStatus {
+/**
+ * What the function URL does now: serve (ready), wait for a first build (building), nothing (failed), or
+ * answer 502/503 while its instances keep failing to start (failing).
+ */
+function statusOf(fn: FunctionRecord, latest: VersionRecord | null | undefined, failing: FailingView | null): FunctionStatus {
   if (latest?.status === 'building') return 'building';
-  if (fn.currentVersion !== null) return 'ready';
+  if (fn.currentVersion !== null) return failing ? 'failing' : 'ready';
   return latest?.status === 'failed' ? 'failed' : 'building';
 }

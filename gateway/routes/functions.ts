@@ -66,8 +66,10 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
   });
 
   router.get('/functions/:name', async (req, res) => {
-    const { fn, versions, status } = await deps.service.get(String(req.params.name));
-    res.json({ ...fn, status, url: functionUrl(req, fn.name), versions });
+    const { fn, versions, status, failing } = await deps.service.get(String(req.params.name));
+    // failing: why the current version's instances do not start and when the next try is; the logs say more.
+    const failure = failing && { ...failing, logs: `/v1/functions/${fn.name}/logs` };
+    res.json({ ...fn, status, failing: failure, url: functionUrl(req, fn.name), versions });
   });
 
   router.patch('/functions/:name', json, async (req, res) => {

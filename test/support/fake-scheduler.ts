@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { ExitReason, Endpoint } from '../../scheduler/backends/backend.js';
 import type { DeployedVersion } from '../../core/types.js';
-import type { AcquireOptions, InstanceView, Lease, LeaseOutcome, Scheduler, StartKind } from '../../scheduler/scheduler.js';
+import type { AcquireOptions, FailingView, InstanceView, Lease, LeaseOutcome, Scheduler, StartKind } from '../../scheduler/scheduler.js';
 
 export class FakeScheduler implements Scheduler {
   readonly acquired: Array<{ target: DeployedVersion; opts: AcquireOptions }> = [];
@@ -42,6 +42,13 @@ export class FakeScheduler implements Scheduler {
 
   async retire(name: string, keepVersion?: number): Promise<void> {
     this.retired.push({ name, keepVersion });
+  }
+
+  /** What failing() answers per function (a version in crash-loop backoff). */
+  readonly failingViews = new Map<string, FailingView>();
+
+  failing(name: string): FailingView | null {
+    return this.failingViews.get(name) ?? null;
   }
 
   instances(name: string): InstanceView[] {
