@@ -113,7 +113,8 @@ class Invocation {
   onDeadline(): void {
     this.late = true;
     const name = this.ctx.target.function;
-    this.fail(new StratusError('FUNCTION_TIMEOUT', `function ${name} did not answer within its timeout of ${this.timeoutMs} ms; make it faster or raise timeoutMs`, { function: name, timeoutMs: this.timeoutMs }));
+    const logs = callLogs(name, this.ctx.requestId);
+    this.fail(new StratusError('FUNCTION_TIMEOUT', `function ${name} did not answer within its timeout of ${this.timeoutMs} ms; make it faster or raise timeoutMs, and see GET ${logs}`, { function: name, timeoutMs: this.timeoutMs, logs }));
     if (this.lease !== null && !this.released) this.timer = setTimeout(() => this.onGraceOver(), this.ctx.graceMs ?? HANDLER_GRACE_MS);
   }
 
@@ -242,7 +243,7 @@ class Invocation {
     const name = this.ctx.target.function;
     this.release('crashed');
     this.upstream?.destroy();
-    this.fail(new StratusError('FUNCTION_BAD_RESPONSE', `function ${name} sent an invalid HTTP response (${what}); its instance is replaced. Return results through the runtime; see GET /v1/functions/${name}/logs?requestId=${this.ctx.requestId}`, { function: name }));
+    this.fail(new StratusError('FUNCTION_BAD_RESPONSE', `function ${name} sent an invalid HTTP response (${what}); its instance is replaced. Return results through the runtime; see GET ${callLogs(name, this.ctx.requestId)}`, { function: name, logs: callLogs(name, this.ctx.requestId) }));
   }
 
   async onUpstreamFailure(): Promise<void> {
@@ -252,10 +253,10 @@ class Invocation {
     if (this.released) return;
     this.release('crashed');
     if (diagnosis?.reason === 'oom') {
-      this.fail(new StratusError('FUNCTION_OUT_OF_MEMORY', `function ${name} ran out of memory (limit ${ctx.target.config.memoryMb} MB); raise memoryMb, and see GET /v1/functions/${name}/logs?requestId=${ctx.requestId}`, { function: name, memoryMb: ctx.target.config.memoryMb }));
+      this.fail(new StratusError('FUNCTION_OUT_OF_MEMORY', `function ${name} ran out of memory (limit ${ctx.target.config.memoryMb} MB); raise memoryMb, and see GET ${callLogs(name, ctx.requestId)}`, { function: name, memoryMb: ctx.target.config.memoryMb, logs: callLogs(name, ctx.requestId) }));
     } else {
       const how = diagnosis ? `its instance ${diagnosis.reason === 'killed' ? 'was killed' : `exited${diagnosis.exitCode === null ? '' : ` with code ${diagnosis.exitCode}`}`}` : 'the connection to its instance was reset';
-      this.fail(new StratusError('FUNCTION_CRASHED', `function ${name} crashed before answering (${how}); see GET /v1/functions/${name}/logs?requestId=${ctx.requestId}`, { function: name }));
+      this.fail(new StratusError('FUNCTION_CRASHED', `function ${name} crashed before answering (${how}); see GET ${callLogs(name, ctx.requestId)}`, { function: name, logs: callLogs(name, ctx.requestId) }));
     }
   }
 }
@@ -267,3 +268,6 @@ export function proxyInvocation(req: http.IncomingMessage, res: http.ServerRespo
   if (lease) inv.forward(lease);
   else inv.wait();
 }
+
+/** Where one call's log lines are: every 5xx that has logs names it, in its message and its `logs` field. */
+const callLogs = (fn: string, requestId: string): string => `/v1/functions/${fn}/logs?requestId=${requestId}`;
