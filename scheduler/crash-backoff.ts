@@ -1,9 +1,10 @@
 // Crash-loop backoff for one function version, as Kubernetes' CrashLoopBackOff: after a start that failed
 // (the instance exited or never became ready) the next start waits 1 s, then 2 s, 4 s … up to a cap, so a
 // version that cannot run costs a start now and then instead of one per call or per autoscaler tick.
-// An instance that crashes soon after it became ready counts as a failed start too, except the first such
-// crash after a quiet period (one bad request killing one instance is replaced at once). Everything is
-// reset once an instance has served for `stableMs` with no failure meanwhile.
+// An instance that exits on its own soon after it became ready, with no request on it, counts as a failed
+// start too — except the first such exit after a quiet period. A crash a request caused is that caller's
+// 502 and no sign of a loop (the pool does not report it). Everything is reset once an instance has
+// served for `stableMs` with no failure meanwhile.
 //
 // Pure bookkeeping on an injected clock: the pool asks canStart() and reports what happened; the
 // arithmetic is tested on a manual clock without sleeping.

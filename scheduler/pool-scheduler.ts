@@ -219,8 +219,7 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       .catch(() => null)
       .then((exit) => {
         this.#log.warn('instance failed a request; removing it', { instance: inst.id, function: pool.target.function, exit });
-        if (exit) pool.exited(inst, exitWords(exit));
-        else pool.remove(inst);
+        pool.remove(inst); // a request's crash is its caller's 502, not a crash loop: no backoff
       });
   }
 

@@ -156,9 +156,14 @@ export class VersionPool implements LeaseOwner {
     );
   }
 
-  /** An instance exited on its own (crash, OOM): out of the pool; soon after ready, it counts as a failed start. */
+  /**
+   * An instance exited on its own: out of the pool. A ready one exiting with no request on it, soon after
+   * it started, counts as a failed start (crash-loop backoff). One a request crashed (in flight, or draining
+   * since) does not: that call's caller got the 502, and the next call may well be served.
+   */
   exited(inst: Instance, why: string): void {
-    const counted = this.instances.includes(inst) && this.backoff.instanceExited(inst, why);
+    const spontaneous = inst.state === 'ready' && inst.inFlight === 0 && this.instances.includes(inst);
+    const counted = spontaneous && this.backoff.instanceExited(inst, why);
     this.remove(inst);
     if (counted && this.backoff.blocks(this.live, this.starting)) this.rejectAll(failingError(this.target.function, this.backoff));
   }

@@ -170,6 +170,20 @@ describe('scheduler with crash-loop backoff', () => {
     expect(h.scheduler.failing('flaky')).toBeNull();
   });
 
+  it('crashes a request caused are not a crash loop: each call after one gets a new instance', async () => {
+    h = harness();
+    const v = version('fragile');
+    for (let i = 0; i < 3; i++) {
+      const lease = await h.scheduler.acquire(v, within(h));
+      expect(lease.start).toBe('container');
+      await h.backend.kill(lease.instance.instanceId, i === 1 ? 'oom' : 'exited'); // it dies with the request on it
+      lease.release('crashed');
+      await vi.waitFor(() => expect(h.scheduler.instances('fragile')).toHaveLength(0));
+      h.clock.advance(100);
+    }
+    expect(h.scheduler.failing('fragile')).toBeNull();
+  });
+
   it('a new version starts without the old one\'s backoff', async () => {
     h = harness();
     h.backend.failStarts = 1;
