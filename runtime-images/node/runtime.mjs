@@ -82,7 +82,10 @@ async function invoke(req, res, requestId) {
     raw = await readBody(req, settings.maxBodyBytes);
   } catch (err) {
     if (err instanceof BodyTooLargeError) {
-      return sendProblem(res, 'PAYLOAD_TOO_LARGE', `the request body is larger than the function accepts (${settings.maxBodyBytes} bytes); send a smaller one`, { connection: 'close' });
+      // No "connection: close": Node then reads and drops the rest of the body before the next request.
+      // Closing on unread bytes makes the kernel reset the connection, and the reset can destroy this
+      // answer before the gateway has read it (it came as a 502).
+      return sendProblem(res, 'PAYLOAD_TOO_LARGE', `the request body is larger than the function accepts (${settings.maxBodyBytes} bytes); send a smaller one`);
     }
     res.destroy();
     return;

@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import signal
+import socket
 import socketserver
 import sys
 import threading
@@ -121,6 +122,20 @@ class RequestHandler(BaseHTTPRequestHandler):
         if body and not bodiless and self.command != "HEAD":
             self.wfile.write(body)
 
+    def linger(self, seconds=5):
+        """After an answer sent before the body was read: half-close, then read and drop what the caller
+        still sends, for a bounded time. Closing on unread bytes makes the kernel reset the connection,
+        and the reset can destroy the answer before the gateway has read it."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1)
+            until = time.monotonic() + seconds
+            while time.monotonic() < until and self.connection.recv(65536):
+                pass
+        except OSError:
+            pass
+
     def reply_json(self, status, obj, headers=None):
         self.reply(status, {"content-type": "application/json", **(headers or {})}, json.dumps(obj, separators=(",", ":")).encode("utf-8"))
 
@@ -159,7 +174,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             raw = self.read_body(MAX_BODY)
         except stratus_http.BodyTooLarge:
             self.close_connection = True
-            return self.reply(*stratus_http.problem("PAYLOAD_TOO_LARGE", f"the request body is larger than the function accepts ({MAX_BODY} bytes); send a smaller one", rid_header))
+            self.reply(*stratus_http.problem("PAYLOAD_TOO_LARGE", f"the request body is larger than the function accepts ({MAX_BODY} bytes); send a smaller one", rid_header))
+            return self.linger()
         except stratus_http.BadRequest as err:
             self.close_connection = True
             return self.reply(*stratus_http.problem("INVALID_REQUEST", str(err), rid_header))
