@@ -35,6 +35,7 @@ export interface ProcessBackendOptions {
 const SOCKET = 'runtime.sock';
 const RECORD = 'instance.json';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const RECENT_EXITS_KEPT = 256;
 
 type InstanceRecord = Omit<InstanceHandle, 'endpoint' | 'backendRef'> & { pid: number };
 
@@ -43,6 +44,8 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
   readonly runDir: string;
   readonly #children = new Map<string, Child>();
   readonly #listeners = new Set<(exit: InstanceExit) => void>();
+  /** How recent children ended, kept past their removal: a caller may ask why after the scheduler stopped it. */
+  readonly #recentExits = new Map<string, InstanceExit>();
   readonly #logListeners = new Set<(entry: InstanceLogLine) => void>();
   readonly #log: Logger;
 
@@ -133,6 +136,10 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
         }
       }
       this.#children.delete(instanceId);
+      if (child.exit) {
+        this.#recentExits.set(instanceId, child.exit);
+        if (this.#recentExits.size > RECENT_EXITS_KEPT) this.#recentExits.delete(this.#recentExits.keys().next().value!);
+      }
     } else {
       const record = await this.#readRecord(instanceId);
       if (record && isRuntimePid(record.pid)) {
@@ -162,6 +169,8 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
   async diagnose(instanceId: string): Promise<InstanceExit | null> {
     const child = this.#children.get(instanceId);
     if (child) return child.exit;
+    const recent = this.#recentExits.get(instanceId);
+    if (recent) return recent;
     const record = await this.#readRecord(instanceId);
     if (record && isAlive(record.pid)) return null;
     return { instanceId, reason: 'killed', exitCode: null };
@@ -238,11 +247,17 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
       });
     }
     child.proc.on('error', (err) => log.warn('child process error', { error: err }));
+    // The diagnosis waits for the pipes' last lines ('close' follows 'exit'): V8's out-of-memory report
+    // often arrives after 'exit', and without it an OOM was called a crash. Bounded: a process the
+    // function started may hold the pipes open.
+    const outputEnded = new Promise<void>((resolve) => child.proc.once('close', () => resolve()));
     child.proc.once('exit', (code, sig) => {
-      child.exit = exitOf(id, code, sig, child.tail);
-      if (child.stopping) return;
-      log.warn('instance exited', { ...child.exit });
-      for (const l of [...this.#listeners]) l(child.exit);
+      void exitedWithin(outputEnded, 500).then(() => {
+        child.exit = exitOf(id, code, sig, child.tail);
+        if (child.stopping) return;
+        log.warn('instance exited', { ...child.exit });
+        for (const l of [...this.#listeners]) l(child.exit);
+      });
     });
   }
 
