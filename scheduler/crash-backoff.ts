@@ -154,7 +154,8 @@ export class CrashBackoff {
 
   /** A start begun in `round` failed with `err` (an InstanceStartError carries the instance's last words). */
   startFailed(round: number, err: unknown): void {
-    const message = (err instanceof Error ? err.message : String(err)).replace(/; see the instance logs$/, '');
+    // lastError reaches anonymous callers (FUNCTION_UNAVAILABLE): only a StratusError's words are meant for them.
+    const message = err instanceof StratusError ? err.message.replace(/; see the instance logs$/, '') : 'an instance could not start (the platform log has the cause)';
     this.failed(round, message, failureSummary(startOutputOf(err)));
   }
 
