@@ -4,6 +4,7 @@ import { Closeable } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -15,6 +16,8 @@ export class MemoryStore extends Closeable implements Store {
   readonly #builds = new Map<string, BuildRecord>();
   readonly #logs = new Map<string, string>();
   readonly #functionLogs = new Map<string, LogRecord[]>();
+  /** Per function: id -> record, in insertion order (a replaced record moves to the end). */
+  readonly #invocations = new Map<string, Map<string, InvocationRecord>>();
   readonly #watchers = new Set<(name: string | null) => void>();
 
   async getFunction(name: string): Promise<FunctionRecord | null> {
@@ -35,6 +38,7 @@ export class MemoryStore extends Closeable implements Store {
     const existed = this.#functions.delete(name);
     this.#versions.delete(name);
     this.#functionLogs.delete(name);
+    this.#invocations.delete(name);
     for (const [id, b] of this.#builds) {
       if (b.function === name) {
         this.#builds.delete(id);
@@ -99,6 +103,33 @@ export class MemoryStore extends Closeable implements Store {
 
   async readLogs(fn: string, opts?: LogQuery): Promise<LogRecord[]> {
     return selectLogs(this.#functionLogs.get(fn) ?? [], opts).map((l) => ({ ...l }));
+  }
+
+  async appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void> {
+    const oldest = new Date(Date.now() - retention.maxAgeMs).toISOString();
+    for (const r of records) {
+      let kept = this.#invocations.get(r.function);
+      if (!kept) this.#invocations.set(r.function, (kept = new Map()));
+      kept.delete(r.id);
+      kept.set(r.id, { ...r });
+    }
+    for (const fn of new Set(records.map((r) => r.function))) {
+      const kept = this.#invocations.get(fn)!;
+      const byStart = [...kept.values()].sort((a, b) => (a.start < b.start ? 1 : -1));
+      for (const [i, r] of byStart.entries()) if (i >= retention.maxPerFunction || r.start < oldest) kept.delete(r.id);
+    }
+  }
+
+  async listInvocations(fn: string, query?: InvocationQuery): Promise<InvocationRecord[]> {
+    return selectInvocations([...(this.#invocations.get(fn)?.values() ?? [])], query).map((r) => ({ ...r }));
+  }
+
+  async getInvocation(id: string): Promise<InvocationRecord | null> {
+    for (const kept of this.#invocations.values()) {
+      const r = kept.get(id);
+      if (r) return { ...r };
+    }
+    return null;
   }
 
   watchFunctions(onChange: (name: string | null) => void): () => void {

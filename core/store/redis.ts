@@ -12,6 +12,8 @@
 //   builds-unfinished         set of build ids not yet succeeded or failed
 //   logs:<name>               list of LogRecord JSON, oldest first, trimmed to LOG_LINES_KEPT; it expires
 //                             LOGS_TTL_S after its last line, so lines arriving after a delete do not linger
+//   inv:<id>                  InvocationRecord JSON, expiring with the retention's age
+//   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
 // Changes are published on <prefix>function-changes; watchers listen on a second connection because a
 // subscribed Redis connection can issue no other command.
 
@@ -21,6 +23,7 @@ import type { Logger } from '../log.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
@@ -78,7 +81,9 @@ export class RedisStore extends Closeable implements Store {
     for (let attempt = 0; attempt < 10; attempt++) {
       await this.#redis.watch(buildsOf);
       const ids = await this.#redis.smembers(buildsOf);
-      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`);
+      const invs = await this.#redis.zrange(`${this.#p}invs-of:${name}`, '0', '-1');
+      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`, `${this.#p}invs-of:${name}`);
+      if (invs.length > 0) tx.del(...invs.map((id) => `${this.#p}inv:${id}`));
       if (ids.length > 0) {
         tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`]));
         tx.srem(`${this.#p}builds-unfinished`, ...ids);
@@ -165,6 +170,42 @@ export class RedisStore extends Closeable implements Store {
     const from = !filtered && opts.limit !== undefined ? -opts.limit : 0;
     const all = (await this.#redis.lrange(key, from, -1)).map((j) => JSON.parse(j) as LogRecord);
     return selectLogs(all, opts);
+  }
+
+  async appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void> {
+    if (records.length === 0) return;
+    const tx = this.#redis.multi();
+    const now = Date.now();
+    const touched = new Set<string>();
+    for (const r of records) {
+      tx.set(`${this.#p}inv:${r.id}`, JSON.stringify(r), 'PX', retention.maxAgeMs);
+      tx.zadd(`${this.#p}invs-of:${r.function}`, Date.parse(r.start), r.id);
+      touched.add(r.function);
+    }
+    for (const fn of touched) {
+      const key = `${this.#p}invs-of:${fn}`;
+      // The ids' own keys expire by age; the index drops the same ones, and keeps the newest by count.
+      tx.zremrangebyscore(key, '-inf', `(${now - retention.maxAgeMs}`);
+      tx.zremrangebyrank(key, 0, -retention.maxPerFunction - 1);
+      tx.pexpire(key, retention.maxAgeMs);
+    }
+    const result = await tx.exec();
+    const failed = result?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
+  async listInvocations(fn: string, query: InvocationQuery = {}): Promise<InvocationRecord[]> {
+    // The index is bounded by the retention's count, so reading it whole is bounded too.
+    const max = query.before === undefined ? '+inf' : `(${Date.parse(query.before)}`;
+    const ids = await this.#redis.zrevrangebyscore(`${this.#p}invs-of:${fn}`, max, '-inf');
+    if (ids.length === 0) return [];
+    const all = await this.#redis.mget(ids.map((id) => `${this.#p}inv:${id}`));
+    // A record trimmed by count may still have its key until it expires: only the indexed ones count.
+    return selectInvocations(all.map((j) => parse<InvocationRecord>(j)).filter((r): r is InvocationRecord => r !== null && r.function === fn), query);
+  }
+
+  async getInvocation(id: string): Promise<InvocationRecord | null> {
+    return parse<InvocationRecord>(await this.#redis.get(`${this.#p}inv:${id}`));
   }
 
   watchFunctions(onChange: (name: string | null) => void): () => void {

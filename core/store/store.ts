@@ -3,6 +3,7 @@
 // behave the same; test/unit/store.contract.ts runs one suite against each.
 
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
+import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
 
 /** Function log lines kept per function; older ones are dropped. */
 export const LOG_LINES_KEPT = 5000;
@@ -13,7 +14,7 @@ export interface Store {
   getFunction(name: string): Promise<FunctionRecord | null>;
   listFunctions(): Promise<FunctionRecord[]>;
   putFunction(fn: FunctionRecord): Promise<void>;
-  /** Removes the function with its versions, builds, build logs and function logs. Returns false if it did not exist. */
+  /** Removes the function with its versions, builds, build logs, function logs and invocation records. Returns false if it did not exist. */
   deleteFunction(name: string): Promise<boolean>;
 
   /** Atomically hands out the next version number of a function (1, 2, 3 …; never reused, even after delete). */
@@ -34,6 +35,15 @@ export interface Store {
   appendLogs(fn: string, lines: LogRecord[]): Promise<void>;
   /** A function's log lines matching the query, oldest first (newest last). */
   readLogs(fn: string, opts?: LogQuery): Promise<LogRecord[]>;
+
+  /**
+   * Writes a batch of invocation records (any functions) in one round trip, replacing a record of the same
+   * id, and drops what falls outside the retention.
+   */
+  appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void>;
+  /** A function's kept records matching the query, newest first. */
+  listInvocations(fn: string, query?: InvocationQuery): Promise<InvocationRecord[]>;
+  getInvocation(id: string): Promise<InvocationRecord | null>;
 
   /**
    * Subscribe to changes of a function (update, delete), from this or another replica. `null` means

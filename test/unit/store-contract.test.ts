@@ -9,6 +9,7 @@ import { RedisStore } from '../../core/store/redis.js';
 import { builtHere } from '../../gateway/boot/legacy-keys.js';
 import type { Store } from '../../core/store/store.js';
 import { LOG_LINES_KEPT } from '../../core/store/store.js';
+import type { InvocationRecord } from '../../core/store/invocations.js';
 import type { BuildRecord, FunctionRecord, LogRecord, VersionRecord } from '../../core/types.js';
 import { REDIS_URL, missing } from '../support/services.js';
 
@@ -28,6 +29,12 @@ const logLine = (n: number, over: Partial<LogRecord> = {}): LogRecord => ({
   time: new Date(Date.UTC(2030, 0, 1, 0, 0, n)).toISOString(), function: 'hello', version: 1, instance: 'i-1',
   requestId: `r${n % 2}`, level: 'info', stream: 'stdout', message: `line ${n}`, ...over,
 });
+
+const record = (id: string, secondsAgo: number, over: Partial<InvocationRecord> = {}): InvocationRecord => ({
+  id, function: 'hello', version: 1, trigger: 'http', start: new Date(Date.now() - secondsAgo * 1000).toISOString(), durationMs: 1.2,
+  statusCode: 200, outcome: 'succeeded', billedMs: 2, memoryMb: 128, ...over,
+});
+const RETAIN = { maxPerFunction: 1000, maxAgeMs: 3600_000 };
 
 /** Resolves with the next name a watcher reports. */
 function nextChange(store: Store): { names: string[]; next: () => Promise<string>; stop: () => void } {
@@ -151,6 +158,29 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(await store.readLogs('other')).toHaveLength(1);
   });
 
+  it('keeps invocation records per function, newest first, filtered by outcome, trigger and time, one per id', async () => {
+    await store.appendInvocations([record('a', 30), record('b', 20, { trigger: 'async', outcome: 'failed', statusCode: 500, attempt: 1 }), record('c', 10), record('x', 5, { function: 'other' })], RETAIN);
+    // A later attempt of the same async invocation replaces its record.
+    await store.appendInvocations([record('b', 15, { trigger: 'async', attempt: 2 })], RETAIN);
+    expect((await store.listInvocations('hello')).map((r) => r.id)).toEqual(['c', 'b', 'a']);
+    expect((await store.listInvocations('hello', { trigger: 'async' }))).toEqual([record('b', 15, { trigger: 'async', attempt: 2, start: (await store.getInvocation('b'))!.start })]);
+    expect((await store.listInvocations('hello', { outcome: 'failed' }))).toEqual([]);
+    const c = await store.getInvocation('c');
+    expect((await store.listInvocations('hello', { before: c!.start, limit: 1 })).map((r) => r.id)).toEqual(['b']);
+    expect((await store.getInvocation('x'))!.function).toBe('other');
+    expect(await store.getInvocation('nope')).toBeNull();
+  });
+
+  it('bounds invocation records by count per function and by age, and deletes them with the function', async () => {
+    await store.appendInvocations([record('old', 7200), record('r1', 3), record('r2', 2), record('r3', 1), record('o', 1, { function: 'other' })], { maxPerFunction: 2, maxAgeMs: 3600_000 });
+    expect((await store.listInvocations('hello')).map((r) => r.id)).toEqual(['r3', 'r2']);
+    await store.putFunction(fn('hello'));
+    await store.deleteFunction('hello');
+    expect(await store.listInvocations('hello')).toEqual([]);
+    expect(await store.getInvocation('r3')).toBeNull();
+    expect(await store.listInvocations('other')).toHaveLength(1);
+  });
+
   it('tells watchers about updates and deletes until they unsubscribe', async () => {
     const a = nextChange(store);
     const b = nextChange(store);
@@ -263,6 +293,7 @@ describe.skipIf(await missing('redis'))('RedisStore prefixes: platforms sharing 
       await a.putBuild(build('b-gone', 'gone'));
       await a.appendBuildLog('b-gone', 'log');
       await a.appendLogs('gone', [logLine(1, { function: 'gone' })]);
+      await a.appendInvocations([record('inv-gone', 1, { function: 'gone' })], RETAIN);
       await a.deleteFunction('gone');
       expect((await admin.keys(`${prefixes.a}*`)).sort()).toEqual([`${prefixes.a}version-counter:gone`]);
     } finally {
