@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
-import { redisPrefixFor } from './platform-id.js';
+import { platformIdFor, redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
@@ -28,7 +28,7 @@ const schema = z
     STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
     STRATUS_REGISTRY: z.string().default('127.0.0.1:5000'),
-    STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).default('stratus'),
+    STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).optional(),
     STRATUS_RUNTIME_IMAGE_NODE: z.string().default('stratus/runtime-node:latest'),
     STRATUS_RUNTIME_IMAGE_PYTHON: z.string().default('stratus/runtime-python:latest'),
     STRATUS_FUNCTION_UID: int(10001, 1, 2 ** 31 - 1),
@@ -156,7 +156,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     images: {
       registry: e.STRATUS_REGISTRY,
-      prefix: e.STRATUS_IMAGE_PREFIX,
+      // Per platform by default, like the Redis prefix: two Stratus pushing to one registry must not
+      // overwrite or purge each other's NAME:vN.
+      prefix: e.STRATUS_IMAGE_PREFIX ?? platformIdFor(path.resolve(e.STRATUS_STATE_DIR)),
       runtime: { node: e.STRATUS_RUNTIME_IMAGE_NODE, python: e.STRATUS_RUNTIME_IMAGE_PYTHON },
     },
     build: {

@@ -91,9 +91,14 @@ export async function sealSocketDir(sockDir: string, functionUid: number | null)
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
-  // Seal before the verdict: checked after the seal, the entry can no longer be swapped behind us.
-  if (isRoot()) await fs.chown(sockDir, 0, 0);
+  // Seal before the verdict: checked after the seal, the entry can no longer be swapped behind us. The
+  // dir stays traversable throughout (the runtime may still be chmod-ing its fresh socket): 0755 first,
+  // then root's, then 0755 again — now that only root can change it, whatever the function did between.
   await fs.chmod(sockDir, 0o755);
+  if (isRoot()) {
+    await fs.chown(sockDir, 0, 0);
+    await fs.chmod(sockDir, 0o755);
+  }
   return verifySocket(socketPath, functionUid);
 }
 

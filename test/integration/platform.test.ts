@@ -10,6 +10,7 @@ import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { missing, REGISTRY } from '../support/services.js';
+import { until } from '../support/until.js';
 import { deployFunction, waitForBuild, tarGzOf } from '../support/platform-client.js';
 import { makeTar, makeZip } from '../fixtures/archives/make-archives.js';
 
@@ -100,11 +101,11 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const { buildId, version } = await res.json();
     const build = await waitForBuild(platform, buildId);
     expect(build.status, build.error ?? '').toBe('succeeded');
-    expect(build.image).toBe(`${REGISTRY}/stratus/${names.node}:v${version}`);
+    expect(build.image).toBe(`${REGISTRY}/${config().images.prefix}/${names.node}:v${version}`);
 
     const catalog = await (await fetch(`http://${REGISTRY}/v2/_catalog`)).json();
-    expect(catalog.repositories).toContain(`stratus/${names.node}`);
-    const tags = await (await fetch(`http://${REGISTRY}/v2/stratus/${names.node}/tags/list`)).json();
+    expect(catalog.repositories).toContain(`${config().images.prefix}/${names.node}`);
+    const tags = await (await fetch(`http://${REGISTRY}/v2/${config().images.prefix}/${names.node}/tags/list`)).json();
     expect(tags.tags).toContain(`v${version}`);
 
     const call = await fetch(`${platform.url}/fn/${names.node}/some/path?value=7`, { method: 'POST', body: 'hi', headers: { 'content-type': 'text/plain' } });
@@ -117,7 +118,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
 
   it('runs a user\'s own image deployed with JSON (no build), pulled from the registry', async () => {
     const name = `e2e-image-${suffix}`;
-    const image = `${REGISTRY}/stratus/${names.node}:v1`;
+    const image = `${REGISTRY}/${config().images.prefix}/${names.node}:v1`;
     const res = await fetch(`${platform.url}/v1/functions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${platform.apiKey}`, 'content-type': 'application/json' },
@@ -197,11 +198,14 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     });
     expect(patched.status).toBe(200);
     const { version } = await patched.json();
-    // Keep calling until the new version has served for a while, so the old one is drained meanwhile.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Keep calling until the new version is current and has served 20 calls more, so the old one is
+    // drained meanwhile: counted in calls, not in time, which the machine's load decides.
+    const current = async () => (await (await fetch(`${platform.url}/v1/functions/${names.node}`, { headers: { authorization: `Bearer ${platform.apiKey}` } })).json()).currentVersion;
+    await until('the new version to be current', async () => ((await current()) === version ? true : undefined), 120_000, 100);
+    const switchedAt = statuses.length;
+    await until('20 calls after the switch', () => (statuses.length >= switchedAt + 20 ? true : undefined), 120_000);
     stop = true;
     await Promise.all(callers);
-    expect(statuses.length).toBeGreaterThan(20);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
     const instances = await (await fetch(`${platform.url}/v1/functions/${names.node}/instances`, { headers: { authorization: `Bearer ${platform.apiKey}` } })).json();
     expect(instances.instances.length).toBeGreaterThan(0);
