@@ -52,7 +52,7 @@ beforeEach(() => {
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-loadcheck-'));
   store = new MemoryStore();
   backend = new ScriptedBackend();
-  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir });
+  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_IMAGE_PREFIX: 'stratus' });
   const loadCheck = new BackendLoadCheck(backend, silentLogger);
   builder = createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, clock, imageStep: images, installRunner: { run: async () => 0 }, loadCheck });
 });

@@ -67,7 +67,7 @@ afterEach(async () => {
 });
 
 function makeBuilder(concurrency = 2, installRunner: InstallRunner = runner): Builder {
-  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_BUILD_CONCURRENCY: String(concurrency), STRATUS_BUILD_TIMEOUT_MS: '60000' });
+  const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_IMAGE_PREFIX: 'stratus', STRATUS_BUILD_CONCURRENCY: String(concurrency), STRATUS_BUILD_TIMEOUT_MS: '60000' });
   return createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, clock, installRunner, imageStep: images });
 }
 
