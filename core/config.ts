@@ -57,6 +57,16 @@ const schema = z
     STRATUS_TARGET_UTILIZATION: num(0.7, 0.05, 1),
     STRATUS_INSTANCE_START_TIMEOUT_MS: int(30_000, 1000, 600_000),
 
+    /** Async invocations this process runs at once (its queue worker's concurrency). */
+    STRATUS_ASYNC_CONCURRENCY: int(4, 1, 256),
+    /** A worker's lock on a running async invocation: after a crash its jobs are taken over after about this long. */
+    STRATUS_ASYNC_LOCK_MS: int(30_000, 1000, 600_000),
+    /** How long an Idempotency-Key keeps answering with its first invocation's id. */
+    STRATUS_IDEMPOTENCY_WINDOW_MS: int(86_400_000, 1000, 30 * 86_400_000),
+    /** Invocation records kept per function, and for how long at most (also how long async results are kept). */
+    STRATUS_INVOCATIONS_KEPT: int(1000, 1, 1_000_000),
+    STRATUS_INVOCATIONS_MAX_AGE_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+
     STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   })
@@ -119,6 +129,8 @@ export interface Config {
     panicWindowMs: number;
     targetUtilization: number;
   };
+  /** Async invocations and invocation records (gateway/events/). */
+  events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
 }
 
@@ -179,6 +191,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       stableWindowMs: e.STRATUS_STABLE_WINDOW_MS,
       panicWindowMs: e.STRATUS_PANIC_WINDOW_MS,
       targetUtilization: e.STRATUS_TARGET_UTILIZATION,
+    },
+    events: {
+      asyncConcurrency: e.STRATUS_ASYNC_CONCURRENCY,
+      asyncLockMs: e.STRATUS_ASYNC_LOCK_MS,
+      idempotencyWindowMs: e.STRATUS_IDEMPOTENCY_WINDOW_MS,
+      recordsKept: e.STRATUS_INVOCATIONS_KEPT,
+      recordsMaxAgeMs: e.STRATUS_INVOCATIONS_MAX_AGE_MS,
     },
     log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
   };

@@ -13,6 +13,8 @@ export const LIMITS = {
   maxInstances: { min: 1, max: 1000, default: 10 },
   idleTtlMs: { min: 1000, max: 86_400_000, default: 300_000 },
   cpus: { min: 0.05, max: 64 },
+  asyncMaxAttempts: { min: 1, max: 100, default: 3 },
+  asyncBackoffMs: { min: 0, max: 3_600_000, default: 1000 },
 } as const;
 
 /** What a function's instances can reach over the network (README, "Security model"). */
@@ -45,12 +47,24 @@ export const functionConfigSchema = z
     network: z.enum(NETWORK_POLICIES).default('egress'),
     /** Hard cap in cores (0.5 = half a core), enforced by the backend; unset: only a fair share under contention. */
     cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
+    /** Async invocations: attempts in all, and the first retry's delay (doubled for each further one). Unset: asyncPolicy's defaults. */
+    async: z
+      .strictObject({
+        maxAttempts: z.number().int().min(LIMITS.asyncMaxAttempts.min).max(LIMITS.asyncMaxAttempts.max).default(LIMITS.asyncMaxAttempts.default),
+        backoffMs: z.number().int().min(LIMITS.asyncBackoffMs.min).max(LIMITS.asyncBackoffMs.max).default(LIMITS.asyncBackoffMs.default),
+      })
+      .optional(),
   })
   .refine((c) => c.minInstances <= c.maxInstances, { message: 'minInstances must not exceed maxInstances', path: ['minInstances'] })
   .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] });
 
 export type FunctionConfig = z.output<typeof functionConfigSchema>;
 export type FunctionConfigInput = z.input<typeof functionConfigSchema>;
+
+/** The async retry policy of a function; records stored before the field existed get the defaults too. */
+export function asyncPolicy(config: Pick<FunctionConfig, 'async'>): { maxAttempts: number; backoffMs: number } {
+  return { maxAttempts: config.async?.maxAttempts ?? LIMITS.asyncMaxAttempts.default, backoffMs: config.async?.backoffMs ?? LIMITS.asyncBackoffMs.default };
+}
 
 /** Default handler per runtime when the upload names none. */
 export const DEFAULT_HANDLER = { node: 'index.handler', python: 'main.handler' } as const;

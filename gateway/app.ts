@@ -7,12 +7,17 @@ import express from 'express';
 import { StratusError } from '../core/errors.js';
 import { requireApiKey } from './auth.js';
 import type { GatewayDeps } from './deps.js';
+import { AsyncInvocations } from './events/async-invocations.js';
+import { discardRecords } from './events/invocation-records.js';
+import { Invoker } from './events/invoker.js';
+import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { FunctionService } from './function-service.js';
 import { FUNCTION_URL_PREFIX, createInvokeHandler } from './invoke.js';
 import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
 import { RouteTable } from './route-table.js';
 import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
+import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
 import { systemRouter } from './routes/system.js';
 
@@ -20,6 +25,8 @@ export type { GatewayDeps } from './deps.js';
 
 export interface GatewayApp extends http.RequestListener {
   readonly routes: RouteTable;
+  /** Async submissions and the queue worker's processor (started by the composition root). */
+  readonly asyncInvocations: AsyncInvocations;
   /** Stops watching the store and ends followed build logs; the HTTP server is closed by its owner. */
   close(): Promise<void>;
 }
@@ -28,7 +35,15 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   const logger = deps.logger.child({ component: 'gateway' });
   const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock);
   const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger);
-  const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock });
+  const records = deps.records ?? discardRecords;
+  const ownQueue = deps.asyncQueue ? null : new MemoryAsyncQueue({ concurrency: deps.config.events.asyncConcurrency });
+  const asyncInvocations = new AsyncInvocations({
+    queue: deps.asyncQueue ?? ownQueue!,
+    invoker: new Invoker({ scheduler: deps.scheduler, clock: deps.clock, records, logger: logger.child({ component: 'invoker' }) }),
+    resolve: (name) => routes.resolve(name),
+    idempotencyWindowMs: deps.config.events.idempotencyWindowMs,
+  });
+  const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
   const auth = requireApiKey(deps.apiKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
 
@@ -44,6 +59,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     auth,
     functionsRouter({ service, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
     logsRouter({ service, store: deps.store }),
+    invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
@@ -56,7 +72,9 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   };
   return Object.assign(listener, {
     routes,
+    asyncInvocations,
     close: async () => {
+      await ownQueue?.close();
       builds.close();
       await routes.close();
     },

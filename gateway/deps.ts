@@ -6,6 +6,8 @@ import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { AsyncQueue } from './events/async-queue.js';
+import type { InvocationRecordSink } from './events/invocation-records.js';
 
 type InvocationLabels = { function: string; status: string };
 
@@ -35,6 +37,10 @@ export interface GatewayDeps {
   apiKey: string;
   backendKind: string;
   clock: Clock;
+  /** The async-invocation queue; without one an in-memory queue is made (and closed with the app). */
+  asyncQueue?: AsyncQueue;
+  /** Where every invocation's record goes (sync and async); without one records are discarded. */
+  records?: InvocationRecordSink;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
 }

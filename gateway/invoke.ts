@@ -8,14 +8,28 @@ import { StratusError } from '../core/errors.js';
 import { FUNCTION_NAME } from '../core/function-config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
+import { billedMs, type InvocationRecord } from '../core/store/invocations.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { GatewayMetrics } from './deps.js';
+import { submitFromFunctionUrl } from './events/async-intake.js';
+import type { AsyncInvocations } from './events/async-invocations.js';
+import type { InvocationRecordSink } from './events/invocation-records.js';
 import { sendProblem } from './problem.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
 import type { RouteTable } from './route-table.js';
 
 export const FUNCTION_URL_PREFIX = '/fn/';
+
+function syncRecord(id: string, target: DeployedVersion, arrivedAt: number, res: http.ServerResponse): InvocationRecord {
+  const durationMs = performance.now() - arrivedAt;
+  // A caller that left before any answer gets status 0: the call failed as far as anyone can tell.
+  const statusCode = res.headersSent ? res.statusCode : 0;
+  return {
+    id, function: target.function, version: target.version, trigger: 'http', start: new Date(Date.now() - durationMs).toISOString(), durationMs,
+    statusCode, outcome: statusCode > 0 && statusCode < 500 && res.writableFinished ? 'succeeded' : 'failed', billedMs: billedMs(durationMs), memoryMb: target.config.memoryMb,
+  };
+}
 
 /** Splits "/fn/NAME/rest?q" into the name and the path the function sees ("/rest?q", at least "/"). */
 export function parseFunctionUrl(url: string): { name: string; path: string } | null {
@@ -39,11 +53,23 @@ export interface InvokeDeps {
   clock: Clock;
   /** How long a handler may overrun its timeout before its instance is recycled (default HANDLER_GRACE_MS). */
   graceMs?: number;
+  /** Every call's record, emitted when its answer ends (without I/O: the sink batches). */
+  records?: InvocationRecordSink;
+  /** Where `x-stratus-invocation-type: async` calls go; without it the header is refused. */
+  async?: AsyncInvocations;
 }
 
+export const INVOCATION_TYPE_HEADER = 'x-stratus-invocation-type';
+
 export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const records = deps.records;
   const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, target: DeployedVersion, path: string) => {
     const timeoutMs = target.config.timeoutMs;
+    const type = req.headers[INVOCATION_TYPE_HEADER];
+    if (type !== undefined && type !== 'sync') return submitFromFunctionUrl(req, res, requestId, target, path, deps.async, deps.logger);
+    // The record is taken from the answer as the caller saw it, so it does not depend on how the proxy
+    // works: a native data plane would emit the same from its access log.
+    if (records) res.once('close', () => records.record(syncRecord(requestId, target, arrivedAt, res)));
     proxyInvocation(req, res, {
       requestId, target, path, arrivedAt,
       deadline: deps.clock.now() + timeoutMs,

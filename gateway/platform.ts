@@ -21,6 +21,9 @@ import { openBackend } from './boot/open-backend.js';
 import { openStore } from './boot/open-store.js';
 import { isLogSource } from '../scheduler/backends/backend.js';
 import { LogCollector } from './log-collector.js';
+import { BullAsyncQueue, type AsyncQueue } from './events/async-queue.js';
+import { BatchedRecordWriter } from './events/invocation-records.js';
+import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
 
 export interface RunningPlatform {
@@ -87,7 +90,14 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
   }
 
-  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock });
+  const ev = config.events;
+  const records = new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
+  // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
+  const asyncQueue: AsyncQueue = store.kind === 'redis'
+    ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
+    : new MemoryAsyncQueue({ concurrency: ev.asyncConcurrency });
+  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, asyncQueue, records });
+  asyncQueue.start(app.asyncInvocations.process);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
   await new Promise<void>((resolve, reject) => {
@@ -112,12 +122,14 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       app.close();
+      await asyncQueue.close(); // waits for the async invocations under way, before their instances go
       await scheduler.close();
       await builder.close();
       server.closeAllConnections();
       await closed;
       await backend.close();
       await functionLogs?.close(); // after the backend: the last lines of drained instances
+      await records.close();
       await store.close();
       logger.info('stopped');
     })());

@@ -77,6 +77,9 @@ function parseQuery(search) {
 }
 
 export function buildEvent(req, raw) {
+  // An event (async call, cron, storage) arrives as a CloudEvent in binary mode: the ce-* headers carry its
+  // attributes, the body its data. The handler gets the event itself, not an HTTP request (README, "Events").
+  if (typeof req.headers['ce-specversion'] === 'string' && typeof req.headers['ce-id'] === 'string') return cloudEvent(req.headers, raw);
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const body = isTextual(req.headers['content-type']) ? raw.toString('utf8') : raw;
@@ -87,6 +90,21 @@ export function buildEvent(req, raw) {
     headers: req.headers,
     body,
   };
+}
+
+/** { id, type, source, time, subject, specversion, datacontenttype, data }: data parsed when it is JSON. */
+export function cloudEvent(headers, raw) {
+  const contentType = headers['content-type'] ?? null;
+  let data = raw.length === 0 ? null : isTextual(contentType ?? undefined) ? raw.toString('utf8') : raw;
+  if (typeof data === 'string' && /^application\/(.+\+)?json\b/i.test(contentType ?? '')) {
+    try {
+      data = JSON.parse(data);
+    } catch {
+      // not the JSON it claims to be: the handler gets the text
+    }
+  }
+  const attr = (name) => (typeof headers[`ce-${name}`] === 'string' ? headers[`ce-${name}`] : null);
+  return { id: attr('id'), type: attr('type'), source: attr('source'), time: attr('time'), subject: attr('subject'), specversion: attr('specversion'), datacontenttype: contentType, data };
 }
 
 function isStreamBody(body) {

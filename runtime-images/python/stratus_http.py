@@ -1,6 +1,7 @@
 """Maps an HTTP request to the handler's event and the handler's result to (status, headers, body)."""
 
 import json
+import re
 from urllib.parse import parse_qsl
 
 
@@ -109,8 +110,27 @@ def build_event(method, target, headers, raw):
     for key, value in headers.items():
         k = key.lower()
         lowered[k] = f"{lowered[k]}, {value}" if k in lowered else value
+    # An event (async call, cron, storage) arrives as a CloudEvent in binary mode: the ce-* headers carry
+    # its attributes, the body its data; the handler gets the event itself (README, "Events").
+    if "ce-specversion" in lowered and "ce-id" in lowered:
+        return cloud_event(lowered, raw)
     body = raw.decode("utf-8", errors="replace") if is_textual(lowered.get("content-type")) else raw
     return {"method": method, "path": path, "query": parse_query(qs) if qs else {}, "headers": lowered, "body": body}
+
+
+def cloud_event(headers, raw):
+    """{id, type, source, time, subject, specversion, datacontenttype, data}: data parsed when it is JSON."""
+    content_type = headers.get("content-type")
+    data = None
+    if raw:
+        data = raw.decode("utf-8", errors="replace") if is_textual(content_type) else raw
+        if isinstance(data, str) and re.match(r"^application/(.+\+)?json\b", content_type or "", re.I):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                pass  # not the JSON it claims to be: the handler gets the text
+    attrs = {name: headers.get(f"ce-{name}") for name in ("id", "type", "source", "time", "subject", "specversion")}
+    return {**attrs, "datacontenttype": content_type, "data": data}
 
 
 def _has(headers, name):

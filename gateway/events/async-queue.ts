@@ -1,0 +1,170 @@
+// The async-invocation queue seam, with its two implementations side by side: BullMQ on Redis (retries
+// with exponential backoff, stalled-job recovery when a worker dies, deduplication by job id = invocation
+// id, failed jobs kept as dead letters) and an in-memory twin for running without Redis. Delivery is at
+// least once: a job whose worker died mid-call is run again by another worker (or after a restart).
+
+import { Queue, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Closeable } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/log.js';
+
+export interface AsyncJob {
+  id: string;
+  function: string;
+  event: { type: string; source: string; subject?: string; data: unknown };
+  requestedAt: string;
+}
+
+export interface AttemptPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+}
+
+/** What a succeeded attempt leaves (a failed one throws an AttemptFailed). */
+export interface AsyncResult {
+  statusCode: number;
+  contentType: string | null;
+  body: string;
+  truncated: boolean;
+}
+
+export class AttemptFailed extends Error {
+  constructor(readonly code: string, message: string) {
+    super(`${code}: ${message}`);
+  }
+}
+
+export type AsyncStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';
+
+export interface AsyncView {
+  id: string;
+  function: string;
+  status: AsyncStatus;
+  attempts: number;
+  maxAttempts: number;
+  result: AsyncResult | null;
+  error: { code: string; message: string } | null;
+  timings: { queuedAt: string; startedAt: string | null; finishedAt: string | null };
+}
+
+export type AsyncProcessor = (job: AsyncJob, attempt: number) => Promise<AsyncResult>;
+
+export interface AsyncQueue {
+  /** Queues a job; a job of the same id already known is left as it is (deduplicated). */
+  enqueue(job: AsyncJob, policy: AttemptPolicy): Promise<void>;
+  get(id: string): Promise<AsyncView | null>;
+  /** A function's jobs that failed their last attempt, newest first. */
+  deadLetters(fn: string, limit?: number): Promise<AsyncView[]>;
+  /** Queues dead letters again with fresh attempts (one by id, or all of the function's); returns their ids. */
+  replay(fn: string, id?: string): Promise<string[]>;
+  /** The id stored under (fn, key) within the window, stored as `id` when there is none yet. */
+  claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string>;
+  /** Starts this process's worker. */
+  start(processor: AsyncProcessor): void;
+  close(): Promise<void>;
+}
+
+export const DEAD_LETTERS_LISTED = 1000;
+
+const parseFailure = (reason: string | undefined): AsyncView['error'] => {
+  if (!reason) return null;
+  const cut = reason.indexOf(': ');
+  return cut > 0 && /^[A-Z_]+$/.test(reason.slice(0, cut)) ? { code: reason.slice(0, cut), message: reason.slice(cut + 2) } : { code: 'INTERNAL', message: reason };
+};
+const iso = (ms: number | undefined | null): string | null => (ms ? new Date(ms).toISOString() : null);
+
+export interface BullQueueOptions {
+  redisUrl: string;
+  /** The platform's Redis key prefix (core/store/redis.ts): two platforms on one Redis never share a queue. */
+  prefix: string;
+  concurrency: number;
+  /** A worker's lock on a job; a worker that dies lets its jobs be taken over after about this long. */
+  lockMs: number;
+  /** Succeeded jobs (with their results) are kept this long. */
+  keepMs: number;
+  logger: Logger;
+}
+
+export class BullAsyncQueue extends Closeable implements AsyncQueue {
+  readonly #queue: Queue<AsyncJob, AsyncResult>;
+  readonly #redis: Redis;
+  #worker: Worker<AsyncJob, AsyncResult> | null = null;
+  readonly #prefix: string;
+
+  constructor(private readonly o: BullQueueOptions) {
+    super();
+    // BullMQ joins prefix and queue name with ":"; its blocking commands need maxRetriesPerRequest null.
+    this.#prefix = `${o.prefix}bull`;
+    this.#redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
+    this.#redis.on('error', () => {}); // ioredis reconnects; commands meanwhile fail as their callers' errors
+    this.#queue = new Queue<AsyncJob, AsyncResult>('async', { connection: this.#redis, prefix: this.#prefix });
+    this.#queue.on('error', (err) => o.logger.warn('async queue: Redis error', { error: err.message }));
+  }
+
+  async enqueue(job: AsyncJob, policy: AttemptPolicy): Promise<void> {
+    await this.#queue.add(job.function, job, {
+      jobId: job.id, attempts: policy.maxAttempts, backoff: { type: 'exponential', delay: policy.backoffMs },
+      removeOnComplete: { age: Math.ceil(this.o.keepMs / 1000) }, removeOnFail: { age: Math.ceil(this.o.keepMs / 1000) },
+    });
+  }
+
+  async get(id: string): Promise<AsyncView | null> {
+    const job = await this.#queue.getJob(id);
+    return job ? this.#view(job, await job.getState()) : null;
+  }
+
+  async deadLetters(fn: string, limit = DEAD_LETTERS_LISTED): Promise<AsyncView[]> {
+    const failed = await this.#queue.getFailed(0, DEAD_LETTERS_LISTED - 1);
+    return failed.filter((j) => j.name === fn).slice(0, limit).map((j) => this.#view(j, 'failed'));
+  }
+
+  async replay(fn: string, id?: string): Promise<string[]> {
+    const jobs = id === undefined ? await this.#queue.getFailed(0, DEAD_LETTERS_LISTED - 1) : [await this.#queue.getJob(id)];
+    const replayed: string[] = [];
+    for (const job of jobs) {
+      if (!job || job.name !== fn || (await job.getState()) !== 'failed') continue;
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      replayed.push(job.id!);
+    }
+    return replayed;
+  }
+
+  async claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string> {
+    const k = `${this.o.prefix}idempotency:${fn}:${key}`;
+    const set = await this.#redis.set(k, id, 'PX', windowMs, 'NX');
+    return set === 'OK' ? id : ((await this.#redis.get(k)) ?? id);
+  }
+
+  start(processor: AsyncProcessor): void {
+    if (this.#worker || this.closed) return;
+    this.#worker = new Worker<AsyncJob, AsyncResult>('async', async (job) => processor(job.data, job.attemptsMade + 1), {
+      connection: this.#redis, prefix: this.#prefix, concurrency: this.o.concurrency,
+      lockDuration: this.o.lockMs, stalledInterval: this.o.lockMs, maxStalledCount: 3,
+    });
+    this.#worker.on('error', (err) => this.o.logger.warn('async worker: error', { error: err.message }));
+  }
+
+  #view(job: Job<AsyncJob, AsyncResult>, state: string): AsyncView {
+    const max = job.opts.attempts ?? 1;
+    const status: AsyncStatus = state === 'completed' ? 'succeeded' : state === 'failed' ? 'dead' : state === 'active' ? 'running' : job.attemptsMade > 0 ? 'failed' : 'queued';
+    return {
+      id: job.id!, function: job.name, status, attempts: job.attemptsMade, maxAttempts: max,
+      result: status === 'succeeded' ? (job.returnvalue ?? null) : null,
+      error: status === 'succeeded' ? null : parseFailure(job.failedReason),
+      timings: { queuedAt: iso(job.timestamp)!, startedAt: iso(job.processedOn), finishedAt: iso(job.finishedOn) },
+    };
+  }
+
+  protected override async doClose(): Promise<void> {
+    // close() waits for the jobs under way: a graceful stop finishes them rather than leaving them stalled.
+    await this.#worker?.close();
+    await this.#queue.close();
+    await this.#redis.quit().catch(() => {});
+  }
+
+  /** Stops the worker without waiting for its jobs nor giving them up, as a killed process would. Tests only. */
+  async abandon(): Promise<void> {
+    await this.#worker?.close(true);
+    this.#worker = null;
+  }
+}

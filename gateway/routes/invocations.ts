@@ -1,0 +1,130 @@
+// Invocations API: submit an async invocation, see one (async: its queue status; any: its record), its log
+// lines, a function's records, its dead letters and their replay.
+
+import express, { type Request, type Router } from 'express';
+import { StratusError } from '../../core/errors.js';
+import { DEFAULT_INVOCATION_LIMIT, INVOCATION_OUTCOMES, INVOCATION_TRIGGERS, type InvocationQuery, type InvocationRecord } from '../../core/store/invocations.js';
+import type { Store } from '../../core/store/store.js';
+import type { AsyncView } from '../events/async-queue.js';
+import { invocationLinks, MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../events/async-invocations.js';
+import type { FunctionService } from '../function-service.js';
+
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+const MAX_LIMIT = 1000;
+const json = express.json({ limit: MAX_ASYNC_PAYLOAD_BYTES, strict: false, type: () => true });
+
+export interface InvocationsRouterDeps {
+  service: Pick<FunctionService, 'get'>;
+  store: Pick<Store, 'listInvocations' | 'getInvocation' | 'readLogs'>;
+  async: AsyncInvocations;
+}
+
+export function invocationsRouter(deps: InvocationsRouterDeps): Router {
+  const router = express.Router();
+
+  router.post('/functions/:name/invocations', json, async (req, res) => {
+    const name = String(req.params.name);
+    // An empty body is an event without data; express.json leaves req.body undefined then.
+    const submitted = await deps.async.submit(name, req.body ?? null, { idempotencyKey: idempotencyKey(req) });
+    res.status(202).location(submitted.links.self).json({ id: submitted.id, status: 'queued', duplicate: submitted.duplicate, links: submitted.links });
+  });
+
+  router.get('/invocations/:id', async (req, res) => {
+    const id = String(req.params.id);
+    const [job, record] = await Promise.all([deps.async.queue.get(id), deps.store.getInvocation(id)]);
+    if (!job && !record) throw new StratusError('NOT_FOUND', `no invocation ${id}; records are kept for a bounded time`);
+    res.json(job ? { ...job, trigger: 'async', record, links: invocationLinks(job.function, id) } : fromRecord(record!));
+  });
+
+  router.get('/invocations/:id/logs', async (req, res) => {
+    const id = String(req.params.id);
+    const [job, record] = await Promise.all([deps.async.queue.get(id), deps.store.getInvocation(id)]);
+    const fn = job?.function ?? record?.function;
+    if (!fn) throw new StratusError('NOT_FOUND', `no invocation ${id}; records are kept for a bounded time`);
+    res.json({ logs: await deps.store.readLogs(fn, { requestId: id, limit: MAX_LIMIT }) });
+  });
+
+  router.get('/functions/:name/invocations', async (req, res) => {
+    const name = String(req.params.name);
+    const query = parseInvocationQuery(req.query as Record<string, unknown>);
+    await deps.service.get(name);
+    res.json({ invocations: await deps.store.listInvocations(name, query) });
+  });
+
+  router.get('/functions/:name/dead-letters', async (req, res) => {
+    const name = String(req.params.name);
+    await deps.service.get(name);
+    res.json({ deadLetters: await deps.async.queue.deadLetters(name) });
+  });
+
+  router.post('/functions/:name/dead-letters/replay', async (req, res) => {
+    const name = String(req.params.name);
+    await deps.service.get(name);
+    res.status(202).json({ replayed: await deps.async.queue.replay(name) });
+  });
+
+  router.post('/functions/:name/dead-letters/:id/replay', async (req, res) => {
+    const name = String(req.params.name);
+    const id = String(req.params.id);
+    await deps.service.get(name);
+    const replayed = await deps.async.queue.replay(name, id);
+    if (replayed.length === 0) throw new StratusError('NOT_FOUND', `${id} is not a dead letter of ${name}; see GET /v1/functions/${name}/dead-letters`);
+    res.status(202).json({ replayed, links: invocationLinks(name, id) });
+  });
+
+  return router;
+}
+
+/** The Idempotency-Key header (one, 1–200 printable characters), if given. */
+export function idempotencyKey(req: Pick<Request, 'headers'>): string | undefined {
+  const v = req.headers[IDEMPOTENCY_HEADER];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(v)) {
+    throw new StratusError('INVALID_REQUEST', 'give one Idempotency-Key header of 1 to 200 printable characters', { field: 'headers.idempotency-key' });
+  }
+  return v;
+}
+
+/** A sync invocation (or an async one whose job has expired) seen through its record. */
+function fromRecord(r: InvocationRecord): Partial<AsyncView> & Record<string, unknown> {
+  return { id: r.id, function: r.function, trigger: r.trigger, status: r.outcome, attempts: r.attempt ?? 1, record: r, links: invocationLinks(r.function, r.id) };
+}
+
+const KNOWN = new Set(['status', 'trigger', 'limit', 'before']);
+
+export function parseInvocationQuery(q: Record<string, unknown>): InvocationQuery {
+  for (const key of Object.keys(q)) if (!KNOWN.has(key)) throw bad(key, `unknown query parameter "${key}"; use status, trigger, limit or before`);
+  const one = (key: string): string | undefined => {
+    const v = q[key];
+    if (v !== undefined && typeof v !== 'string') throw bad(key, `give "${key}" once, as a plain value`);
+    return v;
+  };
+  const query: InvocationQuery = { limit: DEFAULT_INVOCATION_LIMIT };
+  const status = one('status');
+  if (status !== undefined) {
+    if (!(INVOCATION_OUTCOMES as readonly string[]).includes(status)) throw bad('status', `"status" must be one of ${INVOCATION_OUTCOMES.join(', ')}`);
+    query.outcome = status as InvocationQuery['outcome'];
+  }
+  const trigger = one('trigger');
+  if (trigger !== undefined) {
+    if (!(INVOCATION_TRIGGERS as readonly string[]).includes(trigger)) throw bad('trigger', `"trigger" must be one of ${INVOCATION_TRIGGERS.join(', ')}`);
+    query.trigger = trigger as InvocationQuery['trigger'];
+  }
+  const limit = one('limit');
+  if (limit !== undefined) {
+    const n = /^\d{1,7}$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_LIMIT)) throw bad('limit', `"limit" must be a whole number from 1 to ${MAX_LIMIT}`);
+    query.limit = n;
+  }
+  const before = one('before');
+  if (before !== undefined) {
+    const t = Date.parse(before);
+    if (Number.isNaN(t)) throw bad('before', '"before" must be an ISO 8601 time, e.g. the start of the last record of a page');
+    query.before = new Date(t).toISOString();
+  }
+  return query;
+}
+
+function bad(key: string, message: string): StratusError {
+  return new StratusError('INVALID_REQUEST', message, { field: `query.${key}` });
+}
