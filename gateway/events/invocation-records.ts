@@ -11,6 +11,8 @@ import type { Store } from '../../core/store/store.js';
 export interface InvocationRecordSink {
   /** Takes a finished call's record; never throws, never waits. */
   record(r: InvocationRecord): void;
+  /** Writes what is pending; for a caller that must know its record is stored (an async job, before it is marked done). */
+  flush?(): Promise<void>;
 }
 
 /** For wiring without records (tests, tools). */

@@ -78,6 +78,9 @@ export class Invoker {
       statusCode: result.statusCode, outcome: result.outcome, billedMs: billedMs(durationMs), memoryMb: target.config.memoryMb,
       ...(result.error ? { error: result.error } : {}), ...(how.attempt ? { attempt: how.attempt } : {}),
     });
+    // Not the warm path: an async attempt's record is stored before its job is marked done, so a kill
+    // between the two cannot lose it (the job would run again and write it then).
+    if (how.trigger !== 'http') await this.deps.records.flush?.().catch(() => {});
     return { ...result, startedAt, durationMs };
   }
 
