@@ -109,8 +109,11 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
   }
 
   async get(id: string): Promise<AsyncView | null> {
+    // State first, then the job: a job read before its state could be 'completed' without its result yet.
+    const state = await this.#queue.getJobState(id);
+    if (state === 'unknown') return null;
     const job = await this.#queue.getJob(id);
-    return job ? this.#view(job, await job.getState()) : null;
+    return job ? this.#view(job, state) : null;
   }
 
   async deadLetters(fn: string, limit = DEAD_LETTERS_LISTED): Promise<AsyncView[]> {
