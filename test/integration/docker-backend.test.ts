@@ -12,6 +12,7 @@ import type { InstanceExit, InstanceSpec } from '../../scheduler/backends/backen
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { probeHealth } from '../../scheduler/backends/health.js';
 import { callEndpoint } from '../support/endpoint-call.js';
+import { instanceSpec } from '../support/instance-spec.js';
 import { DOCKER_SOCKET, missing, RUNTIME_IMAGES } from '../support/services.js';
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'functions');
@@ -20,21 +21,7 @@ const BAKED_IMAGE = `stratus-test/node-hello-baked:${process.pid}`;
 const MB = 1024 * 1024;
 let n = 0;
 
-const stemSpec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
-  instanceId: `dt${process.pid}-${++n}`,
-  role: 'stem',
-  runtime: 'node',
-  function: null,
-  version: null,
-  image: RUNTIME_IMAGES.node,
-  artifactDir: null,
-  handler: null,
-  memoryMb: 256,
-  cpus: null,
-  network: 'egress',
-  env: {},
-  ...over,
-});
+const stemSpec = (over: Partial<InstanceSpec> = {}): InstanceSpec => instanceSpec('dt', over);
 
 const invoke = (h: { endpoint: Parameters<typeof callEndpoint>[0] }, p: string) =>
   callEndpoint(h.endpoint, { path: p, headers: { 'x-stratus-request-id': `req-${++n}` } });

@@ -5,7 +5,6 @@
 // function's calls answer or fail on their own, and a neighbour keeps answering.
 
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
+import { startDecoySocket, type DecoySocket } from '../support/decoy-socket.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 
 /** Keeps trying the swap for a second, from the first line of the module on. */
@@ -38,9 +38,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   const suffix = Date.now().toString(36);
   const names = { neighbour: `calm-${suffix}`, stem: `swap-stem-${suffix}`, fresh: `swap-fresh-${suffix}`, docker: `swap-docker-${suffix}` };
   let stateDir: string;
-  let decoyDir: string;
-  let decoy: net.Server;
-  let decoyConnections = 0;
+  let decoy: DecoySocket;
   let platform: RunningPlatform;
 
   async function deploy(name: string, source: string, extra: Record<string, unknown> = {}): Promise<void> {
@@ -52,12 +50,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
 
   beforeAll(async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-swap-'));
-    decoyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-decoy-'));
-    decoy = net.createServer((s) => {
-      decoyConnections++;
-      s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\ndecoy');
-    });
-    await new Promise<void>((resolve) => decoy.listen(path.join(decoyDir, 'decoy.sock'), resolve));
+    decoy = await startDecoySocket();
     platform = await startPlatform(e2eConfig(stateDir, { STRATUS_INSTANCE_START_TIMEOUT_MS: '5000' }), silentLogger);
     await deploy(names.neighbour, 'export default async () => "calm"');
   });
@@ -67,9 +60,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       for (const name of Object.values(names)) await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
       await platform.stop();
     }
-    await new Promise<void>((resolve) => decoy?.close(() => resolve()));
+    await decoy?.close();
     await fs.rm(stateDir, { recursive: true, force: true });
-    await fs.rm(decoyDir, { recursive: true, force: true });
   });
 
   async function callHostile(name: string): Promise<{ status: number; body: string }> {
@@ -84,15 +76,15 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   }
 
   it('loaded into a stem (after the seal): every swap is refused and the function still answers', async () => {
-    await deploy(names.stem, swapper(path.join(decoyDir, 'decoy.sock')));
+    await deploy(names.stem, swapper(decoy.path));
     const { status, body } = await callHostile(names.stem);
     expect(status).toBe(200);
     expect(JSON.parse(body)).toEqual({ attempts: ['EACCES'] });
-    expect(decoyConnections).toBe(0);
+    expect(decoy.connections).toBe(0);
   });
 
   it.each([
-    ['fresh', () => path.join(decoyDir, 'decoy.sock')],
+    ['fresh', () => decoy.path],
     ['docker', () => DOCKER_SOCKET],
   ] as const)('in a fresh container (%s target; racing the seal): never dialled, and a won race only fails its own calls', async (which, target) => {
     // network "none" never starts from a stem: the code loads while the gateway seals the socket dir.
@@ -103,6 +95,6 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       if (status === 200) expect(JSON.parse(body).attempts).not.toContain('swapped');
       else expect([502, 503]).toContain(status);
     }
-    expect(decoyConnections).toBe(0);
+    expect(decoy.connections).toBe(0);
   });
 });

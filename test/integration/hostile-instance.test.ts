@@ -17,6 +17,8 @@ import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { SOCKET_DIR_CAP } from '../../scheduler/backends/socket-dir.js';
 import { Instance } from '../../scheduler/instance.js';
 import { callEndpoint } from '../support/endpoint-call.js';
+import { startDecoySocket, type DecoySocket } from '../support/decoy-socket.js';
+import { instanceSpec } from '../support/instance-spec.js';
 import { DOCKER_SOCKET, missing, RUNTIME_IMAGES } from '../support/services.js';
 
 const FIXTURES = path.join(PROJECT_ROOT, 'test', 'fixtures', 'functions');
@@ -24,21 +26,7 @@ const PLATFORM = `test-hostile-${process.pid}`;
 const IMAGES = { symlink: `stratus-test/hostile-symlink:${process.pid}`, fill: `stratus-test/hostile-fill:${process.pid}` };
 let n = 0;
 
-const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
-  instanceId: `ht${process.pid}-${++n}`,
-  role: 'stem',
-  runtime: 'node',
-  function: null,
-  version: null,
-  image: RUNTIME_IMAGES.node,
-  artifactDir: null,
-  handler: null,
-  memoryMb: 128,
-  cpus: null,
-  network: 'egress',
-  env: {},
-  ...over,
-});
+const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec => instanceSpec('ht', { memoryMb: 128, ...over });
 
 /** The runtime image with another command: what a user's own image may do before any runtime runs. */
 function buildImage(tag: string, cmd: string[]): void {
@@ -51,9 +39,7 @@ function buildImage(tag: string, cmd: string[]): void {
 describe.skipIf(await missing('docker', 'runtime-images'))('a hostile instance cannot escape through its socket, disk, network or CPU', () => {
   const docker = new Docker({ socketPath: DOCKER_SOCKET });
   let runDir: string;
-  let decoyDir: string;
-  let decoy: net.Server;
-  let decoyConnections = 0;
+  let decoy: DecoySocket;
   let backend: DockerBackend;
 
   const call = (h: InstanceHandle, p: string, timeoutMs = 10_000) => callEndpoint(h.endpoint, { path: p, headers: { 'x-stratus-request-id': `req-${++n}` }, timeoutMs });
@@ -68,12 +54,7 @@ describe.skipIf(await missing('docker', 'runtime-images'))('a hostile instance c
 
   beforeAll(async () => {
     runDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-ht-'));
-    decoyDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-decoy-'));
-    decoy = net.createServer((s) => {
-      decoyConnections++;
-      s.end('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\ndecoy');
-    });
-    await new Promise<void>((resolve) => decoy.listen(path.join(decoyDir, 'decoy.sock'), resolve));
+    decoy = await startDecoySocket();
     buildImage(IMAGES.symlink, ['node', '-e', "require('fs').symlinkSync(process.env.TARGET, process.env.STRATUS_SOCKET); setInterval(() => {}, 1e9)"]);
     // Writes up to 1 GiB into the socket dir, then runs the real runtime, which must still bind.
     buildImage(IMAGES.fill, ['node', '-e', "const fs = require('fs'); const b = Buffer.alloc(1 << 20, 1); try { for (let i = 0; i < 1024; i++) fs.appendFileSync('/run/stratus/sock/fill', b) } catch {} import('/opt/stratus/runtime/runtime.mjs')"]);
@@ -85,21 +66,20 @@ describe.skipIf(await missing('docker', 'runtime-images'))('a hostile instance c
     const left = await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${PLATFORM}`] } });
     await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
     for (const image of Object.values(IMAGES)) await docker.getImage(image).remove({ force: true }).catch(() => {});
-    await new Promise<void>((resolve) => decoy?.close(() => resolve()));
+    await decoy?.close();
     await fs.rm(runDir, { recursive: true, force: true });
-    await fs.rm(decoyDir, { recursive: true, force: true });
   });
 
   it.each([
-    ['a decoy socket of the host', () => path.join(decoyDir, 'decoy.sock')],
+    ['a decoy socket of the host', () => decoy.path],
     ['the Docker API socket', () => DOCKER_SOCKET],
   ])('an instance whose socket is a symlink to %s fails to start and is never dialled', async (_what, target) => {
-    const before = decoyConnections;
+    const before = decoy.connections;
     const id = `ht${process.pid}-${++n}`;
     const err = await backend.start(spec({ instanceId: id, role: 'function', function: 'evil', version: 1, image: IMAGES.symlink, env: { TARGET: target() } })).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INSTANCE_START_FAILED' });
     expect((err as Error).message).toMatch(/socket cannot be trusted.*symbolic link/);
-    expect(decoyConnections).toBe(before);
+    expect(decoy.connections).toBe(before);
     // Removed, not left running for a later adoption.
     expect(await docker.listContainers({ all: true, filters: { label: [`dev.stratus.instance=${id}`] } })).toEqual([]);
     await expect(fs.access(path.join(runDir, id))).rejects.toThrow();
@@ -139,10 +119,10 @@ describe.skipIf(await missing('docker', 'runtime-images'))('a hostile instance c
     // Stratus itself (root) swaps the entry: the function cannot, but a bug or another host process could.
     const socketPath = path.join(runDir, h.instanceId, 'sock', 'runtime.sock');
     await fs.rename(socketPath, `${socketPath}.old`);
-    await fs.symlink(path.join(decoyDir, 'decoy.sock'), socketPath);
-    const before = decoyConnections;
+    await fs.symlink(decoy.path, socketPath);
+    const before = decoy.connections;
     expect(await viaAgent()).toBe('UntrustedSocketError');
-    expect(decoyConnections).toBe(before);
+    expect(decoy.connections).toBe(before);
     inst.dispose();
     await backend.stop(h.instanceId);
   });
