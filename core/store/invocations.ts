@@ -2,7 +2,8 @@
 // it. Both stores keep them the same way (test/unit/store-contract.test.ts): per function, newest first,
 // bounded by count and by age; one record per id (an async invocation's later attempt replaces its record).
 
-export const INVOCATION_TRIGGERS = ['http', 'async'] as const;
+/** How an invocation came: a function URL call, an async call, or (through the async path) a trigger. */
+export const INVOCATION_TRIGGERS = ['http', 'async', 'cron', 'storage'] as const;
 export type InvocationTrigger = (typeof INVOCATION_TRIGGERS)[number];
 
 /** How an invocation ended: 'succeeded' (an answer below 500), or 'failed' (5xx, crash, timeout…). */

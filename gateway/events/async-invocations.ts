@@ -22,6 +22,14 @@ export interface Submitted {
   links: { self: string; logs: string; function: string };
 }
 
+export interface SubmitOptions {
+  idempotencyKey?: string;
+  type?: string;
+  source?: string;
+  subject?: string;
+  trigger?: AsyncJob['trigger'];
+}
+
 export interface AsyncInvocationsDeps {
   queue: AsyncQueue;
   invoker: Invoker;
@@ -37,12 +45,17 @@ export class AsyncInvocations {
     return this.deps.queue;
   }
 
-  async submit(fn: string, data: unknown, opts: { idempotencyKey?: string } = {}): Promise<Submitted> {
+  /**
+   * Queues an invocation of `fn` with `data`. Triggers (cron, storage) pass their own CloudEvent type,
+   * source and subject, and name themselves as the trigger; the API and the function URL use the defaults.
+   */
+  async submit(fn: string, data: unknown, opts: SubmitOptions = {}): Promise<Submitted> {
     const target = await this.deps.resolve(fn);
     const fresh = randomUUID();
     const id = opts.idempotencyKey === undefined ? fresh : await this.deps.queue.claimIdempotencyKey(fn, opts.idempotencyKey, fresh, this.deps.idempotencyWindowMs);
     if (id === fresh) {
-      const job: AsyncJob = { id, function: fn, event: { type: ASYNC_EVENT_TYPE, source: `/functions/${fn}`, data }, requestedAt: new Date().toISOString() };
+      const event = { type: opts.type ?? ASYNC_EVENT_TYPE, source: opts.source ?? `/functions/${fn}`, ...(opts.subject ? { subject: opts.subject } : {}), data };
+      const job: AsyncJob = { id, function: fn, event, requestedAt: new Date().toISOString(), ...(opts.trigger ? { trigger: opts.trigger } : {}) };
       await this.deps.queue.enqueue(job, asyncPolicy(target.config));
     }
     return { id, duplicate: id !== fresh, links: invocationLinks(fn, id) };
@@ -56,7 +69,7 @@ export class AsyncInvocations {
     } catch (err) {
       throw new AttemptFailed((err as { code?: string }).code ?? 'INTERNAL', (err as Error).message);
     }
-    const r = await this.deps.invoker.invoke(target, { id: job.id, time: job.requestedAt, ...job.event }, { trigger: 'async', attempt });
+    const r = await this.deps.invoker.invoke(target, { id: job.id, time: job.requestedAt, ...job.event }, { trigger: job.trigger ?? 'async', attempt });
     if (r.outcome === 'failed') throw new AttemptFailed(r.error ?? 'FUNCTION_ERROR', r.message ?? `function ${job.function} answered ${r.statusCode}`);
     return { statusCode: r.statusCode, contentType: r.contentType, body: r.body, truncated: r.truncated };
   };

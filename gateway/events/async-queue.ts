@@ -7,12 +7,15 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
+import type { InvocationTrigger } from '../../core/store/invocations.js';
 
 export interface AsyncJob {
   id: string;
   function: string;
   event: { type: string; source: string; subject?: string; data: unknown };
   requestedAt: string;
+  /** What submitted it (recorded with each attempt); absent: 'async'. */
+  trigger?: Exclude<InvocationTrigger, 'http'>;
 }
 
 export interface AttemptPolicy {
