@@ -66,7 +66,7 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
   const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, target: DeployedVersion, path: string) => {
     const timeoutMs = target.config.timeoutMs;
     const type = req.headers[INVOCATION_TYPE_HEADER];
-    if (type !== undefined && type !== 'sync') return submitFromFunctionUrl(req, res, requestId, target, path, deps.async, deps.logger);
+    if (type !== undefined && type !== 'sync') return submitFromFunctionUrl(req, res, requestId, target, deps.async, deps.logger);
     // The record is taken from the answer as the caller saw it, so it does not depend on how the proxy
     // works: a native data plane would emit the same from its access log.
     if (records) res.once('close', () => records.record(syncRecord(requestId, target, arrivedAt, res)));

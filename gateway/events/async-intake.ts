@@ -10,7 +10,7 @@ import { REQUEST_ID_HEADER, sendProblem } from '../problem.js';
 import { idempotencyKey } from '../routes/invocations.js';
 import { MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from './async-invocations.js';
 
-export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, target: DeployedVersion, _path: string, intake: AsyncInvocations | undefined, logger: Logger): void {
+export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, target: DeployedVersion, intake: AsyncInvocations | undefined, logger: Logger): void {
   const fail = (err: unknown) => {
     req.resume();
     sendProblem(res, err, requestId, logger);

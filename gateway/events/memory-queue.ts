@@ -5,6 +5,9 @@
 import { Closeable } from '../../core/lifecycle.js';
 import { AttemptFailed, type AsyncJob, type AsyncProcessor, type AsyncQueue, type AsyncView, type AttemptPolicy, DEAD_LETTERS_LISTED } from './async-queue.js';
 
+/** Finished invocations (and idempotency keys) kept at most: the oldest go first. */
+const KEPT = 10_000;
+
 interface Entry {
   job: AsyncJob;
   policy: AttemptPolicy;
@@ -59,6 +62,9 @@ export class MemoryAsyncQueue extends Closeable implements AsyncQueue {
     const held = this.#keys.get(k);
     if (held && held.until > now) return held.id;
     this.#keys.set(k, { id, until: now + windowMs });
+    if (this.#keys.size > KEPT) {
+      for (const [key, v] of this.#keys) if (v.until <= now || this.#keys.size > KEPT) this.#keys.delete(key);
+    }
     return id;
   }
 
@@ -102,6 +108,15 @@ export class MemoryAsyncQueue extends Closeable implements AsyncQueue {
       }
     }
     v.timings.finishedAt = new Date().toISOString();
+    if (this.#entries.size > KEPT) this.#forgetFinished();
+  }
+
+  /** Drops the oldest succeeded or dead entries down to KEPT (Map order is insertion order). */
+  #forgetFinished(): void {
+    for (const [id, e] of this.#entries) {
+      if (this.#entries.size <= KEPT) return;
+      if (e.view.status === 'succeeded' || e.view.status === 'dead') this.#entries.delete(id);
+    }
   }
 
   protected override async doClose(): Promise<void> {
