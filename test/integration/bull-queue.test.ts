@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { BullAsyncQueue, type AsyncJob, type AsyncView } from '../../gateway/events/async-queue.js';
+import { AttemptFailed, BullAsyncQueue, type AsyncJob, type AsyncView } from '../../gateway/events/async-queue.js';
 import { REDIS_URL, missing } from '../support/services.js';
 
 const job = (id: string, fn = 'f'): AsyncJob => ({ id, function: fn, event: { type: 't', source: `/functions/${fn}`, data: null }, requestedAt: new Date().toISOString() });
@@ -55,6 +55,29 @@ describe.skipIf(await missing('redis'))('BullAsyncQueue (Redis)', () => {
     expect(await a.claimIdempotencyKey('f', 'k', 'x1', 60_000)).toBe('x1');
     expect(await a.claimIdempotencyKey('f', 'k', 'x2', 60_000)).toBe('x1');
     expect(await b.claimIdempotencyKey('f', 'k', 'y1', 60_000)).toBe('y1');
+  });
+
+  it('retries with backoff, shows a failed attempt awaiting its retry, and replays all of a function\'s dead letters', async () => {
+    const q = make(`test-bull-${run}-d:`);
+    let fixed = false;
+    q.start(async (j) => {
+      if (!fixed) throw new AttemptFailed('FUNCTION_ERROR', `${j.id} failed`);
+      return ok;
+    });
+    await q.enqueue(job('slow-retry'), { maxAttempts: 2, backoffMs: 60_000 });
+    expect(await until(q, 'slow-retry', 'failed')).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'FUNCTION_ERROR', message: 'slow-retry failed' } });
+    await q.enqueue(job('d1'), { maxAttempts: 2, backoffMs: 10 });
+    await q.enqueue(job('d2'), { maxAttempts: 2, backoffMs: 10 });
+    await q.enqueue(job('other', 'g'), { maxAttempts: 1, backoffMs: 0 });
+    expect(await until(q, 'd1', 'dead')).toMatchObject({ attempts: 2 });
+    expect(await until(q, 'd2', 'dead')).toMatchObject({ attempts: 2 });
+    expect(await until(q, 'other', 'dead')).toMatchObject({ attempts: 1 });
+    expect((await q.deadLetters('f')).map((v) => v.id).sort()).toEqual(['d1', 'd2']);
+    fixed = true;
+    expect((await q.replay('f')).sort()).toEqual(['d1', 'd2']);
+    expect(await until(q, 'd1', 'succeeded')).toMatchObject({ attempts: 1, result: ok });
+    expect(await until(q, 'd2', 'succeeded')).toMatchObject({ attempts: 1, result: ok });
+    expect((await q.get('other'))!.status).toBe('dead');
   });
 
   it('a job whose worker stopped without finishing it is taken over by another worker', async () => {
