@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createApp, type GatewayApp } from '../../gateway/app.js';
+import { createApp, type GatewayApp, type GatewayDeps } from '../../gateway/app.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
@@ -35,7 +35,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, extra: Pick<GatewayDeps, 'records' | 'asyncQueue'> = {}): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-gw-'));
   const socketPath = path.join(dir, 'instance.sock');
   const instance = { handle: ((_req, res) => res.end('ok')) as http.RequestListener };
@@ -49,7 +49,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const metrics = new RecordingMetrics();
   const app = createApp({
     config, store, builder, scheduler, metrics, logger: silentLogger, apiKey: API_KEY, backendKind: 'process', clock: systemClock,
-    registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10,
+    registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10, ...extra,
   });
   return {
     app, config, store, builder, scheduler, metrics, instance,
