@@ -13,7 +13,16 @@ import type { InvocationRecord } from '../../core/store/invocations.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
-import { missing } from '../support/services.js';
+import { missing, REDIS_URL } from '../support/services.js';
+import { Redis } from 'ioredis';
+import { platformIdFor } from '../../gateway/platform.js';
+
+async function removeRedisKeys(stateDir: string): Promise<void> {
+  const admin = new Redis(REDIS_URL);
+  const keys = await admin.keys(`${platformIdFor(stateDir)}:*`);
+  if (keys.length > 0) await admin.del(...keys);
+  await admin.quit();
+}
 
 const ECHO_NODE = `export default async (event, context) => {
   console.log('handling ' + context.requestId);
@@ -53,6 +62,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       for (const name of Object.values(names)) await api(`/v1/functions/${name}`, { method: 'DELETE' });
       await platform.stop();
     }
+    // The queue keeps finished jobs for days: leave nothing of this run's platform in the shared Redis.
+    await removeRedisKeys(stateDir);
     await fs.rm(stateDir, { recursive: true, force: true });
   });
 

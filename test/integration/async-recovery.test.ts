@@ -10,7 +10,16 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
-import { missing } from '../support/services.js';
+import { missing, REDIS_URL } from '../support/services.js';
+import { Redis } from 'ioredis';
+import { platformIdFor } from '../../gateway/platform.js';
+
+async function removeRedisKeys(stateDir: string): Promise<void> {
+  const admin = new Redis(REDIS_URL);
+  const keys = await admin.keys(`${platformIdFor(stateDir)}:*`);
+  if (keys.length > 0) await admin.del(...keys);
+  await admin.quit();
+}
 
 const KEY = 'async-recovery-key-0123456789';
 
@@ -47,7 +56,10 @@ afterEach(async () => {
       await r.exited;
     }
   }
-  if (stateDir) await fs.rm(stateDir, { recursive: true, force: true });
+  if (stateDir) {
+    await removeRedisKeys(stateDir);
+    await fs.rm(stateDir, { recursive: true, force: true });
+  }
 });
 
 describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('async invocations across a kill -9 (Docker, Redis)', () => {
