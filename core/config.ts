@@ -67,6 +67,11 @@ const schema = z
     STRATUS_INVOCATIONS_KEPT: int(1000, 1, 1_000_000),
     STRATUS_INVOCATIONS_MAX_AGE_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
 
+    /** The S3-compatible object storage's own port ("off": not started); default 9000, or ephemeral when STRATUS_PORT is 0. */
+    STRATUS_S3_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
+    /** The largest object the storage accepts (single PUT or completed multipart upload). */
+    STRATUS_S3_MAX_OBJECT_MB: int(5120, 1, 5 * 1024 * 1024),
+
     STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   })
@@ -129,6 +134,8 @@ export interface Config {
     panicWindowMs: number;
     targetUtilization: number;
   };
+  /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
+  storage: { s3Port: number | null; maxObjectBytes: number };
   /** Async invocations and invocation records (gateway/events/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
@@ -192,6 +199,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       panicWindowMs: e.STRATUS_PANIC_WINDOW_MS,
       targetUtilization: e.STRATUS_TARGET_UTILIZATION,
     },
+    // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
+    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb },
     events: {
       asyncConcurrency: e.STRATUS_ASYNC_CONCURRENCY,
       asyncLockMs: e.STRATUS_ASYNC_LOCK_MS,

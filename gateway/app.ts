@@ -19,6 +19,7 @@ import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
 import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
+import { storageKeysRouter } from './routes/storage-keys.js';
 import { systemRouter } from './routes/system.js';
 
 export type { GatewayDeps } from './deps.js';
@@ -61,6 +62,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     logsRouter({ service, store: deps.store }),
     invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,
+    ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
   api.use(problemMiddleware(logger));

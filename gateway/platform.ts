@@ -25,10 +25,13 @@ import { BullAsyncQueue, type AsyncQueue } from './events/async-queue.js';
 import { BatchedRecordWriter } from './events/invocation-records.js';
 import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
+import { startStorage, type RunningStorage } from './storage/server.js';
 
 export interface RunningPlatform {
   url: string;
   apiKey: string;
+  /** The S3-compatible object storage (its endpoint, access keys, object events); null when STRATUS_S3_PORT=off. */
+  storage: RunningStorage | null;
   stop(): Promise<void>;
 }
 
@@ -90,13 +93,14 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
   }
 
+  const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
   const ev = config.events;
   const records = new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
   // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
     : new MemoryAsyncQueue({ concurrency: ev.asyncConcurrency });
-  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, asyncQueue, records });
+  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records });
   asyncQueue.start(app.asyncInvocations.process);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
@@ -127,13 +131,14 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       await builder.close();
       server.closeAllConnections();
       await closed;
+      await storage?.close();
       await backend.close();
       await functionLogs?.close(); // after the backend: the last lines of drained instances
       await records.close();
       await store.close();
       logger.info('stopped');
     })());
-  return { url, apiKey: apiKey.key, stop };
+  return { url, apiKey: apiKey.key, storage, stop };
 }
 
 /** Builds and stems need the runtime images: say so at start rather than at the first upload. */

@@ -1,0 +1,112 @@
+// The S3 endpoint: its own HTTP server on STRATUS_S3_PORT. S3 clients expect an endpoint of their own whose
+// path starts with the bucket (path-style): under a prefix of the API port, SDKs would sign and address
+// `/prefix/bucket/key` wrongly unless each client were configured with a custom path. Every request is
+// checked with SigV4 before anything else; every failure answers S3's XML error document.
+
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { Logger } from '../../core/log.js';
+import { BucketOps } from './bucket-ops.js';
+import { StorageEventHub, type StorageEvents } from './events.js';
+import { S3Error } from './errors.js';
+import { type S3Request } from './http-util.js';
+import { AccessKeys } from './keys.js';
+import { MultipartOps } from './multipart-ops.js';
+import { Multipart } from './multipart.js';
+import { ObjectOps } from './object-ops.js';
+import { ObjectStore } from './object-store.js';
+import { route, splitPath, type Ops } from './router.js';
+import { parseQuery, verifyRequest } from './sigv4.js';
+import { errorXml } from './xml.js';
+
+export interface StorageSettings {
+  stateDir: string;
+  host: string;
+  /** 0: an ephemeral port (tests). */
+  port: number;
+  maxObjectBytes: number;
+}
+
+export interface RunningStorage {
+  /** The endpoint an S3 client is given, e.g. http://127.0.0.1:9000. */
+  url: string;
+  keys: AccessKeys;
+  events: StorageEvents;
+  /** Where objects live (tests look inside). */
+  root: string;
+  close(): Promise<void>;
+}
+
+export async function startStorage(settings: StorageSettings, logger: Logger, now: () => Date = () => new Date()): Promise<RunningStorage> {
+  const log = logger.child({ component: 'storage' });
+  const objects = new ObjectStore(settings.stateDir);
+  await objects.init();
+  const multipart = new Multipart(objects, settings.maxObjectBytes);
+  await multipart.init();
+  const keys = new AccessKeys(settings.stateDir);
+  await keys.load();
+  const events = new StorageEventHub(log);
+  const objectOps = new ObjectOps(objects, events, settings.maxObjectBytes);
+  const ops: Ops = { buckets: new BucketOps(objects, multipart), objects: objectOps, multipart: new MultipartOps(multipart, objectOps, settings.maxObjectBytes) };
+
+  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    void handle(req, res, ops, keys, log, now);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : settings.port;
+  const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
+  log.info(`S3-compatible storage is listening on ${url} (path-style; keys from POST /v1/storage/keys)`);
+
+  return {
+    url,
+    keys,
+    events,
+    root: objects.root,
+    close: async () => {
+      events.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+async function handle(req: http.IncomingMessage, res: http.ServerResponse, ops: Ops, keys: AccessKeys, log: Logger, now: () => Date): Promise<void> {
+  const requestId = randomBytes(8).toString('hex').toUpperCase();
+  res.setHeader('x-amz-request-id', requestId);
+  const rawUrl = req.url ?? '/';
+  const qAt = rawUrl.indexOf('?');
+  const rawPath = qAt === -1 ? rawUrl : rawUrl.slice(0, qAt);
+  try {
+    const query = parseQuery(qAt === -1 ? '' : rawUrl.slice(qAt + 1));
+    const { bucket, key } = splitPath(rawPath);
+    const verified = await verifyRequest(req, rawPath, query, keys, now());
+    const r: S3Request = { req, res, bucket, key, query, payloadHash: verified.payloadHash };
+    await route(r, ops);
+  } catch (err) {
+    answerError(err, req, res, rawPath, requestId, log);
+  }
+}
+
+function answerError(err: unknown, req: http.IncomingMessage, res: http.ServerResponse, resource: string, requestId: string, log: Logger): void {
+  const s3 = err instanceof S3Error ? err : null;
+  if (!s3) {
+    // A client gone mid-stream is not our failure; anything else is logged with the request id.
+    if (!(req.destroyed && res.destroyed)) log.error('storage request failed', { requestId, method: req.method, err });
+  }
+  if (res.headersSent || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  const e = s3 ?? new S3Error('InternalError', 'We encountered an internal error. Please try again.');
+  const xml = req.method === 'HEAD' ? '' : errorXml(e, resource, requestId);
+  // A body we did not read (a refused upload): answer, then close rather than read megabytes to discard.
+  if (!req.complete) res.setHeader('connection', 'close');
+  res.writeHead(e.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
+  res.end(xml);
+  if (!req.complete) req.resume();
+}
