@@ -17,6 +17,7 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 const MAX_EXPIRES_S = 604_800;
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const UNSIGNED = 'UNSIGNED-PAYLOAD';
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const PRESIGN_PARAMS = new Set(['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token']);
 
 export interface SecretLookup {
@@ -77,8 +78,9 @@ async function verifyHeader(req: http.IncomingMessage, auth: string, rawPath: st
   if (Math.abs(now.getTime() - signingDate.getTime()) > MAX_CLOCK_SKEW_MS) {
     throw new S3Error('RequestTimeTooSkewed', 'The difference between the request time and the server\'s time is too large (more than 15 minutes).', { RequestTime: dateHeader, ServerTime: now.toISOString() });
   }
-  const payloadHash = header(req, 'x-amz-content-sha256');
-  if (!payloadHash) throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256.');
+  // Without the header (curl's --aws-sigv4 before 8.x) a request with no body signed the empty body's hash.
+  const payloadHash = header(req, 'x-amz-content-sha256') ?? (hasNoBody(req) ? EMPTY_SHA256 : undefined);
+  if (!payloadHash) throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256 (it may be left out only when there is no body).');
   if (/^STREAMING-(AWS4-HMAC-SHA256|AWS4-ECDSA-P256-SHA256)-PAYLOAD/.test(payloadHash)) {
     throw new S3Error('NotImplemented', `x-amz-content-sha256 ${payloadHash} (per-chunk signatures) is not supported here: send the payload's SHA-256, UNSIGNED-PAYLOAD or STREAMING-UNSIGNED-PAYLOAD-TRAILER (what the AWS SDK v3 sends by default).`);
   }
@@ -182,6 +184,10 @@ function compare(expected: string, given: string): void {
 function header(req: http.IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+function hasNoBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] === undefined && (req.headers['content-length'] === undefined || req.headers['content-length'] === '0');
 }
 
 function parseAmzDate(text: string): Date {
