@@ -107,8 +107,10 @@ export class Multipart {
       if (wanted.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part.');
       const chosen: PartInfo[] = [];
       let total = 0;
+      if (wanted.some((w, i) => i > 0 && w.partNumber <= wanted[i - 1]!.partNumber)) {
+        throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+      }
       wanted.forEach((w, i) => {
-        if (i > 0 && w.partNumber <= wanted[i - 1]!.partNumber) throw new S3Error('InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
         const part = have.get(w.partNumber);
         if (!part || part.etag !== w.etag.replace(/"/g, '')) {
           throw new S3Error('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', { PartNumber: String(w.partNumber), ETag: w.etag });

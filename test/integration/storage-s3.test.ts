@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  CopyObjectCommand, CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateBucketCommand, CreateMultipartUploadCommand, UploadPartCommand, DeleteBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand,
   HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -134,6 +134,31 @@ describe('S3 API with the AWS SDK v3', () => {
     // Nothing of the upload is left behind: no parts, no temp files.
     expect(fs.readdirSync(path.join(platform.storage!.root, 'uploads'))).toEqual([]);
     expect(fs.readdirSync(path.join(platform.storage!.root, 'tmp'))).toEqual([]);
+  });
+  it('checks the part list at Complete and forgets an aborted upload', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'parts' }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'parts', Key: 'p.bin' }));
+    const small = await s3.send(new UploadPartCommand({ Bucket: 'parts', Key: 'p.bin', UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+    const last = await s3.send(new UploadPartCommand({ Bucket: 'parts', Key: 'p.bin', UploadId, PartNumber: 2, Body: Buffer.alloc(10, 2) }));
+    const complete = (Parts: { PartNumber: number; ETag: string }[]) => s3.send(new CompleteMultipartUploadCommand({ Bucket: 'parts', Key: 'p.bin', UploadId, MultipartUpload: { Parts } }));
+    expect((await s3Error(complete([{ PartNumber: 1, ETag: last.ETag! }]))).name).toBe('InvalidPart');
+    expect((await s3Error(complete([{ PartNumber: 3, ETag: last.ETag! }]))).name).toBe('InvalidPart');
+    expect((await s3Error(complete([{ PartNumber: 2, ETag: last.ETag! }, { PartNumber: 1, ETag: small.ETag! }]))).name).toBe('InvalidPartOrder');
+    expect((await s3Error(complete([{ PartNumber: 1, ETag: small.ETag! }, { PartNumber: 2, ETag: last.ETag! }]))).name).toBe('EntityTooSmall');
+    // A bucket with an unfinished upload is not empty; nothing is visible until Complete.
+    expect((await s3Error(s3.send(new DeleteBucketCommand({ Bucket: 'parts' })))).name).toBe('BucketNotEmpty');
+    expect((await s3Error(s3.send(new HeadObjectCommand({ Bucket: 'parts', Key: 'p.bin' })))).$metadata.httpStatusCode).toBe(404);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: 'parts', Key: 'p.bin', UploadId }));
+    expect((await s3Error(s3.send(new UploadPartCommand({ Bucket: 'parts', Key: 'p.bin', UploadId, PartNumber: 3, Body: 'x' })))).name).toBe('NoSuchUpload');
+    expect((await s3Error(complete([{ PartNumber: 2, ETag: last.ETag! }]))).name).toBe('NoSuchUpload');
+    await s3.send(new DeleteBucketCommand({ Bucket: 'parts' }));
+  });
+
+  it('refuses an object over STRATUS_S3_MAX_OBJECT_MB before reading it', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'limits' }));
+    const err = await s3Error(s3.send(new PutObjectCommand({ Bucket: 'limits', Key: 'huge', Body: Buffer.alloc(65 * 1024 * 1024) })));
+    expect(err.name).toBe('EntityTooLarge');
+    expect(fs.readdirSync(path.join(platform.storage!.root, 'buckets', 'limits', 'data'))).toEqual([]);
   });
 });
 

@@ -1,0 +1,110 @@
+// The pure pieces of the object storage: listing (delimiter, paging across common prefixes), continuation
+// tokens, Range parsing, the aws-chunked decoder and S3's bucket-name and key rules.
+
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { AwsChunkedDecoder } from '../../gateway/storage/aws-chunked.js';
+import { S3Error } from '../../gateway/storage/errors.js';
+import { parseRange } from '../../gateway/storage/http-util.js';
+import { decodeToken, encodeToken, listObjects } from '../../gateway/storage/list.js';
+import { checkBucketName, checkKey, keyFileName } from '../../gateway/storage/names.js';
+import type { ObjectMeta } from '../../gateway/storage/object-store.js';
+
+const index = (keys: string[]) => new Map(keys.map((key): [string, ObjectMeta] => [key, { key, size: 1, etag: 'e', contentType: 't', lastModified: 'now', userMeta: {}, data: 'd' }]));
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof S3Error ? err.code : `not an S3Error: ${String(err)}`;
+  }
+  return undefined;
+}
+
+async function decode(body: string): Promise<{ data: string; decoder: AwsChunkedDecoder }> {
+  const decoder = new AwsChunkedDecoder();
+  const chunks: Buffer[] = [];
+  for await (const c of Readable.from([Buffer.from(body)]).pipe(decoder)) chunks.push(c as Buffer);
+  return { data: Buffer.concat(chunks).toString(), decoder };
+}
+
+describe('listObjects', () => {
+  const objects = index(['a/1', 'a/2', 'b', 'c/x/1', 'c/y', 'd']);
+
+  it('groups by delimiter and counts a common prefix once toward max-keys', () => {
+    const all = listObjects(objects, { prefix: '', delimiter: '/', maxKeys: 1000, after: '' });
+    expect(all.contents.map((c) => c.key)).toEqual(['b', 'd']);
+    expect(all.commonPrefixes).toEqual(['a/', 'c/']);
+    expect(all.truncated).toBe(false);
+  });
+
+  it('pages through prefixes and keys with the token, never repeating a prefix', () => {
+    const seen: string[] = [];
+    let after = '';
+    for (let page = 0; page < 10; page++) {
+      const r = listObjects(objects, { prefix: '', delimiter: '/', maxKeys: 1, after });
+      seen.push(...r.commonPrefixes, ...r.contents.map((c) => c.key));
+      if (!r.truncated) break;
+      after = decodeToken(r.nextToken!);
+    }
+    expect(seen).toEqual(['a/', 'b', 'c/', 'd']);
+  });
+
+  it('lists under a prefix with the delimiter after it', () => {
+    const r = listObjects(objects, { prefix: 'c/', delimiter: '/', maxKeys: 1000, after: '' });
+    expect(r.commonPrefixes).toEqual(['c/x/']);
+    expect(r.contents.map((c) => c.key)).toEqual(['c/y']);
+  });
+
+  it('refuses a token it did not make', () => {
+    expect(decodeToken(encodeToken('a/2'))).toBe('a/2');
+    expect(code(() => decodeToken('!!not base64url'))).toBe('InvalidArgument');
+  });
+});
+
+describe('parseRange', () => {
+  it('takes first-last, first- and -suffix, clamped to the size', () => {
+    expect(parseRange('bytes=0-4', 10)).toEqual({ start: 0, end: 4 });
+    expect(parseRange('bytes=5-', 10)).toEqual({ start: 5, end: 9 });
+    expect(parseRange('bytes=-3', 10)).toEqual({ start: 7, end: 9 });
+    expect(parseRange('bytes=8-100', 10)).toEqual({ start: 8, end: 9 });
+    expect(parseRange('bytes=-100', 10)).toEqual({ start: 0, end: 9 });
+  });
+
+  it('ignores what S3 ignores and refuses a start past the end', () => {
+    expect(parseRange(undefined, 10)).toBeUndefined();
+    expect(parseRange('bytes=0-1,3-4', 10)).toBeUndefined();
+    expect(parseRange('bytes=5-2', 10)).toBeUndefined();
+    expect(code(() => parseRange('bytes=10-', 10))).toBe('InvalidRange');
+    expect(code(() => parseRange('bytes=-0', 10))).toBe('InvalidRange');
+  });
+});
+
+describe('AwsChunkedDecoder', () => {
+  it('decodes chunks and keeps the trailers', async () => {
+    const { data, decoder } = await decode('5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-amz-checksum-crc32:abc=\r\n\r\n');
+    expect(data).toBe('hello world');
+    expect(decoder.trailers.get('x-amz-checksum-crc32')).toBe('abc=');
+  });
+
+  it('refuses a chunk longer than declared, a bad size line and a body cut before the last chunk', async () => {
+    await expect(decode('3\r\nhello\r\n0\r\n\r\n')).rejects.toMatchObject({ code: 'InvalidRequest' });
+    await expect(decode('zz\r\nhello\r\n')).rejects.toMatchObject({ code: 'InvalidRequest' });
+    await expect(decode('5\r\nhel')).rejects.toMatchObject({ code: 'IncompleteBody' });
+  });
+});
+
+describe('names', () => {
+  it('follows S3 bucket naming rules', () => {
+    for (const ok of ['abc', 'my-bucket.logs', 'a'.repeat(63), '1bucket']) expect(code(() => checkBucketName(ok)), ok).toBeUndefined();
+    for (const bad of ['ab', 'a'.repeat(64), 'Upper', 'under_score', '-start', 'end-', 'two..dots', '192.168.1.1', 'xn--punycode', 'x-s3alias', '../up']) {
+      expect(code(() => checkBucketName(bad)), bad).toBe('InvalidBucketName');
+    }
+  });
+
+  it('bounds keys to 1024 bytes and maps each to a fixed-length hex file name', () => {
+    expect(code(() => checkKey(''))).toBe('InvalidArgument');
+    expect(code(() => checkKey('é'.repeat(513)))).toBe('KeyTooLongError');
+    for (const k of ['../../etc/passwd', '/abs', 'nul\u0000', 'x'.repeat(1024)]) expect(keyFileName(k)).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
