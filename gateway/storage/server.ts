@@ -49,9 +49,12 @@ export async function startStorage(settings: StorageSettings, logger: Logger, no
   const objectOps = new ObjectOps(objects, events, settings.maxObjectBytes);
   const ops: Ops = { buckets: new BucketOps(objects, multipart), objects: objectOps, multipart: new MultipartOps(multipart, objectOps, settings.maxObjectBytes) };
 
-  const server = http.createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  // No bound on a whole request (Node's default 5 min would cut a large upload on a slow link); a socket
+  // that moves no byte for 2 minutes is closed instead, and headers must still arrive within a minute.
+  const server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) => {
     void handle(req, res, ops, keys, log, now);
   });
+  server.setTimeout(120_000, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(settings.port, settings.host, () => resolve());
