@@ -21,6 +21,7 @@ import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import type { StorageEvent } from '../../gateway/storage/events.js';
+import { keyFileName } from '../../gateway/storage/names.js';
 import { presignUrl, signedHeaders, type TestKey } from '../support/s3-sign.js';
 import { until } from '../support/until.js';
 
@@ -264,11 +265,19 @@ describe('keys, crashes and events', () => {
   it('emits ObjectCreated:Put, :Copy, :CompleteMultipartUpload and ObjectRemoved:Delete after each write', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'events' }));
     const from = events.length;
+    // At each announcement the change is already on disk: the metadata file is there (or gone, for a removal).
+    const onDisk: boolean[] = [];
+    const off = platform.storage!.events.onObject((e) => {
+      const meta = path.join(platform.storage!.root, 'buckets', e.bucket, 'meta', `${keyFileName(e.key)}.json`);
+      onDisk.push(fs.existsSync(meta) === e.name.startsWith('ObjectCreated'));
+    });
     await s3.send(new PutObjectCommand({ Bucket: 'events', Key: 'in/a.csv', Body: 'a,b' }));
     await s3.send(new CopyObjectCommand({ Bucket: 'events', Key: 'in/b.csv', CopySource: 'events/in/a.csv' }));
     await new Upload({ client: s3, params: { Bucket: 'events', Key: 'in/c.bin', Body: Buffer.alloc(6 * 1024 * 1024, 1) }, partSize: 5 * 1024 * 1024 }).done();
     await s3.send(new DeleteObjectCommand({ Bucket: 'events', Key: 'in/a.csv' }));
     await s3.send(new DeleteObjectCommand({ Bucket: 'events', Key: 'never-there' }));
+    off();
+    expect(onDisk).toEqual([true, true, true, true]);
     const seen = events.slice(from);
     expect(seen.map((e) => [e.name, e.key])).toEqual([
       ['ObjectCreated:Put', 'in/a.csv'],
