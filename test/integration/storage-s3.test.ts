@@ -174,6 +174,13 @@ describe('signatures and presigned URLs', () => {
     expect(res).toEqual({ status: 200, body: 'presigned content' });
   });
 
+  it('serves curl signing on its own (--aws-sigv4), another client than the SDK', async () => {
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('curl', ['-s', '--noproxy', '*', '--aws-sigv4', 'aws:amz:us-east-1:s3', '--user', `${key.accessKeyId}:${key.secretAccessKey}`, `${endpoint}/signed/doc%20one.txt`], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(out).toBe('presigned content');
+  });
+
   it('refuses an expired presigned URL with AccessDenied', async () => {
     const url = await presignUrl(endpoint, key, 'GET', '/signed/doc%20one.txt', 60, new Date(Date.now() - 120_000));
     const res = await curl(url);
