@@ -91,6 +91,8 @@ export function parseRange(value: string | undefined, size: number): { start: nu
 
 /** A small request body (XML of Complete/Delete), verified like any upload and bounded to `limit`. */
 export async function readSmallBody(r: S3Request, limit: number): Promise<string> {
+  // Neither Content-Length nor Transfer-Encoding: HTTP says there is no body (curl -X PUT/POST sends so).
+  if (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) return '';
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of uploadBody(r.req, r.payloadHash, limit)) {
