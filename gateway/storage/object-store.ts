@@ -128,11 +128,18 @@ export class ObjectStore {
 
   /** Streams a new object to disk and makes it visible at once; returns its metadata. */
   async put(bucket: string, key: string, body: Readable | (() => AsyncIterable<Readable>), props: NewObject, etagOf?: (w: Written) => string): Promise<ObjectMeta> {
-    checkKey(key);
-    await this.requireBucket(bucket);
     const data = randomUUID();
     const dataPath = path.join(this.bucketDir(bucket), 'data', data);
-    const written = await writeAtomic(this.tmpDir, dataPath, body);
+    let written: Written;
+    try {
+      checkKey(key);
+      await this.requireBucket(bucket);
+      written = await writeAtomic(this.tmpDir, dataPath, body);
+    } catch (err) {
+      // A body refused before it was read (a CopyObject's source file, say) must not keep its fd until GC.
+      if (typeof body !== 'function') body.destroy();
+      throw err;
+    }
     const meta: ObjectMeta = { key, size: written.size, etag: etagOf ? etagOf(written) : written.md5, contentType: props.contentType, lastModified: new Date().toISOString(), userMeta: props.userMeta, data };
     try {
       await writeFileAtomic(this.tmpDir, this.metaPath(bucket, key), JSON.stringify(meta));

@@ -18,6 +18,7 @@ import { PROJECT_ROOT } from '../../core/paths.js';
 import { openKubernetesBackend } from '../../gateway/boot/open-kubernetes.js';
 import type { InstanceExit, InstanceSpec } from '../../scheduler/backends/backend.js';
 import { KubernetesBackend, type KubernetesBackendOptions } from '../../scheduler/backends/kubernetes.js';
+import { instanceSpec } from '../support/instance-spec.js';
 import { callEndpoint } from '../support/endpoint-call.js';
 import { FakeKubeApi } from '../support/fake-kube-api.js';
 import { FakeKubelet } from '../support/fake-kubelet.js';
@@ -25,20 +26,8 @@ import { FakeKubelet } from '../support/fake-kubelet.js';
 const NS = 'stratus-test';
 const IMAGE = '127.0.0.1:5000/stratus/hello:1';
 const HELLO = path.join(PROJECT_ROOT, 'test', 'fixtures', 'functions', 'node-hello');
-let n = 0;
-const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec => ({
-  instanceId: `kt-${process.pid}-${++n}`,
-  role: 'function',
-  runtime: 'node',
-  function: 'hello',
-  version: 1,
-  image: IMAGE,
-  artifactDir: null,
-  handler: 'index.handler',
-  memoryMb: 128,
-  env: { GREETING: 'hi' },
-  ...over,
-});
+const spec = (over: Partial<InstanceSpec> = {}): InstanceSpec =>
+  instanceSpec('kt-', { role: 'function', function: 'hello', version: 1, image: IMAGE, handler: 'index.handler', memoryMb: 128, env: { GREETING: 'hi' }, ...over });
 
 function kubeConfigFor(server: string, context = 'fake'): KubeConfig {
   const kc = new KubeConfig();
@@ -81,6 +70,15 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
     await api.close();
   });
 
+  it('carries network "none" as the label deploy/network-policy.yaml denies egress to, and cpus as the CPU limit', async () => {
+    const s = spec({ network: 'none', cpus: 0.5 });
+    const h = await backend.start(s);
+    const pod = api.pod(NS, `stratus-${s.instanceId}`)!;
+    expect(pod.metadata!.labels).toMatchObject({ 'dev.stratus.network': 'none' });
+    expect(pod.spec!.containers[0]!.resources).toEqual({ limits: { memory: '128Mi', cpu: '500m' }, requests: { memory: '128Mi' } });
+    await backend.stop(h.instanceId);
+  });
+
   it('creates one hardened pod per instance and resolves once it is Running and /healthz answers', async () => {
     const s = spec();
     const h = await backend.start(s);
@@ -92,6 +90,7 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
       'dev.stratus.function': 'hello',
       'dev.stratus.version': '1',
       'dev.stratus.runtime': 'node',
+      'dev.stratus.network': 'egress',
     });
     const podSpec = pod.spec!;
     expect(podSpec.restartPolicy).toBe('Never');
