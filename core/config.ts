@@ -134,10 +134,10 @@ export interface Config {
     panicWindowMs: number;
     targetUtilization: number;
   };
-  /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
-  storage: { s3Port: number | null; maxObjectBytes: number };
   /** Async invocations and invocation records (gateway/events/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
+  /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
+  storage: { s3Port: number | null; maxObjectBytes: number };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
 }
 
@@ -199,8 +199,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       panicWindowMs: e.STRATUS_PANIC_WINDOW_MS,
       targetUtilization: e.STRATUS_TARGET_UTILIZATION,
     },
-    // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
-    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb },
     events: {
       asyncConcurrency: e.STRATUS_ASYNC_CONCURRENCY,
       asyncLockMs: e.STRATUS_ASYNC_LOCK_MS,
@@ -208,6 +206,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       recordsKept: e.STRATUS_INVOCATIONS_KEPT,
       recordsMaxAgeMs: e.STRATUS_INVOCATIONS_MAX_AGE_MS,
     },
+    // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
+    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb },
     log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
   };
 }

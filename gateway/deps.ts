@@ -6,9 +6,9 @@ import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import type { StorageKeyIssuer } from './routes/storage-keys.js';
 import type { AsyncQueue } from './events/async-queue.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
-import type { StorageKeyIssuer } from './routes/storage-keys.js';
 
 type InvocationLabels = { function: string; status: string };
 
@@ -38,12 +38,12 @@ export interface GatewayDeps {
   apiKey: string;
   backendKind: string;
   clock: Clock;
-  /** S3 access keys of the object storage and its endpoint; without them /v1/storage/keys is not served. */
-  storage?: { keys: StorageKeyIssuer; url: string };
   /** The async-invocation queue; without one an in-memory queue is made (and closed with the app). */
   asyncQueue?: AsyncQueue;
   /** Where every invocation's record goes (sync and async); without one records are discarded. */
   records?: InvocationRecordSink;
+  /** S3 access keys of the object storage and its endpoint; without them /v1/storage/keys is not served. */
+  storage?: { keys: StorageKeyIssuer; url: string };
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
 }

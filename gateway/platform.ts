@@ -7,11 +7,12 @@ import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder } from '../builder/index.js';
+import { BackendLoadCheck } from '../builder/load-check.js';
 import { describeConfig, type Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { systemClock } from '../core/lifecycle.js';
-import { MetricsRegistry } from '../core/metrics.js';
 import { platformIdFor } from '../core/platform-id.js';
+import { MetricsRegistry } from '../core/metrics.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { createScheduler } from '../scheduler/index.js';
 import { createApp } from './app.js';
@@ -62,6 +63,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     stateDir: config.stateDir,
     logger,
     clock,
+    // Every build starts its version once through the same backend the scheduler uses, before it is ready.
+    loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
     // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
     installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
   });
@@ -93,13 +96,13 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
   }
 
-  const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
   const ev = config.events;
   const records = new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
   // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
     : new MemoryAsyncQueue({ concurrency: ev.asyncConcurrency });
+  const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
   const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records });
   asyncQueue.start(app.asyncInvocations.process);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);

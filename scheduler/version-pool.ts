@@ -292,11 +292,15 @@ export class VersionPool implements LeaseOwner {
     return decision;
   }
 
-  /** Answer 429 to waiters past their deadline (also run by a timer per waiter; the clock decides). */
+  /**
+   * Answer waiters past their deadline (also run by a timer per waiter; the clock decides): 429 when the
+   * function is at its limit, but a 504 when a cold start was still under way — the caller waited on a
+   * slow start, not on a busy function, and a Retry-After would send it back into the same wait.
+   */
   expire(now: number): void {
     for (let i = 0; i < this.#waiters.length; ) {
       const w = this.#waiters[i]!;
-      if (w.deadline <= now) this.#drop(w, this.#tooMany(`no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
+      if (w.deadline <= now) this.#drop(w, this.starting > 0 ? this.#startTooSlow(w) : this.#tooMany(`no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
       else i++;
     }
   }
@@ -328,6 +332,16 @@ export class VersionPool implements LeaseOwner {
     if (i >= 0) this.#waiters.splice(i, 1);
     w.cleanup();
     w.reject(err);
+  }
+
+  #startTooSlow(w: Waiter): StratusError {
+    const name = this.target.function;
+    const timeoutMs = this.target.config.timeoutMs;
+    return new StratusError(
+      'FUNCTION_TIMEOUT',
+      `function ${name} got no instance within ${w.deadline - w.enqueuedAt} ms: a cold start was still under way; raise timeoutMs (${timeoutMs} ms) or keep instances warm with minInstances`,
+      { function: name, timeoutMs },
+    );
   }
 
   #tooMany(why: string): StratusError {
