@@ -223,7 +223,28 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       // Found, not started: follow from now, since an earlier run collected what it wrote before.
       if (c.State === 'running') this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
     }
+    await this.#sweepOrphanDirs(new Set(containers.map((c) => c.Labels[LABEL.instance] ?? '')));
     return handles;
+  }
+
+  /**
+   * Instance dirs whose container is gone (removed behind a killed platform's back) still hold their
+   * socket tmpfs mount: unmount and remove them. Only dirs older than a start can take, so an instance
+   * being created right now is never touched.
+   */
+  async #sweepOrphanDirs(containerIds: ReadonlySet<string>): Promise<void> {
+    const entries = await fs.readdir(this.runDir, { withFileTypes: true }).catch(() => []);
+    const oldEnough = Date.now() - this.#o.startTimeoutMs * 2;
+    for (const e of entries) {
+      if (!e.isDirectory() || containerIds.has(e.name)) continue;
+      const st = await fs.stat(path.join(this.runDir, e.name)).catch(() => null);
+      if (!st || st.mtimeMs > oldEnough) continue;
+      try {
+        await removeInstanceDir(this.runDir, e.name);
+      } catch (err) {
+        this.#log.warn('could not remove an orphaned instance directory', { dir: e.name, error: err as Error });
+      }
+    }
   }
 
   async diagnose(instanceId: string): Promise<InstanceExit | null> {

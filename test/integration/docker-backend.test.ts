@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../core/paths.js';
 import type { InstanceExit, InstanceSpec } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { probeHealth } from '../../scheduler/backends/health.js';
+import { createInstanceDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { callEndpoint } from '../support/endpoint-call.js';
 import { instanceSpec } from '../support/instance-spec.js';
 import { DOCKER_SOCKET, missing, RUNTIME_IMAGES } from '../support/services.js';
@@ -108,6 +109,19 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend', () 
     await expect(fs.stat(dir)).rejects.toThrow();
     expect((await backend.list()).map((i) => i.instanceId)).not.toContain(h.instanceId);
     expect(await backend.diagnose(h.instanceId)).toMatchObject({ reason: 'killed' });
+  });
+
+  it('list() unmounts and removes instance dirs whose container is gone, but not a fresh one', async () => {
+    const orphan = 'orphan-' + process.pid;
+    const fresh = 'fresh-' + process.pid;
+    for (const id of [orphan, fresh]) await createInstanceDir(backend.runDir, id, { uid: 10001, gid: 10001 });
+    const old = new Date(Date.now() - 3_600_000);
+    await fs.utimes(path.join(backend.runDir, orphan), old, old);
+    await backend.list();
+    await expect(fs.access(path.join(backend.runDir, orphan))).rejects.toThrow();
+    expect(await fs.readFile('/proc/mounts', 'utf8')).not.toContain(path.join(backend.runDir, orphan));
+    await fs.access(path.join(backend.runDir, fresh, 'sock'));
+    await removeInstanceDir(backend.runDir, fresh);
   });
 
   it('list() finds instances by label, with endpoints a fresh backend can reach', async () => {
