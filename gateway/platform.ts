@@ -18,6 +18,7 @@ import { createScheduler } from '../scheduler/index.js';
 import { createApp } from './app.js';
 import { answerClientError } from './client-error.js';
 import { resolveApiKey } from './boot/api-key.js';
+import { listenOn } from './boot/listen.js';
 import { openBackend } from './boot/open-backend.js';
 import { openStore } from './boot/open-store.js';
 import { isLogSource } from '../scheduler/backends/backend.js';
@@ -107,12 +108,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   asyncQueue.start(app.asyncInvocations.process);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const port = await listenOn(server, config.port, config.host, 'STRATUS_PORT');
   const url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   logger.info(`Stratus is listening on ${url}`, { backend: backend.kind, store: store.kind });

@@ -18,6 +18,7 @@ import { ObjectStore } from './object-store.js';
 import { route, splitPath, type Ops } from './router.js';
 import { parseQuery, verifyRequest } from './sigv4.js';
 import { errorXml } from './xml.js';
+import { listenOn } from '../boot/listen.js';
 
 export interface StorageSettings {
   stateDir: string;
@@ -55,12 +56,7 @@ export async function startStorage(settings: StorageSettings, logger: Logger, no
     void handle(req, res, ops, keys, log, now);
   });
   server.setTimeout(120_000, (socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : settings.port;
+  const port = await listenOn(server, settings.port, settings.host, 'STRATUS_S3_PORT (or "off")');
   const url = `http://${settings.host.includes(':') ? `[${settings.host}]` : settings.host}:${port}`;
   log.info(`S3-compatible storage is listening on ${url} (path-style; keys from POST /v1/storage/keys)`);
 
