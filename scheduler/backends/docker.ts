@@ -17,9 +17,9 @@ import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { readSpecialized, recordSpecialized } from './docker-specialized.js';
 import { ImageCache } from './docker-image.js';
 import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, nanoCpus, type EndpointMode } from './docker-spec.js';
-import { NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
+import { describeNotHealthy, NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
 import { InstanceStartError } from './start-output.js';
-import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor } from './instance-dir.js';
+import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor, sweepOrphanInstanceDirs } from './instance-dir.js';
 import { sealSocketDir, type SocketPin } from './socket-dir.js';
 
 export interface DockerBackendOptions {
@@ -168,7 +168,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       await this.#remove(spec.instanceId, 0).catch((e: unknown) => this.#log.error('cleanup after a failed start failed', { instanceId: spec.instanceId, error: e as Error }));
       if (isStatus(err, 404) && /image/i.test((err as Error).message)) this.#images.forget(image);
       if (err instanceof NotHealthyError) {
-        throw fail(startFailure(err, this.#o.startTimeoutMs), err);
+        throw fail(describeNotHealthy(err, this.#o.startTimeoutMs), err);
       }
       throw fail('the container could not be created or started', err);
     }
@@ -223,28 +223,10 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       // Found, not started: follow from now, since an earlier run collected what it wrote before.
       if (c.State === 'running') this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
     }
-    await this.#sweepOrphanDirs(new Set(containers.map((c) => c.Labels[LABEL.instance] ?? '')));
+    // A container removed behind a killed platform's back leaves its dir (and socket tmpfs) behind.
+    const kept = new Set(containers.map((c) => c.Labels[LABEL.instance] ?? ''));
+    await sweepOrphanInstanceDirs(this.runDir, kept, this.#o.startTimeoutMs * 2, (dir, err) => this.#log.warn('could not remove an orphaned instance directory', { dir, error: err as Error }));
     return handles;
-  }
-
-  /**
-   * Instance dirs whose container is gone (removed behind a killed platform's back) still hold their
-   * socket tmpfs mount: unmount and remove them. Only dirs older than a start can take, so an instance
-   * being created right now is never touched.
-   */
-  async #sweepOrphanDirs(containerIds: ReadonlySet<string>): Promise<void> {
-    const entries = await fs.readdir(this.runDir, { withFileTypes: true }).catch(() => []);
-    const oldEnough = Date.now() - this.#o.startTimeoutMs * 2;
-    for (const e of entries) {
-      if (!e.isDirectory() || containerIds.has(e.name)) continue;
-      const st = await fs.stat(path.join(this.runDir, e.name)).catch(() => null);
-      if (!st || st.mtimeMs > oldEnough) continue;
-      try {
-        await removeInstanceDir(this.runDir, e.name);
-      } catch (err) {
-        this.#log.warn('could not remove an orphaned instance directory', { dir: e.name, error: err as Error });
-      }
-    }
   }
 
   async diagnose(instanceId: string): Promise<InstanceExit | null> {
@@ -365,18 +347,5 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       this.#logs.untrack(instanceId);
     }
     await removeInstanceDir(this.runDir, instanceId);
-  }
-}
-
-function startFailure(err: NotHealthyError, timeoutMs: number): string {
-  switch (err.reason) {
-    case 'gone':
-      return `the runtime ${err.message} before it was ready; see the instance logs`;
-    case 'aborted':
-      return 'start was aborted';
-    case 'untrusted':
-      return `its socket cannot be trusted (${err.message}); the instance was removed`;
-    default:
-      return `not ready within ${timeoutMs} ms`;
   }
 }

@@ -150,3 +150,18 @@ export function watchSocketDir(dir: string): NonNullable<WaitHealthyOptions['wak
     }
   };
 }
+
+/** Why a start failed, in words a person can act on; shared by the backends that wait with waitUntilHealthy. */
+export function describeNotHealthy(err: unknown, timeoutMs: number): string {
+  const reason = err instanceof NotHealthyError ? err.reason : 'timeout';
+  switch (reason) {
+    case 'gone':
+      return `the runtime ${(err as Error).message} before it was ready; see the instance logs`;
+    case 'aborted':
+      return 'start was aborted';
+    case 'untrusted':
+      return `its socket cannot be trusted (${(err as Error).message}); the instance was removed`;
+    default:
+      return `not ready within ${timeoutMs} ms`;
+  }
+}

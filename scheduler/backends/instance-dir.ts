@@ -81,6 +81,21 @@ export async function removeInstanceDir(runDir: string, instanceId: string): Pro
 }
 
 /**
+ * Removes (and unmounts) the instance dirs under runDir that belong to no instance in `keep`, skipping any
+ * younger than `minAgeMs` so that an instance being created right now is never touched.
+ */
+export async function sweepOrphanInstanceDirs(runDir: string, keep: ReadonlySet<string>, minAgeMs: number, onError: (dir: string, err: unknown) => void): Promise<void> {
+  const entries = await fs.readdir(runDir, { withFileTypes: true }).catch(() => []);
+  const oldEnough = Date.now() - minAgeMs;
+  for (const e of entries) {
+    if (!e.isDirectory() || keep.has(e.name)) continue;
+    const st = await fs.stat(path.join(runDir, e.name)).catch(() => null);
+    if (!st || st.mtimeMs > oldEnough) continue;
+    await removeInstanceDir(runDir, e.name).catch((err: unknown) => onError(e.name, err));
+  }
+}
+
+/**
  * Mirrors a tree with hard links (cheap even for a big node_modules: no data is copied), copying files
  * where linking is impossible (another filesystem, or protected_hardlinks for files Stratus doesn't own).
  * Symlinks are recreated as they are; they resolve inside the instance, like the artifact's own.

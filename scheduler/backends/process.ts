@@ -15,7 +15,7 @@ import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { RUNTIME_IMAGES_DIR } from '../../core/paths.js';
 import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
-import { NotHealthyError, waitUntilHealthy } from './health.js';
+import { describeNotHealthy, NotHealthyError, waitUntilHealthy } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
 import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
 import { InstanceStartError } from './start-output.js';
@@ -99,14 +99,7 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
       await this.stop(instanceId, { graceMs: 0 });
       await exitedWithin(outputRead, 1000);
       this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: child.tail.join('\n') });
-      const reason = err instanceof NotHealthyError ? err : null;
-      throw fail(
-        reason?.reason === 'gone' ? `the runtime ${reason.message} before it was ready; see the instance logs`
-          : reason?.reason === 'aborted' ? 'start was aborted'
-            : `not ready within ${this.opts.startTimeoutMs ?? 30_000} ms`,
-        err,
-        [...child.tail],
-      );
+      throw fail(describeNotHealthy(err, this.opts.startTimeoutMs ?? 30_000), err, [...child.tail]);
     }
     return { ...record, endpoint: { kind: 'unix', socketPath }, backendRef: `pid:${record.pid}` };
   }
