@@ -8,6 +8,7 @@ import type { Store } from '../../core/store/store.js';
 import type { AsyncView } from '../events/async-queue.js';
 import { invocationLinks, MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../events/async-invocations.js';
 import type { FunctionService } from '../function-service.js';
+import { QueryReader } from './query.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const MAX_LIMIT = 1000;
@@ -93,38 +94,13 @@ function fromRecord(r: InvocationRecord): Partial<AsyncView> & Record<string, un
 const KNOWN = new Set(['status', 'trigger', 'limit', 'before']);
 
 export function parseInvocationQuery(q: Record<string, unknown>): InvocationQuery {
-  for (const key of Object.keys(q)) if (!KNOWN.has(key)) throw bad(key, `unknown query parameter "${key}"; use status, trigger, limit or before`);
-  const one = (key: string): string | undefined => {
-    const v = q[key];
-    if (v !== undefined && typeof v !== 'string') throw bad(key, `give "${key}" once, as a plain value`);
-    return v;
-  };
-  const query: InvocationQuery = { limit: DEFAULT_INVOCATION_LIMIT };
-  const status = one('status');
-  if (status !== undefined) {
-    if (!(INVOCATION_OUTCOMES as readonly string[]).includes(status)) throw bad('status', `"status" must be one of ${INVOCATION_OUTCOMES.join(', ')}`);
-    query.outcome = status as InvocationQuery['outcome'];
-  }
-  const trigger = one('trigger');
-  if (trigger !== undefined) {
-    if (!(INVOCATION_TRIGGERS as readonly string[]).includes(trigger)) throw bad('trigger', `"trigger" must be one of ${INVOCATION_TRIGGERS.join(', ')}`);
-    query.trigger = trigger as InvocationQuery['trigger'];
-  }
-  const limit = one('limit');
-  if (limit !== undefined) {
-    const n = /^\d{1,7}$/.test(limit) ? Number(limit) : NaN;
-    if (!(n >= 1 && n <= MAX_LIMIT)) throw bad('limit', `"limit" must be a whole number from 1 to ${MAX_LIMIT}`);
-    query.limit = n;
-  }
-  const before = one('before');
-  if (before !== undefined) {
-    const t = Date.parse(before);
-    if (Number.isNaN(t)) throw bad('before', '"before" must be an ISO 8601 time, e.g. the start of the last record of a page');
-    query.before = new Date(t).toISOString();
-  }
+  const r = new QueryReader(q, KNOWN);
+  const query: InvocationQuery = { limit: r.limit('limit', MAX_LIMIT) ?? DEFAULT_INVOCATION_LIMIT };
+  const outcome = r.oneOf('status', INVOCATION_OUTCOMES);
+  if (outcome !== undefined) query.outcome = outcome;
+  const trigger = r.oneOf('trigger', INVOCATION_TRIGGERS);
+  if (trigger !== undefined) query.trigger = trigger;
+  const before = r.time('before', 'the start of the last record of a page');
+  if (before !== undefined) query.before = before;
   return query;
-}
-
-function bad(key: string, message: string): StratusError {
-  return new StratusError('INVALID_REQUEST', message, { field: `query.${key}` });
 }
