@@ -5,6 +5,7 @@
 import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import { S3Error } from './errors.js';
 
+// The XML namespace S3's documents declare (a name S3 clients match, never an address anything connects to).
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false });
