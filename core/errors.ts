@@ -25,6 +25,9 @@ export const ERROR_CATALOGUE = {
   INSTANCE_START_FAILED: { status: 502, title: 'Function instance could not start' },
   SHUTTING_DOWN: { status: 503, title: 'Stratus is shutting down' },
   CONFLICT: { status: 409, title: 'Conflict' },
+  INVALID_TRIGGER: { status: 400, title: 'Invalid trigger' },
+  TRIGGER_NOT_FOUND: { status: 404, title: 'Trigger not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this function URL' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

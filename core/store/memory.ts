@@ -5,6 +5,7 @@ import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } 
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
+import { MemoryTriggers } from './memory-triggers.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -19,6 +20,19 @@ export class MemoryStore extends Closeable implements Store {
   /** Per function: id -> record, in insertion order (a replaced record moves to the end). */
   readonly #invocations = new Map<string, Map<string, InvocationRecord>>();
   readonly #watchers = new Set<(name: string | null) => void>();
+  readonly #triggers = new MemoryTriggers((fn) => this.#functions.has(fn), (fn) => this.#notify(fn));
+
+  // Triggers, fires, leases and invoke keys (TriggerStore): memory-triggers.ts.
+  readonly createTrigger = this.#triggers.createTrigger.bind(this.#triggers);
+  readonly replaceTriggers = this.#triggers.replaceTriggers.bind(this.#triggers);
+  readonly deleteTrigger = this.#triggers.deleteTrigger.bind(this.#triggers);
+  readonly listTriggers = this.#triggers.listTriggers.bind(this.#triggers);
+  readonly recordTriggerFire = this.#triggers.recordTriggerFire.bind(this.#triggers);
+  readonly listTriggerFires = this.#triggers.listTriggerFires.bind(this.#triggers);
+  readonly claimLease = this.#triggers.claimLease.bind(this.#triggers);
+  readonly putInvokeKey = this.#triggers.putInvokeKey.bind(this.#triggers);
+  readonly listInvokeKeys = this.#triggers.listInvokeKeys.bind(this.#triggers);
+  readonly deleteInvokeKey = this.#triggers.deleteInvokeKey.bind(this.#triggers);
 
   async getFunction(name: string): Promise<FunctionRecord | null> {
     const fn = this.#functions.get(name);
@@ -39,6 +53,7 @@ export class MemoryStore extends Closeable implements Store {
     this.#versions.delete(name);
     this.#functionLogs.delete(name);
     this.#invocations.delete(name);
+    this.#triggers.forget(name);
     for (const [id, b] of this.#builds) {
       if (b.function === name) {
         this.#builds.delete(id);

@@ -14,6 +14,7 @@
 //                             LOGS_TTL_S after its last line, so lines arriving after a delete do not linger
 //   inv:<id>                  InvocationRecord JSON, expiring with the retention's age
 //   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
+//   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
 // Changes are published on <prefix>function-changes; watchers listen on a second connection because a
 // subscribed Redis connection can issue no other command.
 
@@ -24,6 +25,7 @@ import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } 
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
+import { RedisTriggers } from './redis-triggers.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
@@ -46,11 +48,35 @@ export class RedisStore extends Closeable implements Store {
   #subscribed: Promise<unknown> = Promise.resolve();
   readonly #watchers = new Set<(name: string | null) => void>();
   readonly #p: string;
+  readonly #triggers: RedisTriggers;
+
+  // Triggers, fires, leases and invoke keys (TriggerStore): redis-triggers.ts.
+  readonly createTrigger: RedisTriggers['createTrigger'];
+  readonly replaceTriggers: RedisTriggers['replaceTriggers'];
+  readonly deleteTrigger: RedisTriggers['deleteTrigger'];
+  readonly listTriggers: RedisTriggers['listTriggers'];
+  readonly recordTriggerFire: RedisTriggers['recordTriggerFire'];
+  readonly listTriggerFires: RedisTriggers['listTriggerFires'];
+  readonly claimLease: RedisTriggers['claimLease'];
+  readonly putInvokeKey: RedisTriggers['putInvokeKey'];
+  readonly listInvokeKeys: RedisTriggers['listInvokeKeys'];
+  readonly deleteInvokeKey: RedisTriggers['deleteInvokeKey'];
 
   constructor(client: Redis | string, opts: RedisStoreOptions) {
     super();
     this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
     this.#p = opts.prefix;
+    const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#channel));
+    this.createTrigger = t.createTrigger.bind(t);
+    this.replaceTriggers = t.replaceTriggers.bind(t);
+    this.deleteTrigger = t.deleteTrigger.bind(t);
+    this.listTriggers = t.listTriggers.bind(t);
+    this.recordTriggerFire = t.recordTriggerFire.bind(t);
+    this.listTriggerFires = t.listTriggerFires.bind(t);
+    this.claimLease = t.claimLease.bind(t);
+    this.putInvokeKey = t.putInvokeKey.bind(t);
+    this.listInvokeKeys = t.listInvokeKeys.bind(t);
+    this.deleteInvokeKey = t.deleteInvokeKey.bind(t);
     // Without a listener, an 'error' event ioredis emits directly (e.g. a reply it cannot match to a
     // command) throws and ends the process, and each failed reconnect is printed unthrottled to stderr.
     // With one, ioredis keeps reconnecting (its default retry strategy never gives up) and commands
@@ -77,12 +103,13 @@ export class RedisStore extends Closeable implements Store {
 
   async deleteFunction(name: string): Promise<boolean> {
     const buildsOf = `${this.#p}builds-of:${name}`;
-    // WATCH makes the MULTI fail if a build is added meanwhile; then read the build ids again.
+    // WATCH makes the MULTI fail if a build or a trigger is added meanwhile; then read the ids again.
     for (let attempt = 0; attempt < 10; attempt++) {
-      await this.#redis.watch(buildsOf);
+      await this.#redis.watch(buildsOf, this.#triggers.triggersKey(name));
       const ids = await this.#redis.smembers(buildsOf);
       const invs = await this.#redis.zrange(`${this.#p}invs-of:${name}`, '0', '-1');
-      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`, `${this.#p}invs-of:${name}`);
+      const triggerKeys = await this.#triggers.keysOfFunction(name);
+      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`, `${this.#p}invs-of:${name}`, ...triggerKeys);
       if (invs.length > 0) tx.del(...invs.map((id) => `${this.#p}inv:${id}`));
       if (ids.length > 0) {
         tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`]));

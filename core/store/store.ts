@@ -1,20 +1,22 @@
-// The Store seam: all platform metadata (functions, versions, builds, build logs). Redis in production
+// The Store seam: all platform metadata (functions, versions, builds, build logs, invocation records,
+// triggers and invoke keys — the last in triggers.ts). Redis in production
 // (redis.ts), an in-memory twin for unit tests and for running without Redis (memory.ts). Both must
 // behave the same; test/unit/store.contract.ts runs one suite against each.
 
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
+import type { TriggerStore } from './triggers.js';
 
 /** Function log lines kept per function; older ones are dropped. */
 export const LOG_LINES_KEPT = 5000;
 
-export interface Store {
+export interface Store extends TriggerStore {
   readonly kind: 'redis' | 'memory';
 
   getFunction(name: string): Promise<FunctionRecord | null>;
   listFunctions(): Promise<FunctionRecord[]>;
   putFunction(fn: FunctionRecord): Promise<void>;
-  /** Removes the function with its versions, builds, build logs, function logs and invocation records. Returns false if it did not exist. */
+  /** Removes the function with its versions, builds, build logs, function logs, invocation records, triggers (with their fires) and invoke keys. Returns false if it did not exist. */
   deleteFunction(name: string): Promise<boolean>;
 
   /** Atomically hands out the next version number of a function (1, 2, 3 …; never reused, even after delete). */

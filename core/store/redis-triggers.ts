@@ -1,0 +1,123 @@
+// The Redis half of the TriggerStore (triggers.ts) that RedisStore delegates to. Layout under the prefix:
+//   triggers:<fn>          hash  trigger id -> TriggerRecord JSON
+//   trigger-fires:<id>     list  TriggerFire JSON, newest first, trimmed to TRIGGER_FIRES_KEPT
+//   invoke-keys:<fn>       hash  key id -> InvokeKeyRecord JSON (the key's SHA-256, never the key)
+//   lease:<key>            string, SET NX PX: held by one replica until it expires
+// A write that needs the function to exist checks and writes in one Lua script, so a trigger or key can
+// never be left behind by a delete racing it; the change is published on the function-changes channel in
+// the same script.
+
+import type { Redis } from 'ioredis';
+import type { TriggerRecord } from '../triggers.js';
+import { TRIGGER_FIRES_KEPT, type CreateTriggerResult, type InvokeKeyRecord, type TriggerFire, type TriggerStore } from './triggers.js';
+
+// KEYS: functions hash, the function's hash of triggers or keys. ARGV: fn, id, json, channel, only-if-absent.
+const PUT_IF_FUNCTION = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[5] == '1' then
+  if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return 2 end
+else
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1`;
+
+// KEYS: functions hash, triggers:<fn>. ARGV: fn, channel, fires-key prefix, then id, json pairs.
+const REPLACE_TRIGGERS = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local keep = {}
+for i = 4, #ARGV, 2 do keep[ARGV[i]] = true end
+for _, id in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if not keep[id] then redis.call('DEL', ARGV[3] .. id) end
+end
+redis.call('DEL', KEYS[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+redis.call('PUBLISH', ARGV[2], ARGV[1])
+return 1`;
+
+const byCreation = (a: TriggerRecord, b: TriggerRecord) => a.function.localeCompare(b.function) || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
+
+export class RedisTriggers implements TriggerStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly p: string,
+    private readonly channel: string,
+  ) {}
+
+  /** The keys deleting function `fn` must remove, read before its transaction (the caller WATCHes triggersKey). */
+  async keysOfFunction(fn: string): Promise<string[]> {
+    const ids = await this.redis.hkeys(this.triggersKey(fn));
+    return [this.triggersKey(fn), `${this.p}invoke-keys:${fn}`, ...ids.map((id) => this.#firesKey(id))];
+  }
+
+  triggersKey(fn: string): string {
+    return `${this.p}triggers:${fn}`;
+  }
+
+  #firesKey(id: string): string {
+    return `${this.p}trigger-fires:${id}`;
+  }
+
+  async #putIfFunction(hash: string, fn: string, id: string, json: string, onlyIfAbsent: boolean): Promise<number> {
+    return (await this.redis.eval(PUT_IF_FUNCTION, 2, `${this.p}functions`, hash, fn, id, json, this.channel, onlyIfAbsent ? '1' : '0')) as number;
+  }
+
+  async createTrigger(t: TriggerRecord): Promise<CreateTriggerResult> {
+    const r = await this.#putIfFunction(this.triggersKey(t.function), t.function, t.id, JSON.stringify(t), true);
+    return r === 0 ? 'no-function' : r === 2 ? 'exists' : 'created';
+  }
+
+  async replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean> {
+    const pairs = triggers.flatMap((t) => [t.id, JSON.stringify(t)]);
+    return (await this.redis.eval(REPLACE_TRIGGERS, 2, `${this.p}functions`, this.triggersKey(fn), fn, this.channel, `${this.p}trigger-fires:`, ...pairs)) === 1;
+  }
+
+  async deleteTrigger(fn: string, id: string): Promise<boolean> {
+    const result = await this.redis.multi().hdel(this.triggersKey(fn), id).del(this.#firesKey(id)).exec();
+    const removed = result?.[0]?.[1] === 1;
+    if (removed) await this.redis.publish(this.channel, fn);
+    return removed;
+  }
+
+  async listTriggers(fn?: string): Promise<TriggerRecord[]> {
+    const fns = fn === undefined ? await this.redis.hkeys(`${this.p}functions`) : [fn];
+    if (fns.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const f of fns) pipe.hvals(this.triggersKey(f));
+    const results = (await pipe.exec()) ?? [];
+    const all: TriggerRecord[] = [];
+    for (const [err, values] of results) {
+      if (err) throw err;
+      for (const json of values as string[]) all.push(JSON.parse(json) as TriggerRecord);
+    }
+    return all.sort(byCreation);
+  }
+
+  async recordTriggerFire(triggerId: string, fire: TriggerFire): Promise<void> {
+    const key = this.#firesKey(triggerId);
+    await this.redis.multi().lpush(key, JSON.stringify(fire)).ltrim(key, 0, TRIGGER_FIRES_KEPT - 1).exec();
+  }
+
+  async listTriggerFires(triggerId: string): Promise<TriggerFire[]> {
+    return (await this.redis.lrange(this.#firesKey(triggerId), 0, -1)).map((j) => JSON.parse(j) as TriggerFire);
+  }
+
+  async claimLease(key: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(`${this.p}lease:${key}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  async putInvokeKey(k: InvokeKeyRecord): Promise<boolean> {
+    return (await this.#putIfFunction(`${this.p}invoke-keys:${k.function}`, k.function, k.id, JSON.stringify(k), false)) === 1;
+  }
+
+  async listInvokeKeys(fn: string): Promise<InvokeKeyRecord[]> {
+    const all = await this.redis.hvals(`${this.p}invoke-keys:${fn}`);
+    return all.map((j) => JSON.parse(j) as InvokeKeyRecord).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async deleteInvokeKey(fn: string, id: string): Promise<boolean> {
+    const removed = (await this.redis.hdel(`${this.p}invoke-keys:${fn}`, id)) === 1;
+    if (removed) await this.redis.publish(this.channel, fn);
+    return removed;
+  }
+}
