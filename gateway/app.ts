@@ -21,6 +21,8 @@ import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
 import { storageKeysRouter } from './routes/storage-keys.js';
 import { systemRouter } from './routes/system.js';
+import { triggersRouter } from './routes/triggers.js';
+import { TriggerService } from './triggers/trigger-service.js';
 
 export type { GatewayDeps } from './deps.js';
 
@@ -28,6 +30,8 @@ export interface GatewayApp extends http.RequestListener {
   readonly routes: RouteTable;
   /** Async submissions and the queue worker's processor (started by the composition root). */
   readonly asyncInvocations: AsyncInvocations;
+  /** Triggers and invoke keys as the API manages them. */
+  readonly triggers: TriggerService;
   /** Stops watching the store and ends followed build logs; the HTTP server is closed by its owner. */
   close(): Promise<void>;
 }
@@ -44,6 +48,11 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     resolve: (name) => routes.resolve(name),
     idempotencyWindowMs: deps.config.events.idempotencyWindowMs,
   });
+  const triggers = new TriggerService({
+    store: deps.store,
+    clock: deps.clock,
+    invocationStatus: async (id) => (await asyncInvocations.queue.get(id))?.status ?? null,
+  });
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
   const auth = requireApiKey(deps.apiKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
@@ -58,10 +67,11 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   api.use(
     '/v1',
     auth,
-    functionsRouter({ service, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
+    functionsRouter({ service, triggers, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
     logsRouter({ service, store: deps.store }),
     invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,
+    triggersRouter(triggers),
     ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
@@ -75,6 +85,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   return Object.assign(listener, {
     routes,
     asyncInvocations,
+    triggers,
     close: async () => {
       await ownQueue?.close();
       builds.close();

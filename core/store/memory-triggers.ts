@@ -2,7 +2,7 @@
 // function in creation order, their last fires, invoke keys and leases with an expiry.
 
 import type { TriggerRecord } from '../triggers.js';
-import { TRIGGER_FIRES_KEPT, type CreateTriggerResult, type InvokeKeyRecord, type TriggerFire, type TriggerStore } from './triggers.js';
+import { TRIGGER_FIRES_KEPT, type CreateResult, type InvokeKeyRecord, type TriggerFire, type TriggerStore } from './triggers.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 const byCreation = (a: TriggerRecord, b: TriggerRecord) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id);
@@ -19,11 +19,12 @@ export class MemoryTriggers implements TriggerStore {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async createTrigger(t: TriggerRecord): Promise<CreateTriggerResult> {
+  async createTrigger(t: TriggerRecord, limit: number): Promise<CreateResult> {
     if (!this.exists(t.function)) return 'no-function';
     let of = this.#triggers.get(t.function);
     if (!of) this.#triggers.set(t.function, (of = new Map()));
     if (of.has(t.id)) return 'exists';
+    if (of.size >= limit) return 'full';
     of.set(t.id, clone(t));
     this.changed(t.function);
     return 'created';
@@ -68,13 +69,14 @@ export class MemoryTriggers implements TriggerStore {
     return true;
   }
 
-  async putInvokeKey(k: InvokeKeyRecord): Promise<boolean> {
-    if (!this.exists(k.function)) return false;
+  async putInvokeKey(k: InvokeKeyRecord, limit: number): Promise<Exclude<CreateResult, 'exists'>> {
+    if (!this.exists(k.function)) return 'no-function';
     let of = this.#keys.get(k.function);
     if (!of) this.#keys.set(k.function, (of = new Map()));
+    if (of.size >= limit) return 'full';
     of.set(k.id, clone(k));
     this.changed(k.function);
-    return true;
+    return 'created';
   }
 
   async listInvokeKeys(fn: string): Promise<InvokeKeyRecord[]> {

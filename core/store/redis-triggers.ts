@@ -9,18 +9,18 @@
 
 import type { Redis } from 'ioredis';
 import type { TriggerRecord } from '../triggers.js';
-import { TRIGGER_FIRES_KEPT, type CreateTriggerResult, type InvokeKeyRecord, type TriggerFire, type TriggerStore } from './triggers.js';
+import { TRIGGER_FIRES_KEPT, type CreateResult, type InvokeKeyRecord, type TriggerFire, type TriggerStore } from './triggers.js';
 
-// KEYS: functions hash, the function's hash of triggers or keys. ARGV: fn, id, json, channel, only-if-absent.
-const PUT_IF_FUNCTION = `
+// KEYS: functions hash, the function's hash of triggers or keys. ARGV: fn, id, json, channel, limit.
+// Returns 0: no such function, 2: the id is taken, 3: the function has `limit` entries, 1: added.
+const ADD_IF_FUNCTION = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-if ARGV[5] == '1' then
-  if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3]) == 0 then return 2 end
-else
-  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 2 end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then return 3 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
+const ADD_RESULT = { 0: 'no-function', 1: 'created', 2: 'exists', 3: 'full' } as const;
 
 // KEYS: functions hash, triggers:<fn>. ARGV: fn, channel, fires-key prefix, then id, json pairs.
 const REPLACE_TRIGGERS = `
@@ -58,13 +58,13 @@ export class RedisTriggers implements TriggerStore {
     return `${this.p}trigger-fires:${id}`;
   }
 
-  async #putIfFunction(hash: string, fn: string, id: string, json: string, onlyIfAbsent: boolean): Promise<number> {
-    return (await this.redis.eval(PUT_IF_FUNCTION, 2, `${this.p}functions`, hash, fn, id, json, this.channel, onlyIfAbsent ? '1' : '0')) as number;
+  async #addIfFunction(hash: string, fn: string, id: string, json: string, limit: number): Promise<CreateResult> {
+    const r = (await this.redis.eval(ADD_IF_FUNCTION, 2, `${this.p}functions`, hash, fn, id, json, this.channel, String(limit))) as keyof typeof ADD_RESULT;
+    return ADD_RESULT[r];
   }
 
-  async createTrigger(t: TriggerRecord): Promise<CreateTriggerResult> {
-    const r = await this.#putIfFunction(this.triggersKey(t.function), t.function, t.id, JSON.stringify(t), true);
-    return r === 0 ? 'no-function' : r === 2 ? 'exists' : 'created';
+  createTrigger(t: TriggerRecord, limit: number): Promise<CreateResult> {
+    return this.#addIfFunction(this.triggersKey(t.function), t.function, t.id, JSON.stringify(t), limit);
   }
 
   async replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean> {
@@ -106,8 +106,11 @@ export class RedisTriggers implements TriggerStore {
     return (await this.redis.set(`${this.p}lease:${key}`, '1', 'PX', ttlMs, 'NX')) === 'OK';
   }
 
-  async putInvokeKey(k: InvokeKeyRecord): Promise<boolean> {
-    return (await this.#putIfFunction(`${this.p}invoke-keys:${k.function}`, k.function, k.id, JSON.stringify(k), false)) === 1;
+  async putInvokeKey(k: InvokeKeyRecord, limit: number): Promise<Exclude<CreateResult, 'exists'>> {
+    // Key ids are random UUIDs: 'exists' cannot happen, and would be a bug worth a loud failure.
+    const r = await this.#addIfFunction(`${this.p}invoke-keys:${k.function}`, k.function, k.id, JSON.stringify(k), limit);
+    if (r === 'exists') throw new Error(`invoke key id ${k.id} is taken`);
+    return r;
   }
 
   async listInvokeKeys(fn: string): Promise<InvokeKeyRecord[]> {

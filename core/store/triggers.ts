@@ -38,11 +38,14 @@ export interface InvokeKeyRecord {
   createdAt: string;
 }
 
-export type CreateTriggerResult = 'created' | 'no-function' | 'exists';
+export type CreateResult = 'created' | 'no-function' | 'exists' | 'full';
 
 export interface TriggerStore {
-  /** Adds a trigger to an existing function, atomically with the existence check; 'exists' when its id is taken. */
-  createTrigger(t: TriggerRecord): Promise<CreateTriggerResult>;
+  /**
+   * Adds a trigger to an existing function that has fewer than `limit`, atomically with both checks;
+   * 'exists' when its id is taken, 'full' at the limit.
+   */
+  createTrigger(t: TriggerRecord, limit: number): Promise<CreateResult>;
   /** Replaces all of a function's triggers in one step (a deploy config's `triggers` list). False if the function is gone. */
   replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean>;
   /** Removes one trigger and its fires; false if there was none. */
@@ -61,8 +64,8 @@ export interface TriggerStore {
    */
   claimLease(key: string, ttlMs: number): Promise<boolean>;
 
-  /** Adds an invoke key to an existing function; false if the function is gone. */
-  putInvokeKey(k: InvokeKeyRecord): Promise<boolean>;
+  /** Adds an invoke key to an existing function that has fewer than `limit` (checked in the same step). */
+  putInvokeKey(k: InvokeKeyRecord, limit: number): Promise<Exclude<CreateResult, 'exists'>>;
   listInvokeKeys(fn: string): Promise<InvokeKeyRecord[]>;
   deleteInvokeKey(fn: string, id: string): Promise<boolean>;
 }

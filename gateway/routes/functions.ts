@@ -8,12 +8,15 @@ import path from 'node:path';
 import express, { type Request, type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
 import { parseFunctionConfig, type FunctionConfig } from '../../core/function-config.js';
+import { parseTriggerList, type TriggerSpec } from '../../core/triggers.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { DeployResult, FunctionService } from '../function-service.js';
+import type { TriggerService } from '../triggers/trigger-service.js';
 import { parseUpload } from '../upload.js';
 
 export interface FunctionsRouteDeps {
   service: FunctionService;
+  triggers: TriggerService;
   scheduler: Scheduler;
   stateDir: string;
   maxUploadBytes: number;
@@ -35,13 +38,19 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
     },
   });
 
+  // A config carrying `triggers` replaces the function's triggers once the new version is recorded; a bad
+  // trigger is refused before anything is recorded, like a bad setting.
+  const declareTriggers = async (result: DeployResult, triggers: TriggerSpec[] | undefined) =>
+    triggers === undefined ? {} : { triggers: await deps.triggers.declare(result.name, triggers) };
+
   router.post('/functions', json, async (req, res) => {
     if (req.is('multipart/form-data')) {
-      const result = await deployUpload(req, deps);
-      res.status(202).location(`/v1/builds/${result.buildId}`).json(answerDeploy(req, result));
+      const { result, triggers } = await deployUpload(req, deps);
+      res.status(202).location(`/v1/builds/${result.buildId}`).json({ ...answerDeploy(req, result), ...(await declareTriggers(result, triggers)) });
     } else if (req.is('application/json')) {
-      const result = await deployImage(req.body);
-      res.status(201).location(`/v1/functions/${result.name}`).json(answerDeploy(req, result));
+      const { config, triggers } = splitTriggers(req.body, 'body');
+      const result = await deployImage(config);
+      res.status(201).location(`/v1/functions/${result.name}`).json({ ...answerDeploy(req, result), ...(await declareTriggers(result, triggers)) });
     } else {
       throw unsupported('multipart/form-data (config + code) or application/json (config + image)');
     }
@@ -96,22 +105,32 @@ function unsupported(expected: string): StratusError {
   return new StratusError('UNSUPPORTED_MEDIA_TYPE', `send ${expected}`, { field: 'content-type' });
 }
 
-async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<DeployResult> {
+async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<{ result: DeployResult; triggers: TriggerSpec[] | undefined }> {
   const buildId = randomUUID();
   const dir = path.join(deps.stateDir, 'uploads', buildId);
   const upload = await parseUpload(req, dir, deps.maxUploadBytes);
   try {
-    const config = parseConfigPart(upload.configText);
+    const { config, triggers } = parseConfigPart(upload.configText);
     if (!upload.code) throw new StratusError('INVALID_REQUEST', 'add a file part named "code" (a .zip, a .tar.gz or a single source file)', { field: 'code' });
     if (upload.code.bytes === 0) throw new StratusError('INVALID_REQUEST', 'the "code" part is empty', { field: 'code' });
-    return await deps.service.deployUpload(config, buildId, upload.code);
+    return { result: await deps.service.deployUpload(config, buildId, upload.code), triggers };
   } catch (err) {
     await fs.promises.rm(dir, { recursive: true, force: true });
     throw err;
   }
 }
 
-function parseConfigPart(text: string | undefined): FunctionConfig {
+/**
+ * The deploy config's `triggers` list is the function's, not the version's: it is taken out and validated
+ * on its own (INVALID_TRIGGER naming config.triggers.N.field) before the settings are.
+ */
+function splitTriggers(input: unknown, field: string): { config: unknown; triggers: TriggerSpec[] | undefined } {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || !('triggers' in input)) return { config: input, triggers: undefined };
+  const { triggers, ...config } = input as { triggers: unknown };
+  return { config, triggers: parseTriggerList(triggers, `${field}.triggers`) };
+}
+
+function parseConfigPart(text: string | undefined): { config: FunctionConfig; triggers: TriggerSpec[] | undefined } {
   if (text === undefined) throw new StratusError('INVALID_REQUEST', 'add a part named "config" holding the function configuration as JSON', { field: 'config' });
   let input: unknown;
   try {
@@ -119,9 +138,10 @@ function parseConfigPart(text: string | undefined): FunctionConfig {
   } catch {
     throw new StratusError('INVALID_REQUEST', 'the "config" part is not valid JSON', { field: 'config' });
   }
-  const config = parseFunctionConfig(input, 'config');
+  const { config: settings, triggers } = splitTriggers(input, 'config');
+  const config = parseFunctionConfig(settings, 'config');
   if (config.image !== undefined) {
     throw new StratusError('INVALID_CONFIG', 'an upload brings its own code; to run your own image send application/json without a code part', { field: 'config.image' });
   }
-  return config;
+  return { config, triggers };
 }

@@ -43,11 +43,12 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   });
 
   it('creates triggers only on an existing function, refuses a taken id, lists per function and all', async () => {
-    expect(await store.createTrigger(cronTrigger('a', 't2', '2030-01-02T00:00:00.000Z'))).toBe('created');
-    expect(await store.createTrigger(cronTrigger('a', 't1'))).toBe('created');
-    expect(await store.createTrigger(httpTrigger('b'))).toBe('created');
-    expect(await store.createTrigger(httpTrigger('b'))).toBe('exists');
-    expect(await store.createTrigger(cronTrigger('ghost', 't3'))).toBe('no-function');
+    expect(await store.createTrigger(cronTrigger('a', 't2', '2030-01-02T00:00:00.000Z'), 10)).toBe('created');
+    expect(await store.createTrigger(cronTrigger('a', 't1'), 10)).toBe('created');
+    expect(await store.createTrigger(cronTrigger('a', 't9'), 2)).toBe('full');
+    expect(await store.createTrigger(httpTrigger('b'), 10)).toBe('created');
+    expect(await store.createTrigger(httpTrigger('b'), 10)).toBe('exists');
+    expect(await store.createTrigger(cronTrigger('ghost', 't3'), 10)).toBe('no-function');
     expect((await store.listTriggers('a')).map((t) => t.id)).toEqual(['t1', 't2']);
     expect((await store.listTriggers()).map((t) => `${t.function}/${t.id}`)).toEqual(['a/t1', 'a/t2', 'b/http']);
     expect(await store.listTriggers('ghost')).toEqual([]);
@@ -55,9 +56,9 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   });
 
   it('replaces a function\'s triggers in one step, dropping the fires of those removed', async () => {
-    await store.createTrigger(cronTrigger('a', 'old'));
+    await store.createTrigger(cronTrigger('a', 'old'), 10);
     await store.recordTriggerFire('old', fire(1));
-    await store.createTrigger(cronTrigger('a', 'kept'));
+    await store.createTrigger(cronTrigger('a', 'kept'), 10);
     await store.recordTriggerFire('kept', fire(2));
     expect(await store.replaceTriggers('a', [cronTrigger('a', 'kept'), httpTrigger('a')])).toBe(true);
     expect((await store.listTriggers('a')).map((t) => t.id).sort()).toEqual(['http', 'kept']);
@@ -70,7 +71,7 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   });
 
   it('keeps the newest fires of a trigger, newest first, and deletes them with the trigger', async () => {
-    await store.createTrigger(cronTrigger('a', 't1'));
+    await store.createTrigger(cronTrigger('a', 't1'), 10);
     for (let n = 0; n < TRIGGER_FIRES_KEPT + 5; n++) await store.recordTriggerFire('t1', fire(n));
     const fires = await store.listTriggerFires('t1');
     expect(fires).toHaveLength(TRIGGER_FIRES_KEPT);
@@ -90,9 +91,10 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   });
 
   it('keeps invoke keys per existing function, and deletes them', async () => {
-    expect(await store.putInvokeKey(key('a', 'k2', 't2'))).toBe(true);
-    expect(await store.putInvokeKey(key('a', 'k1', 't1'))).toBe(true);
-    expect(await store.putInvokeKey(key('ghost', 'k3'))).toBe(false);
+    expect(await store.putInvokeKey(key('a', 'k2', 't2'), 10)).toBe('created');
+    expect(await store.putInvokeKey(key('a', 'k1', 't1'), 10)).toBe('created');
+    expect(await store.putInvokeKey(key('a', 'k9', 't9'), 2)).toBe('full');
+    expect(await store.putInvokeKey(key('ghost', 'k3'), 10)).toBe('no-function');
     expect((await store.listInvokeKeys('a')).map((k) => k.id)).toEqual(['k1', 'k2']);
     expect(await store.listInvokeKeys('ghost')).toEqual([]);
     expect(await store.deleteInvokeKey('a', 'k1')).toBe(true);
@@ -101,11 +103,11 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   });
 
   it('deletes triggers, fires and keys with their function, and nothing of others', async () => {
-    await store.createTrigger(cronTrigger('a', 't1'));
+    await store.createTrigger(cronTrigger('a', 't1'), 10);
     await store.recordTriggerFire('t1', fire(1));
-    await store.putInvokeKey(key('a', 'k1'));
-    await store.createTrigger(cronTrigger('b', 't2'));
-    await store.putInvokeKey(key('b', 'k2'));
+    await store.putInvokeKey(key('a', 'k1'), 10);
+    await store.createTrigger(cronTrigger('b', 't2'), 10);
+    await store.putInvokeKey(key('b', 'k2'), 10);
     await store.deleteFunction('a');
     expect(await store.listTriggers('a')).toEqual([]);
     expect(await store.listTriggerFires('t1')).toEqual([]);
@@ -120,11 +122,11 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
   it('announces every change of triggers and keys as a change of the function', async () => {
     const seen = changes(store);
     if (store instanceof RedisStore) await store.watching();
-    await store.createTrigger(cronTrigger('a', 't1'));
+    await store.createTrigger(cronTrigger('a', 't1'), 10);
     await store.replaceTriggers('b', [cronTrigger('b', 't2')]);
     await store.deleteTrigger('a', 't1');
     await store.deleteTrigger('a', 'none'); // nothing changed: no notice
-    await store.putInvokeKey(key('b', 'k1'));
+    await store.putInvokeKey(key('b', 'k1'), 10);
     await store.deleteInvokeKey('b', 'k1');
     await settle();
     expect(seen.names).toEqual(['a', 'b', 'a', 'b', 'b']);
