@@ -28,6 +28,7 @@ import { BatchedRecordWriter } from './events/invocation-records.js';
 import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
 import { startStorage, type RunningStorage } from './storage/server.js';
+import { TriggerIndex } from './triggers/trigger-index.js';
 
 export interface RunningPlatform {
   url: string;
@@ -106,6 +107,9 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
   const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records });
   asyncQueue.start(app.asyncInvocations.process);
+  // Every replica's in-memory view of the triggers: the cron schedule and the storage dispatcher act on it.
+  const triggerIndex = new TriggerIndex(store, logger.child({ component: 'triggers' }));
+  await triggerIndex.start();
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
   const port = await listenOn(server, config.port, config.host, 'STRATUS_PORT');
@@ -125,6 +129,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       app.close();
+      await triggerIndex.close(); // no new cron fires or storage events are queued from here on
       await asyncQueue.close(); // waits for the async invocations under way, before their instances go
       await scheduler.close();
       await builder.close();
