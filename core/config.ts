@@ -9,6 +9,13 @@ import { platformIdFor, redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+const splitList = (s: string) => s.split(',').map((a) => a.trim()).filter((a) => a !== '');
+const emailList = (s: string, ctx: z.RefinementCtx) => {
+  const list = splitList(s);
+  const bad = list.find((a) => !z.email().safeParse(a).success);
+  if (list.length === 0 || bad !== undefined) ctx.addIssue({ code: 'custom', message: `${bad === undefined ? 'no address given' : `"${bad}" is not an email address`}; give a comma-separated list of addresses` });
+};
 
 const schema = z
   .object({
@@ -72,12 +79,38 @@ const schema = z
     /** The largest object the storage accepts (single PUT or completed multipart upload). */
     STRATUS_S3_MAX_OBJECT_MB: int(5120, 1, 5 * 1024 * 1024),
 
+    /** Notifications (gateway/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
+    STRATUS_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
+    STRATUS_NOTIFY_WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').max(512).optional(),
+    /** The SMTP server emails go through: smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://… */
+    STRATUS_SMTP_URL: z.string().regex(/^smtps?:\/\/[^/?#]+\/?$/, 'use smtp://[user:password@]host[:port] or smtps://… (percent-encode "@", ":" and "/" in the user and password)').optional(),
+    STRATUS_NOTIFY_EMAIL_FROM: z.email('must be an email address').optional(),
+    /** Comma-separated addresses every event of every function is mailed to. */
+    STRATUS_NOTIFY_EMAIL_TO: z.string().superRefine(emailList).transform(splitList).optional(),
+    /** Attempts per delivery, the wait after the first failed one (doubled each time, at most an hour), and one attempt's bound. */
+    STRATUS_NOTIFY_ATTEMPTS: int(10, 1, 50),
+    STRATUS_NOTIFY_BACKOFF_MS: int(2000, 10, 3_600_000),
+    STRATUS_NOTIFY_TIMEOUT_MS: int(10_000, 100, 120_000),
+
     STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   })
   .refine((e) => e.STRATUS_PANIC_WINDOW_MS <= e.STRATUS_STABLE_WINDOW_MS, {
     message: 'must not exceed STRATUS_STABLE_WINDOW_MS',
     path: ['STRATUS_PANIC_WINDOW_MS'],
+  })
+  // Every webhook is signed: a receiver could not tell an unsigned one from anybody's POST.
+  .refine((e) => e.STRATUS_NOTIFY_WEBHOOK_URL === undefined || e.STRATUS_NOTIFY_WEBHOOK_SECRET !== undefined, {
+    message: 'set it when STRATUS_NOTIFY_WEBHOOK_URL is set (every webhook is signed with it)',
+    path: ['STRATUS_NOTIFY_WEBHOOK_SECRET'],
+  })
+  .refine((e) => e.STRATUS_NOTIFY_EMAIL_TO === undefined || e.STRATUS_SMTP_URL !== undefined, {
+    message: 'set it when STRATUS_NOTIFY_EMAIL_TO is set (the SMTP server that sends the emails)',
+    path: ['STRATUS_SMTP_URL'],
+  })
+  .refine((e) => e.STRATUS_SMTP_URL === undefined || e.STRATUS_NOTIFY_EMAIL_FROM !== undefined, {
+    message: 'set it when STRATUS_SMTP_URL is set (the sender of notification emails)',
+    path: ['STRATUS_NOTIFY_EMAIL_FROM'],
   });
 
 export interface Config {
@@ -138,6 +171,15 @@ export interface Config {
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
   storage: { s3Port: number | null; maxObjectBytes: number };
+  /** Notification channels of the whole platform (each function may add its own) and delivery retries. */
+  notify: {
+    webhook: { url: string; secret: string } | null;
+    smtp: { url: string; from: string } | null;
+    emailTo: string[];
+    attempts: number;
+    backoffMs: number;
+    timeoutMs: number;
+  };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
 }
 
@@ -208,6 +250,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
     storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb },
+    notify: {
+      webhook: e.STRATUS_NOTIFY_WEBHOOK_URL ? { url: e.STRATUS_NOTIFY_WEBHOOK_URL, secret: e.STRATUS_NOTIFY_WEBHOOK_SECRET! } : null,
+      smtp: e.STRATUS_SMTP_URL ? { url: e.STRATUS_SMTP_URL, from: e.STRATUS_NOTIFY_EMAIL_FROM! } : null,
+      emailTo: e.STRATUS_NOTIFY_EMAIL_TO ?? [],
+      attempts: e.STRATUS_NOTIFY_ATTEMPTS,
+      backoffMs: e.STRATUS_NOTIFY_BACKOFF_MS,
+      timeoutMs: e.STRATUS_NOTIFY_TIMEOUT_MS,
+    },
     log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
   };
 }
@@ -242,6 +292,18 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     registry: redactUrl(cfg.images.registry),
     stateDir: cfg.stateDir,
     apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : path.join(cfg.stateDir, 'api-key'),
+    ...describeNotify(cfg.notify),
+  };
+}
+
+/** Where notifications go, without the webhook's secret, its path (it may hold a token) or SMTP credentials. */
+function describeNotify(n: Config['notify']): Record<string, unknown> {
+  if (!n.webhook && !n.smtp) return {};
+  return {
+    notify: {
+      ...(n.webhook ? { webhook: new URL(n.webhook.url).origin } : {}),
+      ...(n.smtp ? { smtp: redactUrl(n.smtp.url), emailTo: n.emailTo.length } : {}),
+    },
   };
 }
 

@@ -15,6 +15,7 @@ export const LIMITS = {
   cpus: { min: 0.05, max: 64 },
   asyncMaxAttempts: { min: 1, max: 100, default: 3 },
   asyncBackoffMs: { min: 0, max: 3_600_000, default: 1000 },
+  notifyEmails: { max: 20 },
 } as const;
 
 /** What a function's instances can reach over the network (README, "Security model"). */
@@ -52,6 +53,19 @@ export const functionConfigSchema = z
       .strictObject({
         maxAttempts: z.number().int().min(LIMITS.asyncMaxAttempts.min).max(LIMITS.asyncMaxAttempts.max).default(LIMITS.asyncMaxAttempts.default),
         backoffMs: z.number().int().min(LIMITS.asyncBackoffMs.min).max(LIMITS.asyncBackoffMs.max).default(LIMITS.asyncBackoffMs.default),
+      })
+      .optional(),
+    /** Where this function's notifications go besides the platform's own (gateway/notify/): a signed webhook, email addresses. */
+    notify: z
+      .strictObject({
+        webhook: z
+          .strictObject({
+            url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).max(2000),
+            /** Every webhook is signed (HMAC-SHA256): a receiver could not tell an unsigned one from anybody's POST. */
+            secret: z.string({ error: 'give a secret of 16 to 512 characters: every webhook is signed with it' }).min(16, 'use at least 16 characters').max(512),
+          })
+          .optional(),
+        email: z.array(z.email('must be an email address')).min(1, 'give at least one address, or leave email out').max(LIMITS.notifyEmails.max).optional(),
       })
       .optional(),
   })

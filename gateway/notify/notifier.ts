@@ -1,0 +1,76 @@
+// The Notifier seam: what a producer (the builder, rollouts, rollback, the error-rate watch) calls when
+// something a developer must hear about happened. One method, notify(event); the implementation in
+// production is FanOutNotifier (fan-out.ts), which records one delivery per channel — the global ones
+// from the environment and the function's own `notify` — and hands them to a queue that retries them.
+// Producers never wait on a receiver and never fail because of one: notify() does not throw.
+
+export const NOTIFY_EVENT_KINDS = ['build.failed', 'checks.failed', 'rollout.abandoned', 'rollback', 'error-rate.high'] as const;
+export type NotifyEventKind = (typeof NOTIFY_EVENT_KINDS)[number];
+
+interface Subject {
+  function: string;
+  /** The version concerned (the one that failed, was abandoned, rolled back to, or erred); null when none. */
+  version: number | null;
+}
+
+/** What a producer gives: the kind, its subject and the facts of that kind. */
+export type NotifyEventInput = Subject &
+  (
+    | { kind: 'build.failed'; data: { buildId: string; error: string } }
+    | { kind: 'checks.failed'; data: { buildId: string; summary: string } }
+    | { kind: 'rollout.abandoned'; data: { alias: string; from: number | null; to: number; reason: string } }
+    | { kind: 'rollback'; data: { alias: string; from: number; to: number; automatic: boolean; reason: string } }
+    | { kind: 'error-rate.high'; data: { errorRate: number; threshold: number; windowMs: number; requests: number } }
+  );
+
+/** An event as delivered: its id (the same in every channel and attempt) and when it happened. */
+export type NotifyEvent = NotifyEventInput & { id: string; time: string };
+
+export interface Notifier {
+  /** Records and queues the event's deliveries; resolves once they are queued. Never throws. */
+  notify(event: NotifyEventInput): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** For wiring without notifications (tests, tools): every event is dropped. */
+export const silentNotifier: Notifier = { notify: async () => {}, close: async () => {} };
+
+/** One line a person reads first (an email's subject, the payload's `summary`). */
+export function summarize(e: NotifyEventInput): string {
+  const v = e.version === null ? '' : ` v${e.version}`;
+  switch (e.kind) {
+    case 'build.failed':
+      return `build of ${e.function}${v} failed: ${firstLine(e.data.error)}`;
+    case 'checks.failed':
+      return `checks of ${e.function}${v} failed: ${firstLine(e.data.summary)}`;
+    case 'rollout.abandoned':
+      return `rollout of ${e.function} to v${e.data.to} (${e.data.alias}) abandoned: ${firstLine(e.data.reason)}`;
+    case 'rollback':
+      return `${e.function} (${e.data.alias}) rolled back ${e.data.automatic ? 'automatically' : 'by hand'} from v${e.data.from} to v${e.data.to}: ${firstLine(e.data.reason)}`;
+    case 'error-rate.high':
+      return `${e.function}${v} error rate ${pct(e.data.errorRate)} over ${Math.round(e.data.windowMs / 1000)} s (threshold ${pct(e.data.threshold)}, ${e.data.requests} requests)`;
+  }
+}
+
+/** API paths a reader follows from the event: absolute when the platform knows its public URL. */
+export function linksOf(e: NotifyEventInput, baseUrl: string | undefined): Record<string, string> {
+  const base = (baseUrl ?? '').replace(/\/+$/, '');
+  const links: Record<string, string> = { function: `/v1/functions/${e.function}` };
+  if (e.kind === 'build.failed' || e.kind === 'checks.failed') {
+    links.build = `/v1/builds/${e.data.buildId}`;
+    links.buildLog = `/v1/builds/${e.data.buildId}/logs`;
+  }
+  if (e.kind === 'error-rate.high' || e.kind === 'rollback') links.logs = `/v1/functions/${e.function}/logs`;
+  return Object.fromEntries(Object.entries(links).map(([k, p]) => [k, base + p]));
+}
+
+/** The JSON every webhook receives (README, "Notifications"): the same bytes in every attempt. */
+export function payloadOf(e: NotifyEvent, baseUrl: string | undefined): Record<string, unknown> {
+  return { id: e.id, type: e.kind, time: e.time, function: e.function, version: e.version, summary: summarize(e), data: e.data, links: linksOf(e, baseUrl) };
+}
+
+const firstLine = (s: string): string => {
+  const line = s.split('\n').find((l) => l.trim() !== '') ?? '';
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line.trim();
+};
+const pct = (r: number): string => `${(r * 100).toFixed(1)} %`;
