@@ -19,6 +19,7 @@ import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
 import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
+import { notificationsRouter } from './routes/notifications.js';
 import { storageKeysRouter } from './routes/storage-keys.js';
 import { systemRouter } from './routes/system.js';
 import { triggersRouter } from './routes/triggers.js';
@@ -52,6 +53,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     store: deps.store,
     clock: deps.clock,
     invocationStatus: async (id) => (await asyncInvocations.queue.get(id))?.status ?? null,
+    nextFires: deps.nextCronFires,
   });
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
   const auth = requireApiKey(deps.apiKey);
@@ -71,6 +73,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     logsRouter({ service, store: deps.store }),
     invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,
+    ...(deps.notifications ? [notificationsRouter(deps.notifications)] : []),
     triggersRouter(triggers),
     ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),
   );

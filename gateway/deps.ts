@@ -9,6 +9,7 @@ import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StorageKeyIssuer } from './routes/storage-keys.js';
 import type { AsyncQueue } from './events/async-queue.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
+import type { DeliveryLog } from './notify/deliveries.js';
 
 type InvocationLabels = { function: string; status: string };
 
@@ -44,6 +45,10 @@ export interface GatewayDeps {
   records?: InvocationRecordSink;
   /** S3 access keys of the object storage and its endpoint; without them /v1/storage/keys is not served. */
   storage?: { keys: StorageKeyIssuer; url: string };
+  /** A cron trigger's next fire times (ISO) from this replica's schedule, shown by GET …/triggers/:id. */
+  nextCronFires?(triggerId: string): string[] | undefined;
+  /** Notification deliveries and their attempts (gateway/notify/); without them /v1/notifications is not served. */
+  notifications?: DeliveryLog;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
 }

@@ -27,7 +27,9 @@ import { BullAsyncQueue, type AsyncQueue } from './events/async-queue.js';
 import { BatchedRecordWriter } from './events/invocation-records.js';
 import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
+import { createNotifications } from './notify/index.js';
 import { startStorage, type RunningStorage } from './storage/server.js';
+import { CronScheduler } from './triggers/cron-scheduler.js';
 import { TriggerIndex } from './triggers/trigger-index.js';
 
 export interface RunningPlatform {
@@ -57,6 +59,8 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   const clock = systemClock;
   const versions = deployedVersionLookup(store);
 
+  // Before the builder: a build that fails (also one recover() gives up below) is announced through it.
+  const notifications = createNotifications({ settings: config.notify, store, redis: store.kind === 'redis' ? { url: config.store.redisUrl, prefix: config.store.redisPrefix } : null, baseUrl: config.publicUrl, logger });
   const builder = createBuilder({
     store,
     docker,
@@ -67,6 +71,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     clock,
     // Every build starts its version once through the same backend the scheduler uses, before it is ready.
     loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
+    notifier: notifications,
     // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
     installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
   });
@@ -105,11 +110,20 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
     : new MemoryAsyncQueue({ concurrency: ev.asyncConcurrency });
   const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
-  const app = createApp({ config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records });
-  asyncQueue.start(app.asyncInvocations.process);
   // Every replica's in-memory view of the triggers: the cron schedule and the storage dispatcher act on it.
   const triggerIndex = new TriggerIndex(store, logger.child({ component: 'triggers' }));
+  const cron = new CronScheduler({
+    index: triggerIndex, store, clock, logger: logger.child({ component: 'cron' }),
+    submit: (fn, data, opts) => app.asyncInvocations.submit(fn, data, opts),
+    invocationStatus: async (id) => (await asyncQueue.get(id))?.status ?? null,
+  });
+  const app = createApp({
+    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records, notifications: notifications.deliveries,
+    nextCronFires: (id) => cron.nextFires(id),
+  });
+  asyncQueue.start(app.asyncInvocations.process);
   await triggerIndex.start();
+  cron.start();
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
   const port = await listenOn(server, config.port, config.host, 'STRATUS_PORT');
@@ -129,10 +143,12 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       app.close();
-      await triggerIndex.close(); // no new cron fires or storage events are queued from here on
+      await cron.close(); // no new cron fires from here on; those being queued finish
+      await triggerIndex.close();
       await asyncQueue.close(); // waits for the async invocations under way, before their instances go
       await scheduler.close();
       await builder.close();
+      await notifications.close(); // after the builds: the last failure is queued; waits for attempts under way
       server.closeAllConnections();
       await closed;
       await storage?.close();

@@ -27,6 +27,8 @@ export interface SubmitOptions {
   type?: string;
   source?: string;
   subject?: string;
+  /** ISO time the event happened (a cron tick's scheduled time); default: when it was submitted. */
+  time?: string;
   trigger?: AsyncJob['trigger'];
 }
 
@@ -54,7 +56,7 @@ export class AsyncInvocations {
     const fresh = randomUUID();
     const id = opts.idempotencyKey === undefined ? fresh : await this.deps.queue.claimIdempotencyKey(fn, opts.idempotencyKey, fresh, this.deps.idempotencyWindowMs);
     if (id === fresh) {
-      const event = { type: opts.type ?? ASYNC_EVENT_TYPE, source: opts.source ?? `/functions/${fn}`, ...(opts.subject ? { subject: opts.subject } : {}), data };
+      const event = { type: opts.type ?? ASYNC_EVENT_TYPE, source: opts.source ?? `/functions/${fn}`, ...(opts.subject ? { subject: opts.subject } : {}), ...(opts.time ? { time: opts.time } : {}), data };
       const job: AsyncJob = { id, function: fn, event, requestedAt: new Date().toISOString(), ...(opts.trigger ? { trigger: opts.trigger } : {}) };
       await this.deps.queue.enqueue(job, asyncPolicy(target.config));
     }

@@ -12,7 +12,8 @@ import type { InvocationTrigger } from '../../core/store/invocations.js';
 export interface AsyncJob {
   id: string;
   function: string;
-  event: { type: string; source: string; subject?: string; data: unknown };
+  /** The CloudEvent's attributes; `time` defaults to requestedAt. */
+  event: { type: string; source: string; subject?: string; time?: string; data: unknown };
   requestedAt: string;
   /** What submitted it (recorded with each attempt); absent: 'async'. */
   trigger?: Exclude<InvocationTrigger, 'http'>;

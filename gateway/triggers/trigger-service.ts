@@ -26,7 +26,7 @@ export interface TriggerServiceDeps {
   /** The async invocation's status by id ('queued', 'running', 'succeeded', 'failed', 'dead'), null when no longer kept. */
   invocationStatus(id: string): Promise<string | null>;
   /** Upcoming fire times of a cron trigger (from its scheduler), for GET …/triggers/:id. */
-  nextFires?(t: TriggerRecord): string[];
+  nextFires?(triggerId: string): string[] | undefined;
 }
 
 /** SHA-256 of an invoke key, hex: what is stored and what a call's key is compared against. */
@@ -77,7 +77,7 @@ export class TriggerService {
     const trigger = (await this.list(fn)).find((t) => t.id === id);
     if (!trigger) throw triggerNotFound(fn, id);
     const fires = await Promise.all((await this.deps.store.listTriggerFires(id)).map((f) => this.#view(f)));
-    const next = trigger.type === 'cron' ? this.deps.nextFires?.(trigger) : undefined;
+    const next = trigger.type === 'cron' ? this.deps.nextFires?.(trigger.id) : undefined;
     return { ...trigger, fires, ...(next ? { next } : {}) };
   }
 
