@@ -1,7 +1,9 @@
 // The invocation-record seam: every data plane (the Node proxy today, the async worker, a native proxy
 // later) emits one InvocationRecord per call through record(), synchronously and without I/O; the
 // BatchedRecordWriter turns them into one store write every flushMs or maxBatch records, so recording a
-// warm call costs no Redis round trip of its own.
+// warm call costs no Redis round trip of its own. A write that fails (Redis restarting) is not lost: its
+// batch goes back in front of the pending records and is written again, with backoff, once the store
+// answers — writing a record again is harmless, each is stored under its id.
 
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
@@ -11,7 +13,7 @@ import type { Store } from '../../core/store/store.js';
 export interface InvocationRecordSink {
   /** Takes a finished call's record; never throws, never waits. */
   record(r: InvocationRecord): void;
-  /** Writes what is pending; for a caller that must know its record is stored (an async job, before it is marked done). */
+  /** Writes what is pending, trying again while the store fails; for a caller that must know its record is stored (an async job, before it is marked done). */
   flush?(): Promise<void>;
 }
 
@@ -23,15 +25,19 @@ export interface RecordWriterOptions {
   maxBatch?: number;
   /** Records held while the store is unreachable; past it new ones are dropped, and counted. */
   maxPending?: number;
+  /** The longest wait between two tries of a failing store. */
+  maxRetryMs?: number;
   retention?: InvocationRetention;
   logger?: Logger;
 }
 
 export class BatchedRecordWriter extends Closeable implements InvocationRecordSink {
   #pending: InvocationRecord[] = [];
-  #writing: Promise<void> | null = null;
+  #writing: Promise<boolean> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #dropped = 0;
+  /** Consecutive failed writes: the next try waits flushMs × 2^failures, at most maxRetryMs. */
+  #failures = 0;
   readonly #o: Required<Omit<RecordWriterOptions, 'logger'>>;
   readonly #log: Logger;
 
@@ -40,11 +46,11 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
     opts: RecordWriterOptions = {},
   ) {
     super();
-    this.#o = { flushMs: opts.flushMs ?? 250, maxBatch: opts.maxBatch ?? 500, maxPending: opts.maxPending ?? 20_000, retention: opts.retention ?? DEFAULT_RETENTION };
+    this.#o = { flushMs: opts.flushMs ?? 250, maxBatch: opts.maxBatch ?? 500, maxPending: opts.maxPending ?? 20_000, maxRetryMs: opts.maxRetryMs ?? 5000, retention: opts.retention ?? DEFAULT_RETENTION };
     this.#log = (opts.logger ?? silentLogger).child({ component: 'invocation-records' });
   }
 
-  /** Records dropped because the store could not keep up or a write failed. */
+  /** Records dropped: more than maxPending waited for the store, or it still failed when the writer closed. */
   get dropped(): number {
     return this.#dropped;
   }
@@ -66,35 +72,63 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
     }
   }
 
-  /** Writes everything pending, and waits for it. */
+  /**
+   * Writes everything pending and waits until it is stored: an async attempt's record is stored before
+   * its job is marked done. While the store fails this keeps trying, with backoff (the job could not be
+   * marked done meanwhile either); once the writer is closed, one try is all.
+   */
   async flush(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    while (this.#writing || this.#pending.length > 0) {
+    for (;;) {
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      if (!this.#writing && this.#pending.length === 0) return;
       this.#kick();
-      await this.#writing;
+      if ((await this.#writing) !== false) continue;
+      if (this.closed) return;
+      await new Promise((r) => setTimeout(r, this.#retryMs()).unref());
     }
   }
 
   protected override async doClose(): Promise<void> {
     await this.flush();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    // Nothing tries again after the close: what the store still refused is lost now.
+    this.#dropped += this.#pending.splice(0).length;
     if (this.#dropped > 0) this.#log.warn('invocation records were dropped', { dropped: this.#dropped });
   }
 
-  /** One write at a time: what arrives meanwhile goes into the next batch. */
+  /** One write at a time: what arrives meanwhile goes into the next batch. Resolves to whether it was stored. */
   #kick(): void {
     if (this.#writing || this.#pending.length === 0) return;
     const batch = this.#pending.splice(0, this.#o.maxBatch);
-    this.#writing = this.store.appendInvocations(batch, this.#o.retention).then(
-      () => undefined,
-      (err: unknown) => {
-        this.#dropped += batch.length;
-        this.#log.warn('an invocation-record write failed; its records are dropped', { records: batch.length, error: err as Error });
+    const writing: Promise<boolean> = this.store.appendInvocations(batch, this.#o.retention).then(
+      () => {
+        if (this.#failures > 0) this.#log.info('invocation records are written again', { afterFailedTries: this.#failures });
+        this.#failures = 0;
+        return true;
       },
-    ).finally(() => {
+      (err: unknown) => {
+        // Back in front, in order; what no longer fits under maxPending is dropped, and counted.
+        const room = Math.max(0, this.#o.maxPending - this.#pending.length);
+        this.#pending.unshift(...batch.slice(0, room));
+        this.#dropped += Math.max(0, batch.length - room);
+        if (this.#failures++ === 0) this.#log.warn('an invocation-record write failed; its records are kept and written again when the store answers', { records: batch.length, error: err as Error });
+        return false;
+      },
+    );
+    this.#writing = writing;
+    void writing.then((stored) => {
       this.#writing = null;
-      if (this.#pending.length >= this.#o.maxBatch) this.#kick();
-      else if (this.#pending.length > 0 && !this.#timer && !this.closed) this.#timer = setTimeout(() => { this.#timer = null; this.#kick(); }, this.#o.flushMs).unref();
+      if (this.closed) return; // close() writes what is left, with one try, and counts what still fails
+      if (stored && this.#pending.length >= this.#o.maxBatch) this.#kick();
+      else if (this.#pending.length > 0 && !this.#timer) {
+        this.#timer = setTimeout(() => { this.#timer = null; this.#kick(); }, stored ? this.#o.flushMs : this.#retryMs()).unref();
+      }
     });
+  }
+
+  #retryMs(): number {
+    return Math.min(this.#o.maxRetryMs, this.#o.flushMs * 2 ** this.#failures);
   }
 }

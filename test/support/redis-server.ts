@@ -22,9 +22,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+export interface RedisServerOptions {
+  /** Persist into this dir with an append-only file, so that a stop and start on it keeps the data. */
+  dataDir?: string;
+}
+
 export class RedisServer {
   #child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  constructor(readonly port: number, private readonly opts: RedisServerOptions = {}) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -32,7 +37,8 @@ export class RedisServer {
 
   /** Starts redis-server and resolves once it accepts connections. */
   async start(): Promise<void> {
-    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const persistence = this.opts.dataDir ? ['--dir', this.opts.dataDir, '--appendonly', 'yes'] : ['--appendonly', 'no'];
+    const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...persistence], { stdio: 'ignore' });
     this.#child = child;
     for (let i = 0; i < 200; i++) {
       if (child.exitCode !== null) throw new Error(`redis-server on port ${this.port} exited with ${child.exitCode}`);
@@ -42,12 +48,13 @@ export class RedisServer {
     throw new Error(`redis-server on port ${this.port} did not start`);
   }
 
-  async stop(): Promise<void> {
+  /** SIGKILL by default (a Redis that vanishes); SIGTERM is a clean shutdown that writes its data first. */
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.#child;
     this.#child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await gone;
   }
 }

@@ -114,11 +114,38 @@ describe('BatchedRecordWriter', () => {
     expect((await store.listInvocations('f')).map((r) => r.id)).toEqual(['r1']);
     await w.close();
 
+    // A store that never answers again: close() tries once more, then counts what it could not write.
     const broken = new BatchedRecordWriter({ appendInvocations: () => Promise.reject(new Error('down')) }, { flushMs: 5 });
     broken.record(rec(1));
     broken.record(rec(2));
-    await broken.flush();
-    expect(broken.dropped).toBe(2);
     await broken.close();
+    expect(broken.dropped).toBe(2);
+  });
+
+  it('keeps the records of a failed write and writes them when the store answers again (Redis restarting)', async () => {
+    const store = new MemoryStore();
+    let failing = 3;
+    const tries: string[][] = [];
+    const flaky = {
+      appendInvocations: (rs: InvocationRecord[], ret: InvocationRetention) => {
+        tries.push(rs.map((r) => r.id));
+        return failing-- > 0 ? Promise.reject(new Error('connection lost')) : store.appendInvocations(rs, ret);
+      },
+    };
+    const w = new BatchedRecordWriter(flaky, { flushMs: 2, maxRetryMs: 10 });
+    w.record(rec(1));
+    w.record(rec(2));
+    // flush() returns once they are stored: after the failed tries, not after the first.
+    await w.flush();
+    expect((await store.listInvocations('f')).map((r) => r.id).sort()).toEqual(['r1', 'r2']);
+    expect(tries.length).toBe(4);
+    expect(tries.every((t) => t.join() === 'r1,r2')).toBe(true);
+    // The timer path retries too, without a flush.
+    failing = 1;
+    w.record(rec(3));
+    for (let i = 0; i < 200 && (await store.listInvocations('f')).length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect((await store.listInvocations('f')).map((r) => r.id)).toContain('r3');
+    await w.close();
+    expect(w.dropped).toBe(0);
   });
 });

@@ -1,0 +1,94 @@
+// Stratus as `npm start` runs it — gateway/main.ts in a child process — for tests that kill it with
+// SIGKILL, restart it, run two of them on one Redis, or take its Redis away: what a test in the same
+// process cannot do. Also a small client for the async API (submit, read, wait for a status, list records)
+// and the removal of a test's Redis keys.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import type { InvocationRecord } from '../../core/store/invocations.js';
+
+export interface StratusProcess {
+  child: ChildProcess;
+  url: string;
+  /** Everything it printed so far (stdout and stderr). */
+  log(): string;
+  exited: Promise<number | null>;
+  /** Sends the signal (unless it has exited) and waits for the exit. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+/** Starts gateway/main.ts with `env` on top of PATH/HOME/CA and an ephemeral port; resolves once it listens. */
+export async function startStratus(apiKey: string, env: Record<string, string>, timeoutMs = 60_000): Promise<StratusProcess> {
+  let log = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: apiKey, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (c) => (log += c));
+  child.stderr!.on('data', (c) => (log += c));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const kill = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
+    if (m) return { child, url: m[1]!, log: () => log, exited, kill };
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await kill('SIGKILL');
+      throw new Error(`stratus did not start:\n${log}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface InvocationView {
+  id: string;
+  status: string;
+  attempts: number;
+  result: { statusCode: number; body: string } | null;
+  error: { code: string; message: string } | null;
+  timings: { startedAt: string | null; finishedAt: string | null };
+}
+
+/** The async API of one Stratus, as a test uses it. */
+export function asyncClient(url: string, apiKey: string) {
+  const api = (p: string, init: RequestInit = {}) => fetch(`${url}${p}`, { ...init, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' } });
+  const view = async (id: string): Promise<InvocationView> => (await (await api(`/v1/invocations/${id}`)).json()) as InvocationView;
+  return {
+    api,
+    view,
+    async submit(fn: string, data: unknown): Promise<string> {
+      const res = await api(`/v1/functions/${fn}/invocations`, { method: 'POST', body: JSON.stringify(data) });
+      if (res.status !== 202) throw new Error(`submit to ${fn} answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as { id: string }).id;
+    },
+    /** Polls until the invocation has `status` or the time is up; returns the last view either way. */
+    async until(id: string, status: string, ms = 60_000): Promise<InvocationView> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const v = await view(id).catch(() => null);
+        if (v && (v.status === status || Date.now() > deadline)) return v;
+        if (!v && Date.now() > deadline) throw new Error(`GET /v1/invocations/${id} kept failing`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async records(fn: string, query = ''): Promise<InvocationRecord[]> {
+      const res = await api(`/v1/functions/${fn}/invocations?limit=1000${query}`);
+      return ((await res.json()) as { invocations: InvocationRecord[] }).invocations;
+    },
+  };
+}
+
+/** Deletes every key under `prefix` (a test's own platform prefix, never a bare pattern). */
+export async function removeRedisKeys(redisUrl: string, prefix: string): Promise<void> {
+  if (!/^[A-Za-z0-9._-]+:$/.test(prefix)) throw new Error(`refusing to delete keys under "${prefix}"`);
+  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    const keys = await admin.keys(`${prefix}*`);
+    for (let i = 0; i < keys.length; i += 500) await admin.del(...keys.slice(i, i + 500));
+  } finally {
+    admin.disconnect();
+  }
+}
