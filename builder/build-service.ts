@@ -15,6 +15,7 @@ import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
 import { Purger } from './purge.js';
+import type { Notifier } from '../gateway/notify/notifier.js';
 
 export interface BuildServiceOptions {
   store: Store;
@@ -31,6 +32,8 @@ export interface BuildServiceOptions {
   purger: Purger;
   logger: Logger;
   clock: Clock;
+  /** Told of every build that ends failed (build.failed), once its records say so; absent: nobody is. */
+  notifier?: Notifier;
 }
 
 type StopReason = 'timeout' | 'shutdown' | 'purged';
@@ -233,6 +236,8 @@ export class BuildService extends Closeable implements Builder {
       const record = await store.getFunction(fn);
       if (record && record.latestVersion === version) await store.putFunction({ ...record, updatedAt: iso(clock) });
     });
+    // After the records: a receiver that looks the build up at once finds it failed. Never throws.
+    await this.o.notifier?.notify({ kind: 'build.failed', function: fn, version, data: { buildId, error: message } });
   }
 
   async #removeUpload(req: BuildRequest): Promise<void> {

@@ -13,6 +13,7 @@ import { BuildService } from './build-service.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
+import type { Notifier } from '../gateway/notify/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { Purger } from './purge.js';
 import { RegistryClient } from './registry.js';
@@ -33,6 +34,8 @@ export interface BuilderDeps {
    * backend, wired in gateway/platform.ts). Absent: no check.
    */
   loadCheck?: LoadCheck | null;
+  /** Told when a build fails (gateway/notify/, wired in gateway/platform.ts). Absent: nobody is. */
+  notifier?: Notifier;
   /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
   installSandbox?: Partial<InstallSandboxSettings>;
   /** Test seams: replace how dependencies are installed or images built. */
@@ -78,5 +81,6 @@ export function createBuilder(deps: BuilderDeps): Builder {
     purger,
     logger,
     clock: deps.clock ?? systemClock,
+    notifier: deps.notifier,
   });
 }
