@@ -2,6 +2,10 @@
 // "timestamp.body", as a receiver verifies it), the backoff between attempts, which answers are retried.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { MAX_BACKOFF_MS, backoffDelay, parseRetryAfter, retryableStatus } from '../../gateway/notify/retry.js';
 import { sign, verify } from '../../gateway/notify/signature.js';
@@ -37,6 +41,24 @@ describe('webhook signature', () => {
     expect(verify(SECRET, BODY, { signature: sign(SECRET, future, BODY), timestamp: String(future) }, NOW_MS)).toMatchObject({ ok: false });
     const recent = TS - 299;
     expect(verify(SECRET, BODY, { signature: sign(SECRET, recent, BODY), timestamp: String(recent) }, NOW_MS)).toEqual({ ok: true });
+  });
+});
+
+describe("the README's verification snippet", () => {
+  it('accepts what Stratus signs and refuses a changed body or a stale timestamp', async () => {
+    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const snippet = /^## Notifications$[\s\S]*?```js\n([\s\S]*?)```/m.exec(readme)?.[1];
+    expect(snippet, 'README "Notifications" has a js block').toBeDefined();
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-readme-')), 'verify.mjs');
+    fs.writeFileSync(file, snippet!);
+    const { verified } = (await import(pathToFileURL(file).href)) as { verified: (s: string, b: string, h: Record<string, string>) => boolean };
+    const now = Math.floor(Date.now() / 1000);
+    const headers = (ts: number, body = BODY) => ({ 'x-stratus-timestamp': String(ts), 'x-stratus-signature': sign(SECRET, ts, body) });
+    expect(verified(SECRET, BODY, headers(now))).toBe(true);
+    expect(verified(SECRET, BODY + ' ', headers(now))).toBe(false);
+    expect(verified(SECRET, BODY, headers(now - 600))).toBe(false);
+    expect(verified(SECRET, BODY, {})).toBe(false);
+    fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 });
 
