@@ -14,7 +14,10 @@ export interface TriggerFire {
   firedAt: string;
   /** The async invocation queued for it; null when the fire queued nothing. */
   invocationId: string | null;
-  /** queued: an invocation was queued; skipped: overlap "skip" and the last fire still ran; failed: it could not be queued. */
+  /**
+   * queued: an invocation was queued; skipped: nothing to do (overlap "skip" and the last fire still runs,
+   * or the function has no ready version yet); failed: it could not be queued (reason says why).
+   */
   result: 'queued' | 'skipped' | 'failed';
   /** Why it was skipped or failed, in words. */
   reason?: string;

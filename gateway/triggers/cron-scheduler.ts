@@ -8,6 +8,7 @@
 // invocation of the trigger's last fire is still queued or running.
 
 import cron, { type ScheduledTask, type TaskContext } from 'node-cron';
+import { StratusError } from '../../core/errors.js';
 import { Closeable, type Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { TriggerFire, TriggerStore } from '../../core/store/triggers.js';
@@ -109,6 +110,9 @@ export class CronScheduler extends Closeable {
       await fire({ invocationId: submitted.id, result: 'queued' });
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
+      // A function still building its first version (or whose every build failed) has nothing to run: the
+      // tick is skipped, saying why, rather than counted as a failure of the trigger.
+      if (err instanceof StratusError && err.code === 'FUNCTION_NOT_READY') return await fire({ invocationId: null, result: 'skipped', reason }).catch(() => {});
       this.deps.logger.warn('cron fire could not be queued', { function: t.function, trigger: t.id, tick: at, reason });
       await fire({ invocationId: null, result: 'failed', reason }).catch(() => {});
     }

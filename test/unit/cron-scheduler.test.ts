@@ -4,6 +4,7 @@
 // is kept as a failed fire; a deleted trigger stops firing. Submissions are recorded, not run.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { StratusError } from '../../core/errors.js';
 import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
@@ -27,13 +28,13 @@ afterEach(async () => {
   for (const c of open.splice(0).reverse()) await c.close();
 });
 
-async function replica(store: MemoryStore, n: number, submissions: Submission[], opts: { status?: (id: string) => string | null; fail?: string } = {}) {
+async function replica(store: MemoryStore, n: number, submissions: Submission[], opts: { status?: (id: string) => string | null; fail?: Error } = {}) {
   const index = new TriggerIndex(store, silentLogger);
   await index.start();
   const cron = new CronScheduler({
     index, store, clock: systemClock, logger: silentLogger,
     submit: async (f, data, o) => {
-      if (opts.fail) throw new Error(opts.fail);
+      if (opts.fail) throw opts.fail;
       const id = `inv-${submissions.length + 1}`;
       submissions.push({ fn: f, data, opts: o, replica: n, id });
       return { id, duplicate: false, links: { self: '', logs: '', function: '' } };
@@ -86,11 +87,16 @@ describe('cron scheduler', () => {
     await waitFor('allowed.length >= 3', () => allowed.length >= 3, 10_000);
   });
 
-  it('keeps a fire that could not be queued as failed, with the reason', async () => {
+  it('keeps a fire that could not be queued as failed, with the reason; a function not ready yet is a skip', async () => {
+    const notReady = await withTrigger({});
+    await replica(notReady.store, 1, [], { fail: new StratusError('FUNCTION_NOT_READY', 'function tick is still building') });
+    await waitFor('a skipped fire', async () => (await notReady.store.listTriggerFires(notReady.id)).length >= 1);
+    expect((await notReady.store.listTriggerFires(notReady.id))[0]).toMatchObject({ result: 'skipped', invocationId: null, reason: 'function tick is still building' });
+
     const { store, id } = await withTrigger({});
-    await replica(store, 1, [], { fail: 'function tick is still building' });
+    await replica(store, 1, [], { fail: new Error('queue unreachable') });
     await waitFor('(await store.listTriggerFires(id)).lengt', async () => (await store.listTriggerFires(id)).length >= 1, 10_000);
-    expect((await store.listTriggerFires(id))[0]).toMatchObject({ result: 'failed', invocationId: null, reason: 'function tick is still building' });
+    expect((await store.listTriggerFires(id))[0]).toMatchObject({ result: 'failed', invocationId: null, reason: 'queue unreachable' });
   });
 
   it('stops firing a deleted trigger, schedules a new one, and shows the next fires', async () => {
