@@ -54,6 +54,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     clock: deps.clock,
     invocationStatus: async (id) => (await asyncInvocations.queue.get(id))?.status ?? null,
     nextFires: deps.nextCronFires,
+    // A failed re-read is logged; the change itself is stored and announced already.
+    changed: (fn) => routes.refresh(fn).catch((err: unknown) => logger.warn('route refresh after a trigger change failed', { function: fn, err })),
   });
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
   const auth = requireApiKey(deps.apiKey);

@@ -1,5 +1,7 @@
 // The function URL handler: /fn/NAME[/rest][?query], any method. It bypasses express entirely (no body
 // parsers, no router) because it is the hot path: one id, one in-memory route lookup, then the proxy.
+// The route carries the URL's HttpPolicy (key auth, methods, CORS), applied before anything else — the
+// async intake included; a public URL's policy is the shared PUBLIC_POLICY, and costs one comparison.
 
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
@@ -15,9 +17,10 @@ import type { GatewayMetrics } from './deps.js';
 import { submitFromFunctionUrl } from './events/async-intake.js';
 import type { AsyncInvocations } from './events/async-invocations.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
+import { answerPreflight, corsAnswer, isPreflight, PUBLIC_POLICY, refusal, sendRefusal, setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
 import { sendProblem } from './problem.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
-import type { RouteTable } from './route-table.js';
+import type { Route, RouteTable } from './route-table.js';
 
 export const FUNCTION_URL_PREFIX = '/fn/';
 
@@ -63,17 +66,28 @@ export const INVOCATION_TYPE_HEADER = 'x-stratus-invocation-type';
 
 export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const records = deps.records;
-  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, target: DeployedVersion, path: string) => {
+  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, route: Route, path: string) => {
+    const { target, policy } = route;
+    let answerHeaders: AnswerHeaders | undefined;
+    if (policy !== PUBLIC_POLICY) {
+      if (policy.cors !== null && isPreflight(req)) return answerPreflight(req, res, policy, target.function, requestId, deps.logger);
+      answerHeaders = corsAnswer(req, policy);
+      const refused = refusal(req, policy, target.function);
+      if (refused) return sendRefusal(req, res, refused, policy, answerHeaders, requestId, deps.logger);
+    }
     const timeoutMs = target.config.timeoutMs;
     const type = req.headers[INVOCATION_TYPE_HEADER];
-    if (type !== undefined && type !== 'sync') return submitFromFunctionUrl(req, res, requestId, target, deps.async, deps.logger);
+    if (type !== undefined && type !== 'sync') {
+      if (answerHeaders) setAnswerHeaders(res, answerHeaders);
+      return submitFromFunctionUrl(req, res, requestId, target, deps.async, deps.logger);
+    }
     // The record is taken from the answer as the caller saw it, so it does not depend on how the proxy
     // works: a native data plane would emit the same from its access log.
     if (records) res.once('close', () => records.record(syncRecord(requestId, target, arrivedAt, res)));
     proxyInvocation(req, res, {
       requestId, target, path, arrivedAt,
       deadline: deps.clock.now() + timeoutMs,
-      scheduler: deps.scheduler, metrics: deps.metrics, logger: deps.logger, graceMs: deps.graceMs,
+      scheduler: deps.scheduler, metrics: deps.metrics, logger: deps.logger, graceMs: deps.graceMs, answerHeaders,
     }, timeoutMs);
   };
 
@@ -97,10 +111,10 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
       sendProblem(res, new StratusError('FUNCTION_NOT_FOUND', 'a function URL looks like /fn/NAME/…, with NAME in lowercase letters, digits and "-"'), requestId, deps.logger);
       return;
     }
-    const cached = deps.routes.lookup(parsed.name);
+    const cached = deps.routes.route(parsed.name);
     if (cached) return start(req, res, requestId, arrivedAt, cached, parsed.path);
-    deps.routes.resolve(parsed.name).then(
-      (target) => start(req, res, requestId, arrivedAt, target, parsed.path),
+    deps.routes.resolveRoute(parsed.name).then(
+      (route) => start(req, res, requestId, arrivedAt, route, parsed.path),
       (err: unknown) => {
         req.resume();
         sendProblem(res, err, requestId, deps.logger);

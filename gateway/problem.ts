@@ -55,7 +55,8 @@ export function sendProblem(res: http.ServerResponse, err: unknown, requestId: s
     [REQUEST_ID_HEADER]: requestId,
   };
   if (e.details.retryAfterSeconds !== undefined) headers['retry-after'] = String(Math.max(0, Math.ceil(e.details.retryAfterSeconds)));
-  if (e.code === 'UNAUTHORIZED') headers['www-authenticate'] = 'Bearer realm="stratus"';
+  // A function URL's key check sets its own challenge (the invoke key has a header of its own, not Bearer).
+  if (e.code === 'UNAUTHORIZED' && !res.hasHeader('www-authenticate')) headers['www-authenticate'] = 'Bearer realm="stratus"';
   res.writeHead(e.status, headers);
   res.end(body);
 }

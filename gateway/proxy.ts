@@ -24,13 +24,18 @@ import type { Logger } from '../core/log.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Lease, LeaseOutcome, Scheduler } from '../scheduler/scheduler.js';
 import type { GatewayMetrics } from './deps.js';
+import { setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
 import { REQUEST_ID_HEADER, sendProblem } from './problem.js';
 import { copyEndToEnd, forwardedFor, requestFraming } from './proxy-framing.js';
+import { INVOKE_KEY_HEADER } from './triggers/trigger-service.js';
 
 export { copyEndToEnd, framingProblem } from './proxy-framing.js';
 
-/** Headers the gateway sets itself on the way in: a caller's own values must not reach the function. */
-const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, 'x-stratus-deadline-ms']);
+/**
+ * Headers the gateway sets itself on the way in: a caller's own values must not reach the function. The
+ * invoke key goes too, on every URL: a function never sees its callers' keys (nor another function's).
+ */
+const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, 'x-stratus-deadline-ms', INVOKE_KEY_HEADER]);
 /** On the way out the gateway's request id wins over whatever the function sent. */
 const SET_BY_GATEWAY_OUT = new Set([REQUEST_ID_HEADER]);
 /** Why a queued acquire is abandoned; a fixed reason, because abort() without one builds a DOMException with a stack. */
@@ -56,6 +61,8 @@ export interface InvocationContext {
   logger: Logger;
   /** After the deadline, how long the handler may still run before its instance is recycled (HANDLER_GRACE_MS). */
   graceMs?: number;
+  /** CORS headers that replace the function's own in its answer and go on the gateway's (http-policy.ts); none for most URLs. */
+  answerHeaders?: AnswerHeaders;
 }
 
 class Invocation {
@@ -98,8 +105,10 @@ class Invocation {
     return true;
   }
 
-  fail(err: StratusError): void {
-    if (this.answer(err.code)) sendProblem(this.res, err, this.ctx.requestId, this.ctx.logger);
+  fail(err: unknown): void {
+    if (!this.answer(err instanceof StratusError ? err.code : 'INTERNAL')) return;
+    if (this.ctx.answerHeaders) setAnswerHeaders(this.res, this.ctx.answerHeaders);
+    sendProblem(this.res, err, this.ctx.requestId, this.ctx.logger);
   }
 
   /** Gives the slot back, once. */
@@ -155,8 +164,7 @@ class Invocation {
       },
       (err: unknown) => {
         this.aborter = null;
-        if (this.answered) return;
-        if (this.answer(err instanceof StratusError ? err.code : 'INTERNAL')) sendProblem(this.res, err, this.ctx.requestId, this.ctx.logger);
+        if (!this.answered) this.fail(err);
       },
     );
   }
@@ -215,8 +223,11 @@ class Invocation {
       ctx.metrics.coldStartPhaseSeconds.observe({ kind: lease.coldStart.kind, phase: 'first_byte' }, (performance.now() - ctx.arrivedAt) / 1000);
     }
     this.status = status;
+    const added = ctx.answerHeaders;
     try {
-      res.writeHead(status, copyEndToEnd(ures.rawHeaders, [REQUEST_ID_HEADER, ctx.requestId], SET_BY_GATEWAY_OUT));
+      // One flat array either way, so writeHead keeps its fast path; CORS adds its pairs and drops the function's.
+      const head = added ? copyEndToEnd(ures.rawHeaders, [REQUEST_ID_HEADER, ctx.requestId, ...added.add], added.drop) : copyEndToEnd(ures.rawHeaders, [REQUEST_ID_HEADER, ctx.requestId], SET_BY_GATEWAY_OUT);
+      res.writeHead(status, head);
     } catch {
       // Node's client parser refuses what its writeHead would; this keeps that so if either one changes.
       return this.badResponse('a header the gateway cannot send on');

@@ -1,20 +1,29 @@
 // The data plane's view of which version serves each function URL, held in memory so the hot path
 // needs no store round trip. It is refilled on a miss and refreshed whenever the store reports a change
 // (from this or another replica). This is the one place that reacts to a new current version: it flips
-// the route at once, retires the older versions' instances and prewarms the new one.
+// the route at once, retires the older versions' instances and prewarms the new one. Beside each version
+// it keeps the function URL's HttpPolicy (auth, methods, CORS: http-policy.ts), compiled at the same load.
 
 import { StratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
+import type { HttpTrigger } from '../core/triggers.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
+import { compileHttpPolicy, type HttpPolicy } from './http-policy.js';
 
 const MAX_REMEMBERED_MISSES = 10_000;
 const NOT_READY_MEMORY_MS = 5000;
 
+/** What a function URL serves and what it accepts: both replaced together, never changed in place. */
+export interface Route {
+  readonly target: DeployedVersion;
+  readonly policy: HttpPolicy;
+}
+
 export class RouteTable extends Closeable {
-  readonly #routes = new Map<string, DeployedVersion>();
+  readonly #routes = new Map<string, Route>();
   /** Last current version seen per function, to tell a real flip from an unrelated update. */
   readonly #seen = new Map<string, number | null>();
   /** Refreshes of one function run one after another so an older read never overwrites a newer one. */
@@ -48,13 +57,22 @@ export class RouteTable extends Closeable {
     return [...new Set([...this.#routes.keys(), ...this.#seen.keys()])];
   }
 
-  /** The hot path: a synchronous map lookup. */
+  /** The version a function URL serves now, if this table holds it. */
   lookup(name: string): DeployedVersion | undefined {
+    return this.#routes.get(name)?.target;
+  }
+
+  /** The hot path: a synchronous map lookup. */
+  route(name: string): Route | undefined {
     return this.#routes.get(name);
   }
 
-  /** The route, loading it on a miss; throws FUNCTION_NOT_FOUND or FUNCTION_NOT_READY (saying why). */
   async resolve(name: string): Promise<DeployedVersion> {
+    return (await this.resolveRoute(name)).target;
+  }
+
+  /** The route, loading it on a miss; throws FUNCTION_NOT_FOUND or FUNCTION_NOT_READY (saying why). */
+  async resolveRoute(name: string): Promise<Route> {
     const cached = this.#routes.get(name);
     if (cached) return cached;
     const known = this.#misses.get(name);
@@ -93,7 +111,9 @@ export class RouteTable extends Closeable {
       return;
     }
     const current = fn.currentVersion;
-    const v = current === null ? null : await this.store.getVersion(name, current);
+    // The http trigger and its keys are read with the version: a change of either is announced like a
+    // change of the function, so the policy is as fresh as the route and no call reads the store for it.
+    const [v, policy] = await Promise.all([current === null ? null : this.store.getVersion(name, current), this.#policy(name)]);
     if (current === null || !v || v.status !== 'ready') {
       if (current !== null) this.logger.warn('current version is not ready; not routing to it', { function: name, version: current });
       this.#routes.delete(name);
@@ -101,7 +121,7 @@ export class RouteTable extends Closeable {
       return;
     }
     const deployed: DeployedVersion = { function: name, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null };
-    this.#routes.set(name, deployed);
+    this.#routes.set(name, Object.freeze({ target: deployed, policy }));
     this.#seen.set(name, current);
     if (before !== current) {
       this.logger.info('routing to new version', { function: name, version: current, previous: before ?? null });
@@ -110,6 +130,12 @@ export class RouteTable extends Closeable {
         await this.scheduler.prewarm(deployed);
       });
     }
+  }
+
+  async #policy(name: string): Promise<HttpPolicy> {
+    const trigger = (await this.store.listTriggers(name)).find((t): t is HttpTrigger => t.type === 'http');
+    const keys = trigger?.auth === 'key' ? await this.store.listInvokeKeys(name) : [];
+    return compileHttpPolicy(trigger, keys);
   }
 
   async #whyNotRoutable(name: string): Promise<StratusError> {
