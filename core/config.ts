@@ -78,6 +78,8 @@ const schema = z
     STRATUS_S3_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
     /** The largest object the storage accepts (single PUT or completed multipart upload). */
     STRATUS_S3_MAX_OBJECT_MB: int(5120, 1, 5 * 1024 * 1024),
+    /** The token a MinIO's webhook target sends (its auth_token) to POST /v1/hooks/storage/minio; unset: the hook is off. */
+    STRATUS_MINIO_WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').max(512).regex(/^[!-~]+$/, 'use printable ASCII without spaces (MinIO sends it as "Authorization: Bearer <token>")').optional(),
 
     /** Notifications (gateway/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
     STRATUS_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
@@ -170,7 +172,12 @@ export interface Config {
   /** Async invocations and invocation records (gateway/events/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
-  storage: { s3Port: number | null; maxObjectBytes: number };
+  storage: {
+    s3Port: number | null;
+    maxObjectBytes: number;
+    /** The bearer token MinIO's bucket-notification webhooks must carry (null: POST /v1/hooks/storage/minio is off). */
+    minioWebhookToken: string | null;
+  };
   /** Notification channels of the whole platform (each function may add its own) and delivery retries. */
   notify: {
     webhook: { url: string; secret: string } | null;
@@ -249,7 +256,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       recordsMaxAgeMs: e.STRATUS_INVOCATIONS_MAX_AGE_MS,
     },
     // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
-    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb },
+    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb, minioWebhookToken: e.STRATUS_MINIO_WEBHOOK_TOKEN ?? null },
     notify: {
       webhook: e.STRATUS_NOTIFY_WEBHOOK_URL ? { url: e.STRATUS_NOTIFY_WEBHOOK_URL, secret: e.STRATUS_NOTIFY_WEBHOOK_SECRET! } : null,
       smtp: e.STRATUS_SMTP_URL ? { url: e.STRATUS_SMTP_URL, from: e.STRATUS_NOTIFY_EMAIL_FROM! } : null,
@@ -293,6 +300,8 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     stateDir: cfg.stateDir,
     apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : path.join(cfg.stateDir, 'api-key'),
     ...describeNotify(cfg.notify),
+    // Whether the MinIO hook is on, never its token.
+    ...(cfg.storage.minioWebhookToken ? { minioWebhook: '/v1/hooks/storage/minio (token from STRATUS_MINIO_WEBHOOK_TOKEN)' } : {}),
   };
 }
 

@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   INVALID_TRIGGER: { status: 400, title: 'Invalid trigger' },
   TRIGGER_NOT_FOUND: { status: 404, title: 'Trigger not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this function URL' },
+  HOOK_NOT_CONFIGURED: { status: 503, title: 'Webhook not configured' },
   CORS_PREFLIGHT_REFUSED: { status: 403, title: 'CORS preflight refused by the function URL' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;

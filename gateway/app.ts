@@ -17,6 +17,7 @@ import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
 import { RouteTable } from './route-table.js';
 import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
+import { hooksRouter } from './routes/hooks.js';
 import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
 import { notificationsRouter } from './routes/notifications.js';
@@ -68,6 +69,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     next();
   });
   api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));
+  // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
+  api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.storageTriggers }));
   api.use(
     '/v1',
     auth,

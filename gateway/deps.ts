@@ -10,6 +10,7 @@ import type { StorageKeyIssuer } from './routes/storage-keys.js';
 import type { AsyncQueue } from './events/async-queue.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
 import type { DeliveryLog } from './notify/deliveries.js';
+import type { MinioEventSink } from './routes/hooks.js';
 
 type InvocationLabels = { function: string; status: string };
 
@@ -45,6 +46,8 @@ export interface GatewayDeps {
   records?: InvocationRecordSink;
   /** S3 access keys of the object storage and its endpoint; without them /v1/storage/keys is not served. */
   storage?: { keys: StorageKeyIssuer; url: string };
+  /** Where MinIO's bucket notifications (POST /v1/hooks/storage/minio) go; without it the hook is off. */
+  storageTriggers?: MinioEventSink;
   /** A cron trigger's next fire times (ISO) from this replica's schedule, shown by GET …/triggers/:id. */
   nextCronFires?(triggerId: string): string[] | undefined;
   /** Notification deliveries and their attempts (gateway/notify/); without them /v1/notifications is not served. */

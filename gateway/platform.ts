@@ -30,6 +30,7 @@ import { deployedVersionLookup } from './boot/versions.js';
 import { createNotifications } from './notify/index.js';
 import { startStorage, type RunningStorage } from './storage/server.js';
 import { CronScheduler } from './triggers/cron-scheduler.js';
+import { StorageDispatcher } from './triggers/storage-dispatcher.js';
 import { TriggerIndex } from './triggers/trigger-index.js';
 
 export interface RunningPlatform {
@@ -117,13 +118,19 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     submit: (fn, data, opts) => app.asyncInvocations.submit(fn, data, opts),
     invocationStatus: async (id) => (await asyncQueue.get(id))?.status ?? null,
   });
+  // Storage triggers: this storage's object events and a MinIO's webhooks, matched in memory, queued async.
+  const storageTriggers = new StorageDispatcher({
+    index: triggerIndex, store, clock, logger: logger.child({ component: 'storage-triggers' }),
+    submit: (fn, data, opts) => app.asyncInvocations.submit(fn, data, opts),
+  });
   const app = createApp({
     config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records, notifications: notifications.deliveries,
-    nextCronFires: (id) => cron.nextFires(id),
+    nextCronFires: (id) => cron.nextFires(id), storageTriggers,
   });
   asyncQueue.start(app.asyncInvocations.process);
   await triggerIndex.start();
   cron.start();
+  storageTriggers.follow(storage?.events ?? null);
   const server = http.createServer({ keepAliveTimeout: 65_000 }, app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
   const port = await listenOn(server, config.port, config.host, 'STRATUS_PORT');
@@ -144,6 +151,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       server.closeIdleConnections();
       app.close();
       await cron.close(); // no new cron fires from here on; those being queued finish
+      await storageTriggers.close(); // likewise for object events and MinIO's
       await triggerIndex.close();
       await asyncQueue.close(); // waits for the async invocations under way, before their instances go
       await scheduler.close();
