@@ -48,6 +48,16 @@ export class MemoryStore extends Closeable implements Store {
     this.#notify(fn.name);
   }
 
+  async updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null> {
+    // No await between the read and the write: nothing else runs in between.
+    const current = this.#functions.get(name);
+    const next = mutate(current ? clone(current) : null);
+    if (next === null) return null;
+    this.#functions.set(name, clone(next));
+    this.#notify(name);
+    return clone(next);
+  }
+
   async deleteFunction(name: string): Promise<boolean> {
     const existed = this.#functions.delete(name);
     this.#versions.delete(name);

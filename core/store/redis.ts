@@ -34,6 +34,18 @@ const ERROR_LOG_EVERY_MS = 10_000;
 
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
+// Compare-and-set of one function record. KEYS: functions hash. ARGV: name, the JSON read ('' when there
+// was none), the JSON to write, the change channel. A Lua script rather than WATCH: WATCH state belongs to
+// the connection, which every store call shares, so another call's EXEC could clear it unnoticed.
+const CAS_FUNCTION = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if (current or '') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+return 1`;
+/** Compare-and-set attempts before giving up: only a storm of writes to one function gets this far. */
+const CAS_ATTEMPTS = 50;
+
 export interface RedisStoreOptions {
   /** Starts every key and channel (e.g. "stratus-1a2b3c4d5e:"); required so that no caller shares one by accident. */
   prefix: string;
@@ -99,6 +111,17 @@ export class RedisStore extends Closeable implements Store {
 
   async putFunction(fn: FunctionRecord): Promise<void> {
     await this.#redis.multi().hset(`${this.#p}functions`, fn.name, JSON.stringify(fn)).publish(this.#channel, fn.name).exec();
+  }
+
+  async updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const raw = await this.#redis.hget(`${this.#p}functions`, name);
+      const next = mutate(parse<FunctionRecord>(raw));
+      if (next === null) return null;
+      const written = await this.#redis.eval(CAS_FUNCTION, 1, `${this.#p}functions`, name, raw ?? '', JSON.stringify(next), this.#channel);
+      if (written === 1) return next;
+    }
+    throw new Error(`could not update function ${name}: it kept changing under ${CAS_ATTEMPTS} attempts`);
   }
 
   async deleteFunction(name: string): Promise<boolean> {

@@ -16,6 +16,13 @@ export interface Store extends TriggerStore {
   getFunction(name: string): Promise<FunctionRecord | null>;
   listFunctions(): Promise<FunctionRecord[]>;
   putFunction(fn: FunctionRecord): Promise<void>;
+  /**
+   * Changes a function record atomically (compare-and-set): `mutate` gets the stored record (null when there
+   * is none) and returns the record to store, or null to leave it as it is. If another caller (or replica)
+   * changed the record meanwhile, `mutate` runs again on the new one — so it must not have side effects.
+   * Returns what was stored, or null when `mutate` declined.
+   */
+  updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null>;
   /** Removes the function with its versions, builds, build logs, function logs, invocation records, triggers (with their fires) and invoke keys. Returns false if it did not exist. */
   deleteFunction(name: string): Promise<boolean>;
 

@@ -181,6 +181,16 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(await store.listInvocations('other')).toHaveLength(1);
   });
 
+  it('changes a function record by compare-and-set: concurrent updates lose nothing, a declined one writes nothing', async () => {
+    expect(await store.updateFunction('counter', (f) => f ?? fn('counter', { latestVersion: 0 }))).toMatchObject({ latestVersion: 0 });
+    await Promise.all(Array.from({ length: 20 }, () => store.updateFunction('counter', (f) => f && { ...f, latestVersion: f.latestVersion + 1 })));
+    expect((await store.getFunction('counter'))!.latestVersion).toBe(20);
+    expect(await store.updateFunction('counter', () => null)).toBeNull();
+    expect((await store.getFunction('counter'))!.latestVersion).toBe(20);
+    expect(await store.updateFunction('ghost', (f) => f && { ...f, latestVersion: 9 })).toBeNull();
+    expect(await store.getFunction('ghost')).toBeNull();
+  });
+
   it('tells watchers about updates and deletes until they unsubscribe', async () => {
     const a = nextChange(store);
     const b = nextChange(store);
