@@ -131,6 +131,17 @@ describe('every documented error code, provoked', () => {
       expectProblem('PATCH a function still building', res, 'CONFLICT');
     });
 
+    it('METHOD_NOT_ALLOWED and CORS_PREFLIGHT_REFUSED: a function URL whose http trigger limits methods and origins', async () => {
+      const up = await upload({ name: 'picky', runtime: 'node', triggers: [{ type: 'http', methods: ['GET'], cors: { allowOrigins: ['https://app.example.com'] } }] });
+      await h.builder.succeed(up.body.buildId);
+      const put = await request(h.app).put('/fn/picky');
+      expectProblem('PUT /fn/picky, whose trigger takes GET', put, 'METHOD_NOT_ALLOWED');
+      expect(put.headers.allow).toBe('GET');
+      const preflight = await request(h.app).options('/fn/picky').set('origin', 'https://elsewhere.example').set('access-control-request-method', 'GET');
+      expectProblem('a preflight to /fn/picky from an origin its CORS settings do not list', preflight, 'CORS_PREFLIGHT_REFUSED');
+      expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    });
+
     it('INTERNAL: a failure of Stratus itself, without its cause', async () => {
       const list = h.store.listFunctions.bind(h.store);
       h.store.listFunctions = () => Promise.reject(new Error('disk on fire at /var/lib/secret'));
