@@ -15,6 +15,7 @@ import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
 import { Purger } from './purge.js';
+import { platformIdFor } from '../core/platform-id.js';
 import type { Notifier } from '../gateway/notify/notifier.js';
 
 export interface BuildServiceOptions {
@@ -47,8 +48,12 @@ export class BuildService extends Closeable implements Builder {
   /** Uploads unpacked by prepare(), waiting for submit(): the build starts from them instead of unpacking again. */
   readonly #prepared = new Map<string, PreparedSource>();
 
+  /** Derived from the state dir, like the container label: builds this builder runs carry it. */
+  readonly platformId: string;
+
   constructor(private readonly o: BuildServiceOptions) {
     super();
+    this.platformId = platformIdFor(o.stateDir);
   }
 
   async prepare(upload: UploadToPrepare): Promise<void> {
@@ -83,6 +88,9 @@ export class BuildService extends Closeable implements Builder {
   async recover(): Promise<void> {
     for (const b of await this.o.store.listUnfinishedBuilds()) {
       if (this.#running.has(b.id) || this.#queue.some((q) => q.buildId === b.id)) continue;
+      // Another Stratus sharing this Redis prefix runs it (its upload and install container are its
+      // own) and recovers it when it restarts: neither failed nor its container removed from here.
+      if (b.builtBy !== undefined && b.builtBy !== this.platformId) continue;
       await this.o.runner.removeLeftovers?.(b.id);
       const version = await this.o.store.getVersion(b.function, b.version);
       const uploadDir = path.join(this.o.stateDir, 'uploads', b.id);

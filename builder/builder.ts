@@ -7,6 +7,8 @@ import type { BuildRequest } from '../core/types.js';
 export type UploadToPrepare = Pick<BuildRequest, 'buildId' | 'config' | 'sourcePath' | 'sourceName'>;
 
 export interface Builder {
+  /** The platform whose builds this builder runs: recorded as BuildRecord.builtBy (absent: builds carry none). */
+  readonly platformId?: string;
   /**
    * Unpack and check an upload while its request is still open, before anything is recorded: a bad
    * archive (BAD_ARCHIVE, 422) or a handler whose file is missing (INVALID_CONFIG, 400) rejects here, so

@@ -52,6 +52,11 @@ export interface BuildRecord {
   image: string | null;
   /** A message the user can act on when the build failed. */
   error: string | null;
+  /**
+   * The platform id (core/platform-id.ts) whose builder runs it, where its upload lies. Another Stratus
+   * sharing the Redis prefix leaves the build to that one, also at start (absent: recorded before this field).
+   */
+  builtBy?: string;
 }
 
 /** What the upload API hands to the builder. */

@@ -46,6 +46,7 @@ export class FunctionService {
       build = {
         id: buildId, function: config.name, version, status: 'queued', createdAt: now,
         startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
+        ...(this.builder.platformId ? { builtBy: this.builder.platformId } : {}),
       };
       await this.store.putBuild(build);
       await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });

@@ -224,6 +224,21 @@ describe('BuildService', () => {
     expect((await store.getVersion('rec', 2))!.status).toBe('failed');
   });
 
+  it('recover() leaves alone the unfinished builds another platform sharing the Redis prefix runs (builtBy), and resumes its own', async () => {
+    const leftovers: string[] = [];
+    await builder.close();
+    builder = makeBuilder(2, Object.assign(new FakeRunner(), { removeLeftovers: async (id: string) => void leftovers.push(id) }));
+    const theirs = await upload('other', { 'index.js': 'x' });
+    fs.rmSync(path.dirname(theirs.sourcePath), { recursive: true }); // its upload lies in the other's state dir
+    await store.putBuild({ ...(await store.getBuild(theirs.buildId))!, status: 'building', builtBy: 'stratus-another0' });
+    const mine = await upload('mine', { 'index.js': 'x' });
+    await store.putBuild({ ...(await store.getBuild(mine.buildId))!, status: 'building', builtBy: builder.platformId! });
+    await builder.recover();
+    expect((await finished(mine.buildId)).status).toBe('succeeded');
+    expect(await store.getBuild(theirs.buildId)).toMatchObject({ status: 'building', error: null });
+    expect(leftovers).toEqual([mine.buildId]);
+  });
+
   it('runs at most `concurrency` builds at once and stops one past the build timeout', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
