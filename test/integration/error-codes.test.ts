@@ -92,6 +92,11 @@ describe('every documented error code, provoked', () => {
       expectProblem('GET /v1/functions without a key', await request(h.app).get('/v1/functions'), 'UNAUTHORIZED');
     });
 
+    it('HOOK_NOT_CONFIGURED: a MinIO webhook to a Stratus without STRATUS_MINIO_WEBHOOK_TOKEN', async () => {
+      const res = await request(h.app).post('/v1/hooks/storage/minio').set('authorization', 'Bearer some-minio-token-0123').send({ EventName: 's3:ObjectCreated:Put', Records: [] });
+      expect(expectProblem('POST /v1/hooks/storage/minio, the hook off', res, 'HOOK_NOT_CONFIGURED').field).toBe('STRATUS_MINIO_WEBHOOK_TOKEN');
+    });
+
     it('NOT_FOUND: a path no route serves', async () => {
       expectProblem('GET /v1/nothing-here', await request(h.app).get('/v1/nothing-here').set(auth), 'NOT_FOUND');
     });
