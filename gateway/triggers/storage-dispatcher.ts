@@ -88,7 +88,7 @@ export class StorageDispatcher extends Closeable {
 
   async #fire(t: StorageTrigger, e: ObjectEvent): Promise<FireOutcome> {
     const record = (f: Pick<TriggerFire, 'invocationId' | 'result' | 'reason'>) =>
-      this.deps.store.recordTriggerFire(t.id, { at: e.time, firedAt: new Date(this.deps.clock.now()).toISOString(), key: e.key, ...f }).catch((err: unknown) => {
+      this.deps.store.recordTriggerFire(t.id, { at: e.time, firedAt: new Date(this.deps.clock.now()).toISOString(), ...f, key: e.key }).catch((err: unknown) => {
         this.deps.logger.warn('could not keep a storage trigger fire', { function: t.function, trigger: t.id, err });
       });
     try {
