@@ -3,19 +3,21 @@
 // one JSON line { url, apiKey, pid } on stdout once it listens, and stops cleanly on SIGTERM, SIGINT
 // or when the bench goes away (stdin closes), so no container outlives a killed bench.
 // BENCH_PLATFORM_MODULE names another module exporting startPlatform (e.g. a branch's composition).
+// BENCH_RECORDS=off wires the discardRecords sink instead of the batched record writer (bench/warm-records.ts
+// compares the two); the bench checks afterwards that the platform really stored no record.
 
 import { loadConfig, type Config } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
 
 /** The composition root's contract (gateway/platform.ts), stated here so the bench names what it relies on. */
-type StartPlatform = (config: Config, logger: Logger) => Promise<{ url: string; apiKey: string; stop(): Promise<void> }>;
+type StartPlatform = (config: Config, logger: Logger, options?: { discardRecords?: boolean }) => Promise<{ url: string; apiKey: string; stop(): Promise<void> }>;
 
 const modulePath = process.env.BENCH_PLATFORM_MODULE ?? '../gateway/platform.js';
 const { startPlatform } = (await import(modulePath)) as { startPlatform: StartPlatform };
 
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.log.level, json: config.log.format === 'json' });
-const platform = await startPlatform(config, logger);
+const platform = await startPlatform(config, logger, { discardRecords: process.env.BENCH_RECORDS === 'off' });
 process.stdout.write(JSON.stringify({ url: platform.url, apiKey: platform.apiKey, pid: process.pid }) + '\n');
 
 let stopping = false;

@@ -1,5 +1,5 @@
 // The platform as the bench drives it: a child process (bench/platform-child.ts) with its own state dir
-// and in-memory store, and a thin client of its API. Everything it starts is removed by stop(); if the
+// and in-memory store (unless a section asks for Redis), and a thin client of its API. Everything it starts is removed by stop(); if the
 // child died, sweep() removes the containers still pointing into its state dir.
 
 import { execFile, spawn, type ChildProcess } from 'node:child_process';

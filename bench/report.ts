@@ -7,11 +7,13 @@ import type { FootprintResult } from './footprint.js';
 import type { ScaleResult } from './scale.js';
 import { mib, ms, ratio } from './stats.js';
 import type { WarmLevel } from './warm.js';
+import type { RecordsLevel, RecordsResult } from './warm-records.js';
 
 export interface Results {
   meta: Record<string, unknown>;
   cold: { stem?: ColdResult; container?: ColdResult; floor?: ColdResult };
   warm?: WarmLevel[];
+  warmRecords?: RecordsResult;
   scale?: ScaleResult;
   footprint?: FootprintResult;
   failures: Array<{ section: string; error: string }>;
@@ -47,6 +49,12 @@ export function verdicts(r: Results): Verdict[] {
     const line = `+${ms(w.addedP50Ms)} (gateway ${ms(w.gateway.latency.p50)} vs direct ${ms(w.direct.latency.p50)})`;
     if (w.concurrency === 1) out.push(atMost(`warm overhead p50, c=${w.concurrency}`, `≤ +${TARGETS.warmAddedP50Ms} ms`, line, w.addedP50Ms, TARGETS.warmAddedP50Ms));
     else out.push({ figure: `warm overhead p50, c=${w.concurrency}`, target: '(c=1 is the target)', measured: line, ratio: null, met: null });
+  }
+  for (const w of r.warmRecords?.levels ?? []) {
+    out.push({
+      figure: `warm p50 with records ÷ without, c=${w.concurrency}`, target: 'report (≈ 1×: no Redis round trip per call)',
+      measured: `${ratio(w.p50Ratio)} (${ms(w.on.latency.p50)} vs ${ms(w.off.latency.p50)}); req/s ${ratio(w.rpsRatio)}`, ratio: null, met: null,
+    });
   }
   const c32 = r.warm?.find((w) => w.concurrency === 32) ?? r.warm?.at(-1);
   if (c32) {
@@ -96,6 +104,15 @@ export function render(r: Results): string {
         String(w.concurrency), ...cells(w.direct), ...cells(w.bareProxy), ...cells(w.gateway),
         `+${ms(w.addedP50Ms)}`, ratio(w.rpsRatio), ratio(w.bareProxy.rps / w.direct.rps), `${w.gateway.errors}/${w.bareProxy.errors}/${w.direct.errors}`,
       ]),
+    ));
+  }
+  if (r.warmRecords?.levels.length) {
+    const wr = r.warmRecords;
+    parts.push(`warm path with invocation records on and off (Redis store, ${wr.rounds} alternating slices per side and level, pooled; records stored: on ${wr.recordsStored.on >= 1000 ? '≥ 1000' : wr.recordsStored.on}, off ${wr.recordsStored.off}):`);
+    const cells = (x: RecordsLevel['on']) => [ms(x.latency.p50), ms(x.latency.p99), String(Math.round(x.rps))];
+    parts.push(table(
+      ['callers', 'records off p50', 'p99', 'req/s', 'records on p50', 'p99', 'req/s', 'on/off p50', 'on/off req/s', 'errors on/off'],
+      wr.levels.map((w) => [String(w.concurrency), ...cells(w.off), ...cells(w.on), ratio(w.p50Ratio), ratio(w.rpsRatio), `${w.on.errors}/${w.off.errors}`]),
     ));
   }
   const phases = [r.cold.stem, r.cold.container].filter((c): c is ColdResult => c !== undefined && Object.keys(c.phasesMeanMs).length > 0);

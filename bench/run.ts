@@ -2,7 +2,8 @@
 //
 // Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
 // in one run: cold starts (stem / no stem / plain docker run floor), warm overhead (gateway vs the same
-// image called directly), a 1→50 step scale-up, and footprint. Prints a table of target vs measured
+// image called directly; and two more platforms on the Redis store, with invocation records on and off,
+// bench/warm-records.ts), a 1→50 step scale-up, and footprint. Prints a table of target vs measured
 // and writes bench/results/latest.json. Every container and function it creates is removed, also on
 // failure or Ctrl-C. Targets are reported, never asserted.
 
@@ -21,6 +22,8 @@ import { Platform, prepareRunner, type Runner } from './platform.js';
 import { render, verdicts, type Results } from './report.js';
 import { scaleUp } from './scale.js';
 import { warmOverhead } from './warm.js';
+import { recordsOnOff, recordsPrefixes } from './warm-records.js';
+import { removeRedisKeys } from '../test/support/stratus-process.js';
 
 const SECTIONS = ['cold', 'warm', 'scale', 'footprint'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -51,6 +54,8 @@ const quick = args.quick;
 const opts = {
   coldSamples: num(args.n, quick ? 5 : 20),
   warm: { levels: [1, 8, 32], durationMs: quick ? 1000 : 3000, warmupMs: quick ? 200 : 500 },
+  /** The records on/off comparison: slices per side and level, alternating between the sides. */
+  records: { rounds: quick ? 8 : 20, sliceMs: quick ? 300 : 400 },
   scale: { callers: 50, perInstance: num(args['scale-per-instance'], 8), maxInstances: num(args['scale-max'], 10), holdMs: 100, stepMs: quick ? 5000 : 8000 },
   footprintInstances: num(args.instances, quick ? 10 : 100),
 };
@@ -91,6 +96,11 @@ function cleanup(): Promise<void> {
     const ours = await sweep([`label=${BENCH_LABEL}=${runId}`]);
     if (ours) log(`cleanup: removed ${ours} bench container(s)`);
     if (codeDir) await fs.rm(codeDir, { recursive: true, force: true });
+    // The records comparison's platforms ran on Redis: their keys go (stopping them leaves some behind).
+    if (want('warm')) {
+      const redisUrl = process.env.STRATUS_REDIS_URL ?? 'redis://127.0.0.1:6379';
+      for (const prefix of Object.values(recordsPrefixes(runId))) await removeRedisKeys(redisUrl, prefix).catch((err: unknown) => log(`cleanup: Redis keys under ${prefix}: ${(err as Error).message}`));
+    }
   })();
   return cleaned;
 }
@@ -152,6 +162,10 @@ async function main(): Promise<void> {
           results.warm = await section('warm overhead', async () => {
             if (!image) throw new Error('the build reported no image; the direct floor needs the version image');
             return warmOverhead(p, fn, image, runId, opts.warm, log);
+          });
+          results.warmRecords = await section('warm path with invocation records on and off (Redis store)', async () => {
+            if (!image) throw new Error('the build reported no image; both sides run the version image');
+            return recordsOnOff({ launch, stop: stopPlatform }, `${fn}-rec`, image, runId, { levels: opts.warm.levels, warmupMs: opts.warm.warmupMs, ...opts.records }, log);
           });
         }
         if (want('scale')) results.scale = await section('scale-up', () => scaleUp(p, fn, opts.scale, log));

@@ -24,7 +24,7 @@ import { openStore } from './boot/open-store.js';
 import { isLogSource } from '../scheduler/backends/backend.js';
 import { LogCollector } from './log-collector.js';
 import { BullAsyncQueue, type AsyncQueue } from './events/async-queue.js';
-import { BatchedRecordWriter } from './events/invocation-records.js';
+import { BatchedRecordWriter, discardRecords } from './events/invocation-records.js';
 import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
 import { createNotifications } from './notify/index.js';
@@ -44,8 +44,14 @@ export interface RunningPlatform {
 // The dev.stratus.platform label's value; the default Redis key prefix is derived the same way.
 export { platformIdFor } from '../core/platform-id.js';
 
+/** Wiring that is no user setting: the bench's side-by-side runs use it (bench/platform-child.ts). */
+export interface PlatformOptions {
+  /** Keep no invocation records (the discardRecords sink): the warm path's cost without them, for comparison. */
+  discardRecords?: boolean;
+}
+
 /** Start Stratus with a configuration; returns once it listens. Tests and main() both use this. */
-export async function startPlatform(config: Config, logger: Logger): Promise<RunningPlatform> {
+export async function startPlatform(config: Config, logger: Logger, options: PlatformOptions = {}): Promise<RunningPlatform> {
   await fs.mkdir(config.stateDir, { recursive: true });
   logger.info('configuration', describeConfig(config));
 
@@ -105,7 +111,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
   }
 
   const ev = config.events;
-  const records = new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
+  const records = options.discardRecords ? null : new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
   // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
@@ -124,7 +130,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
     submit: (fn, data, opts) => app.asyncInvocations.submit(fn, data, opts),
   });
   const app = createApp({
-    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records, notifications: notifications.deliveries,
+    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: records ?? discardRecords, notifications: notifications.deliveries,
     nextCronFires: (id) => cron.nextFires(id), storageTriggers,
   });
   asyncQueue.start(app.asyncInvocations.process);
@@ -162,7 +168,7 @@ export async function startPlatform(config: Config, logger: Logger): Promise<Run
       await storage?.close();
       await backend.close();
       await functionLogs?.close(); // after the backend: the last lines of drained instances
-      await records.close();
+      await records?.close();
       await store.close();
       logger.info('stopped');
     })());
