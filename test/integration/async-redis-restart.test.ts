@@ -83,12 +83,7 @@ describe.skipIf(skip)('async invocations across a Redis restart (own redis-serve
     expect((await client.api(`/v1/functions/${name}`)).status).toBe(200);
 
     // One record per invocation, each succeeded: writes that failed during the outage were made again.
-    const deadline = Date.now() + 15_000;
-    let records = await client.records(name, '&trigger=async');
-    while (records.length < all.length && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      records = await client.records(name, '&trigger=async');
-    }
+    const records = await client.recordsUntil(name, '&trigger=async', all.length);
     expect(records.map((r) => r.id).sort()).toEqual([...all].sort());
     expect(records.every((r) => r.outcome === 'succeeded')).toBe(true);
     expect((await client.records(name, '&trigger=http')).map((r) => r.id)).toContain(duringId);

@@ -132,12 +132,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(late.map((id) => ranOn.get(id))).toEqual(late.map(() => idB));
 
     // Exactly one record per invocation, all succeeded.
-    const recordDeadline = Date.now() + 15_000;
-    let records = await viaB.records(name, '&trigger=async');
-    while (records.length < submitted.length && Date.now() < recordDeadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      records = await viaB.records(name, '&trigger=async');
-    }
+    const records = await viaB.recordsUntil(name, '&trigger=async', submitted.length);
     expect(records.map((r) => r.id).sort()).toEqual([...submitted].sort());
     expect(records.filter((r) => r.outcome !== 'succeeded')).toEqual([]);
     await viaB.api(`/v1/functions/${name}`, { method: 'DELETE' });

@@ -3,7 +3,6 @@
 // machine it still deploys and serves, after saying loudly what it fell back to. With Redis configured but
 // not up yet it waits for Redis instead of starting on an empty in-memory store.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,54 +13,15 @@ import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instan
 import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
+import { spawnStratus, startStratus, type StratusProcess } from '../support/stratus-process.js';
 
 const FIXTURES = path.resolve('test/fixtures/functions');
 const KEY = 'main-process-key-0123456789';
 
-interface Spawned {
-  child: ChildProcess;
-  log: () => string;
-  exited: Promise<number | null>;
-  /** The URL once it says it listens; rejects if it exits first. */
-  listening: Promise<string>;
-}
+const spawnMain = (env: Record<string, string>) => spawnStratus(KEY, env);
+const startMain = (env: Record<string, string>) => startStratus(KEY, env);
 
-interface Started extends Omit<Spawned, 'listening'> {
-  url: string;
-}
-
-function spawnMain(env: Record<string, string>): Spawned {
-  let log = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: KEY, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (c) => (log += c));
-  child.stderr!.on('data', (c) => (log += c));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const listening = new Promise<string>((resolve, reject) => {
-    const timer = setInterval(() => {
-      const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
-      if (m) {
-        clearInterval(timer);
-        resolve(m[1]!);
-      }
-    }, 50);
-    void exited.then((code) => {
-      clearInterval(timer);
-      reject(new Error(`stratus exited with ${code} before listening:\n${log}`));
-    });
-  });
-  listening.catch(() => {}); // awaited by the caller; an early exit must not surface as unhandled meanwhile
-  return { child, log: () => log, exited, listening };
-}
-
-async function startMain(env: Record<string, string>): Promise<Started> {
-  const { listening, ...spawned } = spawnMain(env);
-  return { ...spawned, url: await listening };
-}
-
-let running: Started | undefined;
+let running: StratusProcess | undefined;
 let stateDir: string | undefined;
 afterEach(async () => {
   if (running && running.child.exitCode === null) {

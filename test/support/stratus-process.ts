@@ -7,18 +7,23 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 
-export interface StratusProcess {
+export interface SpawnedStratus {
   child: ChildProcess;
-  url: string;
   /** Everything it printed so far (stdout and stderr). */
   log(): string;
   exited: Promise<number | null>;
   /** Sends the signal (unless it has exited) and waits for the exit. */
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Its URL once it says it listens; rejects if it exits first. */
+  listening: Promise<string>;
 }
 
-/** Starts gateway/main.ts with `env` on top of PATH/HOME/CA and an ephemeral port; resolves once it listens. */
-export async function startStratus(apiKey: string, env: Record<string, string>, timeoutMs = 60_000): Promise<StratusProcess> {
+export interface StratusProcess extends Omit<SpawnedStratus, 'listening'> {
+  url: string;
+}
+
+/** Spawns gateway/main.ts with `env` on top of PATH/HOME/CA and an ephemeral port, without waiting for it. */
+export function spawnStratus(apiKey: string, env: Record<string, string>): SpawnedStratus {
   let log = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: apiKey, ...env },
@@ -31,15 +36,37 @@ export async function startStratus(apiKey: string, env: Record<string, string>, 
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     await exited;
   };
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
-    if (m) return { child, url: m[1]!, log: () => log, exited, kill };
-    if (child.exitCode !== null || Date.now() > deadline) {
-      await kill('SIGKILL');
-      throw new Error(`stratus did not start:\n${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+  const listening = new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = /Stratus is listening on (http:\/\/\S+)/.exec(log);
+      if (m) {
+        clearInterval(timer);
+        resolve(m[1]!);
+      }
+    }, 50);
+    void exited.then((code) => {
+      clearInterval(timer);
+      reject(new Error(`stratus exited with ${code} before listening:\n${log}`));
+    });
+  });
+  listening.catch(() => {}); // awaited by the caller; an early exit must not surface as unhandled meanwhile
+  return { child, log: () => log, exited, kill, listening };
+}
+
+/** Spawns it and resolves once it listens (killed, and an error with its output, past `timeoutMs`). */
+export async function startStratus(apiKey: string, env: Record<string, string>, timeoutMs = 60_000): Promise<StratusProcess> {
+  const { listening, ...spawned } = spawnStratus(apiKey, env);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`stratus did not listen within ${timeoutMs} ms:\n${spawned.log()}`)), timeoutMs);
+  });
+  try {
+    return { ...spawned, url: await Promise.race([listening, late]) };
+  } catch (err) {
+    await spawned.kill('SIGKILL');
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -56,6 +83,10 @@ export interface InvocationView {
 export function asyncClient(url: string, apiKey: string) {
   const api = (p: string, init: RequestInit = {}) => fetch(`${url}${p}`, { ...init, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' } });
   const view = async (id: string): Promise<InvocationView> => (await (await api(`/v1/invocations/${id}`)).json()) as InvocationView;
+  const records = async (fn: string, query = ''): Promise<InvocationRecord[]> => {
+    const res = await api(`/v1/functions/${fn}/invocations?limit=1000${query}`);
+    return ((await res.json()) as { invocations: InvocationRecord[] }).invocations;
+  };
   return {
     api,
     view,
@@ -74,9 +105,15 @@ export function asyncClient(url: string, apiKey: string) {
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    async records(fn: string, query = ''): Promise<InvocationRecord[]> {
-      const res = await api(`/v1/functions/${fn}/invocations?limit=1000${query}`);
-      return ((await res.json()) as { invocations: InvocationRecord[] }).invocations;
+    records,
+    /** The records once there are at least `count` (they are written in batches), or what there is after `ms`. */
+    async recordsUntil(fn: string, query: string, count: number, ms = 15_000): Promise<InvocationRecord[]> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        const listed = await records(fn, query);
+        if (listed.length >= count || Date.now() > deadline) return listed;
+        await new Promise((r) => setTimeout(r, 250));
+      }
     },
   };
 }
