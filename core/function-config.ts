@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { StratusError } from './errors.js';
+import { gitSettingsSchema } from './git-settings.js';
 
 export const FUNCTION_NAME = /^[a-z][a-z0-9-]{0,62}$/;
 
@@ -68,9 +69,12 @@ export const functionConfigSchema = z
         email: z.array(z.email('must be an email address')).min(1, 'give at least one address, or leave email out').max(LIMITS.notifyEmails.max).optional(),
       })
       .optional(),
+    /** Builds from git pushes (POST /v1/hooks/git/NAME): branch, sub-directory, the hook's secret, a pinned repository. */
+    git: gitSettingsSchema.optional(),
   })
   .refine((c) => c.minInstances <= c.maxInstances, { message: 'minInstances must not exceed maxInstances', path: ['minInstances'] })
-  .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] });
+  .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] })
+  .refine((c) => c.git === undefined || c.image === undefined, { message: 'git pushes build code; a function running its own image has none to build', path: ['git'] });
 
 export type FunctionConfig = z.output<typeof functionConfigSchema>;
 export type FunctionConfigInput = z.input<typeof functionConfigSchema>;

@@ -20,6 +20,21 @@ export interface FunctionRecord {
 
 export type VersionStatus = 'building' | 'ready' | 'failed';
 
+/** What made a version (and its build): shown on GET /v1/builds/:id and on each version of GET /v1/functions/:name. */
+export type OriginKind = 'upload' | 'patch' | 'image' | 'git' | 'rollback';
+
+export interface Origin {
+  kind: OriginKind;
+  /** git: the pushed commit (the event's `after`). */
+  commit?: string;
+  /** git: the first line of the commit message, cut at 200 characters. */
+  message?: string;
+  /** git: the pushed ref, e.g. "refs/heads/main". */
+  ref?: string;
+  /** git: the repository fetched from, its credentials replaced (core/config.ts redactUrl). */
+  repository?: string;
+}
+
 export interface VersionRecord {
   function: string;
   version: number;
@@ -34,6 +49,8 @@ export interface VersionRecord {
   handler?: string | null;
   buildId: string | null;
   createdAt: string;
+  /** What made this version (absent: recorded before this field). */
+  origin?: Origin;
 }
 
 export type BuildStatus = 'queued' | 'building' | 'pushing' | 'succeeded' | 'failed';
@@ -57,6 +74,8 @@ export interface BuildRecord {
    * sharing the Redis prefix leaves the build to that one, also at start (absent: recorded before this field).
    */
   builtBy?: string;
+  /** What started the build: an upload or a git push (absent: recorded before this field). */
+  origin?: Origin;
 }
 
 /** What the upload API hands to the builder. */

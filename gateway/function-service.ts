@@ -7,7 +7,7 @@ import { mergeFunctionConfig, type FunctionConfig } from '../core/function-confi
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
-import type { BuildRecord, FunctionRecord, VersionRecord } from '../core/types.js';
+import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../core/types.js';
 import type { Builder } from '../builder/builder.js';
 import type { FailingView, Scheduler } from '../scheduler/scheduler.js';
 import type { RouteTable } from './route-table.js';
@@ -34,9 +34,10 @@ export class FunctionService {
 
   /**
    * A new version from uploaded source. The upload is unpacked and checked first, while the caller
-   * waits: a bad archive is a 4xx and nothing is recorded — the function stays as it was.
+   * waits: a bad archive is a 4xx and nothing is recorded — the function stays as it was. `origin` says
+   * what brought the source (an upload, or a git push with its commit), kept on the build and the version.
    */
-  async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }): Promise<DeployResult> {
+  async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }, origin: Origin = { kind: 'upload' }): Promise<DeployResult> {
     await this.builder.prepare({ buildId, config, sourcePath: source.path, sourceName: source.name });
     let build: BuildRecord | undefined;
     try {
@@ -47,9 +48,10 @@ export class FunctionService {
         id: buildId, function: config.name, version, status: 'queued', createdAt: now,
         startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
         ...(this.builder.platformId ? { builtBy: this.builder.platformId } : {}),
+        origin,
       };
       await this.store.putBuild(build);
-      await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now });
+      await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now, origin });
       await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
       await this.builder.submit({ buildId, function: config.name, version, config, sourcePath: source.path, sourceName: source.name });
       return { name: config.name, version, buildId, status: 'queued' };
@@ -59,7 +61,7 @@ export class FunctionService {
       if (build) {
         const failedAt = this.#now();
         await this.store.putBuild({ ...build, status: 'failed', finishedAt: failedAt, error: 'the build could not be queued; try the upload again' });
-        await this.store.putVersion({ function: config.name, version: build.version, config, status: 'failed', image: null, artifactDir: null, buildId, createdAt: build.createdAt });
+        await this.store.putVersion({ function: config.name, version: build.version, config, status: 'failed', image: null, artifactDir: null, buildId, createdAt: build.createdAt, origin });
       }
       throw err;
     }
@@ -70,7 +72,7 @@ export class FunctionService {
     const now = this.#now();
     const existing = await this.store.getFunction(config.name);
     const version = await this.store.nextVersion(config.name);
-    await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now });
+    await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now, origin: { kind: 'image' } });
     await this.store.putFunction(this.#nextRecord(existing, config, version, version, now));
     await this.routes.refresh(config.name);
     return { name: config.name, version, buildId: null, status: 'ready' };
@@ -91,7 +93,7 @@ export class FunctionService {
     const version = await this.store.nextVersion(name);
     const next: VersionRecord = {
       function: name, version, config, status: 'ready', image: config.image ?? current.image,
-      artifactDir: current.artifactDir, handler: current.handler ?? null, buildId: current.buildId, createdAt: now,
+      artifactDir: current.artifactDir, handler: current.handler ?? null, buildId: current.buildId, createdAt: now, origin: { kind: 'patch' },
     };
     await this.store.putVersion(next);
     await this.store.putFunction({ ...fn, config, currentVersion: version, latestVersion: version, updatedAt: now });
