@@ -1,5 +1,6 @@
 // In-memory Store: for unit tests, and for running Stratus without Redis (state is lost on restart).
 
+import type { CheckReport } from '../check-report.js';
 import { Closeable } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
@@ -16,6 +17,7 @@ export class MemoryStore extends Closeable implements Store {
   readonly #counters = new Map<string, number>();
   readonly #builds = new Map<string, BuildRecord>();
   readonly #logs = new Map<string, string>();
+  readonly #reports = new Map<string, CheckReport>();
   readonly #functionLogs = new Map<string, LogRecord[]>();
   /** Per function: id -> record, in insertion order (a replaced record moves to the end). */
   readonly #invocations = new Map<string, Map<string, InvocationRecord>>();
@@ -68,6 +70,7 @@ export class MemoryStore extends Closeable implements Store {
       if (b.function === name) {
         this.#builds.delete(id);
         this.#logs.delete(id);
+        this.#reports.delete(id);
       }
     }
     if (existed) this.#notify(name);
@@ -116,6 +119,15 @@ export class MemoryStore extends Closeable implements Store {
     const buf = Buffer.from(this.#logs.get(id) ?? '', 'utf8');
     const start = Math.min(fromOffset, buf.length);
     return { text: buf.subarray(start).toString('utf8'), nextOffset: buf.length };
+  }
+
+  async putBuildReport(id: string, report: CheckReport): Promise<void> {
+    this.#reports.set(id, clone(report));
+  }
+
+  async getBuildReport(id: string): Promise<CheckReport | null> {
+    const r = this.#reports.get(id);
+    return r ? clone(r) : null;
   }
 
   async appendLogs(fn: string, lines: LogRecord[]): Promise<void> {

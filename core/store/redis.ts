@@ -8,6 +8,7 @@
 //                             goes on from the old number, so an image tag, an artifact dir or a late log
 //                             line of the deleted function is never taken for one of the new function
 //   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
+//   build-report:<id>         CheckReport JSON (the build's check stage)
 //   builds-of:<name>          set of build ids (what a delete must remove)
 //   builds-unfinished         set of build ids not yet succeeded or failed
 //   logs:<name>               list of LogRecord JSON, oldest first, trimmed to LOG_LINES_KEPT; it expires
@@ -19,6 +20,7 @@
 // subscribed Redis connection can issue no other command.
 
 import { Redis } from 'ioredis';
+import type { CheckReport } from '../check-report.js';
 import { Closeable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
@@ -135,7 +137,7 @@ export class RedisStore extends Closeable implements Store {
       const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`, `${this.#p}invs-of:${name}`, ...triggerKeys);
       if (invs.length > 0) tx.del(...invs.map((id) => `${this.#p}inv:${id}`));
       if (ids.length > 0) {
-        tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`]));
+        tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`, `${this.#p}build-report:${id}`]));
         tx.srem(`${this.#p}builds-unfinished`, ...ids);
       }
       const result = await tx.exec();
@@ -196,6 +198,14 @@ export class RedisStore extends Closeable implements Store {
     // GETRANGE 0 -1 of a missing key is empty; past the end it is empty too.
     const text = fromOffset < length ? chunk.toString('utf8') : '';
     return { text, nextOffset: length };
+  }
+
+  async putBuildReport(id: string, report: CheckReport): Promise<void> {
+    await this.#redis.set(`${this.#p}build-report:${id}`, JSON.stringify(report));
+  }
+
+  async getBuildReport(id: string): Promise<CheckReport | null> {
+    return parse<CheckReport>(await this.#redis.get(`${this.#p}build-report:${id}`));
   }
 
   async appendLogs(fn: string, lines: LogRecord[]): Promise<void> {

@@ -3,6 +3,7 @@
 // (redis.ts), an in-memory twin for unit tests and for running without Redis (memory.ts). Both must
 // behave the same; test/unit/store.contract.ts runs one suite against each.
 
+import type { CheckReport } from '../check-report.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
 import type { TriggerStore } from './triggers.js';
@@ -39,6 +40,9 @@ export interface Store extends TriggerStore {
   appendBuildLog(id: string, text: string): Promise<void>;
   /** The build log from a byte offset on, so a follower can poll for what is new. */
   readBuildLog(id: string, fromOffset?: number): Promise<{ text: string; nextOffset: number }>;
+  /** Keeps (replaces) a build's check report; it goes with the build when its function is deleted. */
+  putBuildReport(id: string, report: CheckReport): Promise<void>;
+  getBuildReport(id: string): Promise<CheckReport | null>;
 
   /** Appends a batch of a function's log lines in one write, keeping the newest LOG_LINES_KEPT. */
   appendLogs(fn: string, lines: LogRecord[]): Promise<void>;

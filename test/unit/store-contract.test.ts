@@ -107,18 +107,33 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect((await store.readBuildLog('b1', 10_000)).text).toBe('');
   });
 
+  it('keeps a build\'s check report, replaced as a whole', async () => {
+    expect(await store.getBuildReport('b1')).toBeNull();
+    const failed = { tool: 'eslint' as const, status: 'failed' as const, durationMs: 812, exitCode: 1, problems: [{ file: 'index.js', line: 3, column: 15, rule: 'no-undef', severity: 'error' as const, message: "'countr' is not defined." }], output: 'error index.js:3:15 …\n' };
+    await store.putBuildReport('b1', { checks: [failed] });
+    expect(await store.getBuildReport('b1')).toEqual({ checks: [failed] });
+    const passed = { tool: 'npm test' as const, status: 'skipped' as const, reason: 'package.json has no test script', durationMs: 0, exitCode: null, problems: [], output: '' };
+    await store.putBuildReport('b1', { checks: [{ ...failed, status: 'passed', problems: [] }, passed] });
+    expect((await store.getBuildReport('b1'))!.checks.map((c) => c.status)).toEqual(['passed', 'skipped']);
+    expect(await store.getBuildReport('b2')).toBeNull();
+  });
+
   it('deletes a function with its versions, builds and logs, and nothing of others', async () => {
     await store.putFunction(fn('hello'));
     await store.putVersion(version('hello', 1));
     await store.putBuild(build('b1', 'hello'));
     await store.appendBuildLog('b1', 'log');
+    await store.putBuildReport('b1', { checks: [] });
     await store.putFunction(fn('other'));
     await store.putBuild(build('b9', 'other'));
+    await store.putBuildReport('b9', { checks: [] });
     expect(await store.deleteFunction('hello')).toBe(true);
     expect(await store.getFunction('hello')).toBeNull();
     expect(await store.listVersions('hello')).toEqual([]);
     expect(await store.getBuild('b1')).toBeNull();
     expect((await store.readBuildLog('b1')).text).toBe('');
+    expect(await store.getBuildReport('b1')).toBeNull();
+    expect(await store.getBuildReport('b9')).toEqual({ checks: [] });
     expect((await store.listUnfinishedBuilds()).map((b) => b.id)).toEqual(['b9']);
     expect(await store.getFunction('other')).not.toBeNull();
     expect(await store.deleteFunction('hello')).toBe(false);
