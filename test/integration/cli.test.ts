@@ -1,0 +1,197 @@
+// The `stratus` CLI end to end on real Docker, Redis and the registry: the CLI runs as a child process
+// (as a person runs it, from the function's directory) against a platform started by the test.
+// `stratus deploy` packs a directory with a stratus.yaml and a .stratusignore, uploads it, follows the
+// build and exits 0 with the URL, and the function itself reports that the ignored files never reached
+// it; a failing build exits 1 with the build's error; invoke (sync and async) answers; `logs -f` shows
+// the line of an invocation made while it runs; `ls --json` is the API's JSON; an unreachable Stratus
+// and a wrong key each get their exit code and a message saying what to do.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../core/log.js';
+import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { e2eConfig } from '../support/e2e-config.js';
+import { missing, REDIS_URL } from '../support/services.js';
+import { removeRedisKeys } from '../support/stratus-process.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const TSX = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
+const MAIN = path.join(REPO, 'cli/main.ts');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI in a child process, from `cwd`, with only the environment given (and a HOME of its own). */
+function startCli(args: string[], cwd: string, env: Record<string, string>): { child: ChildProcess; out: () => string; done: Promise<Run> } {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c) => (stdout += c));
+  child.stderr!.on('data', (c) => (stderr += c));
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, out: () => stdout, done };
+}
+
+async function runCli(args: string[], cwd: string, env: Record<string, string>, timeoutMs = 300_000): Promise<Run> {
+  const { child, done } = startCli(args, cwd, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    return await done;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function writeTree(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await fs.writeFile(path.join(dir, name), content);
+  }
+}
+
+const HANDLER = `import fs from 'node:fs';
+const here = (p) => fs.existsSync(new URL(p, import.meta.url));
+export default async function (event) {
+  if (event.specversion) return { async: true, data: event.data };
+  console.log('cli-marker ' + (event.query.marker ?? '-'));
+  return {
+    greeting: process.env.GREETING,
+    secretUploaded: here('./secret.txt'),
+    notesUploaded: here('./docs/notes.md'),
+    nodeModulesUploaded: here('./node_modules/left-behind'),
+    keptUploaded: here('./docs/keep.txt'),
+  };
+}
+`;
+
+describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('stratus CLI (Docker, Redis, registry)', () => {
+  const suffix = Date.now().toString(36);
+  const names = { ok: `cli-${suffix}`, bad: `cli-bad-${suffix}` };
+  let root: string;
+  let stateDir: string;
+  let platform: RunningPlatform;
+  let env: Record<string, string>;
+  const dirs = { ok: '', bad: '' };
+
+  beforeAll(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-cli-'));
+    stateDir = path.join(root, 'state');
+    await fs.mkdir(path.join(root, 'home'));
+    platform = await startPlatform(e2eConfig(stateDir, { STRATUS_S3_PORT: 'off' }), silentLogger);
+    env = { HOME: path.join(root, 'home'), STRATUS_URL: platform.url, STRATUS_API_KEY: platform.apiKey };
+    dirs.ok = path.join(root, 'hello');
+    await writeTree(dirs.ok, {
+      'index.js': HANDLER,
+      'package.json': '{ "type": "module" }\n',
+      'stratus.yaml': `name: ${names.ok}\nruntime: node\nmemoryMb: 128\nenv:\n  GREETING: hello from yaml\ntriggers:\n  - type: cron\n    schedule: "0 0 1 1 *"\n`,
+      '.stratusignore': '# not for the function\nsecret.txt\ndocs/*.md\n',
+      'secret.txt': 'sk_do_not_upload',
+      'docs/notes.md': 'notes',
+      'docs/keep.txt': 'kept',
+      'node_modules/left-behind/index.js': 'module.exports = 1;',
+    });
+    dirs.bad = path.join(root, 'broken');
+    await writeTree(dirs.bad, { 'index.js': 'export default async function () {\n  return { ok: true };;\n}}\n' });
+  }, 180_000);
+
+  afterAll(async () => {
+    if (platform) {
+      for (const name of Object.values(names)) await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
+      await platform.stop();
+    }
+    if (stateDir) await removeRedisKeys(REDIS_URL, `${platformIdFor(stateDir)}:`);
+    if (root) await fs.rm(root, { recursive: true, force: true });
+  });
+
+  it('deploys a directory with stratus.yaml and .stratusignore end to end, showing the stages, and exits 0 with the URL', async () => {
+    const run = await runCli(['deploy', '--memory', '192'], dirs.ok, env);
+    expect(run.code, run.stderr + run.stdout).toBe(0);
+    expect(run.stdout).toContain('config from stratus.yaml');
+    expect(run.stdout).toMatch(/left out node_modules\/ \(Stratus installs dependencies from package.json\), 2 paths matching \.stratusignore/);
+    const stages = [...run.stdout.matchAll(/^→ (\w+)$/gm)].map((m) => m[1]);
+    expect(stages).toEqual(expect.arrayContaining(['extract', 'install', 'image', 'push', 'load']));
+    expect(run.stdout).toMatch(new RegExp(`✓ ${names.ok} v1 is live`));
+    expect(run.stdout).toContain(`${platform.url}/fn/${names.ok}`);
+
+    // The function looks for the files itself: the ignored ones and node_modules never reached it.
+    const call = await runCli(['invoke', names.ok, '--path', '/?marker=first'], dirs.ok, env);
+    expect(call.code, call.stderr).toBe(0);
+    expect(JSON.parse(call.stdout)).toEqual({ greeting: 'hello from yaml', secretUploaded: false, notesUploaded: false, nodeModulesUploaded: false, keptUploaded: true });
+
+    // The flag won over the file; the file's triggers were declared.
+    const fn = JSON.parse((await runCli(['get', names.ok, '--json'], dirs.ok, env)).stdout) as { config: { memoryMb: number } };
+    expect(fn.config.memoryMb).toBe(192);
+    const triggers = JSON.parse((await runCli(['triggers', names.ok, '--json'], dirs.ok, env)).stdout) as { triggers: { type: string; schedule: string }[] };
+    expect(triggers.triggers).toMatchObject([{ type: 'cron', schedule: '0 0 1 1 *' }]);
+  }, 400_000);
+
+  it('exits 1 with the build error when the build fails, and the stages up to the failure', async () => {
+    const run = await runCli(['deploy', '--name', names.bad], dirs.bad, env);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('→ load');
+    expect(run.stderr).toMatch(new RegExp(`error: build of ${names.bad} v1 failed: .*SyntaxError.*index\\.js:3`));
+    expect(run.stderr).toMatch(/full log: `stratus build [0-9a-f-]{36}`/);
+  }, 400_000);
+
+  it('invokes asynchronously and waits for the result', async () => {
+    const run = await runCli(['invoke', names.ok, '--async', '--wait', '--data', '{"n":42}'], dirs.ok, env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split('\n').pop()!)).toEqual({ async: true, data: { n: 42 } });
+  }, 120_000);
+
+  it('logs -f prints the line of an invocation made while it follows, until it is stopped', async () => {
+    const follow = startCli(['logs', names.ok, '-f', '--interval', '200'], dirs.ok, env);
+    try {
+      // Its first read prints the earlier lines (the first test's call): only then is it following.
+      const until = async (text: string) => {
+        const deadline = Date.now() + 30_000;
+        while (!follow.out().includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        expect(follow.out()).toContain(text);
+      };
+      await until('cli-marker first');
+      const marker = `live-${Date.now().toString(36)}`;
+      const res = await fetch(`${platform.url}/fn/${names.ok}?marker=${marker}`);
+      expect(res.status).toBe(200);
+      await until(`cli-marker ${marker}`);
+      // Overlapping polls print it once.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(follow.out().split(`cli-marker ${marker}`).length - 1).toBe(1);
+    } finally {
+      follow.child.kill('SIGINT');
+    }
+    const end = await follow.done;
+    expect(end.stderr).toBe('');
+  }, 120_000);
+
+  it('ls --json prints the API answer', async () => {
+    const run = await runCli(['ls', '--json'], dirs.ok, env);
+    expect(run.code).toBe(0);
+    const body = JSON.parse(run.stdout) as { functions: { name: string; status: string; currentVersion: number }[] };
+    expect(body.functions).toEqual(expect.arrayContaining([expect.objectContaining({ name: names.ok, status: 'ready', currentVersion: 1 })]));
+  });
+
+  it('says what to do when Stratus is not there, the key is wrong, or nothing is configured', async () => {
+    // A loopback port that was just free: nothing listens there.
+    const probe = net.createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const closed = await runCli(['ls'], dirs.ok, { ...env, STRATUS_URL: `http://127.0.0.1:${port}` });
+    expect(closed.code).toBe(3);
+    expect(closed.stderr).toMatch(/nothing answers at http:\/\/127\.0\.0\.1:\d+ .*is Stratus running\? Start it with `npm start`/);
+    const wrongKey = await runCli(['ls'], dirs.ok, { ...env, STRATUS_API_KEY: 'not-the-key-0123456789' });
+    expect(wrongKey.code).toBe(4);
+    expect(wrongKey.stderr).toMatch(/refused the API key from STRATUS_API_KEY/);
+    const nothing = await runCli(['ls'], dirs.ok, { HOME: env.HOME! });
+    expect(nothing.code).toBe(2);
+    expect(nothing.stderr).toMatch(/run `stratus login --url URL --key KEY` or set STRATUS_URL/);
+  });
+});
