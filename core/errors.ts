@@ -30,6 +30,9 @@ export const ERROR_CATALOGUE = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this function URL' },
   HOOK_NOT_CONFIGURED: { status: 503, title: 'Webhook not configured' },
   CORS_PREFLIGHT_REFUSED: { status: 403, title: 'CORS preflight refused by the function URL' },
+  GIT_NOT_CONFIGURED: { status: 404, title: 'Function has no git settings' },
+  GIT_REPOSITORY_REFUSED: { status: 403, title: 'Repository refused' },
+  GIT_FETCH_FAILED: { status: 502, title: 'The pushed commit could not be fetched' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -17,6 +17,7 @@ import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
 import { RouteTable } from './route-table.js';
 import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
+import { gitHooksRouter } from './routes/git-hooks.js';
 import { hooksRouter } from './routes/hooks.js';
 import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
@@ -71,6 +72,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));
   // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
   api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.storageTriggers }));
+  api.use('/v1', gitHooksRouter({ service, store: deps.store, config: deps.config, logger })); // proves the function's git.secret instead
   api.use(
     '/v1',
     auth,

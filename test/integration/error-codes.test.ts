@@ -21,6 +21,7 @@ import { answerClientError } from '../../gateway/client-error.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
+import { githubPush } from '../support/git-forge.js';
 import { isCI } from '../support/services.js';
 
 const DOC_CODES = [...fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/errors.md'), 'utf8').matchAll(/^### ([A-Z_]+)$/gm)].map((m) => m[1]!);
@@ -145,6 +146,23 @@ describe('every documented error code, provoked', () => {
       const preflight = await request(h.app).options('/fn/picky').set('origin', 'https://elsewhere.example').set('access-control-request-method', 'GET');
       expectProblem('a preflight to /fn/picky from an origin its CORS settings do not list', preflight, 'CORS_PREFLIGHT_REFUSED');
       expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    });
+
+    it('GIT_NOT_CONFIGURED, GIT_REPOSITORY_REFUSED, GIT_FETCH_FAILED: push hooks a function cannot take', async () => {
+      const secret = 'git-hook-secret-0123456789';
+      const hook = (name: string, cloneUrl: string) => {
+        const { headers, body } = githubPush({ ref: 'refs/heads/main', before: '0'.repeat(40), after: 'e'.repeat(40), message: 'm', cloneUrl, fullName: 'ada/app' }, secret);
+        let r = request(h.app).post(`/v1/hooks/git/${name}`);
+        for (const [k, v] of headers) r = r.set(k, v);
+        return r.send(body.toString('utf8')); // a string goes out as its bytes: the signature holds
+      };
+      await upload({ name: 'no-git', runtime: 'node' });
+      expectProblem('a push hook for a function without git settings', await hook('no-git', 'https://forge.test/ada/app.git'), 'GIT_NOT_CONFIGURED');
+      const missing = path.join(os.tmpdir(), `stratus-no-repo-${randomUUID()}.git`);
+      await upload({ name: 'pinned-git', runtime: 'node', git: { secret, repository: `file://${missing}` } });
+      expectProblem('a push hook naming another repository than the pinned one', await hook('pinned-git', 'https://forge.test/eve/other.git'), 'GIT_REPOSITORY_REFUSED');
+      const fetch = expectProblem('a push hook whose pinned repository does not exist', await hook('pinned-git', `file://${missing}`), 'GIT_FETCH_FAILED');
+      expect(String(fetch.detail)).toMatch(/does not appear to be a git repository|not found/);
     });
 
     it('INTERNAL: a failure of Stratus itself, without its cause', async () => {

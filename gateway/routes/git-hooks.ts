@@ -1,0 +1,164 @@
+// POST /v1/hooks/git/:name — push events of GitHub, GitLab and Gitea build the function (README, "Git push
+// builds"). Mounted before the admin-key check: a forge cannot send the admin key; it proves the function's
+// git.secret instead (gateway/git/signature.ts). In order, each step refusing before the next costs more:
+//   1. the function exists and has git settings, the request names a forge   (before the body is read)
+//   2. the raw body, at most MAX_GIT_HOOK_BODY_BYTES, authenticated          → 401 otherwise
+//   3. a GitHub ping is answered; other non-push events are skipped
+//   4. the push parsed; another branch, a deletion, nothing under `directory` → 200 { skipped }
+//   5. the repository to fetch decided (pinned, or the event's http(s) URL)  → 403 otherwise
+//   6. fetch, pack and deployUpload (GitDeployer), answered 202 with the build — or, when that takes longer
+//      than ANSWER_WITHIN_MS, 202 { status: "fetching" } at once while it goes on (forges give up on a hook
+//      after 10 s, Gitea by default after 5; GitLab disables a hook that keeps timing out).
+
+import express, { type RequestHandler, type Router } from 'express';
+import type { Config } from '../../core/config.js';
+import { StratusError } from '../../core/errors.js';
+import { FUNCTION_NAME } from '../../core/function-config.js';
+import type { GitSettings } from '../../core/git-settings.js';
+import type { Logger } from '../../core/log.js';
+import type { Store } from '../../core/store/store.js';
+import type { FunctionService } from '../function-service.js';
+import { GitDeployer, type GitDeployResult } from '../git/git-deployer.js';
+import { parsePushEvent, skipReason } from '../git/push-event.js';
+import { repositoryToFetch } from '../git/repository.js';
+import { CREDENTIAL_HEADER, checkCredential, hookSender, type HookSender } from '../git/signature.js';
+
+export const GIT_HOOK_PATH = '/hooks/git/:name';
+/** A push of hundreds of commits with their file lists stays well below; GitHub caps payloads at 25 MB. */
+export const MAX_GIT_HOOK_BODY_BYTES = 4 * 1024 * 1024;
+/** Below every forge's patience (Gitea's default is 5 s). */
+export const ANSWER_WITHIN_MS = 4000;
+/** init + fetch + checkout of one commit. */
+export const GIT_FETCH_TIMEOUT_MS = 120_000;
+
+export interface GitHooksDeps {
+  service: Pick<FunctionService, 'deployUpload'>;
+  store: Pick<Store, 'getFunction' | 'getVersion'>;
+  config: Pick<Config, 'stateDir' | 'build' | 'backend'>;
+  logger: Logger;
+  answerWithinMs?: number;
+  fetchTimeoutMs?: number;
+}
+
+interface Hook {
+  name: string;
+  git: GitSettings;
+  sender: HookSender;
+}
+
+export function gitHooksRouter(deps: GitHooksDeps): Router {
+  const logger = deps.logger.child({ component: 'git-hooks' });
+  const { build, backend, stateDir } = deps.config;
+  const deployer = new GitDeployer({
+    service: deps.service,
+    store: deps.store,
+    stateDir,
+    // git gets PATH, the locale and the machine's proxy settings, nothing else of the host's environment.
+    fetch: { env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...pickEnv(backend.processBaseEnv, /^(PATH|LANG)$/), ...pickEnv(build.installEnv, /_proxy$/i) }, timeoutMs: deps.fetchTimeoutMs ?? GIT_FETCH_TIMEOUT_MS },
+    limits: { maxPackedBytes: build.maxUploadBytes, maxUnpackedBytes: build.maxUnpackedBytes, maxEntries: build.maxEntries },
+    logger,
+  });
+  const raw = express.raw({ type: () => true, limit: MAX_GIT_HOOK_BODY_BYTES });
+  const readBody: RequestHandler = (req, res, next) =>
+    raw(req, res, (err?: unknown) => {
+      const tooLarge = (err as { type?: unknown } | undefined)?.type === 'entity.too.large';
+      next(tooLarge ? new StratusError('PAYLOAD_TOO_LARGE', `a push hook's body is at most ${MAX_GIT_HOOK_BODY_BYTES / 1048576} MiB; push fewer commits at once`, { field: 'body' }) : err);
+    });
+
+  const findHook: RequestHandler = async (req, res, next) => {
+    const name = String(req.params.name);
+    const fn = FUNCTION_NAME.test(name) ? await deps.store.getFunction(name) : null;
+    if (!fn) throw new StratusError('FUNCTION_NOT_FOUND', `no function named "${name}"`, { function: name });
+    const git = fn.config.git;
+    if (!git) throw new StratusError('GIT_NOT_CONFIGURED', `function ${name} has no git settings; set them with PATCH /v1/functions/${name} {"git":{"branch":…,"secret":…}}`, { function: name, field: 'config.git' });
+    const sender = hookSender(req.headers);
+    if (!sender) throw new StratusError('INVALID_REQUEST', 'not a push hook: send X-GitHub-Event, X-Gitlab-Event or X-Gitea-Event as the forge does', { field: 'headers' });
+    // GitLab's token needs no body: a wrong one is refused before anything is read.
+    if (sender.forge === 'gitlab') authenticate(sender, req.headers, Buffer.alloc(0), git, name);
+    res.locals.hook = { name, git, sender } satisfies Hook;
+    next();
+  };
+
+  const authenticate = (sender: HookSender, headers: Parameters<typeof checkCredential>[1], body: Buffer, git: GitSettings, name: string) => {
+    const verdict = checkCredential(sender.forge, headers, body, git.secret);
+    if (verdict === 'ok') return;
+    const header = CREDENTIAL_HEADER[sender.forge];
+    logger.warn('git hook refused', { function: name, forge: sender.forge, delivery: sender.delivery, credential: verdict });
+    throw new StratusError('UNAUTHORIZED', verdict === 'missing' ? `send ${header}: the hook's secret must be the function's git.secret` : `${header} does not match: the hook's secret must be the function's git.secret`, { field: header.toLowerCase() });
+  };
+
+  const router = express.Router();
+  router.post(GIT_HOOK_PATH, findHook, readBody, async (req, res) => {
+    const { name, git, sender } = res.locals.hook as Hook;
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    authenticate(sender, req.headers, body, git, name);
+    if (sender.forge === 'github' && sender.event === 'ping') {
+      res.json({ ok: true, event: 'ping', function: name });
+      return;
+    }
+    const payload = parsePayload(body, sender.forge === 'github' && typeof req.is('application/x-www-form-urlencoded') === 'string');
+    if (!isPush(sender, payload)) {
+      res.json({ function: name, skipped: `the ${JSON.stringify(sender.event)} event is not a push` });
+      return;
+    }
+    const event = parsePushEvent(sender.forge, payload);
+    const skipped = skipReason(git, event);
+    if (skipped) {
+      res.json({ function: name, commit: event.after, ref: event.ref, skipped });
+      return;
+    }
+    const url = repositoryToFetch(git, event);
+    const job = deployer.deploy({ function: name, event, url });
+    const outcome = await within(job, deps.answerWithinMs ?? ANSWER_WITHIN_MS);
+    if (outcome === null) {
+      void job.then(
+        (r) => logger.info('git push handled after its hook was answered', { function: name, commit: event.after, ...('skipped' in r ? { skipped: r.skipped } : { buildId: r.buildId }) }),
+        (err: unknown) => logger.warn('git push failed after its hook was answered', { function: name, commit: event.after, error: err instanceof Error ? err.message : String(err) }),
+      );
+      res.status(202).json({ function: name, commit: event.after, ref: event.ref, status: 'fetching', links: { function: `/v1/functions/${name}` } });
+      return;
+    }
+    if ('skipped' in outcome) {
+      res.json({ function: name, commit: event.after, ref: event.ref, skipped: outcome.skipped });
+      return;
+    }
+    const links = { build: `/v1/builds/${outcome.buildId}`, logs: `/v1/builds/${outcome.buildId}/logs`, function: `/v1/functions/${name}` };
+    res.status(202).location(links.build).json({ function: name, commit: outcome.commit, ref: event.ref, version: outcome.version, buildId: outcome.buildId, status: outcome.status, links });
+  });
+  return router;
+}
+
+function isPush(sender: HookSender, payload: unknown): boolean {
+  if (sender.forge !== 'gitlab') return sender.event === 'push';
+  // A GitLab system hook carries pushes too, told apart by object_kind.
+  const kind = typeof payload === 'object' && payload !== null ? (payload as { object_kind?: unknown }).object_kind : undefined;
+  return sender.event === 'Push Hook' || (sender.event === 'System Hook' && kind === 'push');
+}
+
+/** The body's JSON; GitHub's form content type carries it in the `payload` field. */
+function parsePayload(body: Buffer, form: boolean): unknown {
+  const text = form ? new URLSearchParams(body.toString('utf8')).get('payload') : body.toString('utf8');
+  if (text === null) throw new StratusError('INVALID_REQUEST', 'a form-encoded hook carries its JSON in the "payload" field', { field: 'body.payload' });
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new StratusError('INVALID_REQUEST', 'the hook body is not valid JSON', { field: 'body' });
+  }
+}
+
+/** The job's result if it settles within `ms`, else null (the job goes on). */
+async function within(job: Promise<GitDeployResult>, ms: number): Promise<GitDeployResult | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([job, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function pickEnv(env: Record<string, string>, name: RegExp): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => name.test(k)));
+}
