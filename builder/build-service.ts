@@ -35,6 +35,12 @@ export interface BuildServiceOptions {
   clock: Clock;
   /** Told of every build that ends failed (build.failed), once its records say so; absent: nobody is. */
   notifier?: Notifier;
+  /**
+   * Rolls a ready version out as the function's current one (gateway/releases: a ready instance first, then
+   * the alias moves), unless a newer one already serves; returns what happened, for the build log. Absent:
+   * the version becomes current at once.
+   */
+  promote?: (fn: string, version: number) => Promise<string>;
 }
 
 type StopReason = 'timeout' | 'shutdown' | 'purged';
@@ -44,7 +50,6 @@ const INTERRUPTED = 'interrupted by a restart; upload the code again';
 export class BuildService extends Closeable implements Builder {
   readonly #queue: BuildRequest[] = [];
   readonly #running = new Map<string, { fn: string; stop: AbortController; done: Promise<void> }>();
-  readonly #fnLocks = new Map<string, Promise<void>>();
   /** Uploads unpacked by prepare(), waiting for submit(): the build starts from them instead of unpacking again. */
   readonly #prepared = new Map<string, PreparedSource>();
 
@@ -221,13 +226,14 @@ export class BuildService extends Closeable implements Builder {
     const { store, clock } = this.o;
     const version = await store.getVersion(req.function, req.version);
     if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, artifactDir: result.artifactDir, handler: result.handler, buildId: req.buildId });
-    await this.#withFunctionLock(req.function, async () => {
-      const fn = await store.getFunction(req.function);
+    if (this.o.promote) {
+      // Before the build says succeeded: whoever waits for it then finds the new version serving.
+      const outcome = await this.o.promote(req.function, req.version).catch((err: unknown) => `rollout failed: ${(err as Error).message}`);
+      await store.appendBuildLog(req.buildId, `[rollout] ${outcome}\n`);
+    } else {
       // An older build that finishes late must not roll the function back.
-      if (fn && (fn.currentVersion === null || req.version > fn.currentVersion)) {
-        await store.putFunction({ ...fn, currentVersion: req.version, updatedAt: iso(clock) });
-      }
-    });
+      await store.updateFunction(req.function, (fn) => (fn && (fn.currentVersion === null || req.version > fn.currentVersion) ? { ...fn, currentVersion: req.version, updatedAt: iso(clock) } : null));
+    }
     const b = await store.getBuild(req.buildId);
     if (b) await store.putBuild({ ...b, status: 'succeeded', finishedAt: iso(clock), image: result.image, error: null, timings });
   }
@@ -240,10 +246,7 @@ export class BuildService extends Closeable implements Builder {
     if (b) await store.putBuild({ ...b, status: 'failed', finishedAt: iso(clock), error: message, timings: timings ?? b.timings });
     // The function's status changed (its newest build failed): touching the record tells every
     // replica's route table, which answers the function URL with the build's error from then on.
-    await this.#withFunctionLock(fn, async () => {
-      const record = await store.getFunction(fn);
-      if (record && record.latestVersion === version) await store.putFunction({ ...record, updatedAt: iso(clock) });
-    });
+    await store.updateFunction(fn, (record) => (record && record.latestVersion === version ? { ...record, updatedAt: iso(clock) } : null));
     // After the records: a receiver that looks the build up at once finds it failed. Never throws.
     await this.o.notifier?.notify({ kind: 'build.failed', function: fn, version, data: { buildId, error: message } });
   }
@@ -251,19 +254,6 @@ export class BuildService extends Closeable implements Builder {
   async #removeUpload(req: BuildRequest): Promise<void> {
     const dir = path.dirname(req.sourcePath);
     if (path.basename(dir) === req.buildId) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
-  }
-
-  /** Serializes read-modify-write of one function record among this process's builds. */
-  async #withFunctionLock(fn: string, work: () => Promise<void>): Promise<void> {
-    const prev = this.#fnLocks.get(fn) ?? Promise.resolve();
-    const next = prev.then(work, work);
-    const settled = next.catch(() => {});
-    this.#fnLocks.set(fn, settled);
-    try {
-      await next;
-    } finally {
-      if (this.#fnLocks.get(fn) === settled) this.#fnLocks.delete(fn);
-    }
   }
 }
 

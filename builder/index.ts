@@ -36,6 +36,8 @@ export interface BuilderDeps {
   loadCheck?: LoadCheck | null;
   /** Told when a build fails (gateway/notify/, wired in gateway/platform.ts). Absent: nobody is. */
   notifier?: Notifier;
+  /** Rolls a built version out (gateway/releases/, wired in gateway/platform.ts). Absent: current at once. */
+  promote?: (fn: string, version: number) => Promise<string>;
   /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
   installSandbox?: Partial<InstallSandboxSettings>;
   /** Test seams: replace how dependencies are installed or images built. */

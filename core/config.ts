@@ -74,6 +74,18 @@ const schema = z
     STRATUS_INVOCATIONS_KEPT: int(1000, 1, 1_000_000),
     STRATUS_INVOCATIONS_MAX_AGE_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
 
+    /** Releases (gateway/releases/): how long a move of an alias waits for ready instances of the new version. */
+    STRATUS_ROLLOUT_DEADLINE_MS: int(60_000, 1000, 900_000),
+    /** How long a version's instances stay after traffic moved away from it, so a rollback lands on warm ones. */
+    STRATUS_ROLLBACK_WARM_MS: int(600_000, 0, 86_400_000),
+    /** Automatic rollback of a canary, or of a fresh rollout of latest, whose error rate passes the threshold. */
+    STRATUS_AUTO_ROLLBACK: z.enum(['on', 'off']).default('on'),
+    STRATUS_AUTO_ROLLBACK_ERROR_RATE: num(0.5, 0.01, 1),
+    STRATUS_AUTO_ROLLBACK_MIN_REQUESTS: int(20, 1, 1_000_000),
+    STRATUS_AUTO_ROLLBACK_WINDOW_MS: int(60_000, 1000, 3_600_000),
+    /** How long after a rollout of latest its version is watched (a canary is watched as long as it lasts). */
+    STRATUS_ROLLOUT_WATCH_MS: int(300_000, 1000, 86_400_000),
+
     /** The S3-compatible object storage's own port ("off": not started); default 9000, or ephemeral when STRATUS_PORT is 0. */
     STRATUS_S3_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
     /** The largest object the storage accepts (single PUT or completed multipart upload). */
@@ -169,6 +181,12 @@ export interface Config {
     panicWindowMs: number;
     targetUtilization: number;
   };
+  /** Rollouts, rollbacks and the error-rate watch (gateway/releases/). */
+  releases: {
+    rolloutDeadlineMs: number;
+    rollbackWarmMs: number;
+    autoRollback: { errorRate: number; minRequests: number; windowMs: number; watchMs: number } | null;
+  };
   /** Async invocations and invocation records (gateway/events/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
@@ -247,6 +265,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       stableWindowMs: e.STRATUS_STABLE_WINDOW_MS,
       panicWindowMs: e.STRATUS_PANIC_WINDOW_MS,
       targetUtilization: e.STRATUS_TARGET_UTILIZATION,
+    },
+    releases: {
+      rolloutDeadlineMs: e.STRATUS_ROLLOUT_DEADLINE_MS,
+      rollbackWarmMs: e.STRATUS_ROLLBACK_WARM_MS,
+      autoRollback: e.STRATUS_AUTO_ROLLBACK === 'off' ? null : { errorRate: e.STRATUS_AUTO_ROLLBACK_ERROR_RATE, minRequests: e.STRATUS_AUTO_ROLLBACK_MIN_REQUESTS, windowMs: e.STRATUS_AUTO_ROLLBACK_WINDOW_MS, watchMs: e.STRATUS_ROLLOUT_WATCH_MS },
     },
     events: {
       asyncConcurrency: e.STRATUS_ASYNC_CONCURRENCY,

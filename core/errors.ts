@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   CONFLICT: { status: 409, title: 'Conflict' },
   INVALID_TRIGGER: { status: 400, title: 'Invalid trigger' },
   TRIGGER_NOT_FOUND: { status: 404, title: 'Trigger not found' },
+  ROLLOUT_ABANDONED: { status: 503, title: 'The new version got no ready instance in time' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this function URL' },
   HOOK_NOT_CONFIGURED: { status: 503, title: 'Webhook not configured' },
   CORS_PREFLIGHT_REFUSED: { status: 403, title: 'CORS preflight refused by the function URL' },

@@ -1,5 +1,6 @@
 // The records Stratus keeps about functions, versions and builds. They live in the Store.
 
+import type { AliasTarget, WeightedVersion } from './aliases.js';
 import type { FunctionConfig } from './function-config.js';
 import type { LogLevel } from './log.js';
 
@@ -10,12 +11,34 @@ export interface FunctionRecord {
   name: string;
   /** The configuration the latest upload or PATCH asked for. */
   config: FunctionConfig;
-  /** Version now served by the function URL: the newest version whose build succeeded. */
+  /**
+   * Version the plain function URL serves (the `latest` alias): the newest version whose build succeeded
+   * and rolled out, or the one a rollback chose. With a canary on `latest`, its first (primary) version.
+   */
   currentVersion: number | null;
+  /** Named aliases (and `latest` while it is split for a canary); absent in records written before aliases. */
+  aliases?: Record<string, AliasTarget>;
+  /** The last move of an alias (a new build's rollout, an alias change, a rollback), as GET /v1/functions/:name shows it. */
+  rollout?: RolloutState | null;
   /** Highest version number handed out (the newest upload, whatever its build status). */
   latestVersion: number;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface RolloutState {
+  /** The alias that moves ('latest' for a new build or a rollback). */
+  alias: string;
+  to: WeightedVersion[];
+  from: WeightedVersion[] | null;
+  /** What moved it: a build's success, PUT …/aliases, a rollback by hand, or one Stratus decided on. */
+  cause: 'build' | 'alias' | 'rollback' | 'auto-rollback';
+  /** warming: waiting for ready instances of the new version(s); done: traffic moved; abandoned: it never did. */
+  state: 'warming' | 'done' | 'abandoned';
+  startedAt: string;
+  finishedAt: string | null;
+  /** Why it was abandoned, or why Stratus rolled back. */
+  reason: string | null;
 }
 
 export type VersionStatus = 'building' | 'ready' | 'failed';

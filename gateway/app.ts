@@ -25,6 +25,9 @@ import { notificationsRouter } from './routes/notifications.js';
 import { storageKeysRouter } from './routes/storage-keys.js';
 import { systemRouter } from './routes/system.js';
 import { triggersRouter } from './routes/triggers.js';
+import { releasesRouter } from './routes/releases.js';
+import { ReleaseService } from './releases/release-service.js';
+import { silentNotifier } from './notify/notifier.js';
 import { TriggerService } from './triggers/trigger-service.js';
 
 export type { GatewayDeps } from './deps.js';
@@ -35,13 +38,19 @@ export interface GatewayApp extends http.RequestListener {
   readonly asyncInvocations: AsyncInvocations;
   /** Triggers and invoke keys as the API manages them. */
   readonly triggers: TriggerService;
+  /** Alias moves, rollouts and rollbacks. */
+  readonly releases: ReleaseService;
   /** Stops watching the store and ends followed build logs; the HTTP server is closed by its owner. */
   close(): Promise<void>;
 }
 
 export function createApp(deps: GatewayDeps): GatewayApp {
   const logger = deps.logger.child({ component: 'gateway' });
-  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock);
+  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock, deps.config.releases.rollbackWarmMs);
+  const releases = deps.releases ?? new ReleaseService({
+    store: deps.store, scheduler: deps.scheduler, notifier: deps.notifier ?? silentNotifier, clock: deps.clock,
+    logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: deps.config.releases.rolloutDeadlineMs,
+  });
   const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger);
   const records = deps.records ?? discardRecords;
   const ownQueue = deps.asyncQueue ? null : new MemoryAsyncQueue({ concurrency: deps.config.events.asyncConcurrency });
@@ -82,6 +91,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     builds.router,
     ...(deps.notifications ? [notificationsRouter(deps.notifications)] : []),
     triggersRouter(triggers),
+    releasesRouter(releases, deps.store),
     ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
@@ -96,6 +106,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     routes,
     asyncInvocations,
     triggers,
+    releases,
     close: async () => {
       await ownQueue?.close();
       builds.close();

@@ -8,6 +8,8 @@ import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StorageKeyIssuer } from './routes/storage-keys.js';
 import type { AsyncQueue } from './events/async-queue.js';
+import type { Notifier } from './notify/notifier.js';
+import type { ReleaseService } from './releases/release-service.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
 import type { DeliveryLog } from './notify/deliveries.js';
 import type { MinioEventSink } from './routes/hooks.js';
@@ -50,6 +52,10 @@ export interface GatewayDeps {
   storageTriggers?: MinioEventSink;
   /** A cron trigger's next fire times (ISO) from this replica's schedule, shown by GET …/triggers/:id. */
   nextCronFires?(triggerId: string): string[] | undefined;
+  /** Where rollouts, rollbacks and error-rate alarms are told (gateway/notify/); without one they are not. */
+  notifier?: Notifier;
+  /** Alias moves, rollouts and rollbacks (made by the composition root, which the builder shares); absent: made here. */
+  releases?: ReleaseService;
   /** Notification deliveries and their attempts (gateway/notify/); without them /v1/notifications is not served. */
   notifications?: DeliveryLog;
   /** How often a followed build log is polled (ms); tests shorten it. */

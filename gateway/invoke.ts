@@ -34,18 +34,27 @@ function syncRecord(id: string, target: DeployedVersion, arrivedAt: number, res:
   };
 }
 
-/** Splits "/fn/NAME/rest?q" into the name and the path the function sees ("/rest?q", at least "/"). */
-export function parseFunctionUrl(url: string): { name: string; path: string } | null {
+/** What may follow "@" in a function URL: an alias name, or "v" and a version number. */
+const QUALIFIER = /^(?:v\d{1,9}|[a-z][a-z0-9-]{0,62})$/;
+
+/**
+ * Splits "/fn/NAME[@QUALIFIER]/rest?q" into the name, the alias or version asked for (null: latest) and the
+ * path the function sees ("/rest?q", at least "/").
+ */
+export function parseFunctionUrl(url: string): { name: string; qualifier: string | null; path: string } | null {
   if (!url.startsWith(FUNCTION_URL_PREFIX)) return null;
   const rest = url.slice(FUNCTION_URL_PREFIX.length);
   const slash = rest.indexOf('/');
   const query = rest.indexOf('?');
   // The first "/" or "?" ends the name; two indexOf calls are cheaper than a regex search per request.
   const cut = slash === -1 ? query : query === -1 ? slash : Math.min(slash, query);
-  const name = cut === -1 ? rest : rest.slice(0, cut);
+  const segment = cut === -1 ? rest : rest.slice(0, cut);
   const tail = cut === -1 ? '' : rest.slice(cut);
-  if (!FUNCTION_NAME.test(name)) return null;
-  return { name, path: tail.startsWith('/') ? tail : `/${tail}` };
+  const at = segment.indexOf('@');
+  const name = at === -1 ? segment : segment.slice(0, at);
+  const qualifier = at === -1 ? null : segment.slice(at + 1);
+  if (!FUNCTION_NAME.test(name) || (qualifier !== null && !QUALIFIER.test(qualifier))) return null;
+  return { name, qualifier, path: tail.startsWith('/') ? tail : `/${tail}` };
 }
 
 export interface InvokeDeps {
@@ -66,8 +75,8 @@ export const INVOCATION_TYPE_HEADER = 'x-stratus-invocation-type';
 
 export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const records = deps.records;
-  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, route: Route, path: string) => {
-    const { target, policy } = route;
+  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, route: Route, path: string, target: DeployedVersion) => {
+    const { policy } = route;
     let answerHeaders: AnswerHeaders | undefined;
     if (policy !== PUBLIC_POLICY) {
       if (policy.cors !== null && isPreflight(req)) return answerPreflight(req, res, policy, target.function, requestId, deps.logger);
@@ -111,14 +120,16 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
       sendProblem(res, new StratusError('FUNCTION_NOT_FOUND', 'a function URL looks like /fn/NAME/…, with NAME in lowercase letters, digits and "-"'), requestId, deps.logger);
       return;
     }
+    const fail = (err: unknown) => {
+      req.resume();
+      sendProblem(res, err, requestId, deps.logger);
+    };
     const cached = deps.routes.route(parsed.name);
-    if (cached) return start(req, res, requestId, arrivedAt, cached, parsed.path);
-    deps.routes.resolveRoute(parsed.name).then(
-      (route) => start(req, res, requestId, arrivedAt, route, parsed.path),
-      (err: unknown) => {
-        req.resume();
-        sendProblem(res, err, requestId, deps.logger);
-      },
-    );
+    // The hot path: a cached route and no qualifier — synchronous, one pick (a constant unless latest is split).
+    if (cached && parsed.qualifier === null) return start(req, res, requestId, arrivedAt, cached, parsed.path, cached.pick());
+    const qualifier = parsed.qualifier;
+    (cached ? Promise.resolve(cached) : deps.routes.resolveRoute(parsed.name))
+      .then(async (route) => start(req, res, requestId, arrivedAt, route, parsed.path, qualifier === null ? route.pick() : (await deps.routes.qualified(route, qualifier))()))
+      .catch(fail);
   };
 }

@@ -32,6 +32,8 @@ import { startStorage, type RunningStorage } from './storage/server.js';
 import { CronScheduler } from './triggers/cron-scheduler.js';
 import { StorageDispatcher } from './triggers/storage-dispatcher.js';
 import { TriggerIndex } from './triggers/trigger-index.js';
+import { ReleaseService } from './releases/release-service.js';
+import { ErrorWatch, watchedRecords } from './releases/error-watch.js';
 
 export interface RunningPlatform {
   url: string;
@@ -68,20 +70,6 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
 
   // Before the builder: a build that fails (also one recover() gives up below) is announced through it.
   const notifications = createNotifications({ settings: config.notify, store, redis: store.kind === 'redis' ? { url: config.store.redisUrl, prefix: config.store.redisPrefix } : null, baseUrl: config.publicUrl, logger });
-  const builder = createBuilder({
-    store,
-    docker,
-    build: config.build,
-    images: config.images,
-    stateDir: config.stateDir,
-    logger,
-    clock,
-    // Every build starts its version once through the same backend the scheduler uses, before it is ready.
-    loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
-    notifier: notifications,
-    // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
-    installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
-  });
   const scheduler = createScheduler({
     backend,
     clock,
@@ -97,6 +85,25 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     registry,
     lookupVersion: versions.lookup,
     currentVersion: versions.current,
+  });
+  // Every move of an alias — a build's rollout included — warms the new version first (gateway/releases/).
+  const releases = new ReleaseService({
+    store, scheduler, notifier: notifications, clock, logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: config.releases.rolloutDeadlineMs,
+  });
+  const builder = createBuilder({
+    store,
+    docker,
+    build: config.build,
+    images: config.images,
+    stateDir: config.stateDir,
+    logger,
+    clock,
+    // Every build starts its version once through the same backend the scheduler uses, before it is ready.
+    loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
+    notifier: notifications,
+    promote: (fn, version) => releases.promote(fn, version),
+    // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
+    installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
   });
 
   // A function missing from the store means deleted only if the store remembers earlier runs: an
@@ -129,9 +136,11 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     index: triggerIndex, store, clock, logger: logger.child({ component: 'storage-triggers' }),
     submit: (fn, data, opts) => app.asyncInvocations.submit(fn, data, opts),
   });
+  // Automatic rollback: every invocation record also goes to the error-rate watch (in memory, no I/O per call).
+  const errorWatch = config.releases.autoRollback ? new ErrorWatch({ store, releases, notifier: notifications, clock, logger: logger.child({ component: 'error-watch' }), settings: config.releases.autoRollback }) : null;
   const app = createApp({
-    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: records ?? discardRecords, notifications: notifications.deliveries,
-    nextCronFires: (id) => cron.nextFires(id), storageTriggers,
+    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: watchedRecords(records ?? discardRecords, errorWatch), notifications: notifications.deliveries,
+    nextCronFires: (id) => cron.nextFires(id), storageTriggers, notifier: notifications, releases,
   });
   asyncQueue.start(app.asyncInvocations.process);
   await triggerIndex.start();
@@ -160,6 +169,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       await storageTriggers.close(); // likewise for object events and MinIO's
       await triggerIndex.close();
       await asyncQueue.close(); // waits for the async invocations under way, before their instances go
+      await errorWatch?.close(); // a rollback it decided on finishes before the scheduler stops
       await scheduler.close();
       await builder.close();
       await notifications.close(); // after the builds: the last failure is queued; waits for attempts under way

@@ -1,9 +1,12 @@
 // The data plane's view of which version serves each function URL, held in memory so the hot path
 // needs no store round trip. It is refilled on a miss and refreshed whenever the store reports a change
-// (from this or another replica). This is the one place that reacts to a new current version: it flips
-// the route at once, retires the older versions' instances and prewarms the new one. Beside each version
-// it keeps the function URL's HttpPolicy (auth, methods, CORS: http-policy.ts), compiled at the same load.
+// (from this or another replica). This is the one place that reacts to aliases moving: it flips the
+// routes at once (`latest` for /fn/NAME, each alias for /fn/NAME@ALIAS, a canary split by weight), prewarms
+// the versions now served, and retires the instances of versions no alias serves any more — after a
+// grace (rollbackWarmMs), so that a rollback lands on warm instances. Beside the versions it keeps the
+// function URL's HttpPolicy (auth, methods, CORS: http-policy.ts), compiled at the same load.
 
+import { LATEST, aliasVersions, aliasedVersions, pickWeighted, type WeightedVersion } from '../core/aliases.js';
 import { StratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -12,15 +15,33 @@ import type { HttpTrigger } from '../core/triggers.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { compileHttpPolicy, type HttpPolicy } from './http-policy.js';
+import { deployedOf } from './releases/release-service.js';
 
 const MAX_REMEMBERED_MISSES = 10_000;
 const NOT_READY_MEMORY_MS = 5000;
 
 /** What a function URL serves and what it accepts: both replaced together, never changed in place. */
 export interface Route {
+  /** The version `latest` serves (its primary while it is split for a canary). */
   readonly target: DeployedVersion;
   readonly policy: HttpPolicy;
+  /** Picks the version of one call to the plain URL: `target`, or by weight while `latest` is split. */
+  readonly pick: () => DeployedVersion;
+  /** Each named alias's pick; `/fn/NAME@ALIAS`. */
+  readonly aliases: ReadonlyMap<string, () => DeployedVersion>;
+  /** Every version some alias serves, by number (`/fn/NAME@vN` finds these without a store read). */
+  readonly versions: ReadonlyMap<number, DeployedVersion>;
 }
+
+/** A pick among weighted versions: a constant for one version (the common case costs nothing). */
+function chooser(versions: readonly WeightedVersion[], deployed: ReadonlyMap<number, DeployedVersion>): () => DeployedVersion {
+  const only = deployed.get(versions[0]!.version)!;
+  if (versions.length === 1) return () => only;
+  return () => deployed.get(pickWeighted(versions, Math.random()))!;
+}
+
+/** Pinned versions (/fn/NAME@vN of a version no alias serves) kept per function. */
+const MAX_PINNED = 20;
 
 export class RouteTable extends Closeable {
   readonly #routes = new Map<string, Route>();
@@ -37,12 +58,20 @@ export class RouteTable extends Closeable {
    */
   readonly #misses = new Map<string, { error: StratusError; until: number }>();
   readonly #unwatch: () => void;
+  /** Versions each function's aliases served at the last load: what a change leaves behind. */
+  readonly #served = new Map<string, Set<number>>();
+  /** Per function, the pending retirement of versions no alias serves any more. */
+  readonly #retireTimers = new Map<string, NodeJS.Timeout>();
+  /** Versions called by number that no alias serves: function -> version -> deployed (bounded). */
+  readonly #pinned = new Map<string, Map<number, DeployedVersion>>();
 
   constructor(
     private readonly store: Store,
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
     private readonly clock: Clock,
+    /** How long the instances of a version no alias serves any more are kept (warm for a rollback). */
+    private readonly rollbackWarmMs = 0,
   ) {
     super();
     this.#unwatch = store.watchFunctions((name) => {
@@ -69,6 +98,33 @@ export class RouteTable extends Closeable {
 
   async resolve(name: string): Promise<DeployedVersion> {
     return (await this.resolveRoute(name)).target;
+  }
+
+  /**
+   * The pick for `/fn/NAME@QUALIFIER`: an alias, or `vN` for version N itself. Resolves from memory when an
+   * alias serves it; a version no alias serves is read from the store once and kept (bounded).
+   */
+  async qualified(route: Route, qualifier: string): Promise<() => DeployedVersion> {
+    const name = route.target.function;
+    const n = /^v(\d{1,9})$/.exec(qualifier);
+    if (!n) {
+      if (qualifier === LATEST) return route.pick;
+      const alias = route.aliases.get(qualifier);
+      if (!alias) throw new StratusError('NOT_FOUND', `function ${name} has no alias "${qualifier.slice(0, 63)}"; list them with GET /v1/functions/${name}/aliases`, { function: name });
+      return alias;
+    }
+    const version = Number(n[1]);
+    const served = route.versions.get(version) ?? this.#pinned.get(name)?.get(version);
+    if (served) return () => served;
+    const v = await this.store.getVersion(name, version);
+    if (!v) throw new StratusError('NOT_FOUND', `function ${name} has no version ${version}; list them with GET /v1/functions/${name}/versions`, { function: name });
+    if (v.status !== 'ready') throw new StratusError('FUNCTION_NOT_READY', `version ${version} of ${name} is ${v.status}: only a version whose build succeeded can serve`, { function: name, version });
+    const deployed = deployedOf(v);
+    let pinned = this.#pinned.get(name);
+    if (!pinned) this.#pinned.set(name, (pinned = new Map()));
+    if (pinned.size >= MAX_PINNED) pinned.delete(pinned.keys().next().value!);
+    pinned.set(version, deployed);
+    return () => deployed;
   }
 
   /** The route, loading it on a miss; throws FUNCTION_NOT_FOUND or FUNCTION_NOT_READY (saying why). */
@@ -106,30 +162,61 @@ export class RouteTable extends Closeable {
     if (!fn) {
       this.#routes.delete(name);
       this.#seen.delete(name);
+      this.#served.delete(name);
+      this.#pinned.delete(name);
+      clearTimeout(this.#retireTimers.get(name));
+      this.#retireTimers.delete(name);
       // Deleted, possibly by another replica: this replica's instances of it must go too.
       if (before !== undefined) this.#inBackground('retire', name, () => this.scheduler.retire(name));
       return;
     }
     const current = fn.currentVersion;
-    // The http trigger and its keys are read with the version: a change of either is announced like a
+    const served = aliasedVersions(fn);
+    // The http trigger and its keys are read with the versions: a change of either is announced like a
     // change of the function, so the policy is as fresh as the route and no call reads the store for it.
-    const [v, policy] = await Promise.all([current === null ? null : this.store.getVersion(name, current), this.#policy(name)]);
-    if (current === null || !v || v.status !== 'ready') {
+    const [records, policy] = await Promise.all([Promise.all([...served].map((n) => this.store.getVersion(name, n))), this.#policy(name)]);
+    const deployed = new Map<number, DeployedVersion>();
+    for (const v of records) if (v?.status === 'ready') deployed.set(v.version, deployedOf(v));
+    const latest = aliasVersions(fn, LATEST);
+    if (current === null || !latest || !latest.every((w) => deployed.has(w.version))) {
       if (current !== null) this.logger.warn('current version is not ready; not routing to it', { function: name, version: current });
       this.#routes.delete(name);
       this.#seen.set(name, null);
       return;
     }
-    const deployed: DeployedVersion = { function: name, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null };
-    this.#routes.set(name, Object.freeze({ target: deployed, policy }));
-    this.#seen.set(name, current);
-    if (before !== current) {
-      this.logger.info('routing to new version', { function: name, version: current, previous: before ?? null });
-      this.#inBackground('retire/prewarm', name, async () => {
-        await this.scheduler.retire(name, current);
-        await this.scheduler.prewarm(deployed);
-      });
+    const aliases = new Map<string, () => DeployedVersion>();
+    for (const alias of Object.keys(fn.aliases ?? {})) {
+      const vs = aliasVersions(fn, alias)!;
+      if (alias !== LATEST && vs.every((w) => deployed.has(w.version))) aliases.set(alias, chooser(vs, deployed));
     }
+    const target = deployed.get(current)!;
+    this.#routes.set(name, Object.freeze({ target, policy, pick: chooser(latest, deployed), aliases, versions: deployed }));
+    this.#seen.set(name, current);
+    if (before !== current) this.logger.info('routing to new version', { function: name, version: current, previous: before ?? null });
+    this.#followServed(name, served, deployed);
+  }
+
+  /** Prewarms versions newly served; retires, after the grace, those no alias serves any more. */
+  #followServed(name: string, served: Set<number>, deployed: ReadonlyMap<number, DeployedVersion>): void {
+    const before = this.#served.get(name) ?? new Set<number>();
+    this.#served.set(name, served);
+    for (const n of served) {
+      const d = deployed.get(n);
+      if (d && !before.has(n)) this.#inBackground('prewarm', name, () => this.scheduler.prewarm(d));
+    }
+    if (![...before].some((n) => !served.has(n))) return;
+    clearTimeout(this.#retireTimers.get(name));
+    const retire = () => {
+      this.#retireTimers.delete(name);
+      this.#pinned.delete(name);
+      // What is served at that time, not at this one: an alias may have moved back meanwhile.
+      const keep = this.#served.get(name);
+      if (keep) this.#inBackground('retire', name, () => this.scheduler.retire(name, keep));
+    };
+    if (this.rollbackWarmMs === 0) return retire();
+    const timer = setTimeout(retire, this.rollbackWarmMs);
+    timer.unref();
+    this.#retireTimers.set(name, timer);
   }
 
   async #policy(name: string): Promise<HttpPolicy> {
@@ -168,6 +255,8 @@ export class RouteTable extends Closeable {
 
   protected async doClose(): Promise<void> {
     this.#unwatch();
+    for (const t of this.#retireTimers.values()) clearTimeout(t);
+    this.#retireTimers.clear();
     await Promise.allSettled([...this.#chains.values()]);
     await Promise.allSettled([...this.#background]);
     this.#routes.clear();

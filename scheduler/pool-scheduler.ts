@@ -78,9 +78,10 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     this.#pool(target).ensureMin();
   }
 
-  async retire(functionName: string, keepVersion?: number): Promise<void> {
+  async retire(functionName: string, keep?: number | ReadonlySet<number>): Promise<void> {
+    const kept = (v: number) => (typeof keep === 'number' ? v === keep : keep?.has(v) ?? false);
     for (const [key, pool] of this.#pools) {
-      if (pool.target.function !== functionName || pool.target.version === keepVersion) continue;
+      if (pool.target.function !== functionName || kept(pool.target.version)) continue;
       this.#pools.delete(key);
       this.#retiring.add(pool);
       pool.retire();

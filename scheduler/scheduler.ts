@@ -77,8 +77,8 @@ export interface Scheduler {
   tryAcquire?(target: DeployedVersion): Lease | null;
   /** Keep a version's minimum instances warm ahead of demand (called when a version is deployed). */
   prewarm(target: DeployedVersion): Promise<void>;
-  /** Drain and remove the instances of a function, all of them or all but `keepVersion`'s. */
-  retire(functionName: string, keepVersion?: number): Promise<void>;
+  /** Drain and remove the instances of a function: all of them, or all but those of the versions in `keep`. */
+  retire(functionName: string, keep?: number | ReadonlySet<number>): Promise<void>;
   instances(functionName: string): InstanceView[];
   /** Why the function's current version is failing, or null when it is not. Optional. */
   failing?(functionName: string): FailingView | null;

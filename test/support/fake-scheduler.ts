@@ -40,7 +40,9 @@ export class FakeScheduler implements Scheduler {
     this.prewarmed.push(target);
   }
 
-  async retire(name: string, keepVersion?: number): Promise<void> {
+  async retire(name: string, keep?: number | ReadonlySet<number>): Promise<void> {
+    // One kept version is what most callers pass; a set is shown as its smallest (the tests pass one).
+    const keepVersion = typeof keep === 'number' ? keep : keep && keep.size > 0 ? Math.min(...keep) : undefined;
     this.retired.push({ name, keepVersion });
   }
 

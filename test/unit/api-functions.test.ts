@@ -9,7 +9,7 @@ const code = Buffer.from('export default async () => ({ statusCode: 200, body: "
 describe('control plane: /v1/functions', () => {
   let h: Harness;
   beforeEach(async () => {
-    h = await startHarness({ STRATUS_MAX_UPLOAD_MB: '1' });
+    h = await startHarness({ STRATUS_MAX_UPLOAD_MB: '1', STRATUS_ROLLBACK_WARM_MS: '0' });
   });
   afterEach(async () => {
     await h.close();
