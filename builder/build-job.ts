@@ -1,22 +1,24 @@
-// One build, phase by phase: extract → install → image → push, then the tree becomes the version's
+// One build, phase by phase: extract → install → check → image → push → load, then the tree becomes the version's
 // artifact. It knows nothing of queues or records: it reports phases to its caller, and throws a
 // BuildFailure (a message for the user) or any other error (ours, logged by the caller).
 
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/lifecycle.js';
-import type { BuildRequest, Runtime } from '../core/types.js';
+import type { CheckReport } from '../core/check-report.js';
+import type { BuildRequest, BuildStage, Runtime } from '../core/types.js';
 import type { BuildLog } from './build-log.js';
 import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
 import { packageJsonFor } from './module-type.js';
 import type { ImageSpec } from './image.js';
 import { planInstall, type InstallRunner } from './install.js';
+import type { CheckStage } from './checks.js';
 import type { LoadCheck } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
 import { checkTree, TreeViolation, type TreeLimits } from './tree-check.js';
 
-export type BuildPhase = 'extract' | 'install' | 'image' | 'push' | 'load';
+export type BuildPhase = BuildStage;
 
 /** A failure the user can act on; its message becomes BuildRecord.error. */
 export class BuildFailure extends Error {}
@@ -37,6 +39,10 @@ export interface JobContext {
   imageStep: ImageStep | null;
   /** Starts the built version once before it may become ready (load-check.ts); null: no check (a builder given no backend). */
   loadCheck: LoadCheck | null;
+  /** Lint and the function's tests between install and image (checks.ts); null: no check stage. */
+  checks?: CheckStage | null;
+  /** Keeps the check stage's report with the build, passed or failed, before the stage's verdict. */
+  onReport?: (report: CheckReport) => Promise<void>;
   baseImages: Record<Runtime, string>;
   tagFor: (fn: string, version: number) => string;
   workDir: string;
@@ -123,6 +129,23 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
     if (runtime === 'node') await fsp.writeFile(path.join(codeDir, 'package.json'), await packageJsonFor(codeDir, handler), { flag: 'wx' }).catch(() => {});
     await normalizeModes(codeDir);
   });
+
+  // Before the image: code that fails its own tests or lints with an error never becomes a version.
+  const checks = ctx.checks;
+  if (checks) {
+    await phase(ctx, 'check', async () => {
+      const limit = ctx.installOutputLimit ?? INSTALL_OUTPUT_LIMIT;
+      const chunk = capOutput(limit, (c) => ctx.log.chunk('check', c), () => {
+        ctx.log.chunk('check', '\n');
+        ctx.log.line('check', `… test output past ${formatBytes(limit)} was left out of this log; the report keeps its end`);
+      });
+      const target = { runtime, config: req.config, codeDir, buildId: req.buildId };
+      const report = await checks.run(target, { line: (l) => ctx.log.line('check', l), chunk }, ctx.signal);
+      await ctx.onReport?.(report);
+      const failure = checks.failureOf(report, req.buildId);
+      if (failure) throw failure;
+    });
+  }
 
   let image: string | null = null;
   if (ctx.imageStep) {

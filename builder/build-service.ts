@@ -7,10 +7,11 @@ import { StratusError, isStratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
-import type { BuildRecord, BuildRequest, BuildStatus, Runtime } from '../core/types.js';
+import type { BuildRecord, BuildRequest, BuildStage, BuildStatus, Runtime } from '../core/types.js';
 import type { Builder, UploadToPrepare } from './builder.js';
 import { BuildLog } from './build-log.js';
 import { BuildFailure, runBuildJob, unpackSource, type BuildPhase, type ImageStep, type JobResult, type PreparedSource } from './build-job.js';
+import { CheckFailure, type CheckStage } from './checks.js';
 import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
@@ -28,12 +29,14 @@ export interface BuildServiceOptions {
   imageStep: ImageStep | null;
   /** The version is started once before it may become ready; null: no check. */
   loadCheck: LoadCheck | null;
+  /** Lint and the function's own tests before the image (checks.ts); absent or null: no check stage. */
+  checks?: CheckStage | null;
   baseImages: Record<Runtime, string>;
   tagFor: (fn: string, version: number) => string;
   purger: Purger;
   logger: Logger;
   clock: Clock;
-  /** Told of every build that ends failed (build.failed), once its records say so; absent: nobody is. */
+  /** Told of every build that ends failed (checks.failed when its check stage failed, build.failed otherwise), once its records say so; absent: nobody is. */
   notifier?: Notifier;
   /**
    * Rolls a ready version out as the function's current one (gateway/releases: a ready instance first, then
@@ -161,12 +164,16 @@ export class BuildService extends Closeable implements Builder {
     if (!prepared) await fsp.rm(workDir, { recursive: true, force: true });
     let result: JobResult | null = null;
     let failure: string | null = null;
+    let checksFailed = false;
     try {
       result = await runBuildJob(req, {
         limits: this.o.limits,
         runner: this.o.runner,
         imageStep: this.o.imageStep,
         loadCheck: this.o.loadCheck,
+        checks: this.o.checks ?? null,
+        // Kept before the verdict, so a failed build's report is there when its failure is told.
+        onReport: (report) => store.putBuildReport(req.buildId, report),
         baseImages: this.o.baseImages,
         tagFor: this.o.tagFor,
         workDir,
@@ -177,7 +184,7 @@ export class BuildService extends Closeable implements Builder {
         onPhase: async (p) => {
           current = p;
           log.line(p, `--- ${p}`);
-          await update({ status: (p === 'push' ? 'pushing' : 'building') satisfies BuildStatus });
+          await update({ status: (p === 'push' ? 'pushing' : p === 'check' ? 'checking' : 'building') satisfies BuildStatus });
         },
         onPhaseDone: (p, ms) => {
           timings[p] = ms;
@@ -185,6 +192,7 @@ export class BuildService extends Closeable implements Builder {
       }, prepared);
     } catch (err) {
       failure = this.#describe(err, signal, current, req, log);
+      checksFailed = err instanceof CheckFailure && !signal.aborted;
     } finally {
       await fsp.rm(workDir, { recursive: true, force: true }).catch(() => {});
     }
@@ -198,7 +206,7 @@ export class BuildService extends Closeable implements Builder {
       const message = failure ?? 'the build ended without a result';
       log.line('failed', message);
       await log.flush();
-      await this.#fail(req.buildId, req.function, req.version, message, timings);
+      await this.#fail(req.buildId, req.function, req.version, message, timings, { stage: current, checks: checksFailed });
     } else {
       log.line('succeeded', result.image ? `image ${result.image}` : `artifact ${result.artifactDir}`);
       await log.flush();
@@ -238,17 +246,19 @@ export class BuildService extends Closeable implements Builder {
     if (b) await store.putBuild({ ...b, status: 'succeeded', finishedAt: iso(clock), image: result.image, error: null, timings });
   }
 
-  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>): Promise<void> {
+  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>, how?: { stage: BuildStage; checks: boolean }): Promise<void> {
     const { store, clock } = this.o;
     const v = await store.getVersion(fn, version);
     if (v && v.status === 'building') await store.putVersion({ ...v, status: 'failed' });
     const b = await store.getBuild(buildId);
-    if (b) await store.putBuild({ ...b, status: 'failed', finishedAt: iso(clock), error: message, timings: timings ?? b.timings });
+    if (b) await store.putBuild({ ...b, status: 'failed', finishedAt: iso(clock), error: message, failedStage: how?.stage ?? null, timings: timings ?? b.timings });
     // The function's status changed (its newest build failed): touching the record tells every
     // replica's route table, which answers the function URL with the build's error from then on.
     await store.updateFunction(fn, (record) => (record && record.latestVersion === version ? { ...record, updatedAt: iso(clock) } : null));
     // After the records: a receiver that looks the build up at once finds it failed. Never throws.
-    await this.o.notifier?.notify({ kind: 'build.failed', function: fn, version, data: { buildId, error: message } });
+    await this.o.notifier?.notify(
+      how?.checks ? { kind: 'checks.failed', function: fn, version, data: { buildId, summary: message } } : { kind: 'build.failed', function: fn, version, data: { buildId, error: message } },
+    );
   }
 
   async #removeUpload(req: BuildRequest): Promise<void> {

@@ -10,6 +10,8 @@ import type { Store } from '../core/store/store.js';
 import type { Builder } from './builder.js';
 import type { ImageStep } from './build-job.js';
 import { BuildService } from './build-service.js';
+import { CheckStage } from './checks.js';
+import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './checks-sandbox.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
@@ -40,6 +42,11 @@ export interface BuilderDeps {
   promote?: (fn: string, version: number) => Promise<string>;
   /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
   installSandbox?: Partial<InstallSandboxSettings>;
+  /**
+   * Where lint and tests run (checks-sandbox.ts): default a container of the checks image with Docker,
+   * the host's tools without; null: no check stage.
+   */
+  checkSandbox?: CheckSandbox | null;
   /** Test seams: replace how dependencies are installed or images built. */
   installRunner?: InstallRunner;
   imageStep?: ImageStep | null;
@@ -61,6 +68,10 @@ export function createBuilder(deps: BuilderDeps): Builder {
     deps.installRunner ??
     (docker ? new ContainerInstallRunner(docker, { images: images.runtime, caFile: build.caFile, sandbox }) : new HostInstallRunner({ caFile: build.caFile, sandbox }));
   const imageStep = deps.imageStep !== undefined ? deps.imageStep : docker ? dockerImageStep(docker) : null;
+  // A builder whose install is replaced (a test seam) builds stand-in trees that no linter could pass:
+  // it gets a check stage only when it is given a sandbox for one too.
+  const checkSandbox =
+    deps.checkSandbox !== undefined ? deps.checkSandbox : deps.installRunner ? null : docker ? new ContainerCheckSandbox(docker, { sandbox }) : new HostCheckSandbox({ sandbox });
   const purger = new Purger({
     docker,
     registry: docker ? new RegistryClient(images.registry) : null,
@@ -78,6 +89,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     runner,
     imageStep,
     loadCheck: deps.loadCheck ?? null,
+    checks: checkSandbox ? new CheckStage(checkSandbox) : null,
     baseImages: images.runtime,
     tagFor: (fn, version) => imageTag(images, fn, version),
     purger,

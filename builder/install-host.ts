@@ -78,7 +78,7 @@ export class HostInstallRunner implements InstallRunner {
 }
 
 /** Runs the command as the leader of a new process group; the whole group is killed when it ends or is aborted. */
-function spawnGroup(plan: InstallPlan, run: RunOptions, cwd: string, env: Record<string, string>, id: InstallIdentity): Promise<number> {
+export function spawnGroup(plan: InstallPlan, run: RunOptions, cwd: string, env: Record<string, string>, id: InstallIdentity): Promise<number> {
   if (run.signal.aborted) return Promise.resolve(137);
   return new Promise((resolve, reject) => {
     const [cmd, ...args] = plan.command;
@@ -105,7 +105,7 @@ function spawnGroup(plan: InstallPlan, run: RunOptions, cwd: string, env: Record
     };
     run.signal.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', run.onOutput);
-    child.stderr.on('data', run.onOutput);
+    child.stderr.on('data', run.onStderr ?? run.onOutput);
     child.on('exit', () => {
       killGroup();
       // A process that left the group (setsid) and kept our pipes open must not hold the build.

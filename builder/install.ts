@@ -42,6 +42,8 @@ export interface RunOptions {
   dir: string;
   buildId: string;
   onOutput: (chunk: Buffer) => void;
+  /** Where stderr goes when it must be told apart from stdout (the check tools); absent: onOutput. */
+  onStderr?: (chunk: Buffer) => void;
   signal: AbortSignal;
 }
 
@@ -65,6 +67,57 @@ export interface ContainerRunnerOptions {
   pidsLimit?: number;
   /** Size of the tmpfs at /tmp, the install's HOME (npm's cache lives there; it counts against memory). */
   tmpMb?: number;
+}
+
+/**
+ * The confinement of a container that runs the uploader's code at build time (install, checks): no
+ * capabilities, no new privileges, a read-only root with a tmpfs /tmp, memory (no swap), CPU and pids
+ * caps, and no log kept by Docker — the output is streamed to the build log (capped there), and a copy
+ * on the host's disk would be an unbounded write the code controls.
+ */
+export function sandboxHostConfig(o: { memoryMb: number; cpus: number; pidsLimit: number; tmpMb: number }): Docker.HostConfig {
+  return {
+    Memory: o.memoryMb * 1024 * 1024,
+    MemorySwap: o.memoryMb * 1024 * 1024,
+    NanoCpus: Math.round(o.cpus * 1e9),
+    PidsLimit: o.pidsLimit,
+    CapDrop: ['ALL'],
+    SecurityOpt: ['no-new-privileges:true'],
+    ReadonlyRootfs: true,
+    Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${o.tmpMb}m` },
+    LogConfig: { Type: 'none', Config: {} },
+  };
+}
+
+/**
+ * Starts a created container and follows it to its end: its stdout and stderr to the sinks, killed when
+ * `signal` aborts (137), removed afterwards whatever happened. Resolves with its exit code. Shared by
+ * the install and the check stage (checks-sandbox.ts).
+ */
+export async function runContainerToEnd(docker: Docker, container: Docker.Container, sinks: { stdout: (chunk: Buffer) => void; stderr: (chunk: Buffer) => void }, signal: AbortSignal): Promise<number> {
+  const kill = () => void container.kill().catch(() => {});
+  signal.addEventListener('abort', kill, { once: true });
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const out = new PassThrough();
+    const err = new PassThrough();
+    out.on('data', sinks.stdout);
+    err.on('data', sinks.stderr);
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', () => resolve());
+    });
+    docker.modem.demuxStream(stream, out, err);
+    if (signal.aborted) return 137;
+    await container.start();
+    const result = (await container.wait()) as { StatusCode: number };
+    await ended;
+    return result.StatusCode;
+  } finally {
+    signal.removeEventListener('abort', kill);
+    await container.remove({ force: true }).catch(() => {});
+  }
 }
 
 /**
@@ -99,7 +152,7 @@ export class ContainerInstallRunner implements InstallRunner {
   async #runContainer(plan: InstallPlan, run: RunOptions, user: string): Promise<number> {
     const { caFile } = this.opts;
     const image = this.opts.images[run.runtime];
-    const env = installEnv({ path: await this.#imagePath(image), home: '/tmp', caFile: caFile ? CA_IN_CONTAINER : undefined, passEnv: this.#sandbox.passEnv });
+    const env = installEnv({ path: await imagePath(this.docker, image), home: '/tmp', caFile: caFile ? CA_IN_CONTAINER : undefined, passEnv: this.#sandbox.passEnv });
     const container = await this.docker.createContainer({
       Image: image,
       // `env -i`: the image's own ENV (STRATUS_CODE_DIR, ...) is not the install's business either.
@@ -110,46 +163,16 @@ export class ContainerInstallRunner implements InstallRunner {
       Labels: { 'dev.stratus.build': run.buildId },
       HostConfig: {
         Binds: [`${run.dir}:/code`, ...(caFile ? [`${caFile}:${CA_IN_CONTAINER}:ro`] : [])],
-        Memory: (this.opts.memoryMb ?? 1024) * 1024 * 1024,
-        MemorySwap: (this.opts.memoryMb ?? 1024) * 1024 * 1024,
-        NanoCpus: Math.round((this.opts.cpus ?? 1) * 1e9),
-        PidsLimit: this.opts.pidsLimit ?? 512,
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges:true'],
-        ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.opts.tmpMb ?? 512}m` },
-        // The output is streamed to the build log (capped there); Docker keeping a copy on the host's
-        // disk would be an unbounded write the install controls.
-        LogConfig: { Type: 'none', Config: {} },
+        ...sandboxHostConfig({ memoryMb: this.opts.memoryMb ?? 1024, cpus: this.opts.cpus ?? 1, pidsLimit: this.opts.pidsLimit ?? 512, tmpMb: this.opts.tmpMb ?? 512 }),
       },
     });
-    const kill = () => void container.kill().catch(() => {});
-    run.signal.addEventListener('abort', kill, { once: true });
-    try {
-      const stream = await container.attach({ stream: true, stdout: true, stderr: true });
-      const out = new PassThrough();
-      out.on('data', run.onOutput);
-      const ended = new Promise<void>((resolve) => {
-        stream.on('end', resolve);
-        stream.on('close', resolve);
-        stream.on('error', () => resolve());
-      });
-      this.docker.modem.demuxStream(stream, out, out);
-      if (run.signal.aborted) return 137;
-      await container.start();
-      const result = (await container.wait()) as { StatusCode: number };
-      await ended;
-      return result.StatusCode;
-    } finally {
-      run.signal.removeEventListener('abort', kill);
-      await container.remove({ force: true }).catch(() => {});
-    }
+    return runContainerToEnd(this.docker, container, { stdout: run.onOutput, stderr: run.onOutput }, run.signal);
   }
+}
 
-  /** The image's PATH (where its node/python live); `env -i` would otherwise leave none. */
-  async #imagePath(image: string): Promise<string> {
-    const info = (await this.docker.getImage(image).inspect()) as { Config?: { Env?: string[] | null } };
-    const entry = info.Config?.Env?.find((e) => e.startsWith('PATH='));
-    return entry ? entry.slice('PATH='.length) : DEFAULT_INSTALL_PATH;
-  }
+/** An image's PATH (where its node/python live); `env -i` would otherwise leave none. */
+export async function imagePath(docker: Docker, image: string): Promise<string> {
+  const info = (await docker.getImage(image).inspect()) as { Config?: { Env?: string[] | null } };
+  const entry = info.Config?.Env?.find((e) => e.startsWith('PATH='));
+  return entry ? entry.slice('PATH='.length) : DEFAULT_INSTALL_PATH;
 }

@@ -56,6 +56,13 @@ export const functionConfigSchema = z
         backoffMs: z.number().int().min(LIMITS.asyncBackoffMs.min).max(LIMITS.asyncBackoffMs.max).default(LIMITS.asyncBackoffMs.default),
       })
       .optional(),
+    /** The build's check stage (builder/checks.ts): lint (ESLint, pyflakes) and the function's own tests (npm test, pytest). Unset: both on. */
+    checks: z
+      .strictObject({
+        lint: z.boolean().default(true),
+        test: z.boolean().default(true),
+      })
+      .optional(),
     /** Where this function's notifications go besides the platform's own (gateway/notify/): a signed webhook, email addresses. */
     notify: z
       .strictObject({

@@ -76,7 +76,9 @@ export interface VersionRecord {
   origin?: Origin;
 }
 
-export type BuildStatus = 'queued' | 'building' | 'pushing' | 'succeeded' | 'failed';
+export type BuildStatus = 'queued' | 'building' | 'checking' | 'pushing' | 'succeeded' | 'failed';
+/** The stages of a build, in order (timings are kept per stage; check: lint and tests, builder/checks.ts). */
+export type BuildStage = 'extract' | 'install' | 'check' | 'image' | 'push' | 'load';
 export const TERMINAL_BUILD_STATUSES: readonly BuildStatus[] = ['succeeded', 'failed'];
 
 export interface BuildRecord {
@@ -87,11 +89,13 @@ export interface BuildRecord {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
-  /** Milliseconds per phase, e.g. { extract: 12, install: 3400, image: 2100, push: 800 }. */
+  /** Milliseconds per stage, e.g. { extract: 12, install: 3400, check: 1900, image: 2100, push: 800, load: 400 }. */
   timings: Record<string, number>;
   image: string | null;
   /** A message the user can act on when the build failed. */
   error: string | null;
+  /** The stage a failed build stopped in ('check': its lint or tests failed, the report says what); absent: none or not known. */
+  failedStage?: BuildStage | null;
   /**
    * The platform id (core/platform-id.ts) whose builder runs it, where its upload lies. Another Stratus
    * sharing the Redis prefix leaves the build to that one, also at start (absent: recorded before this field).
