@@ -71,7 +71,8 @@ export async function get(ctx: Context, name: string, opts: ReadOptions): Promis
     ['env', Object.keys((c.env as Record<string, string> | undefined) ?? {}).join(', ') || null],
     ['updated', `${fn.updatedAt} (${ago(fn.updatedAt)})`],
     ['failing', fn.failing ? `${fn.failing.lastError ?? 'instances fail to start'} (${fn.failing.failures ?? '?'} in a row) — \`stratus logs ${fn.name}\`` : undefined],
-    ['rollout', fn.rollout !== undefined && fn.rollout !== null ? JSON.stringify(fn.rollout) : undefined],
+    ['aliases', aliasesCell(fn.aliases)],
+    ['rollout', rolloutCell(fn.rollout)],
     ['versions', `${fn.versions.length} — \`stratus versions ${fn.name}\``],
   ]);
 }
@@ -94,10 +95,27 @@ export async function versions(ctx: Context, name: string, opts: ReadOptions): P
   if (opts.json) return ctx.ui.json(raw);
   const sorted = [...list].sort((a, b) => b.version - a.version);
   ctx.ui.table(
-    ['VERSION', 'STATUS', 'CREATED', 'ORIGIN', 'IMAGE'],
-    sorted.map((v) => [`${v.version === fn.currentVersion ? '* ' : '  '}v${v.version}`, v.status, ago(v.createdAt), origin(v), v.image]),
+    ['VERSION', 'STATUS', 'CREATED', 'ORIGIN', 'ALIASES', 'IMAGE'],
+    sorted.map((v) => [`${v.version === fn.currentVersion ? '* ' : '  '}v${v.version}`, v.status, ago(v.createdAt), origin(v), Array.isArray(v.aliases) ? v.aliases.join(',') : null, v.image]),
   );
   if (fn.currentVersion !== null) ctx.ui.line(ctx.ui.dim(`* serves the plain URL (v${fn.currentVersion})`));
+}
+
+/** "latest → v3, beta → v3 80% v4 20%" from the record's { alias: { versions } }. */
+function aliasesCell(aliases: unknown): string | undefined {
+  if (typeof aliases !== 'object' || aliases === null) return undefined;
+  const parts = Object.entries(aliases as Record<string, { versions?: { version: number; weight: number }[] }>).map(
+    ([a, t]) => `${a} → ${(t.versions ?? []).map((v) => (t.versions!.length > 1 ? `v${v.version} ${v.weight}%` : `v${v.version}`)).join(' ')}`,
+  );
+  return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+/** The last rollout in one line: what moved, to what, and how it ended. */
+function rolloutCell(r: unknown): string | undefined {
+  if (typeof r !== 'object' || r === null) return undefined;
+  const o = r as { alias?: string; cause?: string; state?: string; to?: { version: number }[]; reason?: string | null; startedAt?: string };
+  const to = (o.to ?? []).map((v) => `v${v.version}`).join('+');
+  return `${o.alias ?? '?'} → ${to} (${o.cause ?? '?'}): ${o.state ?? '?'}${o.reason ? ` — ${o.reason}` : ''}${o.startedAt ? `, ${ago(o.startedAt)}` : ''}`;
 }
 
 /** What made a version, in a few words, whatever shape the record gives it. */

@@ -6,14 +6,37 @@
 
 import type { Context } from '../context.js';
 import { usageError } from '../errors.js';
+import { ago } from '../ui.js';
 
 const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
 
+interface Weighted {
+  version: number;
+  weight: number;
+}
+
+/** What a move answers (PUT …/aliases/:alias and POST …/rollback): the alias, now and before, and its rollout. */
+interface MoveAnswer {
+  name: string;
+  alias?: string;
+  version: number;
+  versions?: Weighted[];
+  previous?: Weighted[] | number | null;
+  rollout?: { state?: string; reason?: string | null } | null;
+}
+
+function describeMove(m: MoveAnswer): string {
+  const now = describeTarget({ version: m.version, versions: m.versions });
+  const before = m.previous === null || m.previous === undefined ? '' : ` (was ${typeof m.previous === 'number' ? `v${m.previous}` : describeTarget({ versions: m.previous })})`;
+  const rollout = m.rollout?.state && m.rollout.state !== 'done' ? `; rollout ${m.rollout.state}${m.rollout.reason ? `: ${m.rollout.reason}` : ''}` : '';
+  return `${now}${before}${rollout}`;
+}
+
 export async function rollback(ctx: Context, name: string, opts: { to?: string; json?: boolean }): Promise<void> {
   const body = opts.to === undefined ? {} : { version: versionNumber(opts.to, '--to') };
-  const res = await (await ctx.client()).call<{ name: string; version: number; previous: number | null }>('POST', `${fnPath(name)}/rollback`, { json: body });
+  const res = await (await ctx.client()).call<MoveAnswer>('POST', `${fnPath(name)}/rollback`, { json: body });
   if (opts.json) return ctx.ui.json(res);
-  ctx.ui.line(`${ctx.ui.ok('✓')} ${res.name} serves v${res.version}${res.previous !== null && res.previous !== undefined ? ` (was v${res.previous})` : ''}`);
+  ctx.ui.line(`${ctx.ui.ok('✓')} ${res.name} serves ${describeMove(res)}`);
 }
 
 export type AliasTarget = { version: number } | { versions: { version: number; weight: number }[] };
@@ -53,27 +76,27 @@ function weightOf(value: string): number {
 
 export async function setAlias(ctx: Context, name: string, alias: string, spec: string, opts: { json?: boolean }): Promise<void> {
   const target = parseAliasTarget(spec);
-  const res = await (await ctx.client()).call<unknown>('PUT', `${fnPath(name)}/aliases/${encodeURIComponent(alias)}`, { json: target });
+  const client = await ctx.client();
+  const res = await client.call<MoveAnswer>('PUT', `${fnPath(name)}/aliases/${encodeURIComponent(alias)}`, { json: target });
   if (opts.json) return ctx.ui.json(res);
-  ctx.ui.line(`${ctx.ui.ok('✓')} ${name}@${alias} → ${describeTarget(target)}`);
-  ctx.ui.line(ctx.ui.dim(`  ${(await ctx.client()).functionUrl(`${name}@${alias}`)}`));
+  ctx.ui.line(`${ctx.ui.ok('✓')} ${name}@${alias} → ${describeMove(res)}`);
+  ctx.ui.line(ctx.ui.dim(`  ${client.functionUrl(`${name}@${alias}`)}`));
 }
 
+/** An alias as GET …/aliases gives it: { versions, updatedAt } by name (or a list of { name, … }). */
 interface AliasView {
   name?: string;
-  alias?: string;
   version?: number;
-  versions?: { version: number; weight: number }[];
-  [key: string]: unknown;
+  versions?: Weighted[];
+  updatedAt?: string;
 }
 
 export async function listAliases(ctx: Context, name: string, opts: { json?: boolean }): Promise<void> {
   const res = await (await ctx.client()).call<{ aliases: AliasView[] | Record<string, AliasView> }>('GET', `${fnPath(name)}/aliases`);
   if (opts.json) return ctx.ui.json(res);
-  // A list of { name, … } or a map by alias name: either reads the same here.
-  const entries = Array.isArray(res.aliases) ? res.aliases.map((a) => [a.name ?? a.alias ?? '?', a] as const) : Object.entries(res.aliases ?? {});
+  const entries = Array.isArray(res.aliases) ? res.aliases.map((a) => [a.name ?? '?', a] as const) : Object.entries(res.aliases ?? {});
   if (entries.length === 0) return ctx.ui.line(`${name} has no aliases: \`stratus alias ${name} live 3\` makes one`);
-  ctx.ui.table(['ALIAS', 'VERSIONS'], entries.map(([alias, a]) => [alias, describeTarget(a)]));
+  ctx.ui.table(['ALIAS', 'VERSIONS', 'UPDATED'], entries.map(([alias, a]) => [alias, describeTarget(a), ago(a.updatedAt)]));
 }
 
 export async function removeAlias(ctx: Context, name: string, alias: string): Promise<void> {
@@ -81,7 +104,8 @@ export async function removeAlias(ctx: Context, name: string, alias: string): Pr
   ctx.ui.line(`${ctx.ui.ok('✓')} removed ${name}@${alias}`);
 }
 
-function describeTarget(t: { version?: number; versions?: { version: number; weight: number }[] }): string {
-  if (t.versions && t.versions.length > 0) return t.versions.map((v) => `v${v.version} ${v.weight}%`).join(', ');
+function describeTarget(t: { version?: number; versions?: Weighted[] }): string {
+  if (t.versions && t.versions.length > 1) return t.versions.map((v) => `v${v.version} ${v.weight}%`).join(', ');
+  if (t.versions?.length === 1) return `v${t.versions[0]!.version}`;
   return t.version !== undefined ? `v${t.version}` : '-';
 }
