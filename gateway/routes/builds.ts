@@ -1,5 +1,5 @@
-// /v1/builds/:id and its log, plain or followed as server-sent events. A follower polls the store from
-// a byte offset, so it works the same whichever replica runs the build.
+// /v1/builds/:id, its check report, and its log, plain or followed as server-sent events. A follower
+// polls the store from a byte offset, so it works the same whichever replica runs the build.
 
 import express, { type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
@@ -36,6 +36,15 @@ export function buildsRouter(store: Store, logger: Logger, pollMs: number): Buil
 
   router.get('/builds/:id', async (req, res) => {
     res.json(await requireBuild(String(req.params.id)));
+  });
+
+  // The check stage's report (builder/checks.ts), from the store so any replica serves it. A build that
+  // has not reached its checks yet, or ran without them (an image of the user's own), has none: [].
+  router.get('/builds/:id/report', async (req, res) => {
+    const id = String(req.params.id);
+    const build = await requireBuild(id);
+    const report = await store.getBuildReport(id);
+    res.json({ buildId: id, status: build.status, failedStage: build.failedStage ?? null, checks: report?.checks ?? [] });
   });
 
   router.get('/builds/:id/logs', async (req, res) => {
