@@ -16,6 +16,7 @@ export const RUNTIME_IMAGES = {
   node: process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest',
   python: process.env.STRATUS_RUNTIME_IMAGE_PYTHON ?? 'stratus/runtime-python:latest',
 };
+const CHECK_IMAGES = { node: 'stratus/checks-node:latest', python: 'stratus/checks-python:latest' };
 
 function httpGet(opts: http.RequestOptions): Promise<number> {
   return new Promise((resolve) => {
@@ -61,7 +62,8 @@ async function probe(service: Service): Promise<boolean> {
       return (await httpGet({ host, port: Number(port ?? 5000), path: '/v2/' })) === 200;
     }
     case 'runtime-images': {
-      for (const image of Object.values(RUNTIME_IMAGES)) {
+      // The checks images come with them (build-runtime-images.sh): every Docker build runs its checks there.
+      for (const image of [...Object.values(RUNTIME_IMAGES), ...Object.values(CHECK_IMAGES)]) {
         const status = await httpGet({ socketPath: DOCKER_SOCKET, path: `/images/${encodeURIComponent(image)}/json` });
         if (status !== 200) return false;
       }
