@@ -3,6 +3,7 @@
 
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { checkProblemLines, printCheckProblems } from '../check-report.js';
 import { ApiError } from '../client.js';
 import { followBuild, timingLine, type BuildView } from '../build-follow.js';
 import type { Context } from '../context.js';
@@ -93,6 +94,7 @@ export async function deploy(ctx: Context, target: string | undefined, opts: Dep
   }
   if (opts.json) ui.json({ ...answer, build });
   if (build.status !== 'succeeded') {
+    if (build.failedStage === 'check' && !opts.json) printCheckProblems(ui, await checkProblemLines(client, answer.buildId));
     const serving = await client
       .call<{ currentVersion: number | null }>('GET', `/v1/functions/${encodeURIComponent(answer.name)}`)
       .then((fn) => (fn.currentVersion !== null ? `; v${fn.currentVersion} keeps serving` : ''))

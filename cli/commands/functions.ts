@@ -1,6 +1,7 @@
 // Reading and removing functions: ls, get, versions, delete; and one build (stratus build ID [-f]).
 
 import readline from 'node:readline/promises';
+import { checkProblemLines, printCheckProblems } from '../check-report.js';
 import { ApiError } from '../client.js';
 import { followBuild, readBuild, timingLine } from '../build-follow.js';
 import type { Context } from '../context.js';
@@ -41,7 +42,7 @@ interface FunctionView extends FunctionSummary {
 
 const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
 const versionCell = (f: { currentVersion: number | null; latestVersion: number }) =>
-  f.currentVersion === null ? `- (v${f.latestVersion} not built)` : f.latestVersion > f.currentVersion ? `v${f.currentVersion} (v${f.latestVersion} newer)` : `v${f.currentVersion}`;
+  f.currentVersion === null ? `- (v${f.latestVersion} not built)` : f.latestVersion > f.currentVersion ? `v${f.currentVersion} (newest: v${f.latestVersion})` : `v${f.currentVersion}`;
 
 export async function list(ctx: Context, opts: ReadOptions): Promise<void> {
   const res = await (await ctx.client()).call<{ functions: FunctionSummary[] }>('GET', '/v1/functions');
@@ -162,6 +163,7 @@ export async function build(ctx: Context, id: string, opts: ReadOptions & { foll
     ['image', b.image],
     ['error', b.error ?? undefined],
   ]);
+  if (b.failedStage === 'check') printCheckProblems(ctx.ui, await checkProblemLines(client, id));
   const log = await client.send('GET', `/v1/builds/${encodeURIComponent(id)}/logs`, {});
   if (log.ok) ctx.ui.line(`\n${(await log.text()).trimEnd()}`);
 }

@@ -6,7 +6,6 @@
 
 import type { Context } from '../context.js';
 import { usageError } from '../errors.js';
-import { ago } from '../ui.js';
 
 const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
 
@@ -83,20 +82,15 @@ export async function setAlias(ctx: Context, name: string, alias: string, spec: 
   ctx.ui.line(ctx.ui.dim(`  ${client.functionUrl(`${name}@${alias}`)}`));
 }
 
-/** An alias as GET …/aliases gives it: { versions, updatedAt } by name (or a list of { name, … }). */
-interface AliasView {
-  name?: string;
-  version?: number;
-  versions?: Weighted[];
-  updatedAt?: string;
-}
+/** An alias as GET …/aliases gives it: its weighted versions by name (or { versions, updatedAt } by name). */
+type AliasView = Weighted[] | { versions?: Weighted[] };
 
 export async function listAliases(ctx: Context, name: string, opts: { json?: boolean }): Promise<void> {
-  const res = await (await ctx.client()).call<{ aliases: AliasView[] | Record<string, AliasView> }>('GET', `${fnPath(name)}/aliases`);
+  const res = await (await ctx.client()).call<{ aliases: Record<string, AliasView> }>('GET', `${fnPath(name)}/aliases`);
   if (opts.json) return ctx.ui.json(res);
-  const entries = Array.isArray(res.aliases) ? res.aliases.map((a) => [a.name ?? '?', a] as const) : Object.entries(res.aliases ?? {});
+  const entries = Object.entries(res.aliases ?? {});
   if (entries.length === 0) return ctx.ui.line(`${name} has no aliases: \`stratus alias ${name} live 3\` makes one`);
-  ctx.ui.table(['ALIAS', 'VERSIONS', 'UPDATED'], entries.map(([alias, a]) => [alias, describeTarget(a), ago(a.updatedAt)]));
+  ctx.ui.table(['ALIAS', 'VERSIONS'], entries.map(([alias, a]) => [alias, describeTarget(Array.isArray(a) ? { versions: a } : a)]));
 }
 
 export async function removeAlias(ctx: Context, name: string, alias: string): Promise<void> {
