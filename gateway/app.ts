@@ -51,7 +51,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     store: deps.store, scheduler: deps.scheduler, notifier: deps.notifier ?? silentNotifier, clock: deps.clock,
     logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: deps.config.releases.rolloutDeadlineMs,
   });
-  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger);
+  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger, (fn, v) => releases.promote(fn, v));
   const records = deps.records ?? discardRecords;
   const ownQueue = deps.asyncQueue ? null : new MemoryAsyncQueue({ concurrency: deps.config.events.asyncConcurrency });
   const asyncInvocations = new AsyncInvocations({

@@ -30,6 +30,8 @@ export class FunctionService {
     private readonly routes: RouteTable,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** Rolls a new ready version out (gateway/releases/): a ready instance first, then latest moves to it. */
+    private readonly promote: (fn: string, version: number) => Promise<string> = async () => 'no rollout',
   ) {}
 
   /**
@@ -73,13 +75,14 @@ export class FunctionService {
     const existing = await this.store.getFunction(config.name);
     const version = await this.store.nextVersion(config.name);
     await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now, origin: { kind: 'image' } });
-    await this.store.putFunction(this.#nextRecord(existing, config, version, version, now));
+    await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
+    this.logger.info('image version rolled out', { function: config.name, version, rollout: await this.promote(config.name, version) });
     await this.routes.refresh(config.name);
     return { name: config.name, version, buildId: null, status: 'ready' };
   }
 
-  /** A config-only change: a new version reusing the current version's code, current at once. */
-  async patch(name: string, patch: unknown): Promise<{ name: string; version: number; config: FunctionConfig }> {
+  /** A config-only change: a new version reusing the current version's code, rolled out like a build's. */
+  async patch(name: string, patch: unknown): Promise<{ name: string; version: number; config: FunctionConfig; rollout: string }> {
     const fn = await this.#require(name);
     const current = fn.currentVersion === null ? null : await this.store.getVersion(name, fn.currentVersion);
     if (!current || current.status !== 'ready') {
@@ -96,9 +99,11 @@ export class FunctionService {
       artifactDir: current.artifactDir, handler: current.handler ?? null, buildId: current.buildId, createdAt: now, origin: { kind: 'patch' },
     };
     await this.store.putVersion(next);
-    await this.store.putFunction({ ...fn, config, currentVersion: version, latestVersion: version, updatedAt: now });
+    // The record names the new config at once; latest moves once the version has a ready instance.
+    await this.store.updateFunction(name, (f) => f && { ...f, config, latestVersion: Math.max(f.latestVersion, version), updatedAt: now });
+    const rollout = await this.promote(name, version);
     await this.routes.refresh(name);
-    return { name, version, config };
+    return { name, version, config, rollout };
   }
 
   async remove(name: string): Promise<void> {

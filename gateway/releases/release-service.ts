@@ -64,7 +64,9 @@ export class ReleaseService {
     const rollout = (state: RolloutState['state'], why: string | null): RolloutState => ({ alias, to, from, cause, state, startedAt, finishedAt: state === 'warming' ? null : this.#now(), reason: why });
     await this.deps.store.updateFunction(name, (f) => f && { ...f, rollout: rollout('warming', reason) });
 
-    const warm = this.#alreadyWarm(name, to) ? null : await this.#warm(records.map(deployedOf)).catch((err: unknown) => err as Error);
+    // A first version has no traffic to keep serving while it warms: it serves at once (its first call starts it).
+    const nothingServed = from === null && alias === LATEST;
+    const warm = nothingServed || this.#alreadyWarm(name, to) ? null : await this.#warm(records.map(deployedOf)).catch((err: unknown) => err as Error);
     if (warm instanceof Error) {
       const why = `version${to.length > 1 ? 's' : ''} ${to.map((v) => v.version).join(' and ')} got no ready instance within ${this.deps.rolloutDeadlineMs} ms: ${warm.message}`;
       await this.deps.store.updateFunction(name, (f) => f && { ...f, rollout: rollout('abandoned', why) });
