@@ -3,7 +3,6 @@
 // file included). Only the address changes (the test listens on a free port, not 8080). Every
 // "# {…}" line under a command is the output the README promises: each must appear in what ran.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,44 +11,10 @@ import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { bashBlocks, promisedOutputs, runBash } from '../support/readme-blocks.js';
 import { missing } from '../support/services.js';
 
 const README_ADDRESS = 'http://127.0.0.1:8080';
-
-/** The bash blocks of one README section, in order. */
-function bashBlocks(markdown: string, heading: string): string[] {
-  const start = markdown.indexOf(`\n## ${heading}\n`);
-  if (start < 0) throw new Error(`README has no section "${heading}"`);
-  const end = markdown.indexOf('\n## ', start + 1);
-  const section = markdown.slice(start, end < 0 ? undefined : end);
-  return [...section.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!);
-}
-
-/** "# {…}" comment lines as patterns: "…" stands for anything. */
-function promisedOutputs(blocks: string[]): RegExp[] {
-  return blocks
-    .flatMap((b) => b.split('\n'))
-    .filter((line) => /^#\s*\{/.test(line.trim()))
-    .map((line) => {
-      const text = line.trim().replace(/^#\s*/, '');
-      const pattern = text.split('…').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*?');
-      return new RegExp(pattern);
-    });
-}
-
-function runBash(script: string, cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
 
 describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('README walkthrough (Docker, Redis, registry)', () => {
   let dir: string;
