@@ -1,4 +1,4 @@
-// The README's "Five minutes with curl" and "Triggers", run as written: their bash blocks, in order, in a fresh directory
+// The README's "Five minutes with curl", "Versions, aliases and rollback" and "Triggers", run as written: their bash blocks, in order, in a fresh directory
 // whose .stratus/ is the state dir of a platform started the way `npm start` starts it (generated key
 // file included). Only the address changes (the test listens on a free port, not 8080). Every
 // "# {…}" line under a command is the output the README promises: each must appear in what ran.
@@ -31,7 +31,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
 
   afterAll(async () => {
     if (platform) {
-      for (const name of ['hello', 'hello-py', 'ticker']) await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
+      for (const name of ['hello', 'hello-py', 'ticker', 'greet']) await fetch(`${platform.url}/v1/functions/${name}`, { method: 'DELETE', headers: { authorization: `Bearer ${platform.apiKey}` } });
       await platform.stop();
     }
     await fs.rm(dir, { recursive: true, force: true });
@@ -39,7 +39,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
 
   it('runs as written and prints what it promises', async () => {
     const readme = await fs.readFile(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
-    const blocks = [...bashBlocks(readme, 'Five minutes with curl'), ...bashBlocks(readme, 'Triggers')];
+    const blocks = [...bashBlocks(readme, 'Five minutes with curl'), ...bashBlocks(readme, 'Versions, aliases and rollback'), ...bashBlocks(readme, 'Triggers')];
     expect(blocks.join('\n')).toContain(README_ADDRESS);
     const script = blocks.join('\n').replaceAll(README_ADDRESS, platform.url);
     const { code, out } = await runBash(script, dir, 300_000);
