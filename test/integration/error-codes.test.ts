@@ -137,6 +137,14 @@ describe('every documented error code, provoked', () => {
       expectProblem('PATCH a function still building', res, 'CONFLICT');
     });
 
+    it('INVALID_TRIGGER, TRIGGER_NOT_FOUND: a cron trigger with a bad schedule, a trigger id the function lacks', async () => {
+      const up = await upload({ name: 'scheduled', runtime: 'node' });
+      await h.builder.succeed(up.body.buildId);
+      const bad = await request(h.app).post('/v1/functions/scheduled/triggers').set(auth).send({ type: 'cron', schedule: '61 * * * *' });
+      expect(expectProblem('a cron trigger whose minute is 61', bad, 'INVALID_TRIGGER').field).toBe('body.schedule');
+      expectProblem('GET a trigger id the function does not have', await request(h.app).get('/v1/functions/scheduled/triggers/nope').set(auth), 'TRIGGER_NOT_FOUND');
+    });
+
     it('METHOD_NOT_ALLOWED and CORS_PREFLIGHT_REFUSED: a function URL whose http trigger limits methods and origins', async () => {
       const up = await upload({ name: 'picky', runtime: 'node', triggers: [{ type: 'http', methods: ['GET'], cors: { allowOrigins: ['https://app.example.com'] } }] });
       await h.builder.succeed(up.body.buildId);
@@ -334,13 +342,28 @@ export default async function (event) {
       expect((await waiting).status).toBe(200);
     });
 
-    it('INSTANCE_START_FAILED, then FUNCTION_UNAVAILABLE: a version that cannot start (REQUIRED removed by PATCH)', async () => {
+    it('ROLLOUT_ABANDONED, FUNCTION_UNAVAILABLE, INSTANCE_START_FAILED: a version that cannot start (REQUIRED removed by PATCH)', async () => {
       const patched = await api('/v1/functions/probe', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ env: { REQUIRED: null } }) });
       expect(patched.status).toBe(200);
-      const first = expectProblem('the first call of the version', await call('/'), 'INSTANCE_START_FAILED');
-      expect(String(first.detail)).toContain('/v1/functions/probe/logs');
-      // The crash-loop backoff answers at once while it waits to try again, instead of a start per call.
-      expectProblem('the next call, during the backoff', await call('/'), 'FUNCTION_UNAVAILABLE');
+      const { version, rollout } = (await patched.json()) as { version: number; rollout: string };
+      // Its rollout found no ready instance: latest was not moved, the old version answers.
+      expect(rollout).toMatch(/^abandoned: .*got no ready instance/);
+      expect((await call('/')).body).toBe('ok');
+      const put = await api('/v1/functions/probe/aliases/latest', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version }) });
+      expectProblem('moving latest by hand to a version that cannot start', await fromFetch(put), 'ROLLOUT_ABANDONED');
+      // Called by number, the version is in its crash-loop backoff: answered at once while it waits to try again…
+      const atVersion = async () => fromFetch(await fetch(`${platform.url}/fn/probe@v${version}/`));
+      const waiting = await atVersion();
+      expectProblem('a call of the version during its backoff', waiting, 'FUNCTION_UNAVAILABLE');
+      // …and once the backoff is over, the next call tries a start, which fails.
+      await new Promise((r) => setTimeout(r, Number(waiting.headers['retry-after'] ?? 2) * 1000 + 200));
+      let first = await atVersion();
+      for (let i = 0; i < 20 && (first.body as { code?: string }).code === 'FUNCTION_UNAVAILABLE'; i++) {
+        await new Promise((r) => setTimeout(r, 500));
+        first = await atVersion();
+      }
+      const failed = expectProblem('the first call of the version after its backoff', first, 'INSTANCE_START_FAILED');
+      expect(String(failed.detail)).toContain('/v1/functions/probe/logs');
       // Back to a version that starts, for what follows.
       await api('/v1/functions/probe', { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ env: { REQUIRED: 'again' } }) });
     });
