@@ -19,7 +19,8 @@ import type { Origin } from '../../core/types.js';
 import type { DeployResult, FunctionService } from '../function-service.js';
 import { fetchCommit, type GitFetchOptions } from './fetch.js';
 import { functionRoot, packDirectory, type PackLimits } from './pack.js';
-import type { PushEvent } from './push-event.js';
+import { skipReason, type PushEvent } from './push-event.js';
+import { repositoryToFetch } from './repository.js';
 
 export interface GitDeployerOptions {
   service: Pick<FunctionService, 'deployUpload'>;
@@ -33,8 +34,6 @@ export interface GitDeployerOptions {
 export interface GitPush {
   function: string;
   event: PushEvent;
-  /** Where to fetch from (repository.ts decided). */
-  url: string;
 }
 
 export type GitDeployResult = (DeployResult & { commit: string }) | { skipped: string; commit: string };
@@ -80,6 +79,10 @@ export class GitDeployer {
     const fn = await this.o.store.getFunction(push.function);
     const config = fn?.config;
     if (!fn || !config?.git) return { skipped: `${push.function} was deleted or lost its git settings while the push waited`, commit };
+    // Decided again on these settings: the hook's answer used the ones it read.
+    const skipped = skipReason(config.git, push.event);
+    if (skipped) return { skipped, commit };
+    const url = repositoryToFetch(config.git, push.event);
     const built = await this.#alreadyBuilt(fn.latestVersion, push.function, commit, config);
     if (built) return { skipped: built, commit };
 
@@ -88,13 +91,13 @@ export class GitDeployer {
     const uploadDir = path.join(this.o.stateDir, 'uploads', buildId);
     const settings: GitSettings = config.git;
     try {
-      const fetched = await fetchCommit(push.url, commit, settings.branch, work, this.o.fetch);
+      const fetched = await fetchCommit(url, commit, settings.branch, work, this.o.fetch);
       const root = await functionRoot(fetched.dir, settings.directory, commit);
       await fsp.mkdir(uploadDir, { recursive: true });
       const source = path.join(uploadDir, SOURCE_NAME);
       await packDirectory(root, source, this.o.limits);
       await fsp.rm(work, { recursive: true, force: true }); // the checkout is not needed by the build
-      const origin: Origin = { kind: 'git', commit, message: fetched.message, ref: push.event.ref, repository: redactUrl(push.url) };
+      const origin: Origin = { kind: 'git', commit, message: fetched.message, ref: push.event.ref, repository: redactUrl(url) };
       const result = await this.o.service.deployUpload(config, buildId, { path: source, name: SOURCE_NAME }, origin);
       this.o.logger.info('git push queued a build', { function: push.function, commit, buildId, version: result.version, repository: origin.repository });
       return { ...result, commit };

@@ -109,9 +109,19 @@ function finish(p: Parsed, facts: { created: boolean; deleted: boolean; complete
     created: facts.created,
     deleted: facts.deleted,
     touched: facts.created || !facts.complete ? null : touchedPaths(p.commits ?? []),
-    cloneUrl: /^https?:\/\//i.test(cloneUrl) ? cloneUrl : null,
+    cloneUrl: httpUrl(cloneUrl),
     names: Object.values(names).filter((n): n is string => typeof n === 'string'),
   };
+}
+
+/** An http(s) URL as the WHATWG parser normalizes it (what git is given), or null for anything else. */
+function httpUrl(raw: string): string | null {
+  try {
+    const url = new URL(raw);
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The union of the commits' lists; null when a commit lacks them or the push names no commit. */

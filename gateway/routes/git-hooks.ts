@@ -107,8 +107,8 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
       res.json({ function: name, commit: event.after, ref: event.ref, skipped });
       return;
     }
-    const url = repositoryToFetch(git, event);
-    const job = deployer.deploy({ function: name, event, url });
+    repositoryToFetch(git, event); // a refusal answered at once; the deployer decides again when the push's turn comes
+    const job = deployer.deploy({ function: name, event });
     const outcome = await within(job, deps.answerWithinMs ?? ANSWER_WITHIN_MS);
     if (outcome === null) {
       void job.then(

@@ -119,6 +119,18 @@ describe('POST /v1/hooks/git/:name', () => {
     expect(gt.body).toMatchObject({ commit: third });
   });
 
+  it('GitHub\'s form content type (its settings page\'s default) builds too: JSON in `payload`, signed as sent', async () => {
+    const fourth = repo.write({ 'fn/index.mjs': 'export default () => "v4";\n' }).commit('fourth');
+    await repo.push(cloneUrl);
+    const json = githubPush(facts({ after: fourth, message: 'fourth', modified: ['fn/index.mjs'] }), SECRET);
+    const body = Buffer.from(`payload=${encodeURIComponent(json.body.toString('utf8'))}`);
+    const headers = json.headers.map(([k, v]): [string, string] =>
+      k === 'Content-Type' ? [k, 'application/x-www-form-urlencoded'] : k === 'X-Hub-Signature-256' ? [k, signatureFor('github', SECRET, body)] : [k, v]);
+    const res = await post('app', { headers, body });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(await filesOf(h.builder.submitted.at(-1)!.sourcePath)).toMatchObject({ 'index.mjs': 'export default () => "v4";\n' });
+  });
+
   it('refuses a wrong or missing credential with 401 problem+json and builds nothing', async () => {
     const before = h.builder.submitted.length;
     const cases: HookRequest[] = [githubPush(facts(), `${SECRET}-wrong`), gitlabPush(facts(), 'wrong-token-0123456789'), giteaPush(facts(), `${SECRET}-wrong`)];
