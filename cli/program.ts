@@ -19,6 +19,8 @@ export function buildProgram(ctx: Context, version: string): Command {
     .description('Deploy and run functions on a Stratus platform. URL and key: STRATUS_URL / STRATUS_API_KEY, `stratus login`, or .stratus/api-key where `npm start` runs.')
     .version(version)
     .showHelpAfterError('(add --help for usage)')
+    // `alias ls NAME --json`: an option after a subcommand is the subcommand's, not its parent's.
+    .enablePositionalOptions()
     // Usage errors become a CommanderError for main.ts to turn into exit code 2.
     .exitOverride();
 

@@ -3,7 +3,8 @@
 // `stratus deploy` packs a directory with a stratus.yaml and a .stratusignore, uploads it, follows the
 // build and exits 0 with the URL, and the function itself reports that the ignored files never reached
 // it; a failing build exits 1 with the build's error; invoke (sync and async) answers; `logs -f` shows
-// the line of an invocation made while it runs; `ls --json` is the API's JSON; an unreachable Stratus
+// the line of an invocation made while it runs; `ls --json` is the API's JSON; versions, a canary alias and
+// rollback work through the releases API; an unreachable Stratus
 // and a wrong key each get their exit code and a message saying what to do.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -177,6 +178,39 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const body = JSON.parse(run.stdout) as { functions: { name: string; status: string; currentVersion: number }[] };
     expect(body.functions).toEqual(expect.arrayContaining([expect.objectContaining({ name: names.ok, status: 'ready', currentVersion: 1 })]));
   });
+
+  it('lists versions, splits an alias between two for a canary, and rolls back and forth', async () => {
+    const v2 = await runCli(['deploy', '--env', 'GREETING=hello from v2'], dirs.ok, env);
+    expect(v2.code, v2.stderr + v2.stdout).toBe(0);
+    const json = async (args: string[]) => {
+      const run = await runCli([...args, '--json'], dirs.ok, env);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout) as Record<string, unknown>;
+    };
+    const { versions } = (await json(['versions', names.ok])) as { versions: { version: number; status: string }[] };
+    expect(versions.map((v) => [v.version, v.status]).sort()).toEqual([[1, 'ready'], [2, 'ready']]);
+
+    const canary = await runCli(['alias', names.ok, 'beta', '1,2:20'], dirs.ok, env);
+    expect(canary.code, canary.stderr).toBe(0);
+    expect(canary.stdout).toContain(`${names.ok}@beta → v1 80%, v2 20%`);
+    expect(await json(['alias', 'ls', names.ok])).toMatchObject({ aliases: { beta: [{ version: 1, weight: 80 }, { version: 2, weight: 20 }] } });
+    const greetings = new Set<string>();
+    for (let i = 0; i < 30 && greetings.size < 2; i++) {
+      const call = await runCli(['invoke', `${names.ok}@beta`], dirs.ok, env);
+      expect(call.code, call.stderr).toBe(0);
+      greetings.add((JSON.parse(call.stdout) as { greeting: string }).greeting);
+    }
+    expect([...greetings].every((g) => g === 'hello from yaml' || g === 'hello from v2')).toBe(true);
+
+    const back = await runCli(['rollback', names.ok], dirs.ok, env);
+    expect(back.code, back.stderr).toBe(0);
+    expect(back.stdout).toContain(`${names.ok} serves v1 (was v2)`);
+    expect(JSON.parse((await runCli(['invoke', names.ok], dirs.ok, env)).stdout)).toMatchObject({ greeting: 'hello from yaml' });
+    expect(await json(['rollback', names.ok, '--to', '2'])).toMatchObject({ name: names.ok, version: 2 });
+    const removed = await runCli(['alias', 'rm', names.ok, 'beta'], dirs.ok, env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(await json(['alias', 'ls', names.ok])).not.toHaveProperty('aliases.beta');
+  }, 400_000);
 
   it('says what to do when Stratus is not there, the key is wrong, or nothing is configured', async () => {
     // A loopback port that was just free: nothing listens there.
