@@ -118,8 +118,10 @@ export class FunctionService {
     const fn = await this.#require(name);
     const versions = await this.store.listVersions(name);
     const latest = versions.find((v) => v.version === fn.latestVersion);
-    const failing = this.#failing(fn);
-    return { fn, versions, status: statusOf(fn, latest, failing), failing };
+    // Shown for whichever version is in crash-loop backoff (one an abandoned rollout or /fn/NAME@vN started);
+    // the function is `failing` only when it is the version it serves.
+    const failing = this.scheduler.failing?.(fn.name) ?? null;
+    return { fn, versions, status: statusOf(fn, latest, this.#failing(fn)), failing };
   }
 
   async list(): Promise<Array<{ fn: FunctionRecord; status: FunctionStatus }>> {
