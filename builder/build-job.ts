@@ -12,7 +12,7 @@ import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
 import { packageJsonFor } from './module-type.js';
 import type { ImageSpec } from './image.js';
-import { planInstall, type InstallRunner } from './install.js';
+import { planInstall, PRUNE_DEV_PLAN, type InstallRunner } from './install.js';
 import type { CheckStage } from './checks.js';
 import type { LoadCheck } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
@@ -99,6 +99,7 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
     return src;
   });
   const { codeDir, handler } = source;
+  let withDev = false;
 
   await phase(ctx, 'install', async () => {
     const base = ctx.baseImages[runtime];
@@ -107,7 +108,9 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
         `the ${runtime} runtime image ${base} is not on this host; an operator builds it with "bash scripts/build-runtime-images.sh" (or points STRATUS_RUNTIME_IMAGE_${runtime.toUpperCase()} at one)`,
       );
     }
-    const plan = await planInstall(runtime, codeDir);
+    withDev = (await ctx.checks?.needsDevDependencies({ runtime, config: req.config, codeDir })) ?? false;
+    const plan = await planInstall(runtime, codeDir, { dev: withDev });
+    if (plan && withDev) ctx.log.line('install', 'with devDependencies, for the checks (the test runner, the lint config); pruned again before the image');
     if (!plan) {
       ctx.log.line('install', runtime === 'node' ? 'no package.json: no dependencies to install' : 'no requirements.txt: no dependencies to install');
     } else {
@@ -144,6 +147,12 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
       await ctx.onReport?.(report);
       const failure = checks.failureOf(report, req.buildId);
       if (failure) throw failure;
+      if (withDev) {
+        ctx.log.line('check', `$ ${PRUNE_DEV_PLAN.command.join(' ')}`);
+        const code = await ctx.runner.run(PRUNE_DEV_PLAN, { runtime, dir: codeDir, buildId: req.buildId, onOutput: chunk, signal: ctx.signal });
+        ctx.signal.throwIfAborted();
+        if (code !== 0) throw new BuildFailure(`npm prune (taking the devDependencies out again) exited with code ${code}: see the build log`);
+      }
     });
   }
 

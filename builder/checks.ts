@@ -48,6 +48,20 @@ export class CheckStage {
     return failureOf(report, buildId);
   }
 
+  /**
+   * Whether the install must bring the devDependencies: the test runner of a test script and the
+   * plugins of the function's own ESLint config are usually there (the checks have no network to
+   * fetch them). The build prunes them again before the image.
+   */
+  async needsDevDependencies(t: Omit<CheckTarget, 'buildId'>): Promise<boolean> {
+    if (t.runtime !== 'node') return false;
+    const pkg = await packageJson(t.codeDir);
+    if (!pkg || typeof pkg.devDependencies !== 'object' || pkg.devDependencies === null || Object.keys(pkg.devDependencies).length === 0) return false;
+    const testsNeedThem = (t.config.checks?.test ?? true) && (await testScript(t.codeDir)) !== null;
+    const lintNeedsThem = (t.config.checks?.lint ?? true) && (await ownEslintConfig(t.codeDir)) !== undefined;
+    return testsNeedThem || lintNeedsThem;
+  }
+
   /** Runs every check `config.checks` leaves on; resolves with the report, passed or not (see failureOf). */
   async run(t: CheckTarget, log: CheckLog, signal: AbortSignal): Promise<CheckReport> {
     const lint = t.config.checks?.lint ?? true;
@@ -84,7 +98,7 @@ export class CheckStage {
   async #eslint(t: CheckTarget, log: CheckLog, signal: AbortSignal): Promise<CheckResult> {
     const eslint = this.sandbox.eslint();
     if ('missing' in eslint) return loudlySkipped('eslint', eslint.missing, log);
-    const own = (await Promise.all(OWN_ESLINT_CONFIGS.map(async (f) => ((await exists(path.join(t.codeDir, f))) ? f : null)))).find((f) => f !== null);
+    const own = await ownEslintConfig(t.codeDir);
     log.line(`$ eslint ${own ? `(the function's own ${own})` : '(no eslint.config.js: the default rules, bugs only)'}`);
     const config = own ? [] : ['--config', eslint.defaultConfig];
     const started = Date.now();
@@ -216,14 +230,22 @@ function tail(s: string): string {
 
 const exists = (p: string) => fsp.access(p).then(() => true, () => false);
 
-async function testScript(codeDir: string): Promise<string | null> {
+async function packageJson(codeDir: string): Promise<{ scripts?: Record<string, unknown>; devDependencies?: unknown } | null> {
   try {
-    const pkg = JSON.parse(await fsp.readFile(path.join(codeDir, 'package.json'), 'utf8')) as { scripts?: Record<string, unknown> };
-    const script = pkg.scripts?.test;
-    return typeof script === 'string' && script.trim() !== '' && !NPM_PLACEHOLDER_TEST.test(script) ? script : null;
+    return JSON.parse(await fsp.readFile(path.join(codeDir, 'package.json'), 'utf8')) as { scripts?: Record<string, unknown> };
   } catch {
     return null;
   }
+}
+
+async function testScript(codeDir: string): Promise<string | null> {
+  const script = (await packageJson(codeDir))?.scripts?.test;
+  return typeof script === 'string' && script.trim() !== '' && !NPM_PLACEHOLDER_TEST.test(script) ? script : null;
+}
+
+async function ownEslintConfig(codeDir: string): Promise<string | undefined> {
+  for (const f of OWN_ESLINT_CONFIGS) if (await exists(path.join(codeDir, f))) return f;
+  return undefined;
 }
 
 /** Whether any file below `dir` (outside dependencies and hidden dirs) has a name `match` accepts. */

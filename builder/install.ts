@@ -21,13 +21,17 @@ export interface InstallPlan {
 
 const exists = (p: string) => fsp.access(p).then(() => true, () => false);
 
-/** The install a code tree needs, or null when it declares no dependencies. */
-export async function planInstall(runtime: Runtime, dir: string): Promise<InstallPlan | null> {
+/**
+ * The install a code tree needs, or null when it declares no dependencies. `dev`: with the
+ * devDependencies, which the check stage's tests and lint config need; PRUNE_DEV_PLAN takes them
+ * out again before the image.
+ */
+export async function planInstall(runtime: Runtime, dir: string, opts: { dev?: boolean } = {}): Promise<InstallPlan | null> {
   if (runtime === 'node') {
     if (!(await exists(path.join(dir, 'package.json')))) return null;
     const locked = (await exists(path.join(dir, 'package-lock.json'))) || (await exists(path.join(dir, 'npm-shrinkwrap.json')));
     const verb = locked ? 'ci' : 'install';
-    return { label: `npm ${verb}`, command: ['npm', verb, '--omit=dev', '--no-audit', '--no-fund', '--loglevel=http'] };
+    return { label: `npm ${verb}`, command: ['npm', verb, ...(opts.dev ? [] : ['--omit=dev']), '--no-audit', '--no-fund', '--loglevel=http'] };
   }
   if (!(await exists(path.join(dir, 'requirements.txt')))) return null;
   return {
@@ -35,6 +39,9 @@ export async function planInstall(runtime: Runtime, dir: string): Promise<Instal
     command: ['python3', '-m', 'pip', 'install', '--no-cache-dir', '--disable-pip-version-check', '-r', 'requirements.txt', '--target', '.python_packages'],
   };
 }
+
+/** Takes the devDependencies an install with `dev` brought out of the tree again (no registry needed). */
+export const PRUNE_DEV_PLAN: InstallPlan = { label: 'npm prune', command: ['npm', 'prune', '--omit=dev', '--no-audit', '--no-fund'] };
 
 export interface RunOptions {
   runtime: Runtime;

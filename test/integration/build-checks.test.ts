@@ -41,7 +41,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   let stateDir: string;
   let platform: RunningPlatform;
   const suffix = Date.now().toString(36);
-  const names = { tested: `chk-test-${suffix}`, lint: `chk-lint-${suffix}`, py: `chk-py-${suffix}`, off: `chk-off-${suffix}`, net: `chk-net-${suffix}` };
+  const names = { tested: `chk-test-${suffix}`, lint: `chk-lint-${suffix}`, py: `chk-py-${suffix}`, off: `chk-off-${suffix}`, net: `chk-net-${suffix}`, dev: `chk-dev-${suffix}` };
   const api = (p: string) => fetch(`${platform.url}${p}`, { headers: { authorization: `Bearer ${platform.apiKey}` } });
 
   /** Uploads `files` as a .tar.gz and waits for the build; answers the build, its report and its log. */
@@ -96,6 +96,19 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(await (await fetch(`${platform.url}/fn/${names.tested}`)).json()).toEqual({ version: 1 });
     const fn = (await (await api(`/v1/functions/${names.tested}`)).json()) as { currentVersion: number };
     expect(fn.currentVersion).toBe(1);
+  }, 240_000);
+
+  it('tests run with the devDependencies (their runner, their helpers), which the image then leaves out', async () => {
+    const pkg = JSON.stringify({ type: 'module', scripts: { test: 'node --test' }, devDependencies: { 'is-number': '7.0.0' } });
+    const test = "import { test } from 'node:test';\nimport assert from 'node:assert/strict';\nimport isNumber from 'is-number';\n\ntest('a dev helper is there', () => assert.equal(isNumber(5), true));\n";
+    const b = await build({ name: names.dev, runtime: 'node' }, { 'index.js': nodeHandler(1), 'index.test.js': test, 'package.json': pkg });
+    expect(b.status, b.error ?? '').toBe('succeeded');
+    expect(b.log).toMatch(/^\[install\] with devDependencies, for the checks/m);
+    expect(b.log).toMatch(/^\[check\] \$ npm prune --omit=dev/m);
+    expect(check(b.report, 'npm test')).toMatchObject({ status: 'passed', exitCode: 0 });
+    const artifact = path.join(stateDir, 'artifacts', names.dev, 'v1');
+    expect(await fs.readdir(artifact)).toContain('index.js');
+    await expect(fs.access(path.join(artifact, 'node_modules', 'is-number'))).rejects.toThrow();
   }, 240_000);
 
   it('a lint error (an undefined variable) is in the report with file and line, and fails the build', async () => {

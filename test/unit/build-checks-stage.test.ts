@@ -46,12 +46,14 @@ let stateDir: string;
 let store: MemoryStore;
 let builder: Builder;
 let events: NotifyEventInput[];
+let installs: string[][];
 const notifier: Notifier = { notify: async (e) => void events.push(e), close: async () => {} };
 
 beforeEach(() => {
   stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-checks-stage-'));
   store = new MemoryStore();
   events = [];
+  installs = [];
 });
 afterEach(async () => {
   await builder?.close();
@@ -61,15 +63,15 @@ afterEach(async () => {
 
 function start(sandbox: CheckSandbox, imageStep: ImageStep = images): void {
   const cfg = loadConfig({ STRATUS_STATE_DIR: stateDir, STRATUS_IMAGE_PREFIX: 'stratus' });
-  builder = createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, installRunner: { run: async () => 0 }, imageStep, checkSandbox: sandbox, notifier });
+  builder = createBuilder({ store, docker: null, build: cfg.build, images: cfg.images, stateDir, logger: silentLogger, installRunner: { run: async (plan) => (installs.push(plan.command), 0) }, imageStep, checkSandbox: sandbox, notifier });
 }
 
 /** Records an upload as the gateway does (v2 of a function whose v1 serves) and submits it as build b1. */
-async function upload(extra: Partial<FunctionConfigInput> = {}): Promise<void> {
+async function upload(extra: Partial<FunctionConfigInput> = {}, pkg = '{"type":"module","scripts":{"test":"node --test"}}'): Promise<void> {
   const config = parseFunctionConfig({ name: 'fn', runtime: 'node', ...extra });
   const dir = path.join(stateDir, 'uploads', 'b1');
   fs.mkdirSync(dir, { recursive: true });
-  const files = [{ name: 'index.js', data: 'export default () => 1;\n' }, { name: 'package.json', data: '{"type":"module","scripts":{"test":"node --test"}}' }];
+  const files = [{ name: 'index.js', data: 'export default () => 1;\n' }, { name: 'package.json', data: pkg }];
   fs.writeFileSync(path.join(dir, 'code.zip'), makeZip(files));
   const now = new Date().toISOString();
   await store.putFunction({ name: 'fn', config, currentVersion: 1, latestVersion: 2, createdAt: now, updatedAt: now });
@@ -136,6 +138,21 @@ describe('the check stage in a build', () => {
     const b = await finished();
     expect(b.error).toMatch(/^checks failed: npm test failed \(timed out\)/);
     expect(events.map((e) => e.kind)).toEqual(['checks.failed']);
+  });
+
+  it('installs the devDependencies for a test script and prunes them once the checks passed; not with tests off', async () => {
+    const pkg = JSON.stringify({ type: 'module', scripts: { test: 'vitest run' }, devDependencies: { vitest: '^4' } });
+    start(new CannedSandbox(store, { eslint: { stdout: '[]' } }));
+    await upload({}, pkg);
+    expect((await finished()).status).toBe('succeeded');
+    expect(installs.map((c) => c.slice(0, 3))).toEqual([['npm', 'install', '--no-audit'], ['npm', 'prune', '--omit=dev']]);
+    await builder.close();
+    await store.putBuild({ ...(await store.getBuild('b1'))!, status: 'queued' });
+    installs = [];
+    start(new CannedSandbox(store, { eslint: { stdout: '[]' } }));
+    await upload({ checks: { lint: true, test: false } }, pkg);
+    expect((await finished()).status).toBe('succeeded');
+    expect(installs.map((c) => c.slice(0, 3))).toEqual([['npm', 'install', '--omit=dev']]);
   });
 
   it('checks { lint: false, test: false } run nothing and say why in the report', async () => {
