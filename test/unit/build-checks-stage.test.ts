@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImageStep } from '../../builder/build-job.js';
 import type { Builder } from '../../builder/builder.js';
+import { CheckStage } from '../../builder/checks.js';
 import type { CheckSandbox, ToolCommand, ToolRun } from '../../builder/checks-sandbox.js';
 import { createBuilder } from '../../builder/index.js';
 import { loadConfig } from '../../core/config.js';
@@ -22,7 +23,7 @@ import { makeZip } from '../fixtures/archives/make-archives.js';
 /** Answers each tool with the canned run for its first word; records what ran and the build's status then. */
 class CannedSandbox implements CheckSandbox {
   ran: { command: string[]; status: string | undefined }[] = [];
-  constructor(private readonly store: MemoryStore, private readonly runs: Record<string, Partial<ToolRun>>) {}
+  constructor(private readonly store: MemoryStore, private readonly runs: Record<string, Partial<ToolRun>>, private readonly pythonModules = true) {}
   describe(): string {
     return 'in a stand-in sandbox';
   }
@@ -31,7 +32,7 @@ class CannedSandbox implements CheckSandbox {
     return { defaultConfig: '/defaults/eslint.config.mjs' };
   }
   async hasPythonModule(): Promise<boolean> {
-    return true;
+    return this.pythonModules;
   }
   async run(cmd: ToolCommand): Promise<ToolRun> {
     this.ran.push({ command: cmd.command, status: (await this.store.getBuild('b1'))?.status });
@@ -174,5 +175,28 @@ describe('the check stage in a build', () => {
     const b = await finished();
     expect(b).toMatchObject({ status: 'failed', failedStage: 'image' });
     expect(events.map((e) => e.kind)).toEqual(['build.failed']);
+  });
+});
+
+describe('the check stage without the tools (process backend, a host without pyflakes or pytest)', () => {
+  it('reports each check it cannot run as skipped, and says so loudly in the log', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-checks-py-'));
+    fs.writeFileSync(path.join(dir, 'main.py'), 'def handler(event, context):\n    return 1\n');
+    fs.writeFileSync(path.join(dir, 'test_main.py'), 'def test_nothing():\n    assert False\n');
+    const sandbox = new CannedSandbox(new MemoryStore(), {}, false);
+    const lines: string[] = [];
+    const report = await new CheckStage(sandbox).run(
+      { runtime: 'python', config: parseFunctionConfig({ name: 'py', runtime: 'python' }), codeDir: dir, buildId: 'b1' },
+      { line: (l) => lines.push(l), chunk: () => {} },
+      new AbortController().signal,
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(report.checks).toEqual([
+      expect.objectContaining({ tool: 'pyflakes', status: 'skipped', reason: expect.stringMatching(/pyflakes is not installed for python3 on this host/) }),
+      expect.objectContaining({ tool: 'pytest', status: 'skipped', reason: expect.stringMatching(/pytest is not installed for python3 on this host/) }),
+    ]);
+    expect(lines).toContain('!!! pyflakes SKIPPED: pyflakes is not installed for python3 on this host (apt-get install python3-pyflakes)');
+    expect(lines).toContain('!!! pytest SKIPPED: pytest is not installed for python3 on this host (apt-get install python3-pytest)');
+    expect(sandbox.ran).toEqual([]);
   });
 });
