@@ -78,7 +78,8 @@ export async function followBuild(client: ApiClient, ui: Ui, buildId: string, op
     for (;;) {
       const build = await readBuild(client, buildId);
       if (TERMINAL.has(build.status)) {
-        if (build.status === 'failed' && tail.length > 0) {
+        // A failed check has a report with file and line, shown instead (check-report.ts).
+        if (build.status === 'failed' && build.failedStage !== 'check' && tail.length > 0) {
           ui.stopSpinner();
           ui.line(ui.dim(`  last lines of ${stage}:`));
           for (const l of tail) ui.line(ui.dim(`    ${l}`));

@@ -93,7 +93,7 @@ export async function resolveConnection(src: ConfigSources): Promise<Connection>
   let urlFrom = '';
   if (envUrl) [url, urlFrom] = [normaliseUrl(envUrl, 'STRATUS_URL'), 'STRATUS_URL'];
   else if (saved?.url) [url, urlFrom] = [normaliseUrl(saved.url, file), file];
-  else if (localKey) [url, urlFrom] = [LOCAL_URL, `the default of \`npm start\` (${LOCAL_KEY_FILE} is here)`];
+  else if (localKey) [url, urlFrom] = [LOCAL_URL, `npm start's address, as ${LOCAL_KEY_FILE} is here`];
   if (!url) {
     throw usageError(
       'no Stratus configured: run `stratus login --url URL --key KEY` or set STRATUS_URL and STRATUS_API_KEY ' +

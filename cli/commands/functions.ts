@@ -149,6 +149,7 @@ export async function build(ctx: Context, id: string, opts: ReadOptions & { foll
   if (opts.follow) {
     const b = await followBuild(client, ctx.ui, id, { verbose: opts.verbose, silent: opts.json });
     if (opts.json) ctx.ui.json(b);
+    else if (b.failedStage === 'check') printCheckProblems(ctx.ui, await checkProblemLines(client, id));
     if (b.status !== 'succeeded') throw new CliError(`build ${id} (${b.function} v${b.version}) failed: ${b.error ?? 'no reason recorded'}`);
     return;
   }
