@@ -58,7 +58,13 @@ export class AsyncInvocations {
     if (id === fresh) {
       const event = { type: opts.type ?? ASYNC_EVENT_TYPE, source: opts.source ?? `/functions/${fn}`, ...(opts.subject ? { subject: opts.subject } : {}), ...(opts.time ? { time: opts.time } : {}), data };
       const job: AsyncJob = { id, function: fn, event, requestedAt: new Date().toISOString(), ...(opts.trigger ? { trigger: opts.trigger } : {}) };
-      await this.deps.queue.enqueue(job, asyncPolicy(target.config));
+      try {
+        await this.deps.queue.enqueue(job, asyncPolicy(target.config));
+      } catch (err) {
+        // Not queued after all: a retry with the same key must queue it, not be told of an id that never ran.
+        if (opts.idempotencyKey !== undefined) await this.deps.queue.releaseIdempotencyKey(fn, opts.idempotencyKey, id).catch(() => {});
+        throw err;
+      }
     }
     return { id, duplicate: id !== fresh, links: invocationLinks(fn, id) };
   }

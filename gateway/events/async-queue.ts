@@ -43,6 +43,8 @@ export type AsyncStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead'
 export interface AsyncView {
   id: string;
   function: string;
+  /** What submitted it: 'async' (the API or the function URL), 'cron' or 'storage'. */
+  trigger: Exclude<InvocationTrigger, 'http'>;
   status: AsyncStatus;
   attempts: number;
   maxAttempts: number;
@@ -63,6 +65,8 @@ export interface AsyncQueue {
   replay(fn: string, id?: string): Promise<string[]>;
   /** The id stored under (fn, key) within the window, stored as `id` when there is none yet. */
   claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string>;
+  /** Gives a claimed key back (only while it still names `id`): its invocation could not be queued after all. */
+  releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void>;
   /** Starts this process's worker. */
   start(processor: AsyncProcessor): void;
   close(): Promise<void>;
@@ -142,6 +146,11 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
     return set === 'OK' ? id : ((await this.#redis.get(k)) ?? id);
   }
 
+  async releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void> {
+    // Compare and delete in one step: a key another submission claimed meanwhile stays.
+    await this.#redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, `${this.o.prefix}idempotency:${fn}:${key}`, id);
+  }
+
   start(processor: AsyncProcessor): void {
     if (this.#worker || this.closed) return;
     this.#worker = new Worker<AsyncJob, AsyncResult>('async', async (job) => processor(job.data, job.attemptsMade + 1), {
@@ -155,7 +164,7 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
     const max = job.opts.attempts ?? 1;
     const status: AsyncStatus = state === 'completed' ? 'succeeded' : state === 'failed' ? 'dead' : state === 'active' ? 'running' : job.attemptsMade > 0 ? 'failed' : 'queued';
     return {
-      id: job.id!, function: job.name, status, attempts: job.attemptsMade, maxAttempts: max,
+      id: job.id!, function: job.name, trigger: job.data.trigger ?? 'async', status, attempts: job.attemptsMade, maxAttempts: max,
       result: status === 'succeeded' ? (job.returnvalue ?? null) : null,
       error: status === 'succeeded' ? null : parseFailure(job.failedReason),
       timings: { queuedAt: iso(job.timestamp)!, startedAt: iso(job.processedOn), finishedAt: iso(job.finishedOn) },

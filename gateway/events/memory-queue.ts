@@ -30,7 +30,7 @@ export class MemoryAsyncQueue extends Closeable implements AsyncQueue {
     if (this.#entries.has(job.id)) return;
     const entry: Entry = {
       job: structuredClone(job), policy,
-      view: { id: job.id, function: job.function, status: 'queued', attempts: 0, maxAttempts: policy.maxAttempts, result: null, error: null, timings: { queuedAt: new Date().toISOString(), startedAt: null, finishedAt: null } },
+      view: { id: job.id, function: job.function, trigger: job.trigger ?? 'async', status: 'queued', attempts: 0, maxAttempts: policy.maxAttempts, result: null, error: null, timings: { queuedAt: new Date().toISOString(), startedAt: null, finishedAt: null } },
     };
     this.#entries.set(job.id, entry);
     this.#ready.push(entry);
@@ -54,6 +54,11 @@ export class MemoryAsyncQueue extends Closeable implements AsyncQueue {
     }
     this.#pump();
     return dead.map((e) => e.job.id);
+  }
+
+  async releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void> {
+    const k = `${fn}\n${key}`;
+    if (this.#keys.get(k)?.id === id) this.#keys.delete(k);
   }
 
   async claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string> {

@@ -34,7 +34,7 @@ export function invocationsRouter(deps: InvocationsRouterDeps): Router {
     const id = String(req.params.id);
     const [job, record] = await Promise.all([deps.async.queue.get(id), deps.store.getInvocation(id)]);
     if (!job && !record) throw new StratusError('NOT_FOUND', `no invocation ${id}; records are kept for a bounded time`);
-    res.json(job ? { ...job, trigger: 'async', record, links: invocationLinks(job.function, id) } : fromRecord(record!));
+    res.json(job ? { ...job, record, links: invocationLinks(job.function, id) } : fromRecord(record!));
   });
 
   router.get('/invocations/:id/logs', async (req, res) => {
@@ -87,7 +87,7 @@ export function idempotencyKey(req: Pick<Request, 'headers'>): string | undefine
 }
 
 /** A sync invocation (or an async one whose job has expired) seen through its record. */
-function fromRecord(r: InvocationRecord): Partial<AsyncView> & Record<string, unknown> {
+function fromRecord(r: InvocationRecord): Partial<Omit<AsyncView, 'trigger'>> & Record<string, unknown> {
   return { id: r.id, function: r.function, trigger: r.trigger, status: r.outcome, attempts: r.attempt ?? 1, record: r, links: invocationLinks(r.function, r.id) };
 }
 

@@ -82,6 +82,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const fired = new Set(all.map((r) => r.id));
     expect(fired.size).toBe(all.length);
     for (const v of results) {
+      expect((v as unknown as { trigger: string }).trigger).toBe('cron');
       expect(JSON.parse(v.result!.body)).toMatchObject({ type: 'dev.stratus.cron.tick', subject: '* * * * * *', data: { job: 'tick' } });
     }
     // On schedule: whole seconds, one apart at most a few seconds of ticks missing in between.
