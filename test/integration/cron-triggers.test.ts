@@ -64,6 +64,21 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     }, 300_000, 500);
     expect(build.status, build.error ?? '').toBe('succeeded');
 
+    // Bad triggers are refused by the real platform with a problem naming the field, and add nothing.
+    const refused = async (body: unknown, field: string, detail: RegExp) => {
+      const res = await a.api(`/v1/functions/${name}/triggers`, { method: 'POST', body: JSON.stringify(body) });
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      const problem = (await res.json()) as { code: string; field: string; detail: string };
+      expect(problem).toMatchObject({ code: 'INVALID_TRIGGER', field });
+      expect(problem.detail).toMatch(detail);
+    };
+    await refused({ type: 'cron', schedule: '60 * * * *' }, 'body.schedule', /not a valid cron expression/);
+    await refused({ type: 'cron', schedule: '0 9 * * *', timezone: 'Europe/Atlantis' }, 'body.timezone', /IANA time zone/);
+    await refused({ type: 'queue', name: 'jobs' }, 'body.type', /unknown trigger type "queue"/);
+    await refused({ type: 'storage', bucket: 'uploads', filter: { suffix: '' } }, 'body.filter.suffix', /empty suffix/);
+    expect(((await (await a.api(`/v1/functions/${name}/triggers`)).json()) as { triggers: unknown[] }).triggers).toHaveLength(1);
+
     // The second process knows the trigger too: it shows it, and its schedule (next fires) with it.
     const b = asyncClient(procs[1]!.url, KEY);
     const seenByB = (await (await b.api(`/v1/functions/${name}/triggers/${triggers[0]!.id}`)).json()) as { next?: string[] };
