@@ -94,6 +94,22 @@ abstract class Metric<S extends { values: string[] }> {
     this.seriesOf(labels);
   }
 
+  /**
+   * Drop every series whose `label` is `value` (a deleted function's, say): a series once created renders
+   * until removed, and a scraper would keep storing a dead function's last values. Returns how many went.
+   */
+  forget(label: string, value: string): number {
+    const at = this.labelNames.indexOf(label);
+    if (at < 0) return 0;
+    let n = 0;
+    for (const [key, s] of this.series) {
+      if (s.values[at] !== value) continue;
+      this.series.delete(key);
+      n++;
+    }
+    return n;
+  }
+
   /** Number of label combinations this metric holds (watch it: each one is a time series to store). */
   get cardinality(): number {
     return this.series.size;
@@ -241,6 +257,13 @@ export class MetricsRegistry {
   /** Run `fn` before each render: for values computed at scrape time (e.g. instances by state). */
   collect(fn: () => void): void {
     this.#collectors.push(fn);
+  }
+
+  /** Drop the series of every metric whose `label` is `value`; metrics without that label are left alone. */
+  forget(label: string, value: string): number {
+    let n = 0;
+    for (const m of this.#metrics.values()) n += m.forget(label, value);
+    return n;
   }
 
   /** The text exposition (Content-Type: text/plain; version=0.0.4). */

@@ -13,6 +13,17 @@ export const COLD_START_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
 /** Build phases: an extraction takes milliseconds, an image build with a dependency install minutes. */
 export const BUILD_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 
+/** The label every per-function metric carries; forgetFunction drops a deleted function's series by it. */
+export const FUNCTION_LABEL = 'function';
+
+/**
+ * Drop a deleted function's series from every metric labelled by function (metrics added later included),
+ * so /metrics stops exporting its last values. Takes the gateway's structural view of the registry.
+ */
+export function forgetFunction(registry: { forget?(label: string, value: string): unknown }, name: string): void {
+  registry.forget?.(FUNCTION_LABEL, name);
+}
+
 export type ColdStartKind = 'stem' | 'container';
 export type ColdStartPhase = 'claim' | 'create' | 'init' | 'first_byte';
 

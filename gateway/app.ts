@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
+import { forgetFunction } from '../core/platform-metrics.js';
 import { requireApiKey } from './auth.js';
 import type { GatewayDeps } from './deps.js';
 import { AsyncInvocations } from './events/async-invocations.js';
@@ -46,12 +47,14 @@ export interface GatewayApp extends http.RequestListener {
 
 export function createApp(deps: GatewayDeps): GatewayApp {
   const logger = deps.logger.child({ component: 'gateway' });
-  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock, deps.config.releases.rollbackWarmMs);
+  // A deleted function's metric series go, whichever replica deleted it (core/platform-metrics.ts).
+  const forgetMetrics = (fn: string) => forgetFunction(deps.registry, fn);
+  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock, deps.config.releases.rollbackWarmMs, forgetMetrics);
   const releases = deps.releases ?? new ReleaseService({
     store: deps.store, scheduler: deps.scheduler, notifier: deps.notifier ?? silentNotifier, clock: deps.clock,
     logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: deps.config.releases.rolloutDeadlineMs,
   });
-  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger, (fn, v) => releases.promote(fn, v));
+  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger, (fn, v) => releases.promote(fn, v), forgetMetrics);
   const records = deps.records ?? discardRecords;
   const ownQueue = deps.asyncQueue ? null : new MemoryAsyncQueue({ concurrency: deps.config.events.asyncConcurrency });
   const asyncInvocations = new AsyncInvocations({

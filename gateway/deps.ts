@@ -29,6 +29,8 @@ export interface GatewayMetrics {
 export interface MetricsRegistry {
   /** Prometheus text exposition format. */
   render(): string | Promise<string>;
+  /** Drop every series whose `label` is `value`: a deleted function's (core/platform-metrics.ts forgetFunction). */
+  forget?(label: string, value: string): unknown;
 }
 
 export interface GatewayDeps {

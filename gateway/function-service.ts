@@ -32,6 +32,8 @@ export class FunctionService {
     private readonly logger: Logger,
     /** Rolls a new ready version out (gateway/releases/): a ready instance first, then latest moves to it. */
     private readonly promote: (fn: string, version: number) => Promise<string> = async () => 'no rollout',
+    /** Drops a function's metric series once it is deleted (core/platform-metrics.ts forgetFunction). */
+    private readonly forgetMetrics: (fn: string) => void = () => {},
   ) {}
 
   /**
@@ -112,6 +114,8 @@ export class FunctionService {
     await this.builder.purge(name);
     await this.store.deleteFunction(name);
     await this.routes.refresh(name);
+    // After the instances are retired: /metrics names no function that is gone.
+    this.forgetMetrics(name);
   }
 
   async get(name: string): Promise<{ fn: FunctionRecord; versions: VersionRecord[]; status: FunctionStatus; failing: FailingView | null }> {

@@ -72,6 +72,8 @@ export class RouteTable extends Closeable {
     private readonly clock: Clock,
     /** How long the instances of a version no alias serves any more are kept (warm for a rollback). */
     private readonly rollbackWarmMs = 0,
+    /** Drops a deleted function's metric series (this replica's), also when another replica deleted it. */
+    private readonly forgetMetrics: (fn: string) => void = () => {},
   ) {
     super();
     this.#unwatch = store.watchFunctions((name) => {
@@ -166,8 +168,10 @@ export class RouteTable extends Closeable {
       this.#pinned.delete(name);
       clearTimeout(this.#retireTimers.get(name));
       this.#retireTimers.delete(name);
-      // Deleted, possibly by another replica: this replica's instances of it must go too.
+      // Deleted, possibly by another replica: this replica's instances of it must go too, and its metric
+      // series even when this table never routed it (a prewarm at start counts its cold starts).
       if (before !== undefined) this.#inBackground('retire', name, () => this.scheduler.retire(name));
+      this.forgetMetrics(name);
       return;
     }
     const current = fn.currentVersion;

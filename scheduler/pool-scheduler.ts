@@ -292,7 +292,9 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       const fn = pool.target.function;
       for (const i of pool.instances) m.instances.inc({ function: fn, state: i.state });
       if (pool.starting > 0) m.instances.inc({ function: fn, state: 'starting' }, pool.starting);
-      m.queueDepth.inc({ function: fn }, pool.waiting);
+      // A retired pool (a deleted or replaced version draining) shows a queue only while it has one: a
+      // deleted function's series must not come back at 0 on every scrape until the pool is gone.
+      if (!pool.retired || pool.waiting > 0) m.queueDepth.inc({ function: fn }, pool.waiting);
     }
     for (const r of this.stems.runtimes()) m.stemsReady.set({ runtime: r }, this.stems.readyCount(r));
   }

@@ -4,7 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { MetricsRegistry } from '../../core/metrics.js';
-import { createPlatformMetrics, LATENCY_BUCKETS } from '../../core/platform-metrics.js';
+import { createPlatformMetrics, forgetFunction, LATENCY_BUCKETS } from '../../core/platform-metrics.js';
 import { StratusError } from '../../core/errors.js';
 
 interface Sample {
@@ -176,6 +176,33 @@ describe('MetricsRegistry values', () => {
     expect(c.cardinality).toBe(6);
     expect(c.get({ function: 'f0', status: '200' })).toBe(18);
     expect(parseExposition(r.render()).get('inv_total')!.samples).toHaveLength(6);
+  });
+
+  it('forgets a deleted function in every metric labelled by function, and only there', () => {
+    const r = new MetricsRegistry();
+    const m = createPlatformMetrics(r);
+    for (const fn of ['gone', 'kept']) {
+      m.invocations.inc({ function: fn, status: '200' });
+      m.invocationSeconds.observe({ function: fn, status: '200' }, 0.01);
+      m.coldStarts.inc({ function: fn, kind: 'stem' });
+      m.dispatchSeconds.observe({ function: fn }, 0);
+    }
+    // A function named like another label's value leaves that label's series alone.
+    m.builds.inc({ status: 'gone' });
+    m.coldStartPhaseSeconds.observe({ kind: 'stem', phase: 'init' }, 0.005);
+    forgetFunction(r, 'gone');
+    const text = r.render();
+    expect(text).not.toContain('function="gone"');
+    const families = parseExposition(text);
+    for (const name of ['stratus_invocations_total', 'stratus_invocation_seconds', 'stratus_cold_starts_total', 'stratus_dispatch_seconds']) {
+      expect(families.get(name)!.samples.length, name).toBeGreaterThan(0);
+      expect(families.get(name)!.samples.every((s) => s.labels.function === 'kept'), name).toBe(true);
+    }
+    expect(m.builds.get({ status: 'gone' })).toBe(1);
+    expect(m.coldStartPhaseSeconds.get({ kind: 'stem', phase: 'init' }).count).toBe(1);
+    // A series made again after the delete (a function of the same name) starts from zero.
+    m.invocations.inc({ function: 'gone', status: '200' });
+    expect(m.invocations.get({ function: 'gone', status: '200' })).toBe(1);
   });
 
   it('rejects an unknown or missing label when a series is created', () => {

@@ -4,6 +4,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import { parseFunctionConfig } from '../../core/function-config.js';
 import { ManualClock } from '../../core/lifecycle.js';
+import { MetricsRegistry } from '../../core/metrics.js';
+import { createPlatformMetrics, forgetFunction } from '../../core/platform-metrics.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RouteTable } from '../../gateway/route-table.js';
@@ -52,6 +54,27 @@ describe('RouteTable misses', () => {
     clock.advance(6000);
     await expect(routes.resolve('hello')).rejects.toMatchObject({ code: 'FUNCTION_NOT_READY' });
     expect(reads.mock.calls.length).toBeGreaterThan(afterFirst);
+    await routes.close();
+  });
+});
+
+describe('RouteTable on a delete', () => {
+  it("drops the function's metric series when another replica deletes it", async () => {
+    const store = new MemoryStore();
+    const registry = new MetricsRegistry();
+    const metrics = createPlatformMetrics(registry);
+    const routes = new RouteTable(store, new FakeScheduler({ kind: 'unix', socketPath: '/nonexistent.sock' }), silentLogger, new ManualClock(0), 0, (fn) => forgetFunction(registry, fn));
+    await store.putVersion({ function: 'hello', version: 1, config, status: 'ready', image: 'img:v1', artifactDir: null, buildId: null, createdAt: now });
+    await store.putFunction({ name: 'hello', config, currentVersion: 1, latestVersion: 1, createdAt: now, updatedAt: now });
+    await expect(routes.resolve('hello')).resolves.toMatchObject({ version: 1 });
+    metrics.invocations.inc({ function: 'hello', status: '200' });
+    metrics.coldStarts.inc({ function: 'hello', kind: 'container' });
+    expect(registry.render()).toContain('function="hello"');
+    // What another replica's FunctionService.remove() does to the store; this table only hears the notice.
+    await store.deleteFunction('hello');
+    for (let i = 0; i < 100 && routes.lookup('hello'); i++) await settle();
+    expect(routes.lookup('hello')).toBeUndefined();
+    expect(registry.render()).not.toContain('function="hello"');
     await routes.close();
   });
 });
