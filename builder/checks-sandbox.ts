@@ -6,7 +6,6 @@
 // Docker (process backend), a copy of the tree in a host sandbox as the function uid, with the tools
 // the host has — and the host's network, which the log says.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -15,7 +14,7 @@ import type Docker from 'dockerode';
 import { PROJECT_ROOT, RUNTIME_IMAGES_DIR } from '../core/paths.js';
 import type { Runtime } from '../core/types.js';
 import { BuildFailure } from './build-job.js';
-import { spawnGroup } from './install-host.js';
+import { makeHostSandbox, spawnGroup } from './install-host.js';
 import { chownTree, installEnv, installIdentity, sandboxSettings, type InstallSandboxSettings } from './install-sandbox.js';
 import { imagePath, runContainerToEnd, sandboxHostConfig } from './install.js';
 
@@ -157,15 +156,9 @@ export class HostCheckSandbox implements CheckSandbox {
   }
 
   async run(cmd: ToolCommand): Promise<ToolRun> {
-    const tmp = this.opts.tmpDir ?? os.tmpdir();
-    // Named like an install's sandbox, so that HostInstallRunner.removeLeftovers clears it after a crash too.
-    const sandbox = await fsp.mkdtemp(path.join(tmp, `stratus-install-${cmd.buildId}-`));
+    // An install's kind of sandbox, so that HostInstallRunner.removeLeftovers clears it after a crash too.
+    const { sandbox, code, home } = await makeHostSandbox(this.opts.tmpDir ?? os.tmpdir(), cmd.buildId);
     try {
-      await fsp.chmod(sandbox, 0o711);
-      const secret = crypto.randomBytes(12).toString('hex');
-      const code = path.join(sandbox, `code-${secret}`);
-      const home = path.join(sandbox, `home-${secret}`);
-      await fsp.mkdir(path.join(home, 'tmp'), { recursive: true, mode: 0o700 });
       await fsp.cp(cmd.codeDir, code, { recursive: true, verbatimSymlinks: true });
       const id = installIdentity(this.#sandbox.uid);
       if (id.drops) {

@@ -46,13 +46,8 @@ export class HostInstallRunner implements InstallRunner {
    */
   async run(plan: InstallPlan, run: RunOptions): Promise<number> {
     const id = installIdentity(this.#sandbox.uid);
-    const sandbox = await fsp.mkdtemp(path.join(this.#tmpDir(), `stratus-install-${run.buildId}-`));
+    const { sandbox, secret, code, home } = await makeHostSandbox(this.#tmpDir(), run.buildId);
     try {
-      await fsp.chmod(sandbox, 0o711);
-      const secret = crypto.randomBytes(12).toString('hex');
-      const code = path.join(sandbox, `code-${secret}`);
-      const home = path.join(sandbox, `home-${secret}`);
-      await fsp.mkdir(path.join(home, 'tmp'), { recursive: true, mode: 0o700 });
       let ca: string | undefined;
       if (this.opts.caFile) {
         ca = path.join(sandbox, `ca-${secret}.pem`);
@@ -74,6 +69,25 @@ export class HostInstallRunner implements InstallRunner {
     } finally {
       await fsp.rm(sandbox, { recursive: true, force: true });
     }
+  }
+}
+
+/**
+ * A fresh sandbox dir for one build's host run (install, checks): closed to listing (0711), with
+ * unguessable names for the code and the HOME (home/tmp made) inside. Named for the build, so that
+ * removeLeftovers() finds what a crash left. The caller removes `sandbox`.
+ */
+export async function makeHostSandbox(tmpDir: string, buildId: string): Promise<{ sandbox: string; secret: string; code: string; home: string }> {
+  const sandbox = await fsp.mkdtemp(path.join(tmpDir, `stratus-install-${buildId}-`));
+  try {
+    await fsp.chmod(sandbox, 0o711);
+    const secret = crypto.randomBytes(12).toString('hex');
+    const home = path.join(sandbox, `home-${secret}`);
+    await fsp.mkdir(path.join(home, 'tmp'), { recursive: true, mode: 0o700 });
+    return { sandbox, secret, code: path.join(sandbox, `code-${secret}`), home };
+  } catch (err) {
+    await fsp.rm(sandbox, { recursive: true, force: true });
+    throw err;
   }
 }
 

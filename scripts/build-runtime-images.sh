@@ -71,7 +71,8 @@ build_image() {
   local old_id out rc=0
   old_id="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
   # Output is kept for failures only: the legacy builder's deprecation notice is noise otherwise.
-  out="$(docker build --build-arg "BASE_IMAGE=$base" --build-arg "SOURCE_HASH=$hash" -t "$tag" "$context" 2>&1)" || rc=$?
+  # The hash label is set here for every image (the runtime Dockerfiles also take it as SOURCE_HASH).
+  out="$(docker build --build-arg "BASE_IMAGE=$base" --build-arg "SOURCE_HASH=$hash" --label "dev.stratus.source-hash=$hash" -t "$tag" "$context" 2>&1)" || rc=$?
   [ -n "$scratch" ] && rm -rf "$scratch"
   if [ "$rc" -ne 0 ]; then
     printf '%s\n' "$out" | tail -n 30 >&2
