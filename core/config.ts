@@ -56,6 +56,8 @@ const schema = z
     STRATUS_MAX_COMPRESSION_RATIO: int(200, 2, 100_000),
 
     STRATUS_STEM_POOL_SIZE: int(2, 0, 100),
+    /** A runtime no deployed version uses and no call specialized a stem of for this long has its stems stopped. */
+    STRATUS_STEM_IDLE_MS: int(600_000, 0, 30 * 86_400_000),
     STRATUS_QUEUE_DEPTH: int(100, 0, 100_000),
     STRATUS_QUEUE_TIMEOUT_MS: int(10_000, 0, 900_000),
     STRATUS_AUTOSCALE_TICK_MS: int(1000, 50, 60_000),
@@ -174,6 +176,7 @@ export interface Config {
   };
   scheduler: {
     stemPoolSize: number;
+    stemIdleMs: number;
     queueDepth: number;
     queueTimeoutMs: number;
     tickMs: number;
@@ -259,6 +262,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     scheduler: {
       stemPoolSize: e.STRATUS_STEM_POOL_SIZE,
+      stemIdleMs: e.STRATUS_STEM_IDLE_MS,
       queueDepth: e.STRATUS_QUEUE_DEPTH,
       queueTimeoutMs: e.STRATUS_QUEUE_TIMEOUT_MS,
       tickMs: e.STRATUS_AUTOSCALE_TICK_MS,

@@ -5,7 +5,7 @@
 import { StratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
-import type { DeployedVersion } from '../core/types.js';
+import type { DeployedVersion, Runtime } from '../core/types.js';
 import type { InstanceExit } from './backends/backend.js';
 import { InstanceStarter, type ColdStart } from './instance-starter.js';
 import { Instance } from './instance.js';
@@ -38,6 +38,8 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
+  /** Deployed versions that can start from a stem (function -> version -> runtime): their runtimes keep stems. */
+  readonly #deployed = new Map<string, Map<number, Runtime>>();
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
@@ -47,7 +49,7 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     this.queueTimeoutMs = s.queueTimeoutMs;
     this.#log = deps.logger.child({ component: 'scheduler' });
     const holdRefill = () => this.#starter.containerStarts > 0;
-    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill }, this.#log);
+    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill, idleMs: s.stemIdleMs, clock: deps.clock }, this.#log);
     this.#starter = new InstanceStarter(deps.backend, this.stems, deps.clock, s.startTimeoutMs, this.#log);
     this.#unsubscribe = deps.backend.onExit((exit) => this.#onExit(exit));
     deps.registry?.collect(() => this.#collectGauges());
@@ -73,13 +75,21 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
 
   async prewarm(target: DeployedVersion): Promise<void> {
     if (this.closing) return;
-    // A deployed version's runtime is in use: keep its stems ready for the first call.
-    if (target.artifactDir && target.config.runtime) this.stems.fill(target.config.runtime);
+    // A deployed version's runtime is in use: keep its stems ready for the first call, until it is retired.
+    if (target.artifactDir && target.config.runtime) {
+      let versions = this.#deployed.get(target.function);
+      if (!versions) this.#deployed.set(target.function, (versions = new Map()));
+      versions.set(target.version, target.config.runtime);
+      this.stems.fill(target.config.runtime);
+    }
     this.#pool(target).ensureMin();
   }
 
   async retire(functionName: string, keep?: number | ReadonlySet<number>): Promise<void> {
     const kept = (v: number) => (typeof keep === 'number' ? v === keep : keep?.has(v) ?? false);
+    const deployed = this.#deployed.get(functionName);
+    for (const v of deployed?.keys() ?? []) if (!kept(v)) deployed!.delete(v);
+    if (deployed?.size === 0) this.#deployed.delete(functionName);
     for (const [key, pool] of this.#pools) {
       if (pool.target.function !== functionName || kept(pool.target.version)) continue;
       this.#pools.delete(key);
@@ -167,6 +177,9 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       pool.expire(now);
       if (pool.empty) this.#retiring.delete(pool);
     }
+    const inUse = new Set<Runtime>();
+    for (const versions of this.#deployed.values()) for (const runtime of versions.values()) inUse.add(runtime);
+    this.stems.stopIdle(inUse);
     this.stems.fill();
   }
 

@@ -12,7 +12,9 @@ import type { Backend } from './backends/backend.js';
 import type { ScalingPolicy } from './version-pool.js';
 
 /** The scheduler's slice of the platform config (core/config.ts), plus what it takes from the images and backend slices. */
-export type SchedulerSettings = Config['scheduler'] & {
+export type SchedulerSettings = Omit<Config['scheduler'], 'stemIdleMs'> & {
+  /** Config['scheduler'].stemIdleMs: stems of a runtime unused this long are stopped; undefined: never. */
+  stemIdleMs?: number;
   /** Config['images'].runtime: the generic image a stem of each runtime runs. */
   runtimeImages: Record<Runtime, string>;
   /** Config['backend'].startTimeoutMs: a start (or a stem's /init) taking longer is abandoned. */

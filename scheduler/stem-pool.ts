@@ -2,11 +2,12 @@
 // of a version with a code tree claims one and specializes it (POST /init) instead of creating a
 // container, which is what makes scale-from-zero fast. The pool refills in the background once a
 // claimed stem is specialized, and on every scheduler tick (so a failing start is retried at tick pace,
-// not in a hot loop).
+// not in a hot loop). A runtime nothing uses any more — no deployed version of it, no specialization — for
+// `idleMs` has its stems stopped: a host that once ran a Python function keeps no Python containers for ever.
 
 import { randomUUID } from 'node:crypto';
 import { LIMITS } from '../core/function-config.js';
-import { Closeable } from '../core/lifecycle.js';
+import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Runtime } from '../core/types.js';
 import type { Backend, InstanceHandle } from './backends/backend.js';
@@ -23,6 +24,9 @@ export interface StemPoolSettings {
    * `docker run` beside them only slows the burst they serve. The scheduler calls fill() when it ends.
    */
   holdRefill?: () => boolean;
+  /** How long a runtime stays unused before its stems are stopped (stopIdle); undefined: never. */
+  idleMs?: number;
+  clock: Clock;
 }
 
 export class StemPool extends Closeable {
@@ -31,10 +35,11 @@ export class StemPool extends Closeable {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #aborts = new Set<AbortController>();
   /**
-   * Runtimes in use: a runtime's stems start once a function of it is deployed or called, so that a host
-   * that only runs Node functions keeps no idle Python containers (and an empty platform none at all).
+   * Runtimes in use, with when each was last seen in use: a runtime's stems start once a function of it is
+   * deployed or called, so that a host that only runs Node functions keeps no idle Python containers (and an
+   * empty platform none at all), and stop `idleMs` after it was last used.
    */
-  readonly #wanted = new Set<Runtime>();
+  readonly #wanted = new Map<Runtime, number>();
 
   constructor(
     private readonly backend: Backend,
@@ -73,12 +78,36 @@ export class StemPool extends Closeable {
 
   /** Start stems until each runtime in use (or the given one, from now on in use) has `size` ready or starting. */
   fill(only?: Runtime): void {
-    if (only) this.#wanted.add(only);
+    if (only) this.#wanted.set(only, this.settings.clock.now());
     if (this.closed || !this.enabled || this.settings.holdRefill?.()) return;
-    for (const runtime of only ? [only] : this.#wanted) {
+    for (const runtime of only ? [only] : this.#wanted.keys()) {
       const have = this.readyCount(runtime) + (this.#starting.get(runtime) ?? 0);
       for (let i = have; i < this.settings.size; i++) this.#startOne(runtime);
     }
+  }
+
+  /**
+   * Stops the stems of each runtime unused for `idleMs`: `inUse` are the runtimes a deployed version has now
+   * (their clock restarts), a specialization restarts it through fill(runtime). A later deploy or call of
+   * that runtime fills it again. Returns the runtimes stopped.
+   */
+  stopIdle(inUse: ReadonlySet<Runtime>): Runtime[] {
+    const idleMs = this.settings.idleMs;
+    if (idleMs === undefined || this.closed) return [];
+    const now = this.settings.clock.now();
+    const stopped: Runtime[] = [];
+    for (const [runtime, lastUsed] of this.#wanted) {
+      if (inUse.has(runtime)) this.#wanted.set(runtime, now);
+      else if (now - lastUsed >= idleMs) stopped.push(runtime);
+    }
+    for (const runtime of stopped) {
+      this.#wanted.delete(runtime);
+      const stems = this.#ready.get(runtime) ?? [];
+      this.#ready.delete(runtime);
+      if (stems.length > 0) this.log.info(`no ${runtime} function used for ${idleMs} ms: stopping its stems`, { runtime, stems: stems.length });
+      for (const s of stems) this.#stop(s.instanceId); // one still starting is stopped when it is up (#startOne)
+    }
+    return stopped;
   }
 
   /** A stem exited on its own: forget it. Returns true if it was one of ours. */
@@ -121,7 +150,8 @@ export class StemPool extends Closeable {
       )
       .then(
         async (handle) => {
-          if (this.closed) {
+          // Closed, or its runtime went idle while it started: nobody will claim it.
+          if (this.closed || !this.#wanted.has(runtime)) {
             await this.backend.stop(handle.instanceId).catch(() => {});
             return;
           }
@@ -139,6 +169,14 @@ export class StemPool extends Closeable {
         this.#starting.set(runtime, (this.#starting.get(runtime) ?? 1) - 1);
         this.#inFlight.delete(p);
       });
+    this.#inFlight.add(p);
+  }
+
+  #stop(instanceId: string): void {
+    const p = this.backend
+      .stop(instanceId)
+      .catch((err: unknown) => this.log.warn('stopping an idle stem failed', { instance: instanceId, err }))
+      .finally(() => this.#inFlight.delete(p));
     this.#inFlight.add(p);
   }
 
