@@ -44,6 +44,8 @@ export interface InvocationRetention {
   maxPerFunction: number;
   /** Records older than this are dropped. */
   maxAgeMs: number;
+  /** How long the hourly usage metered from them is kept (usage.ts); default DEFAULT_USAGE_MAX_AGE_MS. */
+  usageMaxAgeMs?: number;
 }
 
 export const DEFAULT_RETENTION: InvocationRetention = { maxPerFunction: 1000, maxAgeMs: 7 * 24 * 3600 * 1000 };

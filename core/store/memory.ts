@@ -7,6 +7,8 @@ import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { MemoryTriggers } from './memory-triggers.js';
+import { MemoryUsage } from './usage-memory.js';
+import type { UsageRange, UsageRow } from './usage.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -21,6 +23,8 @@ export class MemoryStore extends Closeable implements Store {
   readonly #functionLogs = new Map<string, LogRecord[]>();
   /** Per function: id -> record, in insertion order (a replaced record moves to the end). */
   readonly #invocations = new Map<string, Map<string, InvocationRecord>>();
+  /** Metered usage: kept when a function is deleted, as a bill keeps it. */
+  readonly #usage = new MemoryUsage();
   readonly #watchers = new Set<(name: string | null) => void>();
   readonly #triggers = new MemoryTriggers((fn) => this.#functions.has(fn), (fn) => this.#notify(fn));
 
@@ -144,6 +148,7 @@ export class MemoryStore extends Closeable implements Store {
 
   async appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void> {
     const oldest = new Date(Date.now() - retention.maxAgeMs).toISOString();
+    this.#usage.add(records, retention, Date.now());
     for (const r of records) {
       let kept = this.#invocations.get(r.function);
       if (!kept) this.#invocations.set(r.function, (kept = new Map()));
@@ -159,6 +164,10 @@ export class MemoryStore extends Closeable implements Store {
 
   async listInvocations(fn: string, query?: InvocationQuery): Promise<InvocationRecord[]> {
     return selectInvocations([...(this.#invocations.get(fn)?.values() ?? [])], query).map((r) => ({ ...r }));
+  }
+
+  async readUsage(range: UsageRange): Promise<UsageRow[]> {
+    return this.#usage.read(range);
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {

@@ -15,6 +15,7 @@
 //                             LOGS_TTL_S after its last line, so lines arriving after a delete do not linger
 //   inv:<id>                  InvocationRecord JSON, expiring with the retention's age
 //   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
+//   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
 //   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
 // Changes are published on <prefix>function-changes; watchers listen on a second connection because a
 // subscribed Redis connection can issue no other command.
@@ -29,6 +30,8 @@ import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { RedisTriggers } from './redis-triggers.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
+import { addUsage, readUsage } from './usage-redis.js';
+import type { UsageRange, UsageRow } from './usage.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
 /** While Redis is down ioredis reports every reconnect attempt: one log line per this period is enough. */
@@ -249,6 +252,7 @@ export class RedisStore extends Closeable implements Store {
       tx.zremrangebyrank(key, 0, -retention.maxPerFunction - 1);
       tx.pexpire(key, retention.maxAgeMs);
     }
+    addUsage(tx, this.#p, records, retention, now);
     const result = await tx.exec();
     const failed = result?.find(([err]) => err);
     if (failed) throw failed[0];
@@ -262,6 +266,10 @@ export class RedisStore extends Closeable implements Store {
     const all = await this.#redis.mget(ids.map((id) => `${this.#p}inv:${id}`));
     // A record trimmed by count may still have its key until it expires: only the indexed ones count.
     return selectInvocations(all.map((j) => parse<InvocationRecord>(j)).filter((r): r is InvocationRecord => r !== null && r.function === fn), query);
+  }
+
+  readUsage(range: UsageRange): Promise<UsageRow[]> {
+    return readUsage(this.#redis, this.#p, range);
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {

@@ -7,6 +7,7 @@ import type { CheckReport } from '../check-report.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
 import type { TriggerStore } from './triggers.js';
+import type { UsageRange, UsageRow } from './usage.js';
 
 /** Function log lines kept per function; older ones are dropped. */
 export const LOG_LINES_KEPT = 5000;
@@ -51,9 +52,12 @@ export interface Store extends TriggerStore {
 
   /**
    * Writes a batch of invocation records (any functions) in one round trip, replacing a record of the same
-   * id, and drops what falls outside the retention.
+   * id, and drops what falls outside the retention. In the same write each record is metered (usage.ts):
+   * a record written again adds nothing.
    */
   appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void>;
+  /** Metered usage per function and UTC hour in the range (kept after a function's delete), by function then hour. */
+  readUsage(range: UsageRange): Promise<UsageRow[]>;
   /** A function's kept records matching the query, newest first. */
   listInvocations(fn: string, query?: InvocationQuery): Promise<InvocationRecord[]>;
   getInvocation(id: string): Promise<InvocationRecord | null>;
