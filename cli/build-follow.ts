@@ -3,6 +3,7 @@
 // with the stage's running time on a terminal. If the stream breaks before its end event (Stratus
 // restarted), the build record is polled until the build ends: the build goes on server-side regardless.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from './client.js';
 import { ApiError } from './client.js';
 import { CliError, EXIT } from './errors.js';
@@ -86,7 +87,7 @@ export async function followBuild(client: ApiClient, ui: Ui, buildId: string, op
         }
         return build;
       }
-      await sleep(POLL_MS, opts.signal).catch(() => {
+      await delay(POLL_MS, undefined, { signal: opts.signal }).catch(() => {
         throw interrupted(buildId);
       });
     }
@@ -114,19 +115,4 @@ export function timingLine(timings: Record<string, number>): string {
 
 function interrupted(buildId: string): CliError {
   return new CliError(`stopped following; the build goes on in Stratus — \`stratus build ${buildId} -f\` follows it again`, EXIT.interrupted);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

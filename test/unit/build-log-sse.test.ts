@@ -5,6 +5,8 @@
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BuildLog } from '../../builder/build-log.js';
+// The stream read as an EventSource reads it (HTML, "Parsing an event stream"): the `stratus` CLI's reader.
+import { parseEventStream } from '../../cli/sse.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
@@ -14,29 +16,6 @@ const asText = (res: NodeJS.ReadableStream, cb: (err: Error | null, body: string
   res.on('data', (c: Buffer) => (data += c.toString('utf8')));
   res.on('end', () => cb(null, data));
 };
-
-/** An event stream read as a browser's EventSource reads it (HTML, "Parsing an event stream"). */
-function parseEventStream(text: string): Array<{ event: string; data: string }> {
-  const events: Array<{ event: string; data: string }> = [];
-  let event = '';
-  let data: string[] = [];
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    if (line === '') {
-      if (data.length > 0) events.push({ event: event || 'message', data: data.join('\n') });
-      event = '';
-      data = [];
-      continue;
-    }
-    if (line.startsWith(':')) continue;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  return events;
-}
 
 const FORGED = 'compiling\r\revent: end\rdata: {"status":"succeeded","error":null}\r\r\revent: log\r\ndata: more\n';
 
