@@ -5,9 +5,12 @@
 
 import { Closeable } from '../core/lifecycle.js';
 import { silentLogger, type Logger, type LogLevel } from '../core/log.js';
-import type { Store } from '../core/store/store.js';
+import { LOG_LINES_KEPT, type Store } from '../core/store/store.js';
 import type { LogRecord } from '../core/types.js';
 import type { InstanceLogLine, InstanceLogSource } from '../scheduler/backends/backend.js';
+
+/** The longest wait between tries of a failed log write. */
+const RETRY_MAX_MS = 5000;
 
 export interface LogCollectorOptions {
   flushMs?: number;
@@ -56,6 +59,8 @@ export class LogCollector extends Closeable {
   readonly #unsubscribe: () => void;
   #timer: NodeJS.Timeout | null = null;
   #dropped = 0;
+  /** After a failed write, the wait before the next try (doubling up to RETRY_MAX_MS); 0 while writes succeed. */
+  #retryMs = 0;
   /** Dropping since the last successful write: an outage is warned about once, not per batch. */
   #dropping = false;
 
@@ -129,13 +134,36 @@ export class LogCollector extends Closeable {
       () => {
         this.#writes.delete(write);
         this.#dropping = false;
+        this.#retryMs = 0;
       },
       (err: unknown) => {
         this.#writes.delete(write);
-        this.#drop(batch.length, 'a store write failed', err);
+        this.#retry(fn, batch, err);
       },
     );
     this.#writes.add(write);
+  }
+
+  /**
+   * A failed write (Redis restarting) is tried again, its lines ahead of newer ones, after a growing wait;
+   * what waits is bounded per function (the store keeps no more anyway), so an outage costs the oldest lines
+   * only. A write that failed after Redis applied it may store a batch twice: better than losing it.
+   */
+  #retry(fn: string, batch: LogRecord[], err: unknown): void {
+    if (this.closed) return this.#drop(batch.length, 'a store write failed while stopping', err);
+    const waiting = [...batch, ...(this.#pending.get(fn) ?? [])];
+    const excess = waiting.length - LOG_LINES_KEPT;
+    if (excess > 0) this.#drop(excess, 'a store write failed and too many lines are waiting', err);
+    this.#pending.set(fn, excess > 0 ? waiting.slice(excess) : waiting);
+    this.#retryMs = Math.min(RETRY_MAX_MS, Math.max(this.#o.flushMs, this.#retryMs * 2));
+    if (!this.#dropping) this.#log.warn('a function log write failed; trying again', { function: fn, lines: batch.length, inMs: this.#retryMs, error: err as Error });
+    this.#dropping = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      for (const f of [...this.#pending.keys()]) this.#write(f);
+    }, this.#retryMs);
+    this.#timer.unref();
   }
 
   #drop(lines: number, why: string, err?: unknown): void {

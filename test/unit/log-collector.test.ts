@@ -118,14 +118,20 @@ describe('LogCollector', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('counts and drops lines when the store fails, and carries on', async () => {
-    vi.mocked(store.appendLogs).mockRejectedValueOnce(new Error('redis down'));
+  it('writes the lines of a failed write again (Redis restarting), ahead of newer ones, losing none', async () => {
+    vi.mocked(store.appendLogs).mockRejectedValueOnce(new Error('redis down')).mockRejectedValueOnce(new Error('still down'));
+    source.write('first');
+    await collector.flush(); // fails: kept for another try
+    source.write('second');
+    await vi.waitFor(async () => expect((await store.readLogs('hello')).map((l) => l.message)).toEqual(['first', 'second']), { timeout: 5000 });
+    expect(collector.dropped).toBe(0);
+  });
+
+  it('drops what a failed write leaves when stopping, and counts it', async () => {
+    vi.mocked(store.appendLogs).mockRejectedValue(new Error('redis gone'));
     source.write('lost');
-    await collector.flush();
-    source.write('kept');
-    await collector.flush();
+    await collector.close();
     expect(collector.dropped).toBe(1);
-    expect((await store.readLogs('hello')).map((l) => l.message)).toEqual(['kept']);
   });
 
   it('drops batches past maxInFlight writes instead of queueing without bound', async () => {
