@@ -34,6 +34,8 @@ export const ERROR_CATALOGUE = {
   GIT_NOT_CONFIGURED: { status: 404, title: 'Function has no git settings' },
   GIT_REPOSITORY_REFUSED: { status: 403, title: 'Repository refused' },
   GIT_FETCH_FAILED: { status: 502, title: 'The pushed commit could not be fetched' },
+  CSRF_REFUSED: { status: 403, title: 'Dashboard action refused: not from a dashboard page' },
+  SIGN_IN_THROTTLED: { status: 429, title: 'Too many wrong keys at the dashboard sign-in' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

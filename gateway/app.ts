@@ -30,6 +30,7 @@ import { releasesRouter } from './routes/releases.js';
 import { ReleaseService } from './releases/release-service.js';
 import { silentNotifier } from './notify/notifier.js';
 import { TriggerService } from './triggers/trigger-service.js';
+import { createDashboard } from './ui/router.js';
 
 export type { GatewayDeps } from './deps.js';
 
@@ -74,6 +75,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
   const auth = requireApiKey(deps.apiKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
+  const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, builds: builds.router });
 
   const api = express();
   api.disable('x-powered-by');
@@ -85,6 +87,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
   api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.storageTriggers }));
   api.use('/v1', gitHooksRouter({ service, store: deps.store, config: deps.config, logger })); // proves the function's git.secret instead
+  api.use('/ui', ui.router); // the dashboard (gateway/ui/): its own session cookie, which /v1 never takes
   api.use(
     '/v1',
     auth,
@@ -113,6 +116,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     close: async () => {
       await ownQueue?.close();
       builds.close();
+      ui.close();
       await routes.close();
     },
   });

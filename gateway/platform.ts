@@ -34,6 +34,7 @@ import { StorageDispatcher } from './triggers/storage-dispatcher.js';
 import { TriggerIndex } from './triggers/trigger-index.js';
 import { ReleaseService } from './releases/release-service.js';
 import { ErrorWatch, watchedRecords } from './releases/error-watch.js';
+import { dashboardSources } from './ui/sources.js';
 
 export interface RunningPlatform {
   url: string;
@@ -138,8 +139,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   });
   // Automatic rollback: every invocation record also goes to the error-rate watch (in memory, no I/O per call).
   const errorWatch = config.releases.autoRollback ? new ErrorWatch({ store, releases, notifier: notifications, clock, logger: logger.child({ component: 'error-watch' }), settings: config.releases.autoRollback }) : null;
+  // The dashboard's hour of activity taps every record in memory (gateway/ui/): no store read per call.
+  const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: platformIdFor(config.stateDir), clock, logger });
   const app = createApp({
-    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: watchedRecords(records ?? discardRecords, errorWatch), notifications: notifications.deliveries,
+    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: watchedRecords(dashboard.activity.tap(records ?? discardRecords), errorWatch), notifications: notifications.deliveries, dashboard,
     nextCronFires: (id) => cron.nextFires(id), storageTriggers, notifier: notifications, releases,
   });
   asyncQueue.start(app.asyncInvocations.process);
@@ -179,6 +182,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       await backend.close();
       await functionLogs?.close(); // after the backend: the last lines of drained instances
       await records?.close();
+      await dashboard.close();
       await store.close();
       logger.info('stopped');
     })());

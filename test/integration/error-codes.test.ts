@@ -173,6 +173,20 @@ describe('every documented error code, provoked', () => {
       expect(String(fetch.detail)).toMatch(/does not appear to be a git repository|not found/);
     });
 
+    it('CSRF_REFUSED, SIGN_IN_THROTTLED: a dashboard action without its token, and wrong keys at its sign-in', async () => {
+      // The dashboard checks the Origin against the host it is served under: both named here.
+      const site = { host: 'stratus.test', origin: 'http://stratus.test' };
+      const signIn = await request(h.app).post('/ui/login').set(site).type('form').send({ key: auth.Authorization.slice('Bearer '.length) });
+      expect(signIn.status).toBe(303);
+      const cookie = String(signIn.headers['set-cookie']).split(';')[0]!;
+      const forged = await request(h.app).post('/ui/functions/any/scale').set(site).set('cookie', cookie).type('form').send({ maxInstances: '3' });
+      expectProblem('a dashboard action with the session cookie but no CSRF token', forged, 'CSRF_REFUSED');
+      for (let i = 0; i < 10; i++) expect((await request(h.app).post('/ui/login').set(site).type('form').send({ key: `wrong-${i}` })).status).toBe(401);
+      const throttled = await request(h.app).post('/ui/login').set(site).type('form').send({ key: 'wrong-again' });
+      expectProblem('an eleventh wrong key at the dashboard sign-in within a minute', throttled, 'SIGN_IN_THROTTLED');
+      expect(Number(throttled.headers['retry-after'])).toBeGreaterThan(0);
+    });
+
     it('INTERNAL: a failure of Stratus itself, without its cause', async () => {
       const list = h.store.listFunctions.bind(h.store);
       h.store.listFunctions = () => Promise.reject(new Error('disk on fire at /var/lib/secret'));

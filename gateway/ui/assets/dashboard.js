@@ -1,0 +1,149 @@
+/* global document, window, EventSource, FormData, URLSearchParams, uPlot */
+// The dashboard's only script. The pages work without it (forms post, links open, a reload shows what is
+// new); with it they follow their live stream (/ui/live, server-sent events): each `fragment` event
+// replaces one part of the page with markup the server rendered and escaped, `series` redraws the charts
+// (uPlot). The invoke form posts with fetch and shows the result in place. No key, no token is stored:
+// the session cookie is HttpOnly, and the CSRF token is read from the page it belongs to.
+(() => {
+  'use strict';
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+  const dot = document.getElementById('live-state');
+
+  // --- search box: filters the rows as you type (the form's GET does the same without script) ---
+  const search = document.getElementById('search');
+  const filter = () => {
+    if (!search) return;
+    const q = search.value.trim().toLowerCase();
+    for (const row of document.querySelectorAll('#functions-rows tr[data-name]')) {
+      row.hidden = q !== '' && !row.getAttribute('data-name').includes(q);
+    }
+  };
+  search?.addEventListener('input', filter);
+
+  // --- charts ---
+  const CHARTS = {
+    rate: { series: [['req/s', 'rate', '#2563eb']] },
+    latency: { series: [['p50', 'p50', '#16a34a'], ['p95', 'p95', '#d97706'], ['p99', 'p99', '#dc2626']] },
+    errors: { series: [['errors', 'errors', '#dc2626']] },
+    cold: { series: [['cold starts', 'cold', '#7c3aed']] },
+    instances: { series: [['instances', 'instances', '#0891b2']] },
+  };
+  const plots = new Map();
+  const drawCharts = (s) => {
+    if (typeof uPlot === 'undefined') return;
+    for (const el of document.querySelectorAll('.plot[data-chart]')) {
+      const key = el.getAttribute('data-chart');
+      const spec = CHARTS[key];
+      if (!spec) continue;
+      const data = [s.t, ...spec.series.map(([, field]) => s[field])];
+      const existing = plots.get(key);
+      if (existing) {
+        existing.setData(data);
+        continue;
+      }
+      const opts = {
+        width: Math.max(200, el.clientWidth),
+        height: 160,
+        legend: { live: false },
+        cursor: { drag: { x: false, y: false } },
+        scales: { y: { range: (_u, min, max) => [0, Math.max(max ?? 0, key === 'latency' ? 1 : 1) * 1.1] } },
+        axes: [{}, { size: 50 }],
+        series: [{}, ...spec.series.map(([label, , stroke]) => ({ label, stroke, width: 1.5, spanGaps: key === 'latency' || key === 'instances', points: { show: false } }))],
+      };
+      plots.set(key, new uPlot(opts, data, el));
+    }
+  };
+  window.addEventListener('resize', () => {
+    for (const [key, plot] of plots) {
+      const el = document.querySelector(`.plot[data-chart="${key}"]`);
+      if (el) plot.setSize({ width: Math.max(200, el.clientWidth), height: 160 });
+    }
+  });
+
+  // --- live stream ---
+  const notice = (text) => {
+    const p = document.createElement('p');
+    p.className = 'flash flash-error';
+    p.textContent = text;
+    document.querySelector('main')?.prepend(p);
+  };
+  const liveUrl = document.body.getAttribute('data-live');
+  if (liveUrl) {
+    const es = new EventSource(liveUrl);
+    es.addEventListener('open', () => dot?.classList.add('on'));
+    es.addEventListener('error', () => dot?.classList.remove('on'));
+    es.addEventListener('fragment', (e) => {
+      const { id, html } = JSON.parse(e.data);
+      const el = document.getElementById(id);
+      if (el) el.innerHTML = html;
+      if (id === 'functions-rows') filter();
+    });
+    es.addEventListener('series', (e) => drawCharts(JSON.parse(e.data)));
+    for (const kind of ['gone', 'failed']) {
+      es.addEventListener(kind, (e) => {
+        es.close();
+        dot?.classList.remove('on');
+        notice(e.data);
+      });
+    }
+  }
+
+  // --- a running build's log, from the builds API's own event stream ---
+  const log = document.getElementById('build-log');
+  const follow = log?.getAttribute('data-follow');
+  if (log && follow) {
+    const es = new EventSource(follow);
+    let started = false;
+    es.addEventListener('log', (e) => {
+      if (!started) log.textContent = '';
+      started = true;
+      log.textContent += e.data.endsWith('\n') ? e.data : `${e.data}\n`;
+      log.scrollTop = log.scrollHeight;
+    });
+    es.addEventListener('end', () => {
+      es.close();
+      log.classList.add('ended');
+    });
+  }
+
+  // --- the invoke form: posted with fetch, its result shown in place ---
+  const invoke = document.getElementById('invoke-form');
+  const out = document.getElementById('invoke-result');
+  invoke?.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const button = invoke.querySelector('button');
+    button.disabled = true;
+    out.textContent = 'Invoking…';
+    try {
+      const res = await fetch(invoke.action, {
+        method: 'POST',
+        headers: { accept: 'application/json', 'x-csrf-token': csrf, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams(new FormData(invoke)),
+      });
+      const body = await res.json();
+      out.textContent = '';
+      const head = document.createElement('p');
+      if (!res.ok) {
+        head.textContent = `${res.status} ${body.code ?? ''}: ${body.detail ?? 'refused'}`;
+        out.append(head);
+        return;
+      }
+      head.textContent = `${body.status} `;
+      const a = document.createElement('a');
+      a.href = body.links.page;
+      a.textContent = `invocation ${body.id.slice(0, 8)} and its logs`;
+      head.append(a);
+      out.append(head);
+      if (body.result || body.error) {
+        const pre = document.createElement('pre');
+        pre.className = 'result';
+        pre.textContent = body.result ? body.result.body : `${body.error.code}: ${body.error.message}`;
+        out.append(pre);
+      }
+    } catch (err) {
+      out.textContent = `The invocation could not be sent: ${err.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+})();

@@ -1,0 +1,39 @@
+// What the dashboard is built from: the services the API routes use (never HTTP to Stratus itself), the
+// builds router reused for build logs and reports, and the in-memory sources of its live figures.
+
+import type { Router } from 'express';
+import type { Config } from '../../core/config.js';
+import type { Clock } from '../../core/lifecycle.js';
+import type { Logger } from '../../core/log.js';
+import type { Store } from '../../core/store/store.js';
+import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { AsyncInvocations } from '../events/async-invocations.js';
+import type { FunctionService } from '../function-service.js';
+import type { ReleaseService } from '../releases/release-service.js';
+import type { TriggerService } from '../triggers/trigger-service.js';
+import type { Activity } from './activity.js';
+import type { HostProbe } from './host.js';
+
+/** The dashboard's own sources, made by the composition root (gateway/platform.ts). */
+export interface DashboardSources {
+  activity: Activity;
+  host: HostProbe;
+  close(): Promise<void>;
+}
+
+export interface DashboardDeps {
+  config: Config;
+  apiKey: string;
+  store: Store;
+  scheduler: Scheduler;
+  service: FunctionService;
+  triggers: TriggerService;
+  releases: ReleaseService;
+  asyncInvocations: AsyncInvocations;
+  /** /builds/:id, /builds/:id/report and /builds/:id/logs?follow=1 as /v1 serves them (gateway/routes/builds.ts). */
+  builds: Router;
+  clock: Clock;
+  logger: Logger;
+  /** Absent (a test harness without the composition root): charts stay empty, the host page says so. */
+  dashboard?: Partial<DashboardSources>;
+}
