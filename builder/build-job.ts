@@ -57,6 +57,8 @@ export interface JobContext {
 
 export interface JobResult {
   image: string | null;
+  /** The manifest digest the registry reported for the pushed image (sha256:…), when it did. */
+  digest: string | null;
   artifactDir: string;
   handler: string;
 }
@@ -157,13 +159,14 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
   }
 
   let image: string | null = null;
+  let digest: string | null = null;
   if (ctx.imageStep) {
     const step = ctx.imageStep;
     const tag = ctx.tagFor(req.function, req.version);
     const spec: ImageSpec = { function: req.function, version: req.version, runtime, handler, baseImage: ctx.baseImages[runtime], tag };
     await phase(ctx, 'image', () => step.build(codeDir, spec, (l) => ctx.log.line('image', l), ctx.signal));
     await phase(ctx, 'push', async () => {
-      const digest = await step.push(tag, (l) => ctx.log.line('push', l), ctx.signal);
+      digest = await step.push(tag, (l) => ctx.log.line('push', l), ctx.signal);
       ctx.log.line('push', `pushed ${tag}${digest ? ` (${digest})` : ''}`);
     });
     image = tag;
@@ -180,7 +183,7 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
   await fsp.rm(ctx.artifactDir, { recursive: true, force: true });
   await fsp.mkdir(path.dirname(ctx.artifactDir), { recursive: true });
   await fsp.rename(codeDir, ctx.artifactDir);
-  return { image, artifactDir: ctx.artifactDir, handler };
+  return { image, digest, artifactDir: ctx.artifactDir, handler };
 }
 
 async function phase<T>(ctx: JobContext, name: BuildPhase, work: () => Promise<T>): Promise<T> {

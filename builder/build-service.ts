@@ -1,7 +1,10 @@
 // The Builder: an in-process queue with bounded concurrency and an overall timeout per build, the
 // records (build, version, function) kept in step with each job, crash recovery and purge.
 
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import path from 'node:path';
 import { StratusError, isStratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
@@ -233,7 +236,8 @@ export class BuildService extends Closeable implements Builder {
   async #succeed(req: BuildRequest, result: JobResult, timings: Record<string, number>): Promise<void> {
     const { store, clock } = this.o;
     const version = await store.getVersion(req.function, req.version);
-    if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, artifactDir: result.artifactDir, handler: result.handler, buildId: req.buildId });
+    const sourceSha256 = await sha256OfFile(req.sourcePath).catch(() => null);
+    if (version) await store.putVersion({ ...version, status: 'ready', image: result.image, digest: result.digest, sourceSha256, artifactDir: result.artifactDir, handler: result.handler, buildId: req.buildId });
     if (this.o.promote) {
       // Before the build says succeeded: whoever waits for it then finds the new version serving.
       const outcome = await this.o.promote(req.function, req.version).catch((err: unknown) => `rollout failed: ${(err as Error).message}`);
@@ -268,3 +272,10 @@ export class BuildService extends Closeable implements Builder {
 }
 
 const iso = (clock: Clock) => new Date(clock.now()).toISOString();
+
+/** The upload's checksum, streamed (an upload may be large): what a version records of its source. */
+async function sha256OfFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(fs.createReadStream(file), hash);
+  return hash.digest('hex');
+}

@@ -10,6 +10,8 @@ import { platformIdFor, redisPrefixFor } from './platform-id.js';
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+/** A price as a decimal string: kept as written, so cost is computed from exact integers (core/store/usage-report.ts). */
+const price = z.string().regex(/^\d{1,9}(\.\d{1,12})?$/, 'use a decimal number such as 0.0000166667 (up to 12 decimals, no exponent)');
 const splitList = (s: string) => s.split(',').map((a) => a.trim()).filter((a) => a !== '');
 const emailList = (s: string, ctx: z.RefinementCtx) => {
   const list = splitList(s);
@@ -75,6 +77,10 @@ const schema = z
     /** Invocation records kept per function, and for how long at most (also how long async results are kept). */
     STRATUS_INVOCATIONS_KEPT: int(1000, 1, 1_000_000),
     STRATUS_INVOCATIONS_MAX_AGE_MS: int(7 * 86_400_000, 60_000, 90 * 86_400_000),
+    /** Metering (core/store/usage.ts): how long hourly usage is kept, and an optional price table for GET /v1/usage. */
+    STRATUS_USAGE_MAX_AGE_DAYS: int(400, 1, 3660),
+    STRATUS_PRICE_PER_GB_SECOND: price.optional(),
+    STRATUS_PRICE_PER_MILLION_REQUESTS: price.optional(),
 
     /** Releases (gateway/releases/): how long a move of an alias waits for ready instances of the new version. */
     STRATUS_ROLLOUT_DEADLINE_MS: int(60_000, 1000, 900_000),
@@ -192,6 +198,8 @@ export interface Config {
   };
   /** Async invocations and invocation records (gateway/events/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
+  /** Metering: hourly usage kept this long; prices (decimal strings, one unset: "0") turn it into cost, null: no cost. */
+  usage: { maxAgeMs: number; price: { perGbSecond: string; perMillionRequests: string } | null };
   /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
   storage: {
     s3Port: number | null;
@@ -281,6 +289,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       idempotencyWindowMs: e.STRATUS_IDEMPOTENCY_WINDOW_MS,
       recordsKept: e.STRATUS_INVOCATIONS_KEPT,
       recordsMaxAgeMs: e.STRATUS_INVOCATIONS_MAX_AGE_MS,
+    },
+    usage: {
+      maxAgeMs: e.STRATUS_USAGE_MAX_AGE_DAYS * 86_400_000,
+      price: e.STRATUS_PRICE_PER_GB_SECOND === undefined && e.STRATUS_PRICE_PER_MILLION_REQUESTS === undefined ? null : { perGbSecond: e.STRATUS_PRICE_PER_GB_SECOND ?? '0', perMillionRequests: e.STRATUS_PRICE_PER_MILLION_REQUESTS ?? '0' },
     },
     // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
     storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb, minioWebhookToken: e.STRATUS_MINIO_WEBHOOK_TOKEN ?? null },

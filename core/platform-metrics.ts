@@ -45,6 +45,9 @@ export interface PlatformMetrics {
   stemsReady: Gauge;
   builds: Counter;
   buildSeconds: Histogram;
+  /** Metering as this process wrote it since it started (the exact, lasting figures: GET /v1/usage). */
+  billedGbSeconds: Counter;
+  billedRequests: Counter;
 }
 
 export function createPlatformMetrics(registry: MetricsRegistry): PlatformMetrics {
@@ -59,5 +62,7 @@ export function createPlatformMetrics(registry: MetricsRegistry): PlatformMetric
     stemsReady: registry.gauge('stratus_stems_ready', 'Generic runtime containers (stems) ready to be specialized.', ['runtime']),
     builds: registry.counter('stratus_builds_total', 'Builds by final status.', ['status']),
     buildSeconds: registry.histogram('stratus_build_seconds', 'Duration of each build phase, in seconds.', ['phase'], BUILD_BUCKETS),
+    billedGbSeconds: registry.counter('stratus_billed_gb_seconds_total', 'GB-seconds billed (duration rounded up to 1 ms × configured memory) by the invocation records this process wrote since it started.', ['function']),
+    billedRequests: registry.counter('stratus_billed_requests_total', 'Requests billed by the invocation records this process wrote since it started.', ['function']),
   };
 }

@@ -66,6 +66,10 @@ export interface VersionRecord {
   status: VersionStatus;
   /** Image reference in the registry (set once pushed, or the user's own image). */
   image: string | null;
+  /** The image's manifest digest in the registry (sha256:…): what the tag pointed at when it was built. */
+  digest?: string | null;
+  /** SHA-256 (hex) of the uploaded source as it arrived (the archive or file; for a git push, the packed folder). */
+  sourceSha256?: string | null;
   /** Directory holding the built code tree of this version, used to specialize stems (null for user images). */
   artifactDir: string | null;
   /** Handler resolved at build time (e.g. "hello.handler" for a single file hello.js); null for a user's image. */

@@ -26,6 +26,7 @@ import { notificationsRouter } from './routes/notifications.js';
 import { storageKeysRouter } from './routes/storage-keys.js';
 import { systemRouter } from './routes/system.js';
 import { triggersRouter } from './routes/triggers.js';
+import { usageRouter } from './routes/usage.js';
 import { releasesRouter } from './routes/releases.js';
 import { ReleaseService } from './releases/release-service.js';
 import { silentNotifier } from './notify/notifier.js';
@@ -98,6 +99,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     ...(deps.notifications ? [notificationsRouter(deps.notifications)] : []),
     triggersRouter(triggers),
     releasesRouter(releases, deps.store),
+    usageRouter({ store: deps.store, clock: deps.clock, usage: deps.config.usage }),
     ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),
   );
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));

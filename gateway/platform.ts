@@ -119,7 +119,8 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   }
 
   const ev = config.events;
-  const records = options.discardRecords ? null : new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs }, logger });
+  // Each stored batch is metered in the same write (core/store/usage.ts) and counted on /metrics.
+  const records = options.discardRecords ? null : new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs, usageMaxAgeMs: config.usage.maxAgeMs }, logger, metrics });
   // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })

@@ -3,12 +3,14 @@
 // BatchedRecordWriter turns them into one store write every flushMs or maxBatch records, so recording a
 // warm call costs no Redis round trip of its own. A write that fails (Redis restarting) is not lost: its
 // batch goes back in front of the pending records and is written again, with backoff, once the store
-// answers — writing a record again is harmless, each is stored under its id.
+// answers — writing a record again is harmless, each is stored under its id, and the store meters each
+// record once (core/store/usage.ts). A stored batch is counted on the billed-usage metrics.
 
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { DEFAULT_RETENTION, type InvocationRecord, type InvocationRetention } from '../../core/store/invocations.js';
 import type { Store } from '../../core/store/store.js';
+import { meter } from '../../core/store/usage.js';
 
 export interface InvocationRecordSink {
   /** Takes a finished call's record; never throws, never waits. */
@@ -29,7 +31,18 @@ export interface RecordWriterOptions {
   maxRetryMs?: number;
   retention?: InvocationRetention;
   logger?: Logger;
+  /** Where the usage of each stored batch is counted (stratus_billed_*_total); core/platform-metrics.ts fits. */
+  metrics?: BilledMetrics;
 }
+
+type FunctionLabel = { function: string };
+export interface BilledMetrics {
+  billedGbSeconds: { inc(labels: FunctionLabel, n: number): void };
+  billedRequests: { inc(labels: FunctionLabel, n: number): void };
+}
+
+/** 1 GB-s is 1024 MB × 1000 ms. */
+const MB_MS_PER_GB_S = 1_024_000;
 
 export class BatchedRecordWriter extends Closeable implements InvocationRecordSink {
   #pending: InvocationRecord[] = [];
@@ -38,8 +51,9 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
   #dropped = 0;
   /** Consecutive failed writes: the next try waits flushMs × 2^failures, at most maxRetryMs. */
   #failures = 0;
-  readonly #o: Required<Omit<RecordWriterOptions, 'logger'>>;
+  readonly #o: Required<Omit<RecordWriterOptions, 'logger' | 'metrics'>>;
   readonly #log: Logger;
+  readonly #metrics: BilledMetrics | undefined;
 
   constructor(
     private readonly store: Pick<Store, 'appendInvocations'>,
@@ -48,6 +62,7 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
     super();
     this.#o = { flushMs: opts.flushMs ?? 250, maxBatch: opts.maxBatch ?? 500, maxPending: opts.maxPending ?? 20_000, maxRetryMs: opts.maxRetryMs ?? 5000, retention: opts.retention ?? DEFAULT_RETENTION };
     this.#log = (opts.logger ?? silentLogger).child({ component: 'invocation-records' });
+    this.#metrics = opts.metrics;
   }
 
   /** Records dropped: more than maxPending waited for the store, or it still failed when the writer closed. */
@@ -106,6 +121,7 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
       () => {
         if (this.#failures > 0) this.#log.info('invocation records are written again', { afterFailedTries: this.#failures });
         this.#failures = 0;
+        this.#countBilled(batch);
         return true;
       },
       (err: unknown) => {
@@ -126,6 +142,26 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
         this.#timer = setTimeout(() => { this.#timer = null; this.#kick(); }, stored ? this.#o.flushMs : this.#retryMs()).unref();
       }
     });
+  }
+
+  /**
+   * Counted once a batch is stored, once: a batch written again after a failed try is counted when it
+   * finally goes through. Summed per function first, so a float add happens per function and batch.
+   */
+  #countBilled(batch: InvocationRecord[]): void {
+    if (!this.#metrics) return;
+    const byFunction = new Map<string, { requests: number; mbMs: number }>();
+    for (const r of batch) {
+      const m = meter(r);
+      const sum = byFunction.get(m.function) ?? { requests: 0, mbMs: 0 };
+      sum.requests += 1;
+      sum.mbMs += m.mbMs;
+      byFunction.set(m.function, sum);
+    }
+    for (const [fn, sum] of byFunction) {
+      this.#metrics.billedRequests.inc({ function: fn }, sum.requests);
+      this.#metrics.billedGbSeconds.inc({ function: fn }, sum.mbMs / MB_MS_PER_GB_S);
+    }
   }
 
   #retryMs(): number {

@@ -4,6 +4,7 @@
 // cold start counted for v1 while it happens); a canary at 20 % gets 20 % ± 5 % of 1,000 calls; a canary
 // that answers 500 is rolled back by the error-rate watch. The counts are printed for the closing note.
 
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -91,6 +92,11 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     }
     await removeRedisKeys(REDIS_URL, `${platformIdFor(stateDir)}:`);
     await fs.rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('records each version\'s image digest and the checksum of its source', async () => {
+    const versions = ((await (await api(`/v1/functions/${name}/versions`)).json()) as { versions: Array<{ version: number; digest: string; sourceSha256: string; origin: { kind: string } }> }).versions;
+    expect(versions[0]).toMatchObject({ version: 1, digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), sourceSha256: createHash('sha256').update(code('v1')).digest('hex'), origin: { kind: 'upload' } });
   });
 
   it('rolls a new version out under 50+ req/s with no failed request, and rolls back by hand onto warm instances', async () => {
