@@ -2,7 +2,6 @@
 // MemoryStore always, RedisStore on real Redis (skipped outside CI when Redis is not running, failing in CI).
 
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
@@ -11,6 +10,7 @@ import { TRIGGER_FIRES_KEPT, type InvokeKeyRecord, type TriggerFire } from '../.
 import type { TriggerRecord } from '../../core/triggers.js';
 import type { FunctionRecord } from '../../core/types.js';
 import { REDIS_URL, missing } from '../support/services.js';
+import { removeRedisKeys } from '../support/stratus-process.js';
 
 const fn = (name: string): FunctionRecord => ({
   name, config: { name, runtime: 'node', memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000, network: 'egress' },
@@ -140,16 +140,5 @@ describe('trigger store contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('trigger store contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  contract(
-    async () => new RedisStore(REDIS_URL, { prefix }),
-    async () => {
-      const admin = new Redis(REDIS_URL);
-      try {
-        const keys = await admin.keys(`${prefix}*`);
-        if (keys.length > 0) await admin.del(...keys);
-      } finally {
-        await admin.quit();
-      }
-    },
-  );
+  contract(async () => new RedisStore(REDIS_URL, { prefix }), () => removeRedisKeys(REDIS_URL, prefix));
 });
