@@ -62,6 +62,8 @@ export class RouteTable extends Closeable {
   readonly #served = new Map<string, Set<number>>();
   /** Per function, the pending retirement of versions no alias serves any more. */
   readonly #retireTimers = new Map<string, NodeJS.Timeout>();
+  /** Versions called by number that do not exist or are not ready, remembered a few seconds (bounded). */
+  readonly #versionMisses = new Map<string, { error: StratusError; until: number }>();
   /** Versions called by number that no alias serves: function -> version -> deployed (bounded). */
   readonly #pinned = new Map<string, Map<number, DeployedVersion>>();
 
@@ -118,9 +120,21 @@ export class RouteTable extends Closeable {
     const version = Number(n[1]);
     const served = route.versions.get(version) ?? this.#pinned.get(name)?.get(version);
     if (served) return () => served;
+    // A stream of calls to versions that do not exist (or are not ready) must not cost a store read each.
+    const missKey = `${name}@${version}`;
+    const known = this.#versionMisses.get(missKey);
+    if (known && known.until > this.clock.now()) throw known.error;
     const v = await this.store.getVersion(name, version);
-    if (!v) throw new StratusError('NOT_FOUND', `function ${name} has no version ${version}; list them with GET /v1/functions/${name}/versions`, { function: name });
-    if (v.status !== 'ready') throw new StratusError('FUNCTION_NOT_READY', `version ${version} of ${name} is ${v.status}: only a version whose build succeeded can serve`, { function: name, version });
+    const why = !v
+      ? new StratusError('NOT_FOUND', `function ${name} has no version ${version}; list them with GET /v1/functions/${name}/versions`, { function: name })
+      : v.status !== 'ready'
+        ? new StratusError('FUNCTION_NOT_READY', `version ${version} of ${name} is ${v.status}: only a version whose build succeeded can serve`, { function: name, version })
+        : null;
+    if (why || !v) {
+      if (this.#versionMisses.size >= MAX_REMEMBERED_MISSES) this.#versionMisses.clear();
+      this.#versionMisses.set(missKey, { error: why!, until: this.clock.now() + NOT_READY_MEMORY_MS });
+      throw why;
+    }
     const deployed = deployedOf(v);
     let pinned = this.#pinned.get(name);
     if (!pinned) this.#pinned.set(name, (pinned = new Map()));

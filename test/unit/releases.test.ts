@@ -56,7 +56,11 @@ describe('versions, aliases and rollback', () => {
     expect(await calledVersion(h, '/fn/hello@v1')).toBe(1);
     expect(await calledVersion(h, '/fn/hello@latest')).toBe(3);
     expectProblem(await request(h.app).get('/fn/hello@beta'), 404, 'NOT_FOUND');
+    const reads = vi.spyOn(h.store, 'getVersion');
     expectProblem(await request(h.app).get('/fn/hello@v9'), 404, 'NOT_FOUND');
+    expectProblem(await request(h.app).get('/fn/hello@v9'), 404, 'NOT_FOUND'); // remembered: no second store read
+    expect(reads.mock.calls.filter(([, v]) => v === 9)).toHaveLength(1);
+    reads.mockRestore();
     expectProblem(await request(h.app).get('/fn/hello@Bad_Alias'), 404, 'FUNCTION_NOT_FOUND');
     // The path the function sees starts after the qualifier.
     h.instance.handle = (req, res) => res.end(req.url);
