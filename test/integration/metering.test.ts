@@ -1,7 +1,8 @@
 // Metering end to end on real Docker, Redis and the registry (issue 10 item 2): a 128 MB function that
 // sleeps 50 ms, called sync and async; GET /v1/usage is exactly Σ billedMs × 128 of its invocation
 // records (integer equality), /metrics counts the same; after a restart on the same state dir (same Redis
-// prefix) the usage is the same and the new process's counters start from nothing; more calls add up.
+// prefix) the usage is the same and the new process's counters start from nothing; more calls add up;
+// a delete drops the function's series from /metrics and keeps its usage.
 
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -77,7 +78,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     return line === undefined ? null : Number(line.split(' ')[1]);
   };
 
-  it('bills N sync and async calls as exactly Σ billedMs × 128 of their records, and keeps it across a restart', async () => {
+  it('bills N sync and async calls as exactly Σ billedMs × 128 of their records, and keeps it across a restart and a delete', async () => {
     const records = await call(6, 4, 10);
     expect(records.map((r) => r.trigger).sort()).toEqual([...Array(4).fill('async'), ...Array(6).fill('http')]);
     for (const r of records) {
@@ -105,5 +106,11 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(now.functions[0]!.total).toMatchObject({ requests: 15, failed: 0, mbMs: expected + billed(added) });
     expect(now.functions[0]!.total.mbMs).toBe(billed(after));
     expect(await counter('stratus_billed_requests_total')).toBe(5);
+
+    // A delete drops the function's series from /metrics, and keeps its bill.
+    expect((await api(`/v1/functions/${name}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await counter('stratus_billed_requests_total')).toBeNull();
+    expect(await counter('stratus_billed_gb_seconds_total')).toBeNull();
+    expect((await usage()).functions[0]!.total.mbMs).toBe(billed(after));
   }, 300_000);
 });
