@@ -5,6 +5,7 @@
 
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../core/config.js';
 import { MetricsRegistry } from '../../core/metrics.js';
 import { createPlatformMetrics, type PlatformMetrics } from '../../core/platform-metrics.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
@@ -132,18 +133,33 @@ describe('usage API', () => {
 
   it('answers the last day by default and never reads before the retention or past the current hour', async () => {
     await start({ STRATUS_USAGE_MAX_AGE_DAYS: '2' });
-    const hourNow = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
-    const last = await usage('');
-    expect(last.granularity).toBe('hour');
-    // The current hour included; from 24 hours before now, widened to its hour.
-    expect(Date.parse(last.to)).toBe(hourNow + HOUR_MS);
-    expect(Date.parse(last.from)).toBe(hourNow - 24 * HOUR_MS);
-    const wide = await usage('?from=2001-01-01T00:00:00Z&to=2999-01-01T00:00:00Z');
-    expect(Date.parse(wide.from)).toBe(Math.floor((Date.now() - 2 * DAY_MS) / HOUR_MS) * HOUR_MS);
-    expect(Date.parse(wide.to)).toBe(hourNow + HOUR_MS);
+    const hour = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+    // The clock may pass an hour during the call: either hour's answer is right.
+    const around = async (query: string) => {
+      const t0 = Date.now();
+      const body = await usage(query);
+      return { body, hours: [hour(t0), hour(Date.now())] };
+    };
+    const last = await around('');
+    expect(last.body.granularity).toBe('hour');
+    // The current hour included; from 24 hours before, widened to its hour.
+    expect(last.hours.map((h) => h + HOUR_MS)).toContain(Date.parse(last.body.to));
+    expect(Date.parse(last.body.to) - Date.parse(last.body.from)).toBe(25 * HOUR_MS);
+    const wide = await around('?from=2001-01-01T00:00:00Z&to=2999-01-01T00:00:00Z');
+    expect(wide.hours.map((h) => h + HOUR_MS)).toContain(Date.parse(wide.body.to));
+    expect(wide.hours.map((h) => h - 2 * DAY_MS)).toContain(Date.parse(wide.body.from));
     // Wholly before the retention: an empty range there.
     const old = await usage('?from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z');
     expect(old.from).toBe(old.to);
+  });
+
+  it('takes prices and the retention only as plain decimals and whole days', () => {
+    expect(loadConfig({ ...PRICES }).usage).toEqual({ maxAgeMs: 400 * DAY_MS, price: { perGbSecond: '0.0000166667', perMillionRequests: '0.20' } });
+    expect(loadConfig({ STRATUS_PRICE_PER_MILLION_REQUESTS: '0.2' }).usage.price).toEqual({ perGbSecond: '0', perMillionRequests: '0.2' });
+    expect(loadConfig({}).usage.price).toBeNull();
+    for (const [name, value] of [['STRATUS_PRICE_PER_GB_SECOND', '1.6e-5'], ['STRATUS_PRICE_PER_GB_SECOND', '-1'], ['STRATUS_PRICE_PER_MILLION_REQUESTS', '0.2 USD'], ['STRATUS_USAGE_MAX_AGE_DAYS', '0']] as const) {
+      expect(() => loadConfig({ [name]: value }), `${name}=${value}`).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', details: { field: name } }));
+    }
   });
 
   it('refuses a bad query with a 400 naming the parameter, and answers nobody without the key', async () => {
