@@ -244,6 +244,8 @@ describe('createPlatformMetrics', () => {
     m.stemsReady.set({ runtime: 'node' }, 1);
     m.builds.inc({ status: 'succeeded' });
     m.buildSeconds.observe({ phase: 'image' }, 42);
+    m.billedGbSeconds.inc({ function: 'hello' }, 0.00625);
+    m.billedRequests.inc({ function: 'hello' }, 1);
 
     const families = parseExposition(r.render());
     expect(Object.fromEntries([...families].map(([name, f]) => [name, f.type]))).toEqual({
@@ -257,6 +259,8 @@ describe('createPlatformMetrics', () => {
       stratus_stems_ready: 'gauge',
       stratus_builds_total: 'counter',
       stratus_build_seconds: 'histogram',
+      stratus_billed_gb_seconds_total: 'counter',
+      stratus_billed_requests_total: 'counter',
     });
     for (const f of families.values()) expect(f.help.length).toBeGreaterThan(10);
     const dispatch = families.get('stratus_dispatch_seconds')!.samples.filter((s) => s.name.endsWith('_bucket'));
