@@ -6,18 +6,11 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../core/errors.js';
-import { sameToken, type Session, type SessionStore } from './sessions.js';
+import { sameToken, type SessionStore } from './sessions.js';
 
 export const SESSION_COOKIE = 'stratus_session';
 export const CSRF_FIELD = '_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
-
-declare module 'express-serve-static-core' {
-  interface Request {
-    uiSession?: Session;
-    uiSessionId?: string;
-  }
-}
 
 export function readCookie(req: Request, name: string): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
@@ -74,8 +67,7 @@ export function requireSession(sessions: SessionStore, publicUrl: string | undef
       }
       return next(new StratusError('UNAUTHORIZED', 'sign in to the dashboard first (/ui/login): its pages and actions need the session cookie'));
     }
-    req.uiSession = session;
-    req.uiSessionId = id;
+    res.locals.uiSession = session;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       try {
         checkOrigin(req, publicUrl);

@@ -25,6 +25,7 @@ export function page(o: PageOptions): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title} · Stratus</title>
 ${o.session ? html`<meta name="csrf-token" content="${o.session.csrf}">` : ''}
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/assets/uPlot.min.css">
 <link rel="stylesheet" href="/ui/assets/dashboard.css">
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>

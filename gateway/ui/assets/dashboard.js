@@ -48,7 +48,7 @@
         cursor: { drag: { x: false, y: false } },
         scales: { y: { range: (_u, min, max) => [0, Math.max(max ?? 0, key === 'latency' ? 1 : 1) * 1.1] } },
         axes: [{}, { size: 50 }],
-        series: [{}, ...spec.series.map(([label, , stroke]) => ({ label, stroke, width: 1.5, spanGaps: key === 'latency' || key === 'instances', points: { show: false } }))],
+        series: [{}, ...spec.series.map(([label, , stroke]) => ({ label, stroke, width: 1.5, spanGaps: key === 'latency' || key === 'instances' }))],
       };
       plots.set(key, new uPlot(opts, data, el));
     }
