@@ -7,14 +7,14 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
-import { missing, REDIS_URL } from '../support/services.js';
+import { missing } from '../support/services.js';
+import { removeRedisKeys } from '../support/store-per-test.js';
 import { until } from '../support/until.js';
 
 const SLEEPER = `export default async () => {
@@ -33,20 +33,14 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     platform = await startPlatform(e2eConfig(stateDir), silentLogger);
     const res = await deployFunction(platform, { name, runtime: 'node', memoryMb: 128 }, { file: 'index.mjs', content: SLEEPER });
     expect(res.status).toBe(202);
-    const build = await waitForBuild(platform, (await res.json()).buildId);
-    expect(build.status, build.error ?? '').toBe('succeeded');
+    expect(await waitForBuild(platform, (await res.json()).buildId)).toMatchObject({ status: 'succeeded', error: null });
   }, 600_000);
 
   afterAll(async () => {
-    if (platform) {
-      await api(`/v1/functions/${name}`, { method: 'DELETE' });
-      await platform.stop();
-    }
+    // The test deletes the function itself; this delete is for a run that failed before (its images go too).
+    if (platform) await api(`/v1/functions/${name}`, { method: 'DELETE' }).finally(() => platform.stop());
     // Usage outlives the function on purpose: leave nothing of this run's platform in the shared Redis.
-    const admin = new Redis(REDIS_URL);
-    const keys = await admin.keys(`${platformIdFor(stateDir)}:*`);
-    if (keys.length > 0) await admin.del(...keys);
-    await admin.quit();
+    await removeRedisKeys(`${platformIdFor(stateDir)}:`);
     await fs.rm(stateDir, { recursive: true, force: true });
   });
 

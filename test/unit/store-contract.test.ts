@@ -12,6 +12,7 @@ import { LOG_LINES_KEPT } from '../../core/store/store.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import type { BuildRecord, FunctionRecord, LogRecord, VersionRecord } from '../../core/types.js';
 import { REDIS_URL, missing } from '../support/services.js';
+import { removeRedisKeys } from '../support/store-per-test.js';
 
 const config = { name: 'hello', runtime: 'node' as const, memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000 };
 
@@ -232,15 +233,7 @@ describe('store contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('store contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  const removeKeys = async () => {
-    const admin = new Redis(REDIS_URL);
-    try {
-      const keys = await admin.keys(`${prefix}*`);
-      if (keys.length > 0) await admin.del(...keys);
-    } finally {
-      await admin.quit();
-    }
-  };
+  const removeKeys = () => removeRedisKeys(prefix);
   contract(async () => new RedisStore(REDIS_URL, { prefix }), removeKeys);
 
   it('tells a second replica (another connection) about a change, and shares the version counter', async () => {

@@ -3,14 +3,14 @@
 // up in the records' own write, exactly, once per record and attempt, and outlives the function.
 
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
 import type { Store } from '../../core/store/store.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { DAY_MS, HOUR_MS, type UsageRow } from '../../core/store/usage.js';
 import { REDIS_URL, missing } from '../support/services.js';
+import { removeRedisKeys, storePerTest } from '../support/store-per-test.js';
 
 /** Three whole hours ago: the hours of this suite, well inside every retention. */
 const H0 = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 3 * HOUR_MS;
@@ -23,14 +23,11 @@ const RETAIN = { maxPerFunction: 1000, maxAgeMs: 7 * DAY_MS, usageMaxAgeMs: 30 *
 const ALL = { fromMs: H0 - DAY_MS, toMs: H0 + DAY_MS };
 const row = (fn: string, hour: number, requests: number, failed: number, mbMs: number): UsageRow => ({ function: fn, hour: H0 + hour * HOUR_MS, requests, failed, mbMs: BigInt(mbMs) });
 
-function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> = async () => {}) {
+function contract(makeStore: () => Promise<Store>, cleanup?: () => Promise<void>) {
+  const current = storePerTest(makeStore, cleanup);
   let store: Store;
-  beforeEach(async () => {
-    store = await makeStore();
-  });
-  afterEach(async () => {
-    await store.close();
-    await cleanup();
+  beforeEach(() => {
+    store = current();
   });
 
   it('meters every record into its function and UTC hour: requests, failed, exact MB·ms', async () => {
@@ -101,13 +98,5 @@ describe('usage contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('usage contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  contract(async () => new RedisStore(REDIS_URL, { prefix }), async () => {
-    const admin = new Redis(REDIS_URL);
-    try {
-      const keys = await admin.keys(`${prefix}*`);
-      if (keys.length > 0) await admin.del(...keys);
-    } finally {
-      await admin.quit();
-    }
-  });
+  contract(async () => new RedisStore(REDIS_URL, { prefix }), () => removeRedisKeys(prefix));
 });
