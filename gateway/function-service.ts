@@ -46,7 +46,6 @@ export class FunctionService {
     let build: BuildRecord | undefined;
     try {
       const now = this.#now();
-      const existing = await this.store.getFunction(config.name);
       const version = await this.store.nextVersion(config.name);
       build = {
         id: buildId, function: config.name, version, status: 'queued', createdAt: now,
@@ -56,7 +55,7 @@ export class FunctionService {
       };
       await this.store.putBuild(build);
       await this.store.putVersion({ function: config.name, version, config, status: 'building', image: null, artifactDir: null, buildId, createdAt: now, origin });
-      await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
+      await this.store.updateFunction(config.name, (existing) => this.#nextRecord(existing, config, version, now));
       await this.builder.submit({ buildId, function: config.name, version, config, sourcePath: source.path, sourceName: source.name });
       return { name: config.name, version, buildId, status: 'queued' };
     } catch (err) {
@@ -74,10 +73,9 @@ export class FunctionService {
   /** A new version running the user's own image: nothing to build, it is current at once. */
   async deployImage(config: FunctionConfig & { image: string }): Promise<DeployResult> {
     const now = this.#now();
-    const existing = await this.store.getFunction(config.name);
     const version = await this.store.nextVersion(config.name);
     await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now, origin: { kind: 'image' } });
-    await this.store.putFunction(this.#nextRecord(existing, config, existing?.currentVersion ?? null, version, now));
+    await this.store.updateFunction(config.name, (existing) => this.#nextRecord(existing, config, version, now));
     this.logger.info('image version rolled out', { function: config.name, version, rollout: await this.promote(config.name, version) });
     await this.routes.refresh(config.name);
     return { name: config.name, version, buildId: null, status: 'ready' };
@@ -147,8 +145,12 @@ export class FunctionService {
     return fn;
   }
 
-  #nextRecord(existing: FunctionRecord | null, config: FunctionConfig, currentVersion: number | null, latestVersion: number, now: string): FunctionRecord {
-    return { name: config.name, config, currentVersion, latestVersion, createdAt: existing?.createdAt ?? now, updatedAt: now };
+  /**
+   * The record once a new version is made: the same aliases and last rollout (a new upload must not drop
+   * prod), written in one update so an alias moved meanwhile is not overwritten; latest moves at its rollout.
+   */
+  #nextRecord(existing: FunctionRecord | null, config: FunctionConfig, latestVersion: number, now: string): FunctionRecord {
+    return { ...existing, name: config.name, config, currentVersion: existing?.currentVersion ?? null, latestVersion, createdAt: existing?.createdAt ?? now, updatedAt: now };
   }
 
   #now(): string {
