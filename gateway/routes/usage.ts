@@ -47,8 +47,8 @@ export function parseUsageQuery(query: Record<string, unknown>, now: number, max
   if (fn !== undefined && !FUNCTION_NAME.test(fn)) throw badQuery('function', '"function" must be a function name (a-z, 0-9, "-", starting with a letter, at most 63 characters)');
   const granularity = r.oneOf('granularity', GRANULARITIES) ?? 'hour';
   const size = BUCKET_MS[granularity];
-  const to = r.time('to', '2030-01-31T00:00:00Z');
   const from = r.time('from', '2030-01-01T00:00:00Z');
+  const to = r.time('to', '2030-01-31T00:00:00Z');
   const toMs = to === undefined ? now : Date.parse(to);
   const fromMs = from === undefined ? toMs - DEFAULT_SPAN_MS[granularity] : Date.parse(from);
   if (fromMs >= toMs) throw badQuery('from', `"from" must be before "to" (${new Date(toMs).toISOString()})`);
