@@ -166,12 +166,12 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     // Opened while building: the page follows the builds API's event stream (/ui/api/builds/:id/logs?follow=1).
     expect(await page.getAttribute('#build-log', 'data-follow')).toBe(`/ui/api/builds/${buildId}/logs?follow=1`);
     await expect.poll(() => page.textContent('#build-log'), { timeout: 30_000 }).toContain('[check]');
-    await page.waitForSelector('#build-log.ended', { timeout: 240_000 });
+    await page.waitForSelector('#build-log.ended', { timeout: 200_000 });
     expect(await page.textContent('#build-log')).toContain('slow test done');
     await expect.poll(() => page.textContent('#build-head'), { timeout: 10_000 }).toContain('succeeded');
     await shot('build.png');
-    await until('v3 serving', async () => ((await (await api(`/v1/functions/${name}`)).json()) as { currentVersion: number }).currentVersion === 3 || undefined, 60_000);
-  });
+    await until('v3 serving', async () => ((await (await api(`/v1/functions/${name}`)).json()) as { currentVersion: number }).currentVersion === 3 || undefined, 30_000);
+  }, 300_000);
 
   it('rolls back and sets min/max instances from the page', async () => {
     await page.goto(`${platform.url}/ui/functions/${name}`);

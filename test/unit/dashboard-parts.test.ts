@@ -1,0 +1,123 @@
+// The dashboard's pure parts: escaping, sessions and their expiry, the sign-in throttle, where sign-in may
+// send a browser, and the in-memory hour behind the charts (rates, errors, percentiles, samples).
+
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../core/lifecycle.js';
+import type { InvocationRecord } from '../../core/store/invocations.js';
+import { Activity, BUCKET_MS, percentile } from '../../gateway/ui/activity.js';
+import { html } from '../../gateway/ui/html.js';
+import { safeNext } from '../../gateway/ui/pages/login.js';
+import { SessionStore, SignInLimiter } from '../../gateway/ui/sessions.js';
+
+const record = (fn: string, durationMs: number, outcome: 'succeeded' | 'failed' = 'succeeded'): InvocationRecord => ({
+  id: `${fn}-${Math.random()}`, function: fn, version: 1, trigger: 'http', start: new Date().toISOString(), durationMs, statusCode: outcome === 'failed' ? 500 : 200, outcome, billedMs: Math.ceil(durationMs), memoryMb: 128,
+});
+
+describe('dashboard templates', () => {
+  it('escape every value, join arrays, and keep markup made by the template', () => {
+    const name = `<img src=x onerror="alert('x')">&`;
+    const out = html`<td title="${name}">${name}</td>${[html`<b>${'a<b'}</b>`, 'c>d']}${null}${false}${0}`.value;
+    expect(out).toBe('<td title="&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;">&lt;img src=x onerror=&quot;alert(&#39;x&#39;)&quot;&gt;&amp;</td><b>a&lt;b</b>c&gt;d0');
+  });
+
+  it('send a browser after sign-in only to a dashboard path', () => {
+    expect(safeNext('/ui/functions/hello?x=1')).toBe('/ui/functions/hello?x=1');
+    for (const bad of ['//evil.example/ui', 'https://evil.example/ui', '/v1/functions', '/ui\\evil', 'javascript:alert(1)', undefined, ['/ui']]) expect(safeNext(bad)).toBe('/ui/functions');
+  });
+});
+
+describe('dashboard sessions', () => {
+  it('are found by their id only, expire when unused or old, and the least recently used goes first', () => {
+    const clock = new ManualClock(1_000_000);
+    const store = new SessionStore(clock, { idleMs: 1000, maxAgeMs: 5000, max: 2 });
+    try {
+      const a = store.create();
+      expect(store.get(a.id)).toBe(a.session);
+      expect(store.get(a.id.slice(1))).toBeNull();
+      expect(store.get(undefined)).toBeNull();
+      clock.advance(1001);
+      expect(store.get(a.id)).toBeNull(); // idle too long
+      const b = store.create();
+      for (let i = 0; i < 6; i++) {
+        clock.advance(900);
+        if (i < 5) expect(store.get(b.id), `after ${(i + 1) * 900} ms`).not.toBeNull();
+      }
+      expect(store.get(b.id)).toBeNull(); // past maxAgeMs although used
+      const c = store.create();
+      const d = store.create();
+      store.get(c.id); // c used last: d is now the least recently used
+      const e = store.create();
+      expect([store.get(c.id) !== null, store.get(d.id) !== null, store.get(e.id) !== null]).toEqual([true, false, true]);
+      expect(c.session.csrf).not.toBe(e.session.csrf);
+      store.delete(c.id);
+      expect(store.get(c.id)).toBeNull();
+    } finally {
+      store.close();
+    }
+  });
+
+  it('throttle a client past its failures in the window, and everyone past the overall bound', () => {
+    const clock = new ManualClock(0);
+    const limiter = new SignInLimiter(clock, { perClient: 3, overall: 5, windowMs: 60_000 });
+    for (let i = 0; i < 3; i++) {
+      expect(limiter.retryAfter('a')).toBe(0);
+      limiter.failed('a');
+      clock.advance(1000);
+    }
+    expect(limiter.retryAfter('a')).toBe(57); // the first failure leaves the window at 60 s
+    expect(limiter.retryAfter('b')).toBe(0);
+    limiter.failed('b');
+    limiter.failed('c');
+    expect(limiter.retryAfter('d')).toBeGreaterThan(0); // five failures in all
+    clock.advance(60_000);
+    expect(limiter.retryAfter('a')).toBe(0);
+    expect(limiter.retryAfter('d')).toBe(0);
+  });
+});
+
+describe('the dashboard hour (activity)', () => {
+  it('gives percentiles within 7 % from its histogram', () => {
+    const clock = new ManualClock(BUCKET_MS * 1000);
+    const a = new Activity(clock);
+    for (let i = 1; i <= 1000; i++) a.record(record('f', i)); // 1 … 1000 ms
+    const s = a.summary('f');
+    expect(s.calls).toBe(1000);
+    expect(s.p50! / 500).toBeGreaterThan(0.93);
+    expect(s.p50! / 500).toBeLessThan(1.07);
+    expect(s.p99! / 990).toBeGreaterThan(0.93);
+    expect(s.p99! / 990).toBeLessThan(1.07);
+    expect(percentile(new Uint32Array(10), 0.5)).toBeNull();
+  });
+
+  it('keeps calls, errors, cold starts and instances per 10-second bucket for an hour, and forgets a deleted function', async () => {
+    const clock = new ManualClock(BUCKET_MS * 5000);
+    const a = new Activity(clock);
+    let cold = 7;
+    const sampler = { functions: async () => ['f', 'g'], instances: (fn: string) => (fn === 'f' ? 2 : 0), coldStarts: () => cold };
+    await a.sampleOnce(sampler); // the first sample only learns the counter
+    for (let i = 0; i < 30; i++) a.record(record('f', 10, i % 10 === 0 ? 'failed' : 'succeeded'));
+    a.record(record('g', 3));
+    cold = 9;
+    await a.sampleOnce(sampler);
+    clock.advance(BUCKET_MS);
+    a.record(record('f', 20));
+    const f = a.series('f');
+    expect(f.t.length).toBe(360);
+    expect(f.t.at(-1)! - f.t[0]!).toBe((359 * BUCKET_MS) / 1000);
+    expect(f.rate.at(-2)).toBe(3); // 30 calls in 10 s
+    expect(f.errors.at(-2)).toBe(3);
+    expect(f.cold.at(-2)).toBe(2);
+    expect(f.instances.at(-2)).toBe(2);
+    expect(f.rate.at(-1)).toBe(0.1);
+    expect(f.p50.at(-3)).toBeNull();
+    expect(a.series(null).rate.at(-2)).toBe(3.1);
+    expect(a.summary('f', 60_000)).toMatchObject({ calls: 31, errorRate: 3 / 31 });
+
+    clock.advance(3600_000); // an hour later the old buckets are gone
+    expect(a.series('f').rate.every((r) => r === 0)).toBe(true);
+    await a.sampleOnce({ ...sampler, functions: async () => ['g'] });
+    expect(a.summary('f').calls).toBe(0);
+    expect(a.series('f').instances.every((v) => v === null)).toBe(true);
+    await a.close();
+  });
+});
