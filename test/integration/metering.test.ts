@@ -13,8 +13,8 @@ import type { InvocationRecord } from '../../core/store/invocations.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
-import { missing } from '../support/services.js';
-import { removeRedisKeys } from '../support/store-per-test.js';
+import { missing, REDIS_URL } from '../support/services.js';
+import { removeRedisKeys } from '../support/stratus-process.js';
 import { until } from '../support/until.js';
 
 const SLEEPER = `export default async () => {
@@ -40,7 +40,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     // The test deletes the function itself; this delete is for a run that failed before (its images go too).
     if (platform) await api(`/v1/functions/${name}`, { method: 'DELETE' }).finally(() => platform.stop());
     // Usage outlives the function on purpose: leave nothing of this run's platform in the shared Redis.
-    await removeRedisKeys(`${platformIdFor(stateDir)}:`);
+    await removeRedisKeys(REDIS_URL, `${platformIdFor(stateDir)}:`);
     await fs.rm(stateDir, { recursive: true, force: true });
   });
 

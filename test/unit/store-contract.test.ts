@@ -12,7 +12,7 @@ import { LOG_LINES_KEPT } from '../../core/store/store.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import type { BuildRecord, FunctionRecord, LogRecord, VersionRecord } from '../../core/types.js';
 import { REDIS_URL, missing } from '../support/services.js';
-import { removeRedisKeys } from '../support/store-per-test.js';
+import { removeRedisKeys } from '../support/stratus-process.js';
 
 const config = { name: 'hello', runtime: 'node' as const, memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000 };
 
@@ -233,7 +233,7 @@ describe('store contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('store contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  const removeKeys = () => removeRedisKeys(prefix);
+  const removeKeys = () => removeRedisKeys(REDIS_URL, prefix);
   contract(async () => new RedisStore(REDIS_URL, { prefix }), removeKeys);
 
   it('tells a second replica (another connection) about a change, and shares the version counter', async () => {

@@ -10,7 +10,8 @@ import type { Store } from '../../core/store/store.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { DAY_MS, HOUR_MS, type UsageRow } from '../../core/store/usage.js';
 import { REDIS_URL, missing } from '../support/services.js';
-import { removeRedisKeys, storePerTest } from '../support/store-per-test.js';
+import { storePerTest } from '../support/store-per-test.js';
+import { removeRedisKeys } from '../support/stratus-process.js';
 
 /** Three whole hours ago: the hours of this suite, well inside every retention. */
 const H0 = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 3 * HOUR_MS;
@@ -98,5 +99,5 @@ describe('usage contract: MemoryStore', () => {
 
 describe.skipIf(await missing('redis'))('usage contract: RedisStore', () => {
   const prefix = `stratus-test-${randomUUID()}:`;
-  contract(async () => new RedisStore(REDIS_URL, { prefix }), () => removeRedisKeys(prefix));
+  contract(async () => new RedisStore(REDIS_URL, { prefix }), () => removeRedisKeys(REDIS_URL, prefix));
 });
