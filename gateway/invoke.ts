@@ -10,7 +10,7 @@ import { StratusError } from '../core/errors.js';
 import { FUNCTION_NAME } from '../core/function-config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
-import { billedMs, type InvocationRecord } from '../core/store/invocations.js';
+import { NEVER_RAN, billedMs, type InvocationRecord } from '../core/store/invocations.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { GatewayMetrics } from './deps.js';
@@ -18,7 +18,7 @@ import { submitFromFunctionUrl } from './events/async-intake.js';
 import type { AsyncInvocations } from './events/async-invocations.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
 import { answerPreflight, corsAnswer, isPreflight, PUBLIC_POLICY, refusal, sendRefusal, setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
-import { sendProblem } from './problem.js';
+import { platformAnswerOf, sendProblem } from './problem.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
 import type { Route, RouteTable } from './route-table.js';
 
@@ -28,9 +28,12 @@ function syncRecord(id: string, target: DeployedVersion, arrivedAt: number, res:
   const durationMs = performance.now() - arrivedAt;
   // A caller that left before any answer gets status 0: the call failed as far as anyone can tell.
   const statusCode = res.headersSent ? res.statusCode : 0;
+  // The platform's own answer (a 429, a 504…) names its code; one given before the function ran bills nothing.
+  const error = platformAnswerOf(res);
   return {
     id, function: target.function, version: target.version, trigger: 'http', start: new Date(Date.now() - durationMs).toISOString(), durationMs,
-    statusCode, outcome: statusCode > 0 && statusCode < 500 && res.writableFinished ? 'succeeded' : 'failed', billedMs: billedMs(durationMs), memoryMb: target.config.memoryMb,
+    statusCode, outcome: statusCode > 0 && statusCode < 500 && res.writableFinished ? 'succeeded' : 'failed',
+    billedMs: error !== undefined && NEVER_RAN.has(error) ? 0 : billedMs(durationMs), memoryMb: target.config.memoryMb, ...(error ? { error } : {}),
   };
 }
 

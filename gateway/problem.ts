@@ -4,7 +4,7 @@
 
 import type http from 'node:http';
 import type { ErrorRequestHandler } from 'express';
-import { StratusError, isStratusError, toProblem } from '../core/errors.js';
+import { StratusError, isStratusError, toProblem, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 
 export const REQUEST_ID_HEADER = 'x-stratus-request-id';
@@ -41,8 +41,13 @@ export function asStratusError(err: unknown, requestId: string, logger: Logger):
   return new StratusError('INTERNAL', `an internal error occurred; quote request id ${requestId} when reporting it`);
 }
 
+/** The code of the problem the platform answered a response with, for the invocation record of the call. */
+const platformAnswers = new WeakMap<http.ServerResponse, ErrorCode>();
+export const platformAnswerOf = (res: http.ServerResponse): ErrorCode | undefined => platformAnswers.get(res);
+
 export function sendProblem(res: http.ServerResponse, err: unknown, requestId: string, logger: Logger, instance?: string): void {
   const e = asStratusError(err, requestId, logger);
+  platformAnswers.set(res, e.code);
   if (res.headersSent) {
     // Too late for a problem document: cut the response so the caller sees a failure, not a truncated success.
     res.destroy();

@@ -22,7 +22,7 @@ export interface InvocationRecord {
   /** What the caller or the queue got: the function's status, or the platform's (502, 504…); 0 when none. */
   statusCode: number;
   outcome: InvocationOutcome;
-  /** Duration in whole ms, rounded up (at least 1): what a metered platform would bill. */
+  /** Duration in whole ms, rounded up (at least 1): what a metered platform would bill; 0 when the function never ran (NEVER_RAN). */
   billedMs: number;
   memoryMb: number;
   /** The platform's error code when the platform answered instead of the function (FUNCTION_TIMEOUT…). */
@@ -60,3 +60,9 @@ export function selectInvocations(records: InvocationRecord[], q: InvocationQuer
 
 /** Duration in ms as billed: whole ms, rounded up, at least 1. */
 export const billedMs = (durationMs: number): number => Math.max(1, Math.ceil(durationMs));
+
+/**
+ * Platform answers given before the function ran at all — throttled, backing off, shutting down, or no
+ * instance could start: like a cloud's throttles, such a call is recorded (as a request) but bills no time.
+ */
+export const NEVER_RAN: ReadonlySet<string> = new Set(['TOO_MANY_REQUESTS', 'FUNCTION_UNAVAILABLE', 'SHUTTING_DOWN', 'INSTANCE_START_FAILED']);

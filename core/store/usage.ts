@@ -50,7 +50,8 @@ export function meter(r: InvocationRecord): Metered {
   const startMs = Date.parse(r.start);
   // Integers whatever a data plane sent: a fraction would make the whole batch's HINCRBY fail, and the
   // writer would retry it for ever. billedMs is already whole and at least 1; this only enforces it.
-  const billed = Math.max(1, Math.ceil(r.billedMs));
+  // billedMs 0: the function never ran (a throttle): a request, no time.
+  const billed = r.billedMs === 0 ? 0 : Math.max(1, Math.ceil(r.billedMs));
   const memory = Math.max(0, Math.ceil(r.memoryMb));
   return {
     function: r.function,

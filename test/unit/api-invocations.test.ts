@@ -4,6 +4,7 @@
 
 import type http from 'node:http';
 import request from 'supertest';
+import { StratusError } from '../../core/errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { BatchedRecordWriter } from '../../gateway/events/invocation-records.js';
@@ -57,6 +58,19 @@ describe('invocations API', () => {
     expect((await list('?status=failed')).map((r) => r.id)).toEqual([bad.headers['x-stratus-request-id']]);
     const one = await request(h.app).get(`/v1/invocations/${ok.headers['x-stratus-request-id']}`).set(auth);
     expect(one.body).toMatchObject({ trigger: 'http', status: 'succeeded', attempts: 1 });
+  });
+
+  it('names the platform\'s own answer in the record, and bills nothing for a call the function never ran', async () => {
+    h.scheduler.acquireError = new StratusError('TOO_MANY_REQUESTS', 'every instance is busy', { retryAfterSeconds: 1 });
+    const throttled = await request(h.app).get('/fn/hello/x');
+    h.scheduler.acquireError = null;
+    const ran = await request(h.app).get('/fn/hello/fail');
+    expect([throttled.status, ran.status]).toEqual([429, 500]);
+    const all = await list();
+    expect(all.find((r) => r.id === throttled.headers['x-stratus-request-id'])).toMatchObject({ statusCode: 429, outcome: 'succeeded', error: 'TOO_MANY_REQUESTS', billedMs: 0 });
+    const billed = all.find((r) => r.id === ran.headers['x-stratus-request-id'])!;
+    expect(billed.error).toBeUndefined();
+    expect(billed.billedMs).toBeGreaterThanOrEqual(1);
   });
 
   it('queues an async call from the API and from the function URL, and delivers it as a CloudEvent', async () => {
