@@ -1,6 +1,7 @@
 // /v1/builds/:id, its check report, and its log, plain or followed as server-sent events. A follower
 // polls the store from a byte offset, so it works the same whichever replica runs the build.
 
+import type { ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
@@ -22,6 +23,37 @@ export interface BuildsRoute {
 export function sseEvent(event: string, data: string): string {
   if (/[\r\n]/.test(event)) throw new Error(`an SSE event name must be one line: ${JSON.stringify(event)}`);
   return `event: ${event}\n${data.split(/\r\n|\r|\n/).map((l) => `data: ${l}`).join('\n')}\n\n`;
+}
+
+/** A polled event stream: `schedule` runs the next poll later, `stop` ends the answer once (also when the client leaves). */
+export interface PolledStream {
+  readonly stopped: boolean;
+  schedule(poll: () => void, ms: number): void;
+  stop(): void;
+}
+
+/** Opens a server-sent event stream on `res`, held in `streams` until it stops, so an owner can end them all. */
+export function openEventStream(res: ServerResponse, streams: Set<() => void>): PolledStream {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  res.flushHeaders();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    clearTimeout(timer);
+    streams.delete(stop);
+    res.end();
+  };
+  streams.add(stop);
+  res.on('close', stop);
+  return {
+    get stopped() {
+      return stopped;
+    },
+    schedule: (poll, ms) => void (stopped || (timer = setTimeout(poll, ms))),
+    stop,
+  };
 }
 
 export function buildsRouter(store: Store, logger: Logger, pollMs: number): BuildsRoute {
@@ -56,37 +88,25 @@ export function buildsRouter(store: Store, logger: Logger, pollMs: number): Buil
       res.type('text/plain; charset=utf-8').send(text);
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    res.flushHeaders();
+    const stream = openEventStream(res, followers);
     let offset = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    const stop = () => {
-      if (stopped) return;
-      stopped = true;
-      clearTimeout(timer);
-      followers.delete(stop);
-      res.end();
-    };
-    followers.add(stop);
-    res.on('close', stop);
     const poll = async () => {
       // Status first, then the log: once the status is terminal, the log read after it holds every line.
       const build = await store.getBuild(id);
       const chunk = await store.readBuildLog(id, offset);
-      if (stopped) return;
+      if (stream.stopped) return;
       offset = chunk.nextOffset;
       if (chunk.text) res.write(sseEvent('log', chunk.text));
       if (!build || TERMINAL_BUILD_STATUSES.includes(build.status)) {
         res.write(sseEvent('end', JSON.stringify({ status: build?.status ?? 'deleted', error: build?.error ?? null })));
-        return stop();
+        return stream.stop();
       }
-      timer = setTimeout(run, pollMs);
+      stream.schedule(run, pollMs);
     };
     const run = () => {
       poll().catch((err: unknown) => {
         logger.warn('build log follow failed', { buildId: id, err });
-        stop();
+        stream.stop();
       });
     };
     run();

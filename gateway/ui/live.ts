@@ -5,7 +5,7 @@
 
 import type { Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../core/errors.js';
-import { sseEvent } from '../routes/builds.js';
+import { openEventStream, sseEvent } from '../routes/builds.js';
 import type { DashboardDeps } from './deps.js';
 import { buildFragments, invocationFragments } from './pages/details.js';
 import { functionFragments } from './pages/function.js';
@@ -32,24 +32,12 @@ function viewOf(d: DashboardDeps, req: Request): View {
 export function liveHandler(d: DashboardDeps, streams: Set<() => void>): RequestHandler {
   return (req: Request, res: Response) => {
     const view = viewOf(d, req);
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
-    res.flushHeaders();
+    const stream = openEventStream(res, streams);
     const sent = new Map<string, string>();
     let lastSeries = '';
-    let timer: NodeJS.Timeout | undefined;
-    let stopped = false;
-    const stop = () => {
-      if (stopped) return;
-      stopped = true;
-      clearTimeout(timer);
-      streams.delete(stop);
-      res.end();
-    };
-    streams.add(stop);
-    res.on('close', stop);
     const tick = async () => {
       const fragments = await view.render();
-      if (stopped) return;
+      if (stream.stopped) return;
       for (const [id, h] of Object.entries(fragments)) {
         if (sent.get(id) === h.value) continue;
         sent.set(id, h.value);
@@ -63,13 +51,13 @@ export function liveHandler(d: DashboardDeps, streams: Set<() => void>): Request
     };
     const run = () => {
       tick().then(
-        () => void (stopped || (timer = setTimeout(run, LIVE_TICK_MS))),
+        () => stream.schedule(run, LIVE_TICK_MS),
         (err: unknown) => {
           // A deleted function or build ends its page's stream; the page says so.
           const gone = err instanceof StratusError && err.status === 404;
           if (!gone) d.logger.warn('dashboard live update failed', { err });
-          if (!stopped) res.write(sseEvent(gone ? 'gone' : 'failed', gone ? (err as Error).message : 'live updates stopped; reload the page'));
-          stop();
+          if (!stream.stopped) res.write(sseEvent(gone ? 'gone' : 'failed', gone ? (err as Error).message : 'live updates stopped; reload the page'));
+          stream.stop();
         },
       );
     };
