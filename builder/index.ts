@@ -17,6 +17,7 @@ import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from '.
 import type { LoadCheck } from './load-check.js';
 import type { Notifier } from '../gateway/notify/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
+import { ImageRetention } from './image-retention.js';
 import { Purger } from './purge.js';
 import { RegistryClient } from './registry.js';
 
@@ -60,6 +61,28 @@ export function dockerImageStep(docker: Docker): ImageStep {
   };
 }
 
+type PurgerDeps = Pick<BuilderDeps, 'docker' | 'images' | 'stateDir' | 'logger'>;
+
+/** What removes images (a deleted function's, an old version's): the registry and local images with Docker. */
+function createPurger({ docker, images, stateDir, logger }: PurgerDeps): Purger {
+  return new Purger({
+    docker,
+    registry: docker ? new RegistryClient(images.registry) : null,
+    repositoryPath: (fn) => `${images.prefix}/${fn}`,
+    repository: (fn) => imageRepository(images, fn),
+    stateDir,
+    logger,
+  });
+}
+
+/** Old versions' images beyond images.kept per function, deleted after each build and by POST /v1/admin/gc. */
+export function createImageRetention(deps: PurgerDeps & { store: Store; clock: Clock }): ImageRetention {
+  const logger = deps.logger.child({ component: 'image-retention' });
+  return new ImageRetention({
+    store: deps.store, purger: createPurger({ ...deps, logger }), repository: (fn) => imageRepository(deps.images, fn), kept: deps.images.kept, clock: deps.clock, logger,
+  });
+}
+
 export function createBuilder(deps: BuilderDeps): Builder {
   const { docker, images, build } = deps;
   const logger = deps.logger.child({ component: 'builder' });
@@ -72,14 +95,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
   // it gets a check stage only when it is given a sandbox for one too.
   const checkSandbox =
     deps.checkSandbox !== undefined ? deps.checkSandbox : deps.installRunner ? null : docker ? new ContainerCheckSandbox(docker, { sandbox }) : new HostCheckSandbox({ sandbox });
-  const purger = new Purger({
-    docker,
-    registry: docker ? new RegistryClient(images.registry) : null,
-    repositoryPath: (fn) => `${images.prefix}/${fn}`,
-    repository: (fn) => imageRepository(images, fn),
-    stateDir: deps.stateDir,
-    logger,
-  });
+  const purger = createPurger({ docker, images, stateDir: deps.stateDir, logger });
   return new BuildService({
     store: deps.store,
     stateDir: deps.stateDir,

@@ -1,6 +1,7 @@
 // Removing what builds left of a function: its tags in the registry, its local images, its artifacts.
 // Each part is attempted even if another fails, so that deleting a function is never blocked by,
-// say, a registry that is down; what could not be removed is logged for an operator.
+// say, a registry that is down; what could not be removed is logged for an operator. The same calls
+// remove one old version's image (image-retention.ts).
 
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -28,11 +29,38 @@ export class Purger {
     await this.#attempt('artifacts', fn, () => fsp.rm(path.join(this.o.stateDir, 'artifacts', fn), { recursive: true, force: true }));
   }
 
+  /** Tags of the function's images in the registry; [] without a registry (process backend). */
+  async registryTags(fn: string): Promise<string[]> {
+    return this.o.registry ? this.o.registry.tags(this.o.repositoryPath(fn)) : [];
+  }
+
+  /** The manifest digest behind one tag; null when it is gone or there is no registry. */
+  async digest(fn: string, tag: string): Promise<string | null> {
+    return this.o.registry ? this.o.registry.digest(this.o.repositoryPath(fn), tag) : null;
+  }
+
+  /**
+   * One image gone: its manifest from the registry (a registry that refuses throws: the tag stays) and
+   * the local tag (a failure there is logged; the registry's copy is the one of record).
+   */
+  async removeImage(fn: string, tag: string): Promise<void> {
+    await this.o.registry?.deleteTag(this.o.repositoryPath(fn), tag);
+    await this.#removeLocal(`${this.o.repository(fn)}:${tag}`);
+  }
+
   async #purgeRegistry(fn: string): Promise<void> {
     const { registry } = this.o;
     if (!registry) return;
     const repo = this.o.repositoryPath(fn);
     for (const tag of await registry.tags(repo)) await registry.deleteTag(repo, tag);
+  }
+
+  async #removeLocal(tag: string): Promise<void> {
+    const { docker } = this.o;
+    if (!docker) return;
+    await docker.getImage(tag).remove({ force: true }).catch((err: unknown) => {
+      if ((err as { statusCode?: number }).statusCode !== 404) this.o.logger.warn('could not remove a local image', { tag, err });
+    });
   }
 
   async #purgeLocalImages(fn: string): Promise<void> {
@@ -42,7 +70,7 @@ export class Purger {
     const images = await docker.listImages({ filters: JSON.stringify({ label: [`dev.stratus.function=${fn}`] }) });
     for (const image of images) {
       for (const tag of image.RepoTags ?? []) {
-        if (tag.startsWith(prefix)) await docker.getImage(tag).remove({ force: true }).catch((err: unknown) => this.o.logger.warn('could not remove a local image', { tag, err }));
+        if (tag.startsWith(prefix)) await this.#removeLocal(tag);
       }
     }
   }

@@ -40,6 +40,8 @@ const schema = z
     STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).optional(),
     STRATUS_RUNTIME_IMAGE_NODE: z.string().default('stratus/runtime-node:latest'),
     STRATUS_RUNTIME_IMAGE_PYTHON: z.string().default('stratus/runtime-python:latest'),
+    /** Images of the newest versions kept per function; older ones no alias uses are deleted (builder/image-retention.ts). */
+    STRATUS_IMAGES_KEPT: int(5, 0, 10_000),
     STRATUS_FUNCTION_UID: int(10001, 1, 2 ** 31 - 1),
     STRATUS_INSTANCE_PIDS_LIMIT: int(256, 16, 1_000_000),
     STRATUS_CPU_SHARES: int(512, 2, 262_144),
@@ -165,7 +167,8 @@ export interface Config {
     /** Used when kind is 'kubernetes'. */
     kubernetes: { namespace: string; context: string | undefined };
   };
-  images: { registry: string; prefix: string; runtime: { node: string; python: string } };
+  /** kept: images of the newest versions kept per function, besides those an alias uses. */
+  images: { registry: string; prefix: string; runtime: { node: string; python: string }; kept: number };
   build: {
     concurrency: number;
     timeoutMs: number;
@@ -257,6 +260,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // overwrite or purge each other's NAME:vN.
       prefix: e.STRATUS_IMAGE_PREFIX ?? platformIdFor(path.resolve(e.STRATUS_STATE_DIR)),
       runtime: { node: e.STRATUS_RUNTIME_IMAGE_NODE, python: e.STRATUS_RUNTIME_IMAGE_PYTHON },
+      kept: e.STRATUS_IMAGES_KEPT,
     },
     build: {
       concurrency: e.STRATUS_BUILD_CONCURRENCY,

@@ -78,6 +78,8 @@ export interface VersionRecord {
   createdAt: string;
   /** What made this version (absent: recorded before this field). */
   origin?: Origin;
+  /** When its image was deleted as one of the function's old ones (builder/image-retention.ts); it cannot start from it again. */
+  imageDeletedAt?: string;
 }
 
 export type BuildStatus = 'queued' | 'building' | 'checking' | 'pushing' | 'succeeded' | 'failed';

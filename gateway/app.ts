@@ -28,6 +28,7 @@ import { systemRouter } from './routes/system.js';
 import { triggersRouter } from './routes/triggers.js';
 import { usageRouter } from './routes/usage.js';
 import { releasesRouter } from './routes/releases.js';
+import { adminRouter } from './routes/admin.js';
 import { ReleaseService } from './releases/release-service.js';
 import { silentNotifier } from './notify/notifier.js';
 import { TriggerService } from './triggers/trigger-service.js';
@@ -98,6 +99,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     builds.router,
     ...(deps.notifications ? [notificationsRouter(deps.notifications)] : []),
     triggersRouter(triggers),
+    ...(deps.images ? [adminRouter(deps.images)] : []),
     releasesRouter(releases, deps.store),
     usageRouter({ store: deps.store, clock: deps.clock, usage: deps.config.usage }),
     ...(deps.storage ? [storageKeysRouter(deps.storage.keys, deps.storage.url)] : []),

@@ -13,6 +13,7 @@ import type { ReleaseService } from './releases/release-service.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
 import type { DeliveryLog } from './notify/deliveries.js';
 import type { MinioEventSink } from './routes/hooks.js';
+import type { ImageCollector } from './routes/admin.js';
 import type { DashboardSources } from './ui/deps.js';
 
 type InvocationLabels = { function: string; status: string };
@@ -63,6 +64,8 @@ export interface GatewayDeps {
   notifications?: DeliveryLog;
   /** The dashboard's in-memory hour of activity and its host probe (gateway/ui/sources.ts); without them its charts and host page are empty. */
   dashboard?: DashboardSources;
+  /** Old versions' images (builder/image-retention.ts); without it POST /v1/admin/gc is not served. */
+  images?: ImageCollector;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
 }

@@ -6,7 +6,7 @@
 import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
-import { createBuilder } from '../builder/index.js';
+import { createBuilder, createImageRetention } from '../builder/index.js';
 import { BackendLoadCheck } from '../builder/load-check.js';
 import { describeConfig, type Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -91,6 +91,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const releases = new ReleaseService({
     store, scheduler, notifier: notifications, clock, logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: config.releases.rolloutDeadlineMs,
   });
+  const imageRetention = createImageRetention({ store, docker, images: config.images, stateDir: config.stateDir, logger, clock });
   const builder = createBuilder({
     store,
     docker,
@@ -102,7 +103,8 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     // Every build starts its version once through the same backend the scheduler uses, before it is ready.
     loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
     notifier: notifications,
-    promote: (fn, version) => releases.promote(fn, version),
+    // After each rollout the function's old images go (those no alias uses, beyond STRATUS_IMAGES_KEPT).
+    promote: (fn, version) => releases.promote(fn, version).finally(() => imageRetention.collectInBackground(fn)),
     // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
     installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
   });
@@ -145,6 +147,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const app = createApp({
     config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: watchedRecords(dashboard.activity.tap(records ?? discardRecords), errorWatch), notifications: notifications.deliveries, dashboard,
     nextCronFires: (id) => cron.nextFires(id), storageTriggers, notifier: notifications, releases,
+    images: imageRetention,
   });
   asyncQueue.start(app.asyncInvocations.process);
   await triggerIndex.start();
@@ -176,6 +179,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       await errorWatch?.close(); // a rollback it decided on finishes before the scheduler stops
       await scheduler.close();
       await builder.close();
+      await imageRetention.close(); // a collection after the last build finishes while the store is open
       await notifications.close(); // after the builds: the last failure is queued; waits for attempts under way
       server.closeAllConnections();
       await closed;

@@ -2,13 +2,15 @@
 # Starts the services Stratus needs for development and CI: Docker Engine, Redis (127.0.0.1:6379)
 # and a registry (127.0.0.1:5000). Idempotent: a service that already answers is left alone.
 # No systemd on the target machines, so each daemon is started in the background with its log
-# and data under the state dir.
+# and data under the state dir. Arguments name the services to start (default: all three);
+# REGISTRY_ADDR moves the registry (a test's own registry, whose `npm run gc` stops no one else's).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/registry.sh"
 
-STATE="${STRATUS_SERVICES_DIR:-$REPO/.stratus/services}"
+STATE="$REGISTRY_STATE"
 REDIS_PORT=6379
-REGISTRY_ADDR=127.0.0.1:5000
+REGISTRY_ADDR="${REGISTRY_ADDR:-127.0.0.1:5000}"
 mkdir -p "$STATE"
 failed=0
 
@@ -62,34 +64,26 @@ start_redis() {
 }
 
 # --- Registry (CNCF Distribution) ------------------------------------------------------------
-registry_ping() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REGISTRY_ADDR/v2/")" = 200 ]; }
+# Config and pid file in scripts/registry.sh: `npm run gc` (registry-gc.sh) restarts this registry read-only.
 start_registry() {
-  if registry_ping; then report registry "already running"; return; fi
-  mkdir -p "$STATE/registry"
-  # Our own config: the packaged one listens on all interfaces and asks for htpasswd auth.
-  # Delete is enabled because Stratus removes the images of deleted functions.
-  cat >"$STATE/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $STATE/registry
-  delete:
-    enabled: true
-http:
-  addr: $REGISTRY_ADDR
-YAML
-  nohup docker-registry serve "$STATE/registry.yml" >>"$STATE/registry.log" 2>&1 </dev/null &
-  if wait_for 20 registry_ping; then
-    report registry "started (http://$REGISTRY_ADDR, data $STATE/registry)"
+  if registry_ping "$REGISTRY_ADDR"; then report registry "already running"; return; fi
+  registry_write_config "$REGISTRY_CONFIG" "$REGISTRY_ADDR"
+  if registry_start "$REGISTRY_CONFIG"; then
+    report registry "started (http://$REGISTRY_ADDR, data $STATE/registry, pid $(cat "$REGISTRY_PIDFILE"))"
   else
     fail registry "GET /v2/ not 200 within 20s; last log lines:"
-    tail -n 20 "$STATE/registry.log" >&2
+    tail -n 20 "$REGISTRY_LOG" >&2
   fi
 }
 
-start_docker
-start_redis
-start_registry
+services=("$@")
+[ ${#services[@]} -eq 0 ] && services=(docker redis registry)
+for s in "${services[@]}"; do
+  case "$s" in
+    docker) start_docker ;;
+    redis) start_redis ;;
+    registry) start_registry ;;
+    *) fail "$s" "unknown service (docker, redis, registry)" ;;
+  esac
+done
 exit "$failed"
