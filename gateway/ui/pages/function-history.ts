@@ -2,6 +2,7 @@
 // their origin and the aliases serving them, its triggers with their last fires, and its metered usage.
 
 import type { WeightedVersion } from '../../../core/aliases.js';
+import { usageReport } from '../../../core/store/usage-report.js';
 import type { TriggerRecord } from '../../../core/triggers.js';
 import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../../../core/types.js';
 import type { FireView } from '../../triggers/trigger-service.js';
@@ -57,29 +58,16 @@ ${triggers.map((t) => {
 </tbody></table>`;
 }
 
-interface UsageRowLike {
-  hour: number;
-  requests: number;
-  failed: number;
-  mbMs: bigint;
-}
-type UsageReader = { readUsage?(range: { function?: string; fromMs: number; toMs: number }): Promise<UsageRowLike[]> };
-
-/** The last 24 hours of metered usage, where the store meters (GB-seconds as a cloud bills them). */
+/** The last 24 hours of metered usage, as GET /v1/usage reads it (GB-seconds as a cloud bills them). */
 export async function usagePanel(d: DashboardDeps, name: string): Promise<Html> {
-  const store = d.store as unknown as UsageReader;
-  if (typeof store.readUsage !== 'function') return html`<p class="empty">This Stratus does not meter usage.</p>`;
   const to = d.clock.now();
-  const rows = await store.readUsage({ function: name, fromMs: to - 24 * 3600_000, toMs: to + 3600_000 }).catch(() => null);
+  const rows = await d.store.readUsage({ function: name, fromMs: to - 24 * 3600_000, toMs: to }).catch(() => null);
   if (rows === null) return html`<p class="empty">Usage could not be read just now.</p>`;
-  const requests = rows.reduce((n, r) => n + r.requests, 0);
-  const failed = rows.reduce((n, r) => n + r.failed, 0);
-  const mbMs = rows.reduce((n, r) => n + r.mbMs, 0n);
-  // GB-seconds as a cloud bills them: MB·ms / 1024 / 1000, shown to the millionth.
-  const gbSeconds = Number(mbMs) / 1024 / 1000;
+  const { total } = usageReport(rows, { granularity: 'day', fromMs: to - 24 * 3600_000, toMs: to }, d.config.usage.price);
   return html`<dl class="facts">
-  <div><dt>Requests, 24 h</dt><dd>${requests}</dd></div>
-  <div><dt>Failed</dt><dd>${failed}</dd></div>
-  <div><dt>Billed</dt><dd>${gbSeconds.toFixed(6)} GB-s</dd></div>
+  <div><dt>Requests, 24 h</dt><dd>${total.requests}</dd></div>
+  <div><dt>Failed</dt><dd>${total.failed}</dd></div>
+  <div><dt>Billed</dt><dd>${total.gbSeconds} GB-s</dd></div>
+  ${total.cost ? html`<div><dt>Cost</dt><dd>${total.cost.total}</dd></div>` : ''}
 </dl>`;
 }
