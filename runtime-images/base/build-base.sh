@@ -3,6 +3,8 @@
 # Docker Hub: debootstrap a minimal Debian trixie from the host's own Debian mirror, add Node.js,
 # npm, Python 3 and pip, strip caches/docs, and `docker import` the tree.
 # Why trixie: its nodejs is 20.19+, the first 20.x with ESM syntax detection the node runtime needs.
+# The mirror is the machine's own (apt-mirror.sh reads its apt sources), or debootstrap's default when
+# apt names none: no package host is written into the repository.
 # Usage: build-base.sh [image-tag]   (env: STRATUS_DEBIAN_MIRROR overrides the mirror)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib.sh"
@@ -15,14 +17,7 @@ ensure_packages debootstrap=debootstrap docker=docker.io
 # the trixie keys, so no backport is needed.
 [ -e /usr/share/debootstrap/scripts/$SUITE ] || die "this debootstrap does not know $SUITE; install a newer debootstrap"
 
-# The host's Debian mirror (deb822 .sources or one-line sources.list), skipping security mirrors.
-host_mirror() {
-  # grep exits 2 for absent files (no sources.list on deb822 hosts); that is not an error here.
-  grep -hsE '^(URIs:|deb )' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
-    | grep -v -- '-security' | grep -oE 'https?://[^ ]+/debian/?' | head -n1 || true
-}
-MIRROR="${STRATUS_DEBIAN_MIRROR:-$(host_mirror)}"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+MIRROR="${STRATUS_DEBIAN_MIRROR:-$(bash "$(dirname "${BASH_SOURCE[0]}")/apt-mirror.sh")}"
 
 ROOT="$(mktemp -d "${TMPDIR:-/var/tmp}/stratus-base.XXXXXX")"
 # mktemp makes it 0700; apt drops to user _apt for downloads and must be able to enter it.
@@ -35,15 +30,16 @@ cleanup() {
 trap cleanup EXIT
 
 start=$(date +%s)
-log "debootstrap $SUITE from $MIRROR into $ROOT"
+log "debootstrap $SUITE from ${MIRROR:-the default mirror of debootstrap (apt names no Debian mirror here)} into $ROOT"
+# shellcheck disable=SC2086 # an empty MIRROR is no argument: debootstrap then uses its own default
 debootstrap --variant=minbase --include=nodejs,python3,ca-certificates \
-  "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1 \
+  "$SUITE" "$ROOT" $MIRROR >"$ROOT.debootstrap.log" 2>&1 \
   || { tail -n 30 "$ROOT.debootstrap.log" >&2; rm -f "$ROOT.debootstrap.log"; die "debootstrap failed"; }
 rm -f "$ROOT.debootstrap.log"
 
 # debootstrap cannot --include npm (its resolver gives up on npm's many node-* dependencies),
-# so npm and pip are added with apt inside the chroot.
-echo "deb $MIRROR $SUITE main" >"$ROOT/etc/apt/sources.list"
+# so npm and pip are added with apt inside the chroot, from the mirror debootstrap wrote into its
+# etc/apt/sources.list (the one it used).
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"; chmod +x "$ROOT/usr/sbin/policy-rc.d"
 mount -t proc proc "$ROOT/proc"

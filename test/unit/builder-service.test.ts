@@ -20,7 +20,7 @@ class FakeRunner implements InstallRunner {
   plans: InstallPlan[] = [];
   async run(plan: InstallPlan, opts: RunOptions): Promise<number> {
     this.plans.push(plan);
-    opts.onOutput(Buffer.from('npm ERR! 404 Not Found - GET https://registry.npmjs.org/no-such-pkg\n'));
+    opts.onOutput(Buffer.from('npm ERR! 404 Not Found - GET https://registry.npm.test/no-such-pkg\n'));
     if (fs.existsSync(path.join(opts.dir, 'FAIL'))) return 1;
     fs.mkdirSync(path.join(opts.dir, 'node_modules/dep'), { recursive: true });
     fs.writeFileSync(path.join(opts.dir, 'node_modules/dep/index.js'), 'module.exports = 1');
