@@ -106,6 +106,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     imageStep,
     loadCheck: deps.loadCheck ?? null,
     checks: checkSandbox ? new CheckStage(checkSandbox) : null,
+    promote: deps.promote,
     baseImages: images.runtime,
     tagFor: (fn, version) => imageTag(images, fn, version),
     purger,
