@@ -20,7 +20,9 @@ export interface StemPoolView {
 export interface HostSnapshot {
   cpu: { cores: number; load: number[]; busy: number | null };
   memory: { total: number; available: number; stratusRss: number };
-  containers: { functions: number; stems: number; other: number; running: number | null } | null;
+  /** Stratus's own containers (a specialized stem stays labelled a stem), its function instances, Docker's running containers. */
+  containers: { stratus: number; running: number | null } | null;
+  instances: number;
   disk: { path: string; total: number; free: number; stateBytes: number | null; stateEntriesCapped: boolean };
   redis: Health & { version?: string; usedMemory?: number };
   registry: Health & { address: string };
@@ -46,6 +48,8 @@ export interface HostProbeDeps {
   docker: Docker | null;
   platformId: string;
   stems(): StemPoolView[];
+  /** Function instances this Stratus runs now (the scheduler's count). */
+  instances(): Promise<number>;
   logger: Logger;
 }
 
@@ -62,11 +66,11 @@ export class HostProbe {
   constructor(private readonly deps: HostProbeDeps) {}
 
   async snapshot(): Promise<HostSnapshot> {
-    const [containers, disk, redis, registry] = await Promise.all([this.#containers(), this.#disk(), this.#redisHealth(), this.#registryHealth()]);
+    const [containers, disk, redis, registry, instances] = await Promise.all([this.#containers(), this.#disk(), this.#redisHealth(), this.#registryHealth(), this.deps.instances()]);
     return {
       cpu: { cores: os.cpus().length, load: os.loadavg(), busy: this.#cpuBusy() },
       memory: { total: os.totalmem(), available: os.freemem(), stratusRss: process.memoryUsage().rss },
-      containers, disk, redis, registry, stems: this.deps.stems(), backend: this.deps.backend, store: this.deps.store,
+      containers, instances, disk, redis, registry, stems: this.deps.stems(), backend: this.deps.backend, store: this.deps.store,
     };
   }
 
@@ -119,10 +123,7 @@ export class HostProbe {
       withDeadline(docker.info() as Promise<{ ContainersRunning?: number }>).catch(() => null),
     ]);
     if (!mine) return null;
-    const role = (c: Docker.ContainerInfo) => c.Labels['dev.stratus.role'];
-    const functions = mine.filter((c) => role(c) === 'function').length;
-    const stems = mine.filter((c) => role(c) === 'stem').length;
-    return { functions, stems, other: mine.length - functions - stems, running: info?.ContainersRunning ?? null };
+    return { stratus: mine.length, running: info?.ContainersRunning ?? null };
   }
 
   async #disk(): Promise<HostSnapshot['disk']> {

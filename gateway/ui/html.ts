@@ -37,6 +37,7 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   const s = Math.round((now - Date.parse(iso)) / 1000);
   if (!Number.isFinite(s)) return '–';
   if (s < 0) return `in ${duration(-s * 1000)}`;
+  if (s === 0) return 'just now';
   return `${duration(s * 1000)} ago`;
 }
 

@@ -40,6 +40,7 @@ export function dashboardSources(d: SourcesDeps): DashboardSources {
     registry: d.config.images.registry,
     docker: d.docker,
     platformId: d.platformId,
+    instances: async () => (await d.store.listFunctions()).reduce((n, f) => n + d.scheduler.instances(f.name).length, 0),
     stems: () => d.scheduler.stems.runtimes().map((runtime) => ({ runtime, ready: d.scheduler.stems.readyCount(runtime), size: d.config.scheduler.stemPoolSize })),
     logger,
   });

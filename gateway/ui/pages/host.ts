@@ -19,7 +19,7 @@ export async function hostFragments(d: DashboardDeps): Promise<Fragments> {
     'host-stats': html`<div class="tiles">
 <section class="tile"><h2>CPU</h2><p class="big">${percent(h.cpu.busy)}</p><p class="sub">${h.cpu.cores} cores · load ${h.cpu.load.map((l) => l.toFixed(2)).join(' ')}</p></section>
 <section class="tile"><h2>Memory</h2><p class="big">${bytes(h.memory.total - h.memory.available)} / ${bytes(h.memory.total)}</p><p class="sub">Stratus itself: ${bytes(h.memory.stratusRss)}</p></section>
-<section class="tile"><h2>Containers</h2>${c ? html`<p class="big">${c.functions + c.stems}</p><p class="sub">${c.functions} function instances · ${c.stems} stems${c.running !== null ? ` · ${c.running} running on Docker in all` : ''}</p>` : html`<p class="sub">The ${h.backend} backend runs no Docker containers.</p>`}</section>
+<section class="tile"><h2>Instances</h2><p class="big">${h.instances}</p><p class="sub">${c ? html`${c.stratus} containers of this Stratus (stems included)${c.running !== null ? ` · ${c.running} running on Docker in all` : ''}` : `the ${h.backend} backend`} · ${h.stems.reduce((n, s) => n + s.ready, 0)} stems ready</p></section>
 <section class="tile"><h2>State dir</h2><p class="big">${bytes(h.disk.stateBytes)}${h.disk.stateEntriesCapped ? '+' : ''}</p><p class="sub"><code>${h.disk.path}</code> · ${bytes(h.disk.free)} free of ${bytes(h.disk.total)}</p></section>
 <section class="tile"><h2>Redis</h2><p>${health(h.redis)}</p><p class="sub">${h.redis.version ? `version ${h.redis.version}` : ''}${h.redis.usedMemory ? ` · ${bytes(h.redis.usedMemory)} used` : ''} · store: ${h.store}</p></section>
 <section class="tile"><h2>Registry</h2><p>${health(h.registry)}</p><p class="sub"><code>${h.registry.address}</code></p></section>
