@@ -28,6 +28,16 @@
     cold: { series: [['cold starts', 'cold', '#7c3aed']] },
     instances: { series: [['instances', 'instances', '#0891b2']] },
   };
+  // Only the powers of ten are labelled and gridded on the log axis, in ms below a second and s above.
+  const decade = (v) => v > 0 && Math.abs(Math.log10(v) - Math.round(Math.log10(v))) < 1e-9;
+  const decades = (_u, splits) => splits.map((v) => (decade(v) ? v : null));
+  const LOG_AXIS = {
+    size: 64,
+    filter: decades,
+    grid: { filter: decades },
+    ticks: { filter: decades },
+    values: (_u, splits) => splits.map((v) => (v === null ? '' : v >= 1000 ? `${v / 1000} s` : `${v} ms`)),
+  };
   const plots = new Map();
   const drawCharts = (s) => {
     if (typeof uPlot === 'undefined') return;
@@ -46,8 +56,9 @@
         height: 160,
         legend: { live: false },
         cursor: { drag: { x: false, y: false } },
-        scales: { y: { range: (_u, min, max) => [0, Math.max(max ?? 0, key === 'latency' ? 1 : 1) * 1.1] } },
-        axes: [{}, { size: 50 }],
+        // Latency spans a warm call's milliseconds to a cold start's seconds: a log scale keeps both readable.
+        scales: { y: key === 'latency' ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, Math.max(max ?? 0, 1) * 1.1] } },
+        axes: [{}, key === 'latency' ? LOG_AXIS : { size: 50 }],
         series: [{}, ...spec.series.map(([label, , stroke]) => ({ label, stroke, width: 1.5, spanGaps: key === 'latency' || key === 'instances' }))],
       };
       plots.set(key, new uPlot(opts, data, el));
