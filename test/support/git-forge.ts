@@ -43,7 +43,7 @@ function commitOf(p: PushFacts, forge: 'github' | 'gitea'): Record<string, unkno
     : { id: p.after, message: `${p.message}\n`, url: base.url, author: user, committer: user, verification: null, timestamp: when, ...lists };
 }
 
-/** GitHub's push delivery: https://docs.github.com/webhooks/webhook-events-and-payloads#push */
+/** GitHub's push delivery, as its webhook docs ("Webhook events and payloads", push) describe it. */
 export function githubPush(p: PushFacts, secret: string, event = 'push'): HookRequest {
   const [owner, name] = p.fullName.split('/') as [string, string];
   const commit = commitOf(p, 'github');
@@ -84,7 +84,7 @@ export function githubPush(p: PushFacts, secret: string, event = 'push'): HookRe
   };
 }
 
-/** GitLab's Push Hook: https://docs.gitlab.com/user/project/integrations/webhook_events/#push-events */
+/** GitLab's Push Hook, as its webhook docs ("Webhook events", push events) describe it. */
 export function gitlabPush(p: PushFacts, token: string): HookRequest {
   const web = webUrl(p);
   const sshUrl = `git@${new URL(p.cloneUrl).hostname}:${p.fullName}.git`;
