@@ -68,6 +68,11 @@ export class StratusError extends Error {
   }
 }
 
+/** The API's answer for a function name the store does not know. */
+export function functionNotFound(name: string): StratusError {
+  return new StratusError('FUNCTION_NOT_FOUND', `no function named "${name}"; list them with GET /v1/functions`, { function: name });
+}
+
 export function isStratusError(err: unknown): err is StratusError {
   return err instanceof StratusError;
 }

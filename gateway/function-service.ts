@@ -2,7 +2,7 @@
 // they parse the request and hand a validated config here. After every write that moves a function's
 // current version, the route table is refreshed before answering so the function URL flips at once.
 
-import { StratusError } from '../core/errors.js';
+import { StratusError, functionNotFound } from '../core/errors.js';
 import { mergeFunctionConfig, type FunctionConfig } from '../core/function-config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -141,7 +141,7 @@ export class FunctionService {
 
   async #require(name: string): Promise<FunctionRecord> {
     const fn = await this.store.getFunction(name);
-    if (!fn) throw new StratusError('FUNCTION_NOT_FOUND', `no function named "${name}"; list them with GET /v1/functions`, { function: name });
+    if (!fn) throw functionNotFound(name);
     return fn;
   }
 

@@ -15,7 +15,7 @@ import type { HttpTrigger } from '../core/triggers.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import { compileHttpPolicy, type HttpPolicy } from './http-policy.js';
-import { deployedOf } from './releases/release-service.js';
+import { toDeployed } from './boot/versions.js';
 
 const MAX_REMEMBERED_MISSES = 10_000;
 const NOT_READY_MEMORY_MS = 5000;
@@ -135,7 +135,7 @@ export class RouteTable extends Closeable {
       this.#versionMisses.set(missKey, { error: why!, until: this.clock.now() + NOT_READY_MEMORY_MS });
       throw why;
     }
-    const deployed = deployedOf(v);
+    const deployed = toDeployed(v);
     let pinned = this.#pinned.get(name);
     if (!pinned) this.#pinned.set(name, (pinned = new Map()));
     if (pinned.size >= MAX_PINNED) pinned.delete(pinned.keys().next().value!);
@@ -194,7 +194,7 @@ export class RouteTable extends Closeable {
     // change of the function, so the policy is as fresh as the route and no call reads the store for it.
     const [records, policy] = await Promise.all([Promise.all([...served].map((n) => this.store.getVersion(name, n))), this.#policy(name)]);
     const deployed = new Map<number, DeployedVersion>();
-    for (const v of records) if (v?.status === 'ready') deployed.set(v.version, deployedOf(v));
+    for (const v of records) if (v?.status === 'ready') deployed.set(v.version, toDeployed(v));
     const latest = aliasVersions(fn, LATEST);
     if (current === null || !latest || !latest.every((w) => deployed.has(w.version))) {
       if (current !== null) this.logger.warn('current version is not ready; not routing to it', { function: name, version: current });

@@ -7,13 +7,14 @@
 // period after a rollout for exactly this) moves at once.
 
 import { LATEST, MAX_ALIASES, aliasVersions, type WeightedVersion } from '../../core/aliases.js';
-import { StratusError } from '../../core/errors.js';
+import { StratusError, functionNotFound } from '../../core/errors.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { DeployedVersion, FunctionRecord, RolloutState, VersionRecord } from '../../core/types.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { Notifier } from '../notify/notifier.js';
+import { toDeployed } from '../boot/versions.js';
 
 export interface ReleaseServiceDeps {
   store: Store;
@@ -66,7 +67,7 @@ export class ReleaseService {
 
     // A first version has no traffic to keep serving while it warms: it serves at once (its first call starts it).
     const nothingServed = from === null && alias === LATEST;
-    const warm = nothingServed || this.#alreadyWarm(name, to) ? null : await this.#warm(records.map(deployedOf)).catch((err: unknown) => err as Error);
+    const warm = nothingServed || this.#alreadyWarm(name, to) ? null : await this.#warm(records.map(toDeployed)).catch((err: unknown) => err as Error);
     if (warm instanceof Error) {
       const why = `version${to.length > 1 ? 's' : ''} ${to.map((v) => v.version).join(' and ')} got no ready instance within ${this.deps.rolloutDeadlineMs} ms: ${warm.message}`;
       await this.deps.store.updateFunction(name, (f) => f && { ...f, rollout: rollout('abandoned', why) });
@@ -161,7 +162,7 @@ export class ReleaseService {
 
   async #require(name: string): Promise<FunctionRecord> {
     const fn = await this.deps.store.getFunction(name);
-    if (!fn) throw notFound(name);
+    if (!fn) throw functionNotFound(name);
     return fn;
   }
 
@@ -178,7 +179,4 @@ export function withAlias(f: FunctionRecord, alias: string, to: WeightedVersion[
   return { ...f, aliases, currentVersion: alias === LATEST ? to[0]!.version : f.currentVersion, rollout, updatedAt: now };
 }
 
-export const deployedOf = (v: VersionRecord): DeployedVersion => ({ function: v.function, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null });
-
 const describe = (vs: WeightedVersion[] | null): string => (vs ? vs.map((v) => `v${v.version}${vs.length > 1 ? ` (${v.weight} %)` : ''}`).join(' and ') : 'nothing');
-const notFound = (name: string) => new StratusError('FUNCTION_NOT_FOUND', `no function named "${name}"; list them with GET /v1/functions`, { function: name });

@@ -5,7 +5,7 @@
 
 import express, { type Router } from 'express';
 import { checkAliasName, parseAliasBody } from '../../core/aliases.js';
-import { StratusError } from '../../core/errors.js';
+import { StratusError, functionNotFound } from '../../core/errors.js';
 import type { Store } from '../../core/store/store.js';
 import type { MoveResult, ReleaseService } from '../releases/release-service.js';
 
@@ -19,7 +19,7 @@ export function releasesRouter(releases: ReleaseService, store: Store): Router {
 
   router.get('/functions/:name/versions', async (req, res) => {
     const fn = await store.getFunction(name(req));
-    if (!fn) throw new StratusError('FUNCTION_NOT_FOUND', `no function named "${name(req)}"; list them with GET /v1/functions`, { function: name(req) });
+    if (!fn) throw functionNotFound(name(req));
     const aliases = await releases.aliases(fn.name);
     const servedBy = (v: number) => Object.entries(aliases).filter(([, vs]) => vs.some((w) => w.version === v)).map(([a]) => a);
     res.json({ versions: (await store.listVersions(fn.name)).map((v) => ({ ...v, aliases: servedBy(v.version) })) });

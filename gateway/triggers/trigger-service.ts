@@ -5,7 +5,7 @@
 // change notices.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { StratusError } from '../../core/errors.js';
+import { StratusError, functionNotFound } from '../../core/errors.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Store } from '../../core/store/store.js';
 import type { InvokeKeyRecord, TriggerFire } from '../../core/store/triggers.js';
@@ -45,7 +45,7 @@ export class TriggerService {
     const spec = parseTrigger(body, 'body');
     const record = this.#record(fn, spec);
     const result = await this.deps.store.createTrigger(record, MAX_TRIGGERS_PER_FUNCTION);
-    if (result === 'no-function') throw notFound(fn);
+    if (result === 'no-function') throw functionNotFound(fn);
     if (result === 'full') {
       throw new StratusError('CONFLICT', `function ${fn} has ${MAX_TRIGGERS_PER_FUNCTION} triggers, the most it can have; delete one first`, { function: fn, limit: MAX_TRIGGERS_PER_FUNCTION });
     }
@@ -67,7 +67,7 @@ export class TriggerService {
       const same = unclaimed.findIndex((t) => sameSpec(t, spec));
       return same === -1 ? this.#record(fn, spec) : unclaimed.splice(same, 1)[0]!;
     });
-    if (!(await this.deps.store.replaceTriggers(fn, records))) throw notFound(fn);
+    if (!(await this.deps.store.replaceTriggers(fn, records))) throw functionNotFound(fn);
     await this.deps.changed?.(fn);
     return records;
   }
@@ -100,7 +100,7 @@ export class TriggerService {
     const key = `${INVOKE_KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
     const record: InvokeKeyRecord = { id: randomUUID(), function: fn, sha256: hashInvokeKey(key), prefix: key.slice(0, INVOKE_KEY_PREFIX.length + 6), name, createdAt: this.#now() };
     const result = await this.deps.store.putInvokeKey(record, MAX_INVOKE_KEYS);
-    if (result === 'no-function') throw notFound(fn);
+    if (result === 'no-function') throw functionNotFound(fn);
     if (result === 'full') {
       throw new StratusError('CONFLICT', `function ${fn} has ${MAX_INVOKE_KEYS} invoke keys, the most it can have; revoke one first`, { function: fn, limit: MAX_INVOKE_KEYS });
     }
@@ -132,7 +132,7 @@ export class TriggerService {
   }
 
   async #requireFunction(fn: string): Promise<void> {
-    if (!(await this.deps.store.getFunction(fn))) throw notFound(fn);
+    if (!(await this.deps.store.getFunction(fn))) throw functionNotFound(fn);
   }
 
   #now(): string {
@@ -152,6 +152,5 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-const notFound = (fn: string) => new StratusError('FUNCTION_NOT_FOUND', `no function named "${fn}"; list them with GET /v1/functions`, { function: fn });
 const triggerNotFound = (fn: string, id: string) =>
   new StratusError('TRIGGER_NOT_FOUND', `function ${fn} has no trigger ${JSON.stringify(id.slice(0, 100))}; list them with GET /v1/functions/${fn}/triggers`, { function: fn, trigger: id.slice(0, 100) });
