@@ -24,7 +24,7 @@ import { openStore } from './boot/open-store.js';
 import { isLogSource } from '../scheduler/backends/backend.js';
 import { LogCollector } from './log-collector.js';
 import { BullAsyncQueue, type AsyncQueue } from './events/async-queue.js';
-import { BatchedRecordWriter, discardRecords } from './events/invocation-records.js';
+import { BatchedRecordWriter, discardRecords, teeRecords } from './events/invocation-records.js';
 import { MemoryAsyncQueue } from './events/memory-queue.js';
 import { deployedVersionLookup } from './boot/versions.js';
 import { createNotifications } from './notify/index.js';
@@ -33,7 +33,7 @@ import { CronScheduler } from './triggers/cron-scheduler.js';
 import { StorageDispatcher } from './triggers/storage-dispatcher.js';
 import { TriggerIndex } from './triggers/trigger-index.js';
 import { ReleaseService } from './releases/release-service.js';
-import { ErrorWatch, watchedRecords } from './releases/error-watch.js';
+import { ErrorWatch } from './releases/error-watch.js';
 import { dashboardSources } from './ui/sources.js';
 
 export interface RunningPlatform {
@@ -145,7 +145,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // The dashboard's hour of activity taps every record in memory (gateway/ui/): no store read per call.
   const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: platformIdFor(config.stateDir), clock, logger });
   const app = createApp({
-    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: watchedRecords(dashboard.activity.tap(records ?? discardRecords), errorWatch), notifications: notifications.deliveries, dashboard,
+    config, store, builder, scheduler, metrics, registry, logger, apiKey: apiKey.key, backendKind: backend.kind, clock, storage: storage ?? undefined, asyncQueue, records: teeRecords(records ?? discardRecords, dashboard.activity, errorWatch), notifications: notifications.deliveries, dashboard,
     nextCronFires: (id) => cron.nextFires(id), storageTriggers, notifier: notifications, releases,
     images: imageRetention,
   });

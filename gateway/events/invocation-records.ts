@@ -19,6 +19,22 @@ export interface InvocationRecordSink {
   flush?(): Promise<void>;
 }
 
+/**
+ * The writer's sink, with observers that see every record too (the error-rate watch, the dashboard's
+ * hour): each in memory, without I/O, called after the writer took the record. Nulls are skipped.
+ */
+export function teeRecords(writer: InvocationRecordSink, ...observers: Array<Pick<InvocationRecordSink, 'record'> | null>): InvocationRecordSink {
+  const watching = observers.filter((o): o is Pick<InvocationRecordSink, 'record'> => o !== null);
+  if (watching.length === 0) return writer;
+  return {
+    record: (r) => {
+      writer.record(r);
+      for (const o of watching) o.record(r);
+    },
+    ...(writer.flush ? { flush: () => writer.flush!() } : {}),
+  };
+}
+
 /** For wiring without records (tests, tools). */
 export const discardRecords: InvocationRecordSink = { record: () => {} };
 

@@ -141,14 +141,3 @@ function canaryAliases(fn: FunctionRecord, version: number): string[] {
   });
 }
 
-/** A sink that hands every record to the writer and to the watch (when there is one). */
-export function watchedRecords(writer: InvocationRecordSink, watch: ErrorWatch | null): InvocationRecordSink {
-  if (!watch) return writer;
-  return {
-    record: (r) => {
-      writer.record(r);
-      watch.record(r);
-    },
-    ...(writer.flush ? { flush: () => writer.flush!() } : {}),
-  };
-}

@@ -9,7 +9,6 @@
 import { Closeable, type Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
-import type { InvocationRecordSink } from '../events/invocation-records.js';
 
 export const BUCKET_MS = 10_000;
 export const BUCKETS = 360; // one hour
@@ -98,17 +97,6 @@ export class Activity extends Closeable {
 
   constructor(private readonly clock: Clock, private readonly logger?: Logger) {
     super();
-  }
-
-  /** A sink that hands every record to `next` and counts it here (without I/O). */
-  tap(next: InvocationRecordSink): InvocationRecordSink {
-    return {
-      record: (r) => {
-        this.record(r);
-        next.record(r);
-      },
-      ...(next.flush ? { flush: () => next.flush!() } : {}),
-    };
   }
 
   record(r: InvocationRecord): void {
