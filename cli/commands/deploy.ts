@@ -10,6 +10,7 @@ import type { Context } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { IGNORE_FILE, packDirectory } from '../pack.js';
 import { applyFlags, checkDeployConfig, guessRuntime, readProjectFile, sourceOfField, type DeployFlags } from '../project.js';
+import { safeLine } from '../terminal-text.js';
 import { bytes, duration } from '../ui.js';
 
 export interface DeployOptions extends DeployFlags {
@@ -57,12 +58,15 @@ export async function deploy(ctx: Context, target: string | undefined, opts: Dep
   } else {
     const packed = await packDirectory(where);
     [code, codeName] = [new Blob([packed.archive]), 'code.tar.gz'];
-    const out = [...packed.alwaysLeftOut];
+    const out = packed.alwaysLeftOut.map(safeLine);
     if (packed.ignored.some((p) => p.endsWith('node_modules/'))) out.push('node_modules/ (Stratus installs dependencies from package.json)');
+    if (packed.secrets.length > 0) out.push(`${paths(packed.secrets.length)} that look like secrets`);
     const byRules = packed.ignored.filter((p) => !p.endsWith('node_modules/'));
-    if (byRules.length > 0) out.push(`${byRules.length} path${byRules.length > 1 ? 's' : ''} matching ${IGNORE_FILE}`);
+    if (byRules.length > 0) out.push(`${paths(byRules.length)} matching ${IGNORE_FILE}`);
     say(`Packed ${packed.files} file${packed.files > 1 ? 's' : ''} (${bytes(packed.bytes)}, ${bytes(packed.archive.length)} compressed)${out.length > 0 ? `; left out ${out.join(', ')}` : ''}`);
-    for (const s of packed.skipped) ui.warn(`skipped ${s}: not a file, directory or symlink`);
+    // By name, on stderr even with --json: a file the function needs must not go missing unseen.
+    if (packed.secrets.length > 0) ui.warn(secretsNote(packed.secrets));
+    for (const s of packed.skipped) ui.warn(`skipped ${safeLine(s)}: not a file, directory or symlink`);
   }
 
   const client = await ctx.client();
@@ -75,11 +79,11 @@ export async function deploy(ctx: Context, target: string | undefined, opts: Dep
     if (from && err instanceof Error) err.message += ` — set by ${from}`;
     throw err;
   });
-  say(`Uploaded ${answer.name} v${answer.version} ${ui.dim(`(build ${answer.buildId})`)}`);
-  for (const t of answer.triggers ?? []) say(ui.dim(`  trigger ${t.type} ${t.schedule ?? t.bucket ?? ''} (${t.id})`));
+  say(`Uploaded ${safeLine(answer.name)} v${answer.version} ${ui.dim(`(build ${safeLine(answer.buildId)})`)}`);
+  for (const t of answer.triggers ?? []) say(ui.dim(safeLine(`  trigger ${t.type} ${t.schedule ?? t.bucket ?? ''} (${t.id})`)));
   if (opts.wait === false) {
     if (opts.json) ui.json(answer);
-    else say(`the build runs on: \`stratus build ${answer.buildId} -f\` follows it`);
+    else say(safeLine(`the build runs on: \`stratus build ${answer.buildId} -f\` follows it`));
     return;
   }
 
@@ -102,6 +106,18 @@ export async function deploy(ctx: Context, target: string | undefined, opts: Dep
     throw new CliError(`build of ${answer.name} v${answer.version} failed: ${build.error ?? 'no reason recorded'}${serving} — full log: \`stratus build ${answer.buildId}\``);
   }
   const took = build.finishedAt ? ` in ${duration(Date.parse(build.finishedAt) - Date.parse(build.createdAt))}` : '';
-  say(`${ui.ok('✓')} ${answer.name} v${answer.version} is live${took} ${ui.dim(timingLine(build.timings))}`);
-  say(`  ${answer.links.url}`);
+  say(`${ui.ok('✓')} ${safeLine(answer.name)} v${answer.version} is live${took} ${ui.dim(safeLine(timingLine(build.timings)))}`);
+  say(`  ${safeLine(answer.links.url)}`);
+}
+
+const paths = (n: number) => `${n} path${n > 1 ? 's' : ''}`;
+/** Secret-looking paths named in the note; the rest are counted. */
+const NAMED_SECRETS = 20;
+
+/** "left out 2 paths that look like secrets: .env, key.pem — a line `!.env` in .stratusignore sends one on purpose". */
+export function secretsNote(secrets: string[]): string {
+  const named = secrets.slice(0, NAMED_SECRETS).map(safeLine).join(', ');
+  const more = secrets.length > NAMED_SECRETS ? ` and ${secrets.length - NAMED_SECRETS} more` : '';
+  const example = secrets.find((s) => !s.endsWith('/')) ?? secrets[0]!;
+  return `left out ${paths(secrets.length)} that look like secrets: ${named}${more} — a line \`!${safeLine(example)}\` in ${IGNORE_FILE} sends one on purpose`;
 }

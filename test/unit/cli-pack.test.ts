@@ -1,6 +1,7 @@
 // What `stratus deploy` uploads: .stratusignore read with .gitignore's rules, node_modules left out by
-// default (and sent when .stratusignore says `!node_modules/`), .git and .stratus never, and the archive
-// holding exactly the listed files with their bytes, modes and symlinks.
+// default (and sent when .stratusignore says `!node_modules/`), .git and .stratus never, files that look
+// like secrets left out at any depth unless a `!` line sends one, .gitignore only through an
+// `#!include:` line, and the archive holding exactly the listed files with their bytes, modes and symlinks.
 
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CliError, EXIT } from '../../cli/errors.js';
+import { secretsNote } from '../../cli/commands/deploy.js';
 import { listForPack, packDirectory } from '../../cli/pack.js';
 
 let dir: string;
@@ -101,5 +103,108 @@ describe('stratus deploy: what is packed', () => {
     expect(err).toBeInstanceOf(CliError);
     expect((err as CliError).exitCode).toBe(EXIT.usage);
     expect((err as CliError).message).toMatch(/nothing to deploy .*\.stratusignore, index\.js/);
+  });
+
+  it('leaves out files that look like secrets at any depth, and names each in the note', async () => {
+    await write({
+      'index.js': 'x',
+      '.env': 'TOKEN=1',
+      '.env.production': 'TOKEN=2',
+      '.env.local': 'TOKEN=3',
+      '.env.example': 'TOKEN=',
+      '.envrc': 'export TOKEN=4',
+      '.npmrc': '//registry.example.test/:_authToken=npm_x',
+      '.pypirc': 'x',
+      '.netrc': 'machine example.test password x',
+      '.git-credentials': 'https://u:p@example.test',
+      'key.pem': '-----BEGIN PRIVATE KEY-----',
+      'tls/server.key': 'x',
+      'tls/server.crt': 'public',
+      'cert.p12': 'x',
+      'cert.pfx': 'x',
+      'id_rsa': 'x',
+      'id_rsa.pub': 'public',
+      'deploy/id_ed25519': 'x',
+      '.aws/credentials': 'x',
+      '.ssh/config': 'x',
+      'home/.docker/config.json': '{"auths":{}}',
+      'docker/config.json': '{"kept": true}',
+      'vault.kdbx': 'x',
+      'credentials.json': '{}',
+      'gcp/service-account-prod.json': '{}',
+      'config/.env': 'NESTED=1',
+      'config/settings.json': '{}',
+      'deep/er/still/.npmrc': 'x',
+      'environment.js': 'not a dotenv file',
+    });
+    const listing = await listForPack(dir);
+    expect(listing.entries.filter((e) => e.type === 'file').map((e) => e.name)).toEqual(
+      ['.env.example', 'config/settings.json', 'docker/config.json', 'environment.js', 'id_rsa.pub', 'index.js', 'tls/server.crt'].sort(),
+    );
+    expect([...listing.secrets].sort()).toEqual(
+      [
+        '.aws/', '.env', '.env.local', '.env.production', '.envrc', '.git-credentials', '.netrc', '.npmrc', '.pypirc', '.ssh/', 'cert.p12', 'cert.pfx',
+        'config/.env', 'credentials.json', 'deep/er/still/.npmrc', 'deploy/id_ed25519', 'gcp/service-account-prod.json', 'home/.docker/config.json',
+        'id_rsa', 'key.pem', 'tls/server.key', 'vault.kdbx',
+      ].sort(),
+    );
+    expect(listing.ignored).toEqual([]);
+    // And the archive itself, not only the listing, holds none of them.
+    const entries = await unpack((await packDirectory(dir)).archive);
+    for (const s of listing.secrets) expect([...entries.keys()].some((k) => k === s || k.startsWith(s.endsWith('/') ? s : `${s}/`))).toBe(false);
+    expect(entries.get('config/settings.json')?.content).toBe('{}');
+
+    const note = secretsNote(listing.secrets);
+    for (const s of listing.secrets.slice(0, 20)) expect(note).toContain(s);
+    expect(note).toMatch(/^left out 22 paths that look like secrets: \.aws\/, \.env, .* and 2 more — a line `!\.env` in \.stratusignore sends one on purpose$/);
+  });
+
+  it('sends a secret-looking file on purpose when a ! line in .stratusignore says so, and only that one', async () => {
+    await write({ '.stratusignore': '!.env.production\n!config/.npmrc\n!.aws/\n', 'index.js': 'x', '.env': 'a', '.env.production': 'b', '.npmrc': 'c', 'config/.npmrc': 'd', '.aws/config': 'e' });
+    const listing = await listForPack(dir);
+    expect(listing.entries.filter((e) => e.type === 'file').map((e) => e.name)).toEqual(['.aws/config', '.env.production', '.stratusignore', 'config/.npmrc', 'index.js']);
+    expect(listing.secrets).toEqual(['.env', '.npmrc']);
+    const entries = await unpack((await packDirectory(dir)).archive);
+    expect(entries.get('.env.production')?.content).toBe('b');
+    expect(entries.has('.env')).toBe(false);
+  });
+
+  it('names a secret the user also listed in .stratusignore as theirs, not as a secret', async () => {
+    await write({ '.stratusignore': '.env\n', 'index.js': 'x', '.env': 'a', 'key.pem': 'b' });
+    const listing = await listForPack(dir);
+    expect(listing.ignored).toEqual(['.env']);
+    expect(listing.secrets).toEqual(['key.pem']);
+  });
+
+  it('does not look for secrets inside node_modules sent on purpose: a package ships its own test keys and CA bundles', async () => {
+    await write({ '.stratusignore': '!node_modules/\n', 'index.js': 'x', 'node_modules/tls-pkg/ca.pem': 'cert', 'node_modules/tls-pkg/test/key.pem': 'k', '.env': 'a' });
+    const listing = await listForPack(dir);
+    expect(listing.entries.filter((e) => e.type === 'file').map((e) => e.name)).toEqual(['.stratusignore', 'index.js', 'node_modules/tls-pkg/ca.pem', 'node_modules/tls-pkg/test/key.pem']);
+    expect(listing.secrets).toEqual(['.env']);
+  });
+
+  it('reads .gitignore only through an #!include: line, and its rules then count as .stratusignore\'s', async () => {
+    await write({ '.gitignore': 'dist/\n*.log\n', 'index.js': 'x', 'dist/app.js': 'built', 'debug.log': 'x' });
+    // Without the line, build output listed in .gitignore is code the function runs: it goes.
+    expect(await fileNames()).toEqual(['.gitignore', 'debug.log', 'dist/app.js', 'index.js']);
+    await write({ '.stratusignore': '#!include:.gitignore\n!dist/\n' });
+    const listing = await listForPack(dir);
+    expect(listing.entries.filter((e) => e.type === 'file').map((e) => e.name)).toEqual(['.gitignore', '.stratusignore', 'dist/app.js', 'index.js']);
+    expect(listing.ignored).toEqual(['debug.log']);
+    await write({ '.stratusignore': '#!include:missing.txt\n' });
+    const err = await listForPack(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).message).toMatch(/\.stratusignore: cannot read missing\.txt for its #!include line/);
+  });
+
+  it('counts the names past twenty in the note instead of listing them all', () => {
+    const many = Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, '0')}.pem`);
+    const note = secretsNote(many);
+    expect(note).toContain('k19.pem and 5 more');
+    expect(note).not.toContain('k20.pem');
+  });
+
+  it('shows a secret-looking file name with control characters escaped', () => {
+    expect(secretsNote(['evil\x1b]8;;x\x07.pem'])).toContain('evil\\x1b]8;;x\\x07.pem');
   });
 });
