@@ -3,6 +3,7 @@
 // slice of Config they need through their constructors.
 
 import path from 'node:path';
+import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
@@ -19,6 +20,15 @@ const emailList = (s: string, ctx: z.RefinementCtx) => {
   if (list.length === 0 || bad !== undefined) ctx.addIssue({ code: 'custom', message: `${bad === undefined ? 'no address given' : `"${bad}" is not an email address`}; give a comma-separated list of addresses` });
 };
 
+/** What proxy-addr (gateway/client-address.ts) compiles: addresses, CIDRs and its names for ranges. */
+const proxyList = (s: string, ctx: z.RefinementCtx) => {
+  try {
+    proxyAddr.compile(splitList(s));
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${(err as Error).message}; give a comma-separated list of addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8), or loopback, linklocal, uniquelocal` });
+  }
+};
+
 const schema = z
   .object({
     STRATUS_PORT: int(8080, 0, 65535),
@@ -33,6 +43,11 @@ const schema = z
     STRATUS_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'use 1-100 of A-Z, a-z, 0-9, ".", "_", ":", "-" (glob characters would make one prefix match another\'s keys)').optional(),
     /** How long start-up waits for a configured Redis or Docker to answer; 0: as long as it takes. */
     STRATUS_SERVICE_WAIT_MS: int(0, 0, 86_400_000),
+    /** Wrong admin keys (sign-in and /v1 together) one client may send per window before it waits for the window's end. */
+    STRATUS_AUTH_MAX_FAILURES: int(10, 1, 10_000),
+    STRATUS_AUTH_WINDOW_MS: int(60_000, 1000, 86_400_000),
+    /** Proxies whose X-Forwarded-For names the client (addresses, CIDRs, or loopback / linklocal / uniquelocal); unset: the header is ignored. */
+    STRATUS_TRUSTED_PROXIES: z.string().superRefine(proxyList).transform(splitList).optional(),
 
     STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
@@ -155,6 +170,8 @@ export interface Config {
   };
   /** Start-up waits this long for a Redis or Docker that is meant to be there (0: without a bound). */
   serviceWaitMs: number;
+  /** The throttle of wrong admin keys per client (gateway/auth-throttle.ts), and whose X-Forwarded-For names the client. */
+  auth: { maxFailures: number; windowMs: number; trustedProxies: string[] };
   backend: {
     kind: 'auto' | 'docker' | 'process' | 'kubernetes';
     dockerSocket: string;
@@ -244,6 +261,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl: e.STRATUS_PUBLIC_URL,
     store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? redisPrefixFor(path.resolve(e.STRATUS_STATE_DIR)), redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
+    auth: { maxFailures: e.STRATUS_AUTH_MAX_FAILURES, windowMs: e.STRATUS_AUTH_WINDOW_MS, trustedProxies: e.STRATUS_TRUSTED_PROXIES ?? [] },
     backend: {
       kind: e.STRATUS_BACKEND,
       dockerSocket: e.STRATUS_DOCKER_SOCKET,

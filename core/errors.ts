@@ -16,7 +16,7 @@ export const ERROR_CATALOGUE = {
   BAD_ARCHIVE: { status: 422, title: 'The uploaded code could not be unpacked safely' },
   FUNCTION_NOT_READY: { status: 503, title: 'Function has no deployable version yet' },
   FUNCTION_UNAVAILABLE: { status: 503, title: 'Function is unavailable' },
-  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests for this function' },
+  TOO_MANY_REQUESTS: { status: 429, title: 'Too many requests' },
   FUNCTION_TIMEOUT: { status: 504, title: 'Function timed out' },
   FUNCTION_ERROR: { status: 500, title: 'The function threw an error' },
   FUNCTION_CRASHED: { status: 502, title: 'Function crashed' },

@@ -6,7 +6,7 @@ import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
 import { forgetFunction } from '../core/platform-metrics.js';
-import { requireApiKey } from './auth.js';
+import { adminKeyCheck, requireApiKey } from './auth.js';
 import type { GatewayDeps } from './deps.js';
 import { AsyncInvocations } from './events/async-invocations.js';
 import { discardRecords } from './events/invocation-records.js';
@@ -75,9 +75,11 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     changed: (fn) => routes.refresh(fn).catch((err: unknown) => logger.warn('route refresh after a trigger change failed', { function: fn, err })),
   });
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
-  const auth = requireApiKey(deps.apiKey);
+  // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
+  const adminKey = adminKeyCheck(deps.apiKey, deps.clock, deps.config.auth);
+  const auth = requireApiKey(adminKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
-  const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, builds: builds.router });
+  const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey, builds: builds.router });
 
   const api = express();
   api.disable('x-powered-by');

@@ -1,24 +1,65 @@
-// Bearer API key check for the control plane. Both sides are hashed first so the comparison is
-// constant-time whatever the length of the presented key.
+// The admin key's check, for both doors that take it: /v1's Bearer header (requireApiKey) and the
+// dashboard's sign-in (gateway/ui/router.ts). Both sides are hashed first so the comparison is
+// constant-time whatever the length of the presented key. Wrong keys are throttled per client
+// (auth-throttle.ts), one count for both doors.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
 import type { RequestHandler } from 'express';
+import type { Config } from '../core/config.js';
 import { StratusError } from '../core/errors.js';
+import type { Clock } from '../core/lifecycle.js';
+import { AuthThrottle, DEFAULT_THROTTLE_LIMITS } from './auth-throttle.js';
+import { clientAddress, type ClientOf } from './client-address.js';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function requireApiKey(apiKey: string): RequestHandler {
-  const expected = digest(apiKey);
+export class AdminKeyCheck {
+  readonly #expected: Buffer;
+
+  constructor(
+    apiKey: string,
+    readonly throttle: AuthThrottle,
+    readonly clientOf: ClientOf,
+  ) {
+    this.#expected = digest(apiKey);
+  }
+
+  /**
+   * True for the admin key, false for another (counted against the client). A client past its wrong keys
+   * gets `refused(seconds)` thrown before its key is compared, the right key included: see auth-throttle.ts.
+   */
+  verify(req: http.IncomingMessage, presented: string, refused: (retryAfterSeconds: number) => StratusError): boolean {
+    const client = this.clientOf(req);
+    const wait = this.throttle.retryAfter(client);
+    if (wait > 0) throw refused(wait);
+    if (timingSafeEqual(digest(presented), this.#expected)) return true;
+    this.throttle.failed(client);
+    return false;
+  }
+}
+
+/** The 429 of a client throttled at /v1. */
+export const bearerThrottled = (wait: number) =>
+  new StratusError('TOO_MANY_REQUESTS', `too many wrong API keys from this address; try again in ${wait} s`, { retryAfterSeconds: wait, field: 'authorization' });
+
+export function requireApiKey(check: AdminKeyCheck): RequestHandler {
   return (req, _res, next) => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (match && timingSafeEqual(digest(match[1]!.trim()), expected)) return next();
-    next(
-      new StratusError(
-        'UNAUTHORIZED',
-        match ? 'the API key is wrong' : 'send the API key as "Authorization: Bearer <key>"',
-        { field: 'authorization' },
-      ),
-    );
+    // No key at all is no guess: a browser or a probe without one is told how, and not counted.
+    if (!match) return next(new StratusError('UNAUTHORIZED', 'send the API key as "Authorization: Bearer <key>"', { field: 'authorization' }));
+    try {
+      if (check.verify(req, match[1]!.trim(), bearerThrottled)) return next();
+    } catch (err) {
+      return next(err);
+    }
+    next(new StratusError('UNAUTHORIZED', 'the API key is wrong', { field: 'authorization' }));
   };
+}
+
+/** The one check of a gateway, from its settings: per-client throttle, client by address (and trusted proxies). */
+export function adminKeyCheck(apiKey: string, clock: Clock, settings: Config['auth']): AdminKeyCheck {
+  const throttle = new AuthThrottle(clock, { ...DEFAULT_THROTTLE_LIMITS, maxFailures: settings.maxFailures, windowMs: settings.windowMs });
+  return new AdminKeyCheck(apiKey, throttle, clientAddress(settings.trustedProxies));
 }

@@ -7,6 +7,7 @@ import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
+import type { AdminKeyCheck } from '../auth.js';
 import type { AsyncInvocations } from '../events/async-invocations.js';
 import type { FunctionService } from '../function-service.js';
 import type { ReleaseService } from '../releases/release-service.js';
@@ -23,7 +24,8 @@ export interface DashboardSources {
 
 export interface DashboardDeps {
   config: Config;
-  apiKey: string;
+  /** The admin key's check with its per-client throttle, the one /v1 uses too (gateway/auth.ts). */
+  adminKey: AdminKeyCheck;
   store: Store;
   scheduler: Scheduler;
   service: FunctionService;

@@ -20,7 +20,7 @@ import { functionBody, functionFragments } from './pages/function.js';
 import { functionsBody, functionsFragments } from './pages/functions.js';
 import { hostBody, hostFragments } from './pages/host.js';
 import { loginBody, safeNext } from './pages/login.js';
-import { sameToken, SessionStore, SignInLimiter, type Session } from './sessions.js';
+import { SessionStore, type Session } from './sessions.js';
 
 const require = createRequire(import.meta.url);
 const OWN_ASSETS = path.join(PROJECT_ROOT, 'gateway', 'ui', 'assets');
@@ -39,7 +39,6 @@ export interface Dashboard {
 
 export function createDashboard(d: DashboardDeps): Dashboard {
   const sessions = new SessionStore(d.clock);
-  const limiter = new SignInLimiter(d.clock);
   const streams = new Set<() => void>();
   const publicUrl = d.config.publicUrl;
   const router = express.Router();
@@ -68,11 +67,9 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     checkOrigin(req, publicUrl); // nobody else's page may sign this browser in
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const wait = limiter.retryAfter(client);
-    if (wait > 0) throw new StratusError('SIGN_IN_THROTTLED', `too many wrong keys; try again in ${wait} s`, { retryAfterSeconds: wait });
-    if (typeof body.key !== 'string' || !sameToken(body.key.trim(), d.apiKey)) {
-      limiter.failed(client);
+    // The admin key's check and its per-client throttle, shared with /v1's Bearer check (gateway/auth.ts).
+    const throttled = (wait: number) => new StratusError('SIGN_IN_THROTTLED', `too many wrong keys from this address; try again in ${wait} s`, { retryAfterSeconds: wait });
+    if (!d.adminKey.verify(req, typeof body.key === 'string' ? body.key.trim() : '', throttled)) {
       return send(res, 401, 'Sign in', loginBody(next, 'That is not the admin key.'), null);
     }
     const { id } = sessions.create();

@@ -1,5 +1,6 @@
-// The dashboard's pure parts: escaping, sessions and their expiry, the sign-in throttle, where sign-in may
-// send a browser, and the in-memory hour behind the charts (rates, errors, percentiles, samples).
+// The dashboard's pure parts: escaping, sessions and their expiry, where sign-in may send a browser, and the
+// in-memory hour behind the charts (rates, errors, percentiles, samples). The sign-in throttle is
+// gateway/auth-throttle.ts's, shared with /v1: test/unit/auth-throttle.test.ts.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/lifecycle.js';
@@ -7,7 +8,7 @@ import type { InvocationRecord } from '../../core/store/invocations.js';
 import { Activity, BUCKET_MS, percentile } from '../../gateway/ui/activity.js';
 import { html } from '../../gateway/ui/html.js';
 import { safeNext } from '../../gateway/ui/pages/login.js';
-import { SessionStore, SignInLimiter } from '../../gateway/ui/sessions.js';
+import { SessionStore } from '../../gateway/ui/sessions.js';
 
 const record = (fn: string, durationMs: number, outcome: 'succeeded' | 'failed' = 'succeeded'): InvocationRecord => ({
   id: `${fn}-${Math.random()}`, function: fn, version: 1, trigger: 'http', start: new Date().toISOString(), durationMs, statusCode: outcome === 'failed' ? 500 : 200, outcome, billedMs: Math.ceil(durationMs), memoryMb: 128,
@@ -54,24 +55,6 @@ describe('dashboard sessions', () => {
     } finally {
       store.close();
     }
-  });
-
-  it('throttle a client past its failures in the window, and everyone past the overall bound', () => {
-    const clock = new ManualClock(0);
-    const limiter = new SignInLimiter(clock, { perClient: 3, overall: 5, windowMs: 60_000 });
-    for (let i = 0; i < 3; i++) {
-      expect(limiter.retryAfter('a')).toBe(0);
-      limiter.failed('a');
-      clock.advance(1000);
-    }
-    expect(limiter.retryAfter('a')).toBe(57); // the first failure leaves the window at 60 s
-    expect(limiter.retryAfter('b')).toBe(0);
-    limiter.failed('b');
-    limiter.failed('c');
-    expect(limiter.retryAfter('d')).toBeGreaterThan(0); // five failures in all
-    clock.advance(60_000);
-    expect(limiter.retryAfter('a')).toBe(0);
-    expect(limiter.retryAfter('d')).toBe(0);
   });
 });
 
