@@ -16,6 +16,7 @@ export const S3_ERRORS = {
   InvalidAccessKeyId: 403,
   InvalidArgument: 400,
   InvalidBucketName: 400,
+  InvalidDigest: 400,
   InvalidPart: 400,
   InvalidPartOrder: 400,
   InvalidRange: 416,

@@ -4,8 +4,8 @@
 import type http from 'node:http';
 import { S3Error } from './errors.js';
 import type { ObjectMeta, NewObject } from './object-store.js';
-import { uploadBody } from './payload.js';
-import type { Query } from './sigv4.js';
+import { uploadBody, type BodyOptions } from './payload.js';
+import type { Query, SignedPayload } from './sigv4.js';
 
 export interface S3Request {
   req: http.IncomingMessage;
@@ -13,8 +13,8 @@ export interface S3Request {
   bucket: string;
   key: string;
   query: Query;
-  /** x-amz-content-sha256 as verified by the signature check. */
-  payloadHash: string;
+  /** What the verified signature says the body is (x-amz-content-sha256, the chunk signatures' seed). */
+  payload: SignedPayload;
 }
 
 /** S3's limit on the user-defined metadata of an object. */
@@ -90,12 +90,12 @@ export function parseRange(value: string | undefined, size: number): { start: nu
 }
 
 /** A small request body (XML of Complete/Delete), verified like any upload and bounded to `limit`. */
-export async function readSmallBody(r: S3Request, limit: number): Promise<string> {
+export async function readSmallBody(r: S3Request, limit: number, opts: BodyOptions = {}): Promise<string> {
   // Neither Content-Length nor Transfer-Encoding: HTTP says there is no body (curl -X PUT/POST sends so).
   if (r.req.headers['content-length'] === undefined && r.req.headers['transfer-encoding'] === undefined) return '';
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of uploadBody(r.req, r.payloadHash, limit)) {
+  for await (const chunk of uploadBody(r.req, r.payload, limit, opts)) {
     size += (chunk as Buffer).length;
     chunks.push(chunk as Buffer);
   }

@@ -21,12 +21,12 @@ export class MultipartOps {
   }
 
   async uploadPart(r: S3Request, uploadId: string): Promise<void> {
-    const etag = await this.multipart.uploadPart(r.bucket, r.key, uploadId, q(r.query, 'partNumber') ?? '', uploadBody(r.req, r.payloadHash, this.maxObjectBytes));
+    const etag = await this.multipart.uploadPart(r.bucket, r.key, uploadId, q(r.query, 'partNumber') ?? '', uploadBody(r.req, r.payload, this.maxObjectBytes));
     sendEmpty(r.res, 200, { etag: quoted(etag) });
   }
 
   async complete(r: S3Request, uploadId: string): Promise<void> {
-    const doc = parseXml(await readSmallBody(r, 4 * 1024 * 1024), 'CompleteMultipartUpload');
+    const doc = parseXml(await readSmallBody(r, 4 * 1024 * 1024, { checksumHeaders: false }), 'CompleteMultipartUpload');
     const parts = ((doc.Part ?? []) as { PartNumber?: unknown; ETag?: unknown }[]).map((p) => {
       const partNumber = Number(p.PartNumber);
       if (!Number.isInteger(partNumber) || typeof p.ETag !== 'string') throw new S3Error('MalformedXML', 'Each <Part> needs a <PartNumber> and an <ETag>.');

@@ -22,7 +22,7 @@ export class ObjectOps {
   async put(r: S3Request): Promise<void> {
     const props = newObjectProps(r.req);
     await this.objects.requireBucket(r.bucket);
-    const meta = await this.objects.put(r.bucket, r.key, uploadBody(r.req, r.payloadHash, this.maxObjectBytes), props);
+    const meta = await this.objects.put(r.bucket, r.key, uploadBody(r.req, r.payload, this.maxObjectBytes), props);
     this.announce('ObjectCreated:Put', r.bucket, r.key, meta);
     sendEmpty(r.res, 200, { etag: quoted(meta.etag) });
   }

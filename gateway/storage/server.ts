@@ -84,7 +84,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ops: 
     const query = parseQuery(qAt === -1 ? '' : rawUrl.slice(qAt + 1));
     const { bucket, key } = splitPath(rawPath);
     const verified = await verifyRequest(req, rawPath, query, keys, now());
-    const r: S3Request = { req, res, bucket, key, query, payloadHash: verified.payloadHash };
+    const r: S3Request = { req, res, bucket, key, query, payload: verified.payload };
     await route(r, ops);
   } catch (err) {
     answerError(err, req, res, rawPath, requestId, log);

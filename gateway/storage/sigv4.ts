@@ -8,7 +8,8 @@ import { timingSafeEqual } from 'node:crypto';
 import type http from 'node:http';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
+import { getSigningKey, SignatureV4 } from '@smithy/signature-v4';
+import { EMPTY_SHA256, type ChunkSeed } from './chunk-signature.js';
 import { S3Error } from './errors.js';
 
 /** S3's bound on the distance between the signing time and ours. */
@@ -17,7 +18,6 @@ export const MAX_CLOCK_SKEW_MS = 15 * 60 * 1000;
 const MAX_EXPIRES_S = 604_800;
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 const UNSIGNED = 'UNSIGNED-PAYLOAD';
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const PRESIGN_PARAMS = new Set(['X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Signature', 'X-Amz-Security-Token']);
 
 export interface SecretLookup {
@@ -25,10 +25,26 @@ export interface SecretLookup {
   secretOf(accessKeyId: string): string | undefined;
 }
 
+/** The values of x-amz-content-sha256 besides a hex SHA-256 of the body. */
+export const PAYLOAD = {
+  unsigned: UNSIGNED,
+  unsignedTrailer: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+  signed: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+  signedTrailer: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+} as const;
+const PAYLOAD_MODES = new Set<string>(Object.values(PAYLOAD));
+
+/** What the signature says of the body: payload.ts holds the body to it. */
+export interface SignedPayload {
+  /** x-amz-content-sha256 as signed: a lower-case hex SHA-256 of the body, or one of PAYLOAD. */
+  hash: string;
+  /** For signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD…): what the chain of chunk signatures starts from. */
+  chunks?: ChunkSeed;
+}
+
 export interface Verified {
   accessKeyId: string;
-  /** What the body's x-amz-content-sha256 promises: a hex digest, UNSIGNED-PAYLOAD or a streaming mode. */
-  payloadHash: string;
+  payload: SignedPayload;
 }
 
 export type Query = Record<string, string | string[]>;
@@ -81,10 +97,13 @@ async function verifyHeader(req: http.IncomingMessage, auth: string, rawPath: st
   // Without the header (curl's --aws-sigv4 before 8.x) a request with no body signed the empty body's hash.
   const payloadHash = header(req, 'x-amz-content-sha256') ?? (hasNoBody(req) ? EMPTY_SHA256 : undefined);
   if (!payloadHash) throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256 (it may be left out only when there is no body).');
-  if (/^STREAMING-(AWS4-HMAC-SHA256|AWS4-ECDSA-P256-SHA256)-PAYLOAD/.test(payloadHash)) {
-    throw new S3Error('NotImplemented', `x-amz-content-sha256 ${payloadHash} (per-chunk signatures) is not supported here: send the payload's SHA-256, UNSIGNED-PAYLOAD or STREAMING-UNSIGNED-PAYLOAD-TRAILER (what the AWS SDK v3 sends by default).`);
-  }
+  checkPayloadHash(payloadHash);
   const signed = signedHeaders(signedList);
+  // The canonical request ends with the payload hash whether the header is signed or not; requiring it
+  // among the signed headers as well leaves no reading of the request in which it was not signed.
+  if (header(req, 'x-amz-content-sha256') !== undefined && !signed.includes('x-amz-content-sha256')) {
+    throw new S3Error('AccessDenied', 'x-amz-content-sha256 must be among the signed headers (SignedHeaders).');
+  }
   const secret = secretFor(keys, scope.accessKeyId);
   const request = rebuild(req, rawPath, query, signed);
   // The canonical request always ends with the payload hash the client declared, signed header or not.
@@ -93,7 +112,20 @@ async function verifyHeader(req: http.IncomingMessage, auth: string, rawPath: st
   const out = await signerFor(scope, secret).sign(request, { signingDate, signableHeaders: new Set(signed), unsignableHeaders: unsignable, signingRegion: scope.region });
   const expected = /Signature=([0-9a-f]{64})$/.exec(String(out.headers.authorization))?.[1] ?? '';
   compare(expected, signature);
-  return { accessKeyId: scope.accessKeyId, payloadHash };
+  if (payloadHash !== PAYLOAD.signed && payloadHash !== PAYLOAD.signedTrailer) return { accessKeyId: scope.accessKeyId, payload: { hash: payloadHash } };
+  // Signed chunks: the chain starts from this signature, under the same key and scope (the signer's,
+  // which takes the date from x-amz-date, as the seed was checked).
+  const shortDate = dateHeader.slice(0, 8);
+  const signingKey = await getSigningKey(Sha256, { accessKeyId: scope.accessKeyId, secretAccessKey: secret }, shortDate, scope.region, 's3');
+  const chunks: ChunkSeed = { signingKey, amzDate: dateHeader, scope: `${shortDate}/${scope.region}/s3/aws4_request`, seed: signature };
+  return { accessKeyId: scope.accessKeyId, payload: { hash: payloadHash, chunks } };
+}
+
+/** A hex SHA-256 (lower case, as signers write it) or one of the modes S3 defines. */
+function checkPayloadHash(value: string): void {
+  if (/^[0-9a-f]{64}$/.test(value) || PAYLOAD_MODES.has(value)) return;
+  if (/^STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD/.test(value)) throw new S3Error('NotImplemented', `x-amz-content-sha256 ${value.slice(0, 64)} (SigV4a) is not supported here: sign with AWS4-HMAC-SHA256.`);
+  throw new S3Error('InvalidArgument', 'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER or a lower-case hex SHA-256 of the body.', { ArgumentName: 'x-amz-content-sha256' });
 }
 
 async function verifyPresigned(req: http.IncomingMessage, rawPath: string, query: Query, keys: SecretLookup, now: Date): Promise<Verified> {
@@ -130,7 +162,7 @@ async function verifyPresigned(req: http.IncomingMessage, rawPath: string, query
     unhoistableHeaders: new Set(Object.keys(request.headers)),
   });
   compare(String(out.query?.['X-Amz-Signature'] ?? ''), signature);
-  return { accessKeyId: scope.accessKeyId, payloadHash: UNSIGNED };
+  return { accessKeyId: scope.accessKeyId, payload: { hash: UNSIGNED } };
 }
 
 interface Scope {

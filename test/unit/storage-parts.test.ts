@@ -1,9 +1,7 @@
 // The pure pieces of the object storage: listing (delimiter, paging across common prefixes), continuation
-// tokens, Range parsing, the aws-chunked decoder and S3's bucket-name and key rules.
+// tokens, Range parsing and S3's bucket-name and key rules (the aws-chunked decoder: storage-payload.test.ts).
 
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AwsChunkedDecoder } from '../../gateway/storage/aws-chunked.js';
 import { S3Error } from '../../gateway/storage/errors.js';
 import { parseRange } from '../../gateway/storage/http-util.js';
 import { decodeToken, encodeToken, listObjects } from '../../gateway/storage/list.js';
@@ -19,13 +17,6 @@ function code(fn: () => unknown): string | undefined {
     return err instanceof S3Error ? err.code : `not an S3Error: ${String(err)}`;
   }
   return undefined;
-}
-
-async function decode(body: string): Promise<{ data: string; decoder: AwsChunkedDecoder }> {
-  const decoder = new AwsChunkedDecoder();
-  const chunks: Buffer[] = [];
-  for await (const c of Readable.from([Buffer.from(body)]).pipe(decoder)) chunks.push(c as Buffer);
-  return { data: Buffer.concat(chunks).toString(), decoder };
 }
 
 describe('listObjects', () => {
@@ -77,20 +68,6 @@ describe('parseRange', () => {
     expect(parseRange('bytes=5-2', 10)).toBeUndefined();
     expect(code(() => parseRange('bytes=10-', 10))).toBe('InvalidRange');
     expect(code(() => parseRange('bytes=-0', 10))).toBe('InvalidRange');
-  });
-});
-
-describe('AwsChunkedDecoder', () => {
-  it('decodes chunks and keeps the trailers', async () => {
-    const { data, decoder } = await decode('5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-amz-checksum-crc32:abc=\r\n\r\n');
-    expect(data).toBe('hello world');
-    expect(decoder.trailers.get('x-amz-checksum-crc32')).toBe('abc=');
-  });
-
-  it('refuses a chunk longer than declared, a bad size line and a body cut before the last chunk', async () => {
-    await expect(decode('3\r\nhello\r\n0\r\n\r\n')).rejects.toMatchObject({ code: 'InvalidRequest' });
-    await expect(decode('zz\r\nhello\r\n')).rejects.toMatchObject({ code: 'InvalidRequest' });
-    await expect(decode('5\r\nhel')).rejects.toMatchObject({ code: 'IncompleteBody' });
   });
 });
 
