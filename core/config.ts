@@ -6,6 +6,7 @@ import path from 'node:path';
 import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
+import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -36,6 +37,12 @@ const schema = z
     STRATUS_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
     STRATUS_STATE_DIR: z.string().default('.stratus'),
     STRATUS_PUBLIC_URL: z.string().url().optional(),
+    /**
+     * Where function content is served: each function at its own host under this one (NAME.fn.localhost,
+     * ALIAS.NAME.fn.localhost), an origin that shares no cookies and no site with the API and dashboard.
+     * Default http://fn.localhost with the port each request came in on; see gateway/origins.ts.
+     */
+    STRATUS_FUNCTIONS_URL: functionsUrl.optional(),
 
     STRATUS_STORE: z.enum(['auto', 'redis', 'memory']).default('auto'),
     STRATUS_REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
@@ -141,6 +148,11 @@ const schema = z
   // Every webhook is signed: a receiver could not tell an unsigned one from anybody's POST.
   .refine((e) => e.STRATUS_NOTIFY_WEBHOOK_URL === undefined || e.STRATUS_NOTIFY_WEBHOOK_SECRET !== undefined, {
     message: 'set it when STRATUS_NOTIFY_WEBHOOK_URL is set (every webhook is signed with it)',
+  // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/origins.ts).
+  .refine((e) => e.STRATUS_PUBLIC_URL === undefined || e.STRATUS_FUNCTIONS_URL === undefined || !hostsOverlap(new URL(e.STRATUS_PUBLIC_URL).hostname, new URL(e.STRATUS_FUNCTIONS_URL).hostname), {
+    message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.example-usercontent.com for https://stratus.example.com)',
+    path: ['STRATUS_FUNCTIONS_URL'],
+  })
     path: ['STRATUS_NOTIFY_WEBHOOK_SECRET'],
   })
   .refine((e) => e.STRATUS_NOTIFY_EMAIL_TO === undefined || e.STRATUS_SMTP_URL !== undefined, {
@@ -165,6 +177,8 @@ export interface Config {
     redisPrefix: string;
     /** STRATUS_REDIS_URL was given: the operator means Redis, so start-up never falls back from it. */
     redisUrlSet: boolean;
+  /** Function content's own origins: https?://NAME.DOMAIN[:port]; port null: the port the request came in on. */
+  functions: FunctionsOrigin;
     /** The host's PATH: where start-up looks for a redis-server binary (a sign Redis belongs here). */
     hostPath: string;
   };
@@ -271,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
       processBaseEnv: pick(env, ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']),
       kubernetes: { namespace: e.STRATUS_K8S_NAMESPACE, context: e.STRATUS_K8S_CONTEXT },
+    functions: functionsOrigin(e.STRATUS_FUNCTIONS_URL),
     },
     images: {
       registry: e.STRATUS_REGISTRY,

@@ -36,6 +36,8 @@ export const ERROR_CATALOGUE = {
   GIT_FETCH_FAILED: { status: 502, title: 'The pushed commit could not be fetched' },
   CSRF_REFUSED: { status: 403, title: 'Dashboard action refused: not from a dashboard page' },
   SIGN_IN_THROTTLED: { status: 429, title: 'Too many wrong keys at the dashboard sign-in' },
+  SERVICE_WORKER_REFUSED: { status: 403, title: 'No service worker from function content on the API\'s origin' },
+  MISDIRECTED_REQUEST: { status: 421, title: 'Not served on this host' },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -1,5 +1,7 @@
-// Wiring only: the control-plane API (express, /v1, /healthz, /metrics) and the function URLs (/fn/…)
-// behind one request listener. Function URLs never enter express: they go straight to the invoke handler.
+// Wiring only: the control-plane API (express, /v1, /healthz, /metrics), the dashboard (/ui) and the
+// function URLs behind one request listener. A function is served on its own host (NAME.fn.localhost) and,
+// sandboxed, at /fn/NAME on the API's origin (gateway/origins.ts). Function URLs never enter express: they
+// go straight to the invoke handler.
 
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
@@ -33,6 +35,7 @@ import { ReleaseService } from './releases/release-service.js';
 import { silentNotifier } from './notify/notifier.js';
 import { TriggerService } from './triggers/trigger-service.js';
 import { createDashboard } from './ui/router.js';
+import { Origins } from './origins.js';
 
 export type { GatewayDeps } from './deps.js';
 
@@ -74,12 +77,13 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     // A failed re-read is logged; the change itself is stored and announced already.
     changed: (fn) => routes.refresh(fn).catch((err: unknown) => logger.warn('route refresh after a trigger change failed', { function: fn, err })),
   });
-  const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations });
+  const origins = new Origins(deps.config);
+  const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations, functionsDomain: origins.domain });
   // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
   const adminKey = adminKeyCheck(deps.apiKey, deps.clock, deps.config.auth);
   const auth = requireApiKey(adminKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
-  const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey, builds: builds.router });
+  const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey, builds: builds.router, origins });
 
   const api = express();
   api.disable('x-powered-by');
@@ -95,7 +99,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   api.use(
     '/v1',
     auth,
-    functionsRouter({ service, triggers, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl }),
+    functionsRouter({ service, triggers, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl, origins }),
     logsRouter({ service, store: deps.store }),
     invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,
@@ -109,9 +113,12 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   api.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no route for ${req.method} ${req.path}; the API lives under /v1, function URLs under /fn/NAME`)));
   api.use(problemMiddleware(logger));
 
+  // The Host decides the origin first: on a function's own host every path is the function's.
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const fnHost = origins.functionHost(req.headers.host);
+    if (fnHost !== null) return invoke.onFunctionHost(req, res, fnHost);
     const url = req.url ?? '/';
-    if (url.startsWith(FUNCTION_URL_PREFIX) || url === '/fn') invoke(req, res);
+    if (url.startsWith(FUNCTION_URL_PREFIX) || url === '/fn') invoke.onApiPath(req, res);
     else api(req, res);
   };
   return Object.assign(listener, {

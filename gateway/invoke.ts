@@ -19,6 +19,7 @@ import type { AsyncInvocations } from './events/async-invocations.js';
 import type { InvocationRecordSink } from './events/invocation-records.js';
 import { answerPreflight, corsAnswer, isPreflight, PUBLIC_POLICY, refusal, sendRefusal, setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
 import { platformAnswerOf, sendProblem } from './problem.js';
+import { QUALIFIER, sandboxed, type FunctionHost } from './origins.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
 import type { Route, RouteTable } from './route-table.js';
 
@@ -37,8 +38,6 @@ function syncRecord(id: string, target: DeployedVersion, arrivedAt: number, res:
   };
 }
 
-/** What may follow "@" in a function URL: an alias name, or "v" and a version number. */
-const QUALIFIER = /^(?:v\d{1,9}|[a-z][a-z0-9-]{0,62})$/;
 
 /**
  * Splits "/fn/NAME[@QUALIFIER]/rest?q" into the name, the alias or version asked for (null: latest) and the
@@ -72,13 +71,23 @@ export interface InvokeDeps {
   records?: InvocationRecordSink;
   /** Where `x-stratus-invocation-type: async` calls go; without it the header is refused. */
   async?: AsyncInvocations;
+  /** The functions' domain (gateway/origins.ts), named in the answer to a host that names no function. */
+  functionsDomain?: string;
 }
 
 export const INVOCATION_TYPE_HEADER = 'x-stratus-invocation-type';
 
-export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+/** The two ways in: a function's own host (its origin), and /fn/NAME on the API's origin (sandboxed). */
+export interface InvokeHandler {
+  /** A request to NAME.<functions domain>: every path is the function's, served as it answers. */
+  onFunctionHost(req: http.IncomingMessage, res: http.ServerResponse, host: FunctionHost | 'none'): void;
+  /** A request to /fn/NAME/… on the API's origin: for programs; a browser gets an inert page (origins.ts). */
+  onApiPath(req: http.IncomingMessage, res: http.ServerResponse): void;
+}
+
+export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
   const records = deps.records;
-  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, route: Route, path: string, target: DeployedVersion) => {
+  const start = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, route: Route, path: string, target: DeployedVersion, onApiOrigin: boolean) => {
     const { policy } = route;
     let answerHeaders: AnswerHeaders | undefined;
     if (policy !== PUBLIC_POLICY) {
@@ -87,6 +96,7 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
       const refused = refusal(req, policy, target.function);
       if (refused) return sendRefusal(req, res, refused, policy, answerHeaders, requestId, deps.logger);
     }
+    if (onApiOrigin) answerHeaders = sandboxed(answerHeaders);
     const timeoutMs = target.config.timeoutMs;
     const type = req.headers[INVOCATION_TYPE_HEADER];
     if (type !== undefined && type !== 'sync') {
@@ -103,36 +113,63 @@ export function createInvokeHandler(deps: InvokeDeps): (req: http.IncomingMessag
     }, timeoutMs);
   };
 
-  return (req, res) => {
-    const arrivedAt = performance.now();
-    const requestId = randomUUID();
+  /** Refuses a request whose framing is in doubt; false when it answered already. */
+  const admit = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string): boolean => {
     if (req.headers['transfer-encoding'] !== undefined) {
       const refused = framingProblem(req);
       if (refused) {
         // The framing is in doubt, so is every byte after it on this connection: answer, then close.
         res.shouldKeepAlive = false;
         sendProblem(res, refused, requestId, deps.logger);
-        return;
+        return false;
       }
     }
-    // No res.setHeader here: every answer carries the id in its own header list (the proxy's writeHead,
-    // sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
-    const parsed = parseFunctionUrl(req.url ?? '/');
-    if (!parsed) {
-      req.resume();
-      sendProblem(res, new StratusError('FUNCTION_NOT_FOUND', 'a function URL looks like /fn/NAME/…, with NAME in lowercase letters, digits and "-"'), requestId, deps.logger);
-      return;
-    }
-    const fail = (err: unknown) => {
-      req.resume();
-      sendProblem(res, err, requestId, deps.logger);
-    };
-    const cached = deps.routes.route(parsed.name);
+    return true;
+  };
+
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse, requestId: string, arrivedAt: number, name: string, qualifier: string | null, path: string, onApiOrigin: boolean) => {
+    const cached = deps.routes.route(name);
     // The hot path: a cached route and no qualifier — synchronous, one pick (a constant unless latest is split).
-    if (cached && parsed.qualifier === null) return start(req, res, requestId, arrivedAt, cached, parsed.path, cached.pick());
-    const qualifier = parsed.qualifier;
-    (cached ? Promise.resolve(cached) : deps.routes.resolveRoute(parsed.name))
-      .then(async (route) => start(req, res, requestId, arrivedAt, route, parsed.path, qualifier === null ? route.pick() : (await deps.routes.qualified(route, qualifier))()))
-      .catch(fail);
+    if (cached && qualifier === null) return start(req, res, requestId, arrivedAt, cached, path, cached.pick(), onApiOrigin);
+    (cached ? Promise.resolve(cached) : deps.routes.resolveRoute(name))
+      .then(async (route) => start(req, res, requestId, arrivedAt, route, path, qualifier === null ? route.pick() : (await deps.routes.qualified(route, qualifier))(), onApiOrigin))
+      .catch((err: unknown) => {
+        req.resume();
+        sendProblem(res, err, requestId, deps.logger);
+      });
+  };
+
+  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, err: StratusError, requestId: string) => {
+    req.resume();
+    sendProblem(res, err, requestId, deps.logger);
+  };
+
+  return {
+    // No res.setHeader on these paths: every answer carries the id in its own header list (the proxy's
+    // writeHead, sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
+    onFunctionHost(req, res, host) {
+      const arrivedAt = performance.now();
+      const requestId = randomUUID();
+      if (!admit(req, res, requestId)) return;
+      if (host === 'none') {
+        return refuse(req, res, new StratusError('FUNCTION_NOT_FOUND', `a function's host is NAME.${deps.functionsDomain ?? 'fn.localhost'} (ALIAS.NAME.… or vN.NAME.… for an alias or a version), with NAME in lowercase letters, digits and "-"`), requestId);
+      }
+      dispatch(req, res, requestId, arrivedAt, host.name, host.qualifier, req.url ?? '/', false);
+    },
+    onApiPath(req, res) {
+      const arrivedAt = performance.now();
+      const requestId = randomUUID();
+      if (!admit(req, res, requestId)) return;
+      // A service worker is the one thing a sandbox cannot stop once registered: browsers fetch its script with
+      // this header, and no function script is ever one on the API's origin.
+      if (req.headers['service-worker'] !== undefined) {
+        return refuse(req, res, new StratusError('SERVICE_WORKER_REFUSED', `a function's script cannot be a service worker on the API's origin; serve it from the function's own host (${deps.functionsDomain ?? 'fn.localhost'})`), requestId);
+      }
+      const parsed = parseFunctionUrl(req.url ?? '/');
+      if (!parsed) {
+        return refuse(req, res, new StratusError('FUNCTION_NOT_FOUND', 'a function URL looks like /fn/NAME/…, with NAME in lowercase letters, digits and "-"'), requestId);
+      }
+      dispatch(req, res, requestId, arrivedAt, parsed.name, parsed.qualifier, parsed.path, true);
+    },
   };
 }

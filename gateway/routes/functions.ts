@@ -12,6 +12,7 @@ import { parseTriggerList, type TriggerSpec } from '../../core/triggers.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { DeployResult, FunctionService } from '../function-service.js';
 import type { TriggerService } from '../triggers/trigger-service.js';
+import type { Origins } from '../origins.js';
 import { parseUpload } from '../upload.js';
 
 export interface FunctionsRouteDeps {
@@ -21,6 +22,7 @@ export interface FunctionsRouteDeps {
   stateDir: string;
   maxUploadBytes: number;
   publicUrl: string | undefined;
+  origins: Origins;
 }
 
 const json = express.json({ limit: '1mb' });
@@ -28,13 +30,15 @@ const json = express.json({ limit: '1mb' });
 export function functionsRouter(deps: FunctionsRouteDeps): Router {
   const router = express.Router();
   const base = (req: Request) => deps.publicUrl?.replace(/\/$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`;
-  const functionUrl = (req: Request, name: string) => `${base(req)}/fn/${name}`;
+  // Two URLs per function: its own origin (for browsers and anyone it is given to) and /fn/NAME on the
+  // API's origin, for programs whose resolver does not know *.localhost (sandboxed: gateway/origins.ts).
+  const urls = (req: Request, name: string) => ({ url: deps.origins.functionUrl(name, req.get('host')), apiUrl: `${base(req)}/fn/${name}` });
 
   const answerDeploy = (req: Request, result: DeployResult) => ({
     ...result,
     links: {
       ...(result.buildId ? { build: `/v1/builds/${result.buildId}`, logs: `/v1/builds/${result.buildId}/logs` } : {}),
-      url: functionUrl(req, result.name),
+      ...urls(req, result.name),
     },
   });
 
@@ -69,7 +73,7 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
     res.json({
       functions: all.map(({ fn, status }) => ({
         name: fn.name, runtime: fn.config.runtime ?? null, status, currentVersion: fn.currentVersion,
-        latestVersion: fn.latestVersion, url: functionUrl(req, fn.name), updatedAt: fn.updatedAt,
+        latestVersion: fn.latestVersion, ...urls(req, fn.name), updatedAt: fn.updatedAt,
       })),
     });
   });
@@ -78,13 +82,13 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
     const { fn, versions, status, failing } = await deps.service.get(String(req.params.name));
     // failing: why the current version's instances do not start and when the next try is; the logs say more.
     const failure = failing && { ...failing, logs: `/v1/functions/${fn.name}/logs` };
-    res.json({ ...fn, status, failing: failure, url: functionUrl(req, fn.name), versions });
+    res.json({ ...fn, status, failing: failure, ...urls(req, fn.name), versions });
   });
 
   router.patch('/functions/:name', json, async (req, res) => {
     if (!req.is('application/json')) throw unsupported('application/json (the configuration fields to change)');
     const result = await deps.service.patch(String(req.params.name), req.body);
-    res.json({ ...result, status: 'ready', url: functionUrl(req, result.name) });
+    res.json({ ...result, status: 'ready', ...urls(req, result.name) });
   });
 
   router.delete('/functions/:name', async (req, res) => {

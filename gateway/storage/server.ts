@@ -94,6 +94,11 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse, ops: 
 function answerError(err: unknown, req: http.IncomingMessage, res: http.ServerResponse, resource: string, requestId: string, log: Logger): void {
   const s3 = err instanceof S3Error ? err : null;
   if (!s3) {
+  // Objects are anyone's content, and this endpoint is on the dashboard's host (cookies ignore ports): a
+  // browser opening one (a presigned link) runs none of its scripts, in an opaque origin that can set no
+  // cookie and register no worker; nosniff keeps an object from being read as a script of another type.
+  res.setHeader('content-security-policy', 'sandbox');
+  res.setHeader('x-content-type-options', 'nosniff');
     // A client gone mid-stream is not our failure; anything else is logged with the request id.
     if (!(req.destroyed && res.destroyed)) log.error('storage request failed', { requestId, method: req.method, err });
   }

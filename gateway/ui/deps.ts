@@ -10,6 +10,7 @@ import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { AdminKeyCheck } from '../auth.js';
 import type { AsyncInvocations } from '../events/async-invocations.js';
 import type { FunctionService } from '../function-service.js';
+import type { Origins } from '../origins.js';
 import type { ReleaseService } from '../releases/release-service.js';
 import type { TriggerService } from '../triggers/trigger-service.js';
 import type { Activity } from './activity.js';
@@ -36,6 +37,8 @@ export interface DashboardDeps {
   builds: Router;
   clock: Clock;
   logger: Logger;
+  /** Which hosts are function content's (gateway/origins.ts): the dashboard is never served where they could set cookies. */
+  origins: Origins;
   /** Absent (a test harness without the composition root): charts stay empty, the host page says so. */
   dashboard?: Partial<DashboardSources>;
 }

@@ -8,6 +8,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
+import { dashboardOrigin } from '../origins.js';
 import { asStratusError, sendProblem } from '../problem.js';
 import { actionsRouter } from './actions.js';
 import type { DashboardDeps } from './deps.js';
@@ -49,6 +50,14 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     res.status(status).type('html').send(page({ title, session: s, body, ...extra }));
 
   router.use(securityHeaders);
+  // On a host function content can set cookies for (e.g. "localhost" for *.fn.localhost) a session could be
+  // planted or shadowed: the dashboard only answers where no function reaches (gateway/origins.ts).
+  router.use((req, res, next) => {
+    if (!d.origins.sharesCookiesWithFunctions(req.headers.host)) return next();
+    const home = dashboardOrigin(d.config, req.headers.host ?? '');
+    if (req.method === 'GET' || req.method === 'HEAD') return res.redirect(303, `${home}${req.originalUrl}`);
+    next(new StratusError('MISDIRECTED_REQUEST', `the dashboard is not served on ${String(req.headers.host)}, a host function content can set cookies for; use ${home}/ui`));
+  });
   // Static and public: the sign-in page needs them, and they hold no data.
   router.get('/assets/:file', (req, res, next) => {
     const file = ASSETS[String(req.params.file)];

@@ -5,37 +5,25 @@
 // action answers without the cookie, a forged cross-origin form without the CSRF token is refused, and /v1
 // does not take the cookie. Screenshots go to test-artifacts/dashboard/.
 
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { chromiumFor, launchChromium } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
-import { isCI, missing, REDIS_URL } from '../support/services.js';
+import { missing, REDIS_URL } from '../support/services.js';
 import { removeRedisKeys } from '../support/stratus-process.js';
 import { until } from '../support/until.js';
 
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/dashboard');
 
-function findChromium(): string | null {
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('which', [name], { encoding: 'utf8' }).trim() || null;
-    } catch {
-      // not this name
-    }
-  }
-  return null;
-}
-const CHROMIUM = findChromium();
-if (!CHROMIUM && isCI) throw new Error('CI=true: chromium is missing (bash scripts/browser.sh installs Debian\'s package)');
-if (!CHROMIUM) console.warn('skipping the dashboard test: no chromium (bash scripts/browser.sh installs it)');
+const CHROMIUM = chromiumFor('the dashboard test');
 
 const code = (version: string) => `export default async function (event, context) {
   const data = event.data ?? null;
@@ -72,11 +60,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
       const build = await waitForBuild(platform, await deploy(v));
       expect(build.status, build.error ?? '').toBe('succeeded');
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM!,
-      // As root in a container, without the sandbox; no background traffic to hosts this machine cannot reach.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium(CHROMIUM!);
     context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
   }, 300_000);

@@ -189,6 +189,13 @@ describe('every documented error code, provoked', () => {
 
     it('INTERNAL: a failure of Stratus itself, without its cause', async () => {
       const list = h.store.listFunctions.bind(h.store);
+    it('SERVICE_WORKER_REFUSED, MISDIRECTED_REQUEST: what function content may not do on the API\'s origin', async () => {
+      const worker = await request(h.app).get('/fn/anything/sw.js').set('service-worker', 'script');
+      expectProblem('a service worker script fetched from /fn/NAME on the API origin', worker, 'SERVICE_WORKER_REFUSED');
+      const signIn = await request(h.app).post('/ui/login').set('host', 'localhost').type('form').send({ key: 'whatever' });
+      expectProblem('a dashboard sign-in on localhost, a host *.fn.localhost can set cookies for', signIn, 'MISDIRECTED_REQUEST');
+    });
+
       h.store.listFunctions = () => Promise.reject(new Error('disk on fire at /var/lib/secret'));
       try {
         const body = expectProblem('GET /v1/functions with a failing store', await request(h.app).get('/v1/functions').set(auth), 'INTERNAL');

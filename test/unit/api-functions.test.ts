@@ -51,7 +51,8 @@ describe('control plane: /v1/functions', () => {
       expect(res.body).toMatchObject({ name: 'hello', version: 1, status: 'queued' });
       const buildId = res.body.buildId as string;
       expect(res.body.links).toMatchObject({ build: `/v1/builds/${buildId}`, logs: `/v1/builds/${buildId}/logs` });
-      expect(res.body.links.url).toMatch(/\/fn\/hello$/);
+      expect(res.body.links.url).toMatch(/^http:\/\/hello\.fn\.localhost(:\d+)?\/$/);
+      expect(res.body.links.apiUrl).toMatch(/\/fn\/hello$/);
 
       expect(h.builder.submitted).toHaveLength(1);
       const submitted = h.builder.submitted[0]!;

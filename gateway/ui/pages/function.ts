@@ -55,7 +55,7 @@ function head(d: DashboardDeps, { fn, versions, status, failing }: FunctionData)
   <div><dt>Memory</dt><dd>${c.memoryMb} MB</dd></div>
   <div><dt>Timeout</dt><dd>${duration(c.timeoutMs)}</dd></div>
   <div><dt>Instances</dt><dd>${c.minInstances}–${c.maxInstances}, ${c.concurrency} calls each</dd></div>
-  <div><dt>URL</dt><dd><code>/fn/${fn.name}</code></dd></div>
+  <div><dt>URL</dt><dd><code>${d.origins.functionUrl(fn.name, undefined)}</code> (programs: <code>/fn/${fn.name}</code>)</dd></div>
 </dl>
 ${rollout ? html`<p class="note">Last move: ${rollout.alias} → ${rollout.to.map((v) => `v${v.version}${rollout.to.length > 1 ? ` ${v.weight}%` : ''}`).join(', ')} (${rollout.cause}, ${rollout.state}${rollout.reason ? `: ${rollout.reason}` : ''}) ${ago(rollout.finishedAt ?? rollout.startedAt, d.clock.now())}</p>` : ''}
 ${failing ? html`<div class="alert"><strong>v${failing.version} keeps failing to start</strong> (${failing.failures} in a row; next try ${ago(failing.nextTryAt, d.clock.now())}): ${failing.lastError}${failing.lastOutput ? html`<pre>${failing.lastOutput}</pre>` : ''}</div>` : ''}`;
