@@ -1,6 +1,7 @@
 // The README's "Five minutes with curl", "Versions, aliases and rollback" and "Triggers", run as written: their bash blocks, in order, in a fresh directory
 // whose .stratus/ is the state dir of a platform started the way `npm start` starts it (generated key
-// file included). Only the address changes (the test listens on a free port, not 8080). Every
+// file included). Only the address changes (the test listens on a free port, not 8080, on 127.0.0.1 and on
+// the function hosts under fn.localhost). Every
 // "# {…}" line under a command is the output the README promises: each must appear in what ran.
 
 import fs from 'node:fs/promises';
@@ -41,7 +42,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const readme = await fs.readFile(path.join(PROJECT_ROOT, 'README.md'), 'utf8');
     const blocks = [...bashBlocks(readme, 'Five minutes with curl'), ...bashBlocks(readme, 'Versions, aliases and rollback'), ...bashBlocks(readme, 'Triggers')];
     expect(blocks.join('\n')).toContain(README_ADDRESS);
-    const script = blocks.join('\n').replaceAll(README_ADDRESS, platform.url);
+    // Function hosts (NAME.fn.localhost:8080) carry the port too.
+    const script = blocks.join('\n').replaceAll(README_ADDRESS, platform.url).replaceAll('.fn.localhost:8080', `.fn.localhost:${new URL(platform.url).port}`);
     const { code, out } = await runBash(script, dir, 300_000);
     expect(code, out).toBe(0);
     const promised = promisedOutputs(blocks);
