@@ -6,6 +6,11 @@
 // the pushes (a slow fetch of an older push cannot become a newer version than a later one). A commit
 // already queued here, or already the function's newest version built from the same config, is not built
 // again (a forge's redelivery). Both hold per Stratus process: replicas sharing a Redis order their own.
+// A commit that is an older version of the function is refused (409): a redelivered or replayed old push
+// would otherwise make old code the newest version. The caller may ask for it (`redeploy`).
+//
+// The URL a hook names (no pinned repository) is resolved and checked right before the fetch, and git
+// connects to the addresses checked then (fetch-target.ts); the hook's own answer checked it too.
 
 import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
@@ -15,17 +20,22 @@ import type { FunctionConfig } from '../../core/function-config.js';
 import type { GitSettings } from '../../core/git-settings.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
+import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
+import { StratusError } from '../../core/errors.js';
 import type { DeployResult, FunctionService } from '../function-service.js';
-import { fetchCommit, type GitFetchOptions } from './fetch.js';
+import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
+import { checkedTarget, type Lookup } from './fetch-target.js';
 import { functionRoot, packDirectory, type PackLimits } from './pack.js';
 import { skipReason, type PushEvent } from './push-event.js';
 import { repositoryToFetch } from './repository.js';
 
 export interface GitDeployerOptions {
   service: Pick<FunctionService, 'deployUpload'>;
-  store: Pick<Store, 'getFunction' | 'getVersion'>;
+  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions'>;
   stateDir: string;
+  /** Which addresses a URL from a hook may reach, and the resolver that finds them. */
+  addresses: { policy: AddressPolicy; lookup: Lookup };
   fetch: GitFetchOptions;
   limits: PackLimits;
   logger: Logger;
@@ -34,6 +44,14 @@ export interface GitDeployerOptions {
 export interface GitPush {
   function: string;
   event: PushEvent;
+  /** The caller asked for a commit that is an older version (or the newest) to be built again. */
+  redeploy?: boolean;
+}
+
+/** What the settings let this push be fetched from: the URL, and for a hook's URL the checked addresses. */
+interface Source {
+  url: string;
+  target: (PinnedTarget & { addresses: string[] }) | undefined;
 }
 
 export type GitDeployResult = (DeployResult & { commit: string }) | { skipped: string; commit: string };
@@ -72,6 +90,38 @@ export class GitDeployer {
     return run;
   }
 
+  /**
+   * The refusals a hook is answered with at once, before the push waits its turn: the repository or its
+   * addresses refused (403), the commit an older version (409). #run decides them again at its turn.
+   */
+  async admit(push: GitPush, settings: GitSettings, latestVersion: number): Promise<void> {
+    await this.#source(settings, push.event);
+    await this.#refuseOlder(push, latestVersion);
+  }
+
+  async #source(settings: GitSettings, event: PushEvent): Promise<Source> {
+    const url = repositoryToFetch(settings, event);
+    // A pinned repository is the owner's (set with the admin key, like file:// URLs of this host): trusted.
+    if (settings.repository !== undefined) return { url, target: undefined };
+    const target = await checkedTarget(url, this.o.addresses.policy, this.o.addresses.lookup);
+    return { url: target.url, target };
+  }
+
+  /** CONFLICT when the commit is a version of the function other than its newest, unless asked for. */
+  async #refuseOlder(push: GitPush, latestVersion: number): Promise<void> {
+    if (push.redeploy) return;
+    const commit = push.event.after;
+    const newest = latestVersion > 0 ? await this.o.store.getVersion(push.function, latestVersion) : null;
+    if (newest?.origin?.kind === 'git' && newest.origin.commit === commit) return; // the newest: #alreadyBuilt's call
+    const older = (await this.o.store.listVersions(push.function)).filter((v) => v.origin?.kind === 'git' && v.origin.commit === commit).map((v) => v.version);
+    if (older.length === 0) return;
+    throw new StratusError(
+      'CONFLICT',
+      `commit ${commit} is already version ${Math.max(...older)} of ${push.function}, older than its newest version ${latestVersion}: a redelivered or replayed old push does not make old code the newest version. To serve that version again, roll back (POST /v1/functions/${push.function}/rollback {"version":${Math.max(...older)}}); to build the commit as a new version, post the hook with ?redeploy=true`,
+      { function: push.function, field: 'after', version: Math.max(...older) },
+    );
+  }
+
   async #run(push: GitPush): Promise<GitDeployResult> {
     await this.#swept;
     const commit = push.event.after;
@@ -82,16 +132,19 @@ export class GitDeployer {
     // Decided again on these settings: the hook's answer used the ones it read.
     const skipped = skipReason(config.git, push.event);
     if (skipped) return { skipped, commit };
-    const url = repositoryToFetch(config.git, push.event);
-    const built = await this.#alreadyBuilt(fn.latestVersion, push.function, commit, config);
+    await this.#refuseOlder(push, fn.latestVersion);
+    const built = push.redeploy ? null : await this.#alreadyBuilt(fn.latestVersion, push.function, commit, config);
     if (built) return { skipped: built, commit };
+    // Resolved and checked now, right before git connects to what was checked.
+    const { url, target } = await this.#source(config.git, push.event);
 
     const buildId = randomUUID();
     const work = path.join(this.#root, buildId);
     const uploadDir = path.join(this.o.stateDir, 'uploads', buildId);
     const settings: GitSettings = config.git;
     try {
-      const fetched = await fetchCommit(url, commit, settings.branch, work, this.o.fetch);
+      if (target) this.o.logger.debug('fetching from a hook\'s clone URL', { function: push.function, repository: redactUrl(url), addresses: target.addresses });
+      const fetched = await fetchCommit(url, commit, settings.branch, work, this.o.fetch, target);
       const root = await functionRoot(fetched.dir, settings.directory, commit);
       await fsp.mkdir(uploadDir, { recursive: true });
       const source = path.join(uploadDir, SOURCE_NAME);

@@ -17,14 +17,19 @@ export interface HookSender {
   forge: Forge;
   /** The event header's value: "push", "ping", "Push Hook", "Tag Push Hook", … */
   event: string;
-  /** The forge's delivery id when it sends one (for the log: a redelivery has the same). */
+  /**
+   * The forge's delivery id when it sends one: the log names it, and a delivery seen before builds nothing.
+   * Not covered by the signature (only the body is): it tells redeliveries apart, it does not stop a replay.
+   */
   delivery: string | null;
 }
 
-const EVENT_HEADERS: ReadonlyArray<[Forge, string, string]> = [
-  ['gitea', 'x-gitea-event', 'x-gitea-delivery'],
-  ['gitlab', 'x-gitlab-event', 'x-gitlab-event-uuid'],
-  ['github', 'x-github-event', 'x-github-delivery'],
+// GitHub keeps X-GitHub-Delivery on a redelivery. GitLab keeps Idempotency-Key across its retries (since
+// 17.4); older GitLab sends only X-Gitlab-Event-UUID. Gitea names each delivery X-Gitea-Delivery.
+const EVENT_HEADERS: ReadonlyArray<[Forge, string, string[]]> = [
+  ['gitea', 'x-gitea-event', ['x-gitea-delivery']],
+  ['gitlab', 'x-gitlab-event', ['idempotency-key', 'x-gitlab-event-uuid']],
+  ['github', 'x-github-event', ['x-github-delivery']],
 ];
 
 /** A header sent once, as a short printable string; anything else counts as absent. */
@@ -36,9 +41,11 @@ export function singleHeader(headers: http.IncomingHttpHeaders, name: string): s
 
 /** The forge a request comes from, by its event header; null when it carries none of them. */
 export function hookSender(headers: http.IncomingHttpHeaders): HookSender | null {
-  for (const [forge, eventHeader, deliveryHeader] of EVENT_HEADERS) {
+  for (const [forge, eventHeader, deliveryHeaders] of EVENT_HEADERS) {
     const event = singleHeader(headers, eventHeader);
-    if (event !== null) return { forge, event: event.trim(), delivery: singleHeader(headers, deliveryHeader) };
+    if (event === null) continue;
+    const delivery = deliveryHeaders.map((h) => singleHeader(headers, h)).find((d) => d !== null) ?? null;
+    return { forge, event: event.trim(), delivery };
   }
   return null;
 }

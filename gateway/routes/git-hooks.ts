@@ -5,22 +5,31 @@
 //   2. the raw body, at most MAX_GIT_HOOK_BODY_BYTES, authenticated          → 401 otherwise
 //   3. a GitHub ping is answered; other non-push events are skipped
 //   4. the push parsed; another branch, a deletion, nothing under `directory` → 200 { skipped }
-//   5. the repository to fetch decided (pinned, or the event's http(s) URL)  → 403 otherwise
-//   6. fetch, pack and deployUpload (GitDeployer), answered 202 with the build — or, when that takes longer
+//   5. the repository to fetch decided (pinned, or the event's http(s) URL resolved to addresses the
+//      policy allows: core/ip-policy.ts)                                     → 403 otherwise
+//   6. the commit is not an older version of the function (unless ?redeploy=true) → 409 otherwise
+//   7. the forge's delivery id remembered in the store (SET NX, for DELIVERY_MEMORY_MS): a delivery seen
+//      before is answered 200 { duplicate: true } and builds nothing
+//   8. fetch, pack and deployUpload (GitDeployer), answered 202 with the build — or, when that takes longer
 //      than ANSWER_WITHIN_MS, 202 { status: "fetching" } at once while it goes on (forges give up on a hook
 //      after 10 s, Gitea by default after 5; GitLab disables a hook that keeps timing out).
+// A fetch's failure is answered without git's words (they would tell the caller what listens where); they
+// are logged with the request id.
 
+import { createHash } from 'node:crypto';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Config } from '../../core/config.js';
-import { StratusError } from '../../core/errors.js';
+import { StratusError, isStratusError } from '../../core/errors.js';
+import { AddressPolicy } from '../../core/ip-policy.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
 import type { GitSettings } from '../../core/git-settings.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { FunctionService } from '../function-service.js';
 import { GitDeployer, type GitDeployResult } from '../git/git-deployer.js';
+import { systemLookup, type Lookup } from '../git/fetch-target.js';
+import { REQUEST_ID_HEADER } from '../problem.js';
 import { parsePushEvent, skipReason } from '../git/push-event.js';
-import { repositoryToFetch } from '../git/repository.js';
 import { CREDENTIAL_HEADER, checkCredential, hookSender, type HookSender } from '../git/signature.js';
 
 export const GIT_HOOK_PATH = '/hooks/git/:name';
@@ -30,20 +39,26 @@ export const MAX_GIT_HOOK_BODY_BYTES = 4 * 1024 * 1024;
 export const ANSWER_WITHIN_MS = 4000;
 /** init + fetch + checkout of one commit. */
 export const GIT_FETCH_TIMEOUT_MS = 120_000;
+/** How long a delivery id is remembered: GitHub lets a delivery be redelivered for 3 days. */
+export const DELIVERY_MEMORY_MS = 7 * 86_400_000;
 
 export interface GitHooksDeps {
   service: Pick<FunctionService, 'deployUpload'>;
-  store: Pick<Store, 'getFunction' | 'getVersion'>;
-  config: Pick<Config, 'stateDir' | 'build' | 'backend'>;
+  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions' | 'claimLease'>;
+  config: Pick<Config, 'stateDir' | 'build' | 'backend' | 'git'>;
   logger: Logger;
   answerWithinMs?: number;
   fetchTimeoutMs?: number;
+  /** The resolver for clone URLs' host names (tests map names of their own). */
+  lookup?: Lookup;
 }
 
 interface Hook {
   name: string;
   git: GitSettings;
   sender: HookSender;
+  latestVersion: number;
+  redeploy: boolean;
 }
 
 export function gitHooksRouter(deps: GitHooksDeps): Router {
@@ -56,6 +71,7 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
     // git gets PATH, the locale and the machine's proxy settings, nothing else of the host's environment.
     fetch: { env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...pickEnv(backend.processBaseEnv, /^(PATH|LANG)$/), ...pickEnv(build.installEnv, /_proxy$/i) }, timeoutMs: deps.fetchTimeoutMs ?? GIT_FETCH_TIMEOUT_MS },
     limits: { maxPackedBytes: build.maxUploadBytes, maxUnpackedBytes: build.maxUnpackedBytes, maxEntries: build.maxEntries },
+    addresses: { policy: new AddressPolicy(deps.config.git.allowedNetworks), lookup: deps.lookup ?? systemLookup },
     logger,
   });
   const raw = express.raw({ type: () => true, limit: MAX_GIT_HOOK_BODY_BYTES });
@@ -73,9 +89,10 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
     if (!git) throw new StratusError('GIT_NOT_CONFIGURED', `function ${name} has no git settings; set them with PATCH /v1/functions/${name} {"git":{"branch":…,"secret":…}}`, { function: name, field: 'config.git' });
     const sender = hookSender(req.headers);
     if (!sender) throw new StratusError('INVALID_REQUEST', 'not a push hook: send X-GitHub-Event, X-Gitlab-Event or X-Gitea-Event as the forge does', { field: 'headers' });
+    const redeploy = redeployAsked(req.query.redeploy);
     // GitLab's token needs no body: a wrong one is refused before anything is read.
     if (sender.forge === 'gitlab') authenticate(sender, req.headers, Buffer.alloc(0), git, name);
-    res.locals.hook = { name, git, sender } satisfies Hook;
+    res.locals.hook = { name, git, sender, latestVersion: fn.latestVersion, redeploy } satisfies Hook;
     next();
   };
 
@@ -89,7 +106,8 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
 
   const router = express.Router();
   router.post(GIT_HOOK_PATH, findHook, readBody, async (req, res) => {
-    const { name, git, sender } = res.locals.hook as Hook;
+    const { name, git, sender, latestVersion, redeploy } = res.locals.hook as Hook;
+    const requestId = String(res.getHeader(REQUEST_ID_HEADER) ?? '');
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     authenticate(sender, req.headers, body, git, name);
     if (sender.forge === 'github' && sender.event === 'ping') {
@@ -107,13 +125,29 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
       res.json({ function: name, commit: event.after, ref: event.ref, skipped });
       return;
     }
-    repositoryToFetch(git, event); // a refusal answered at once; the deployer decides again when the push's turn comes
-    const job = deployer.deploy({ function: name, event });
-    const outcome = await within(job, deps.answerWithinMs ?? ANSWER_WITHIN_MS);
+    const push = { function: name, event, redeploy };
+    const facts = { requestId, function: name, commit: event.after, forge: sender.forge, delivery: sender.delivery };
+    // A delivery is acted on once, whatever came of it: a forge's redelivery of an old push must not build
+    // it after newer ones (a failed one included: pushing again is the retry).
+    if (sender.delivery !== null && !(await deps.store.claimLease(deliveryKey(name, sender.forge, sender.delivery), DELIVERY_MEMORY_MS)) && !redeploy) {
+      logger.info('git push delivery seen before', facts);
+      res.json({ function: name, commit: event.after, ref: event.ref, delivery: sender.delivery, duplicate: true, skipped: `delivery ${sender.delivery} was received before: a redelivery builds nothing (push again, or post it with ?redeploy=true to act on it once more)` });
+      return;
+    }
+    // Refusals answered at once; the deployer decides them again when the push's turn comes.
+    await deployer.admit(push, git, latestVersion).catch((err: unknown) => {
+      logRefusal(logger, 'git push refused', facts, err);
+      throw err;
+    });
+    const job = deployer.deploy(push);
+    const outcome = await within(job, deps.answerWithinMs ?? ANSWER_WITHIN_MS).catch((err: unknown) => {
+      logRefusal(logger, 'git push failed', facts, err);
+      throw err;
+    });
     if (outcome === null) {
       void job.then(
-        (r) => logger.info('git push handled after its hook was answered', { function: name, commit: event.after, ...('skipped' in r ? { skipped: r.skipped } : { buildId: r.buildId }) }),
-        (err: unknown) => logger.warn('git push failed after its hook was answered', { function: name, commit: event.after, error: err instanceof Error ? err.message : String(err) }),
+        (r) => logger.info('git push handled after its hook was answered', { ...facts, ...('skipped' in r ? { skipped: r.skipped } : { buildId: r.buildId }) }),
+        (err: unknown) => logRefusal(logger, 'git push failed after its hook was answered', facts, err),
       );
       res.status(202).json({ function: name, commit: event.after, ref: event.ref, status: 'fetching', links: { function: `/v1/functions/${name}` } });
       return;
@@ -126,6 +160,25 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
     res.status(202).location(links.build).json({ function: name, commit: outcome.commit, ref: event.ref, version: outcome.version, buildId: outcome.buildId, status: outcome.status, links });
   });
   return router;
+}
+
+/** ?redeploy=true builds a commit that is already a version; absent or false does not. */
+function redeployAsked(value: unknown): boolean {
+  if (value === undefined || value === 'false') return false;
+  if (value === 'true') return true;
+  throw new StratusError('INVALID_REQUEST', 'redeploy is "true" or "false" (once): true builds a commit that is already a version of the function again', { field: 'redeploy' });
+}
+
+/** The store key remembering a delivery; the id is the forge's (unsigned, any printable text): hashed to a fixed length. */
+function deliveryKey(fn: string, forge: string, delivery: string): string {
+  return `git-delivery:${fn}:${createHash('sha256').update(`${forge}\0${delivery}`).digest('hex')}`;
+}
+
+/** The error's whole story (git's words, the refused address) goes to the log only, with the request id. */
+function logRefusal(logger: Logger, msg: string, facts: Record<string, unknown>, err: unknown): void {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
+  const code = isStratusError(err) ? err.code : 'INTERNAL';
+  logger.warn(msg, { ...facts, code, error: err instanceof Error ? err.message : String(err), ...(cause ? { cause } : {}) });
 }
 
 function isPush(sender: HookSender, payload: unknown): boolean {

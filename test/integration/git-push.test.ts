@@ -6,6 +6,7 @@
 // builds nothing.
 
 import fs from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,7 +79,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     repo.write({ 'README.md': 'a shop\n', 'functions/other/index.mjs': handler('not this one') });
     head = repo.commit('the repository begins');
     await repo.push(`${http.url}/shop.git`);
-    platform = await startPlatform(e2eConfig(path.join(tmp, 'state')), silentLogger);
+    // The git server listens on 127.0.0.1: the operator lets hooks' clone URLs reach that address only.
+    platform = await startPlatform(e2eConfig(path.join(tmp, 'state'), { STRATUS_GIT_ALLOWED_NETWORKS: '127.0.0.1/32' }), silentLogger);
     // The function exists (created by an upload, with its git settings) before any push reaches it.
     const res = await deployFunction(platform, { name, runtime: 'node', git: { branch: 'main', directory: 'functions/hello', secret: SECRET } }, { file: 'index.mjs', content: handler('uploaded') });
     expect(res.status).toBe(202);
@@ -135,6 +137,52 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   it('a GitLab push (X-Gitlab-Token) builds and rolls out', async () => {
     await pushAndBuild('v3 from gitlab', 'Ship v3', (after) => gitlabPush(facts(after, 'Ship v3'), SECRET), `${http.url}/shop.git`);
   });
+
+  // (127.0.0.1 is allowed here; 127.0.0.2 is not. localhost and every other spelling: git-hook-addresses.test.ts.)
+  it('a hook aimed at a loopback listener outside the allowed network never connects, and its answer holds no git words', async () => {
+    let connections = 0;
+    const listener = net.createServer((sock) => {
+      connections++;
+      sock.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.2', resolve));
+    try {
+      const port = (listener.address() as AddressInfo).port;
+      const before = (await versions()).latestVersion;
+      for (const cloneUrl of [`http://127.0.0.2:${port}/shop.git`, `http://2130706434:${port}/shop.git`, `http://[::ffff:7f00:2]:${port}/shop.git`]) {
+        const res = await hook(githubPush(facts('d'.repeat(40), 'probe', { cloneUrl }), SECRET));
+        expect([res.status, res.body.code], cloneUrl).toEqual([403, 'GIT_REPOSITORY_REFUSED']);
+        expect(JSON.stringify(res.body)).not.toContain(String(port));
+      }
+      expect(connections).toBe(0);
+      expect((await versions()).latestVersion).toBe(before);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
+  it('a redelivered push is not built twice; an old commit pushed again is refused (409) unless ?redeploy=true', async () => {
+    const { commit } = await pushAndBuild('v3b', 'Ship v3b', (after) => githubPush(facts(after, 'Ship v3b'), SECRET), `${http.url}/shop.git`);
+    const delivery = githubPush(facts(commit, 'Ship v3b'), SECRET);
+    const first = await hook(delivery);
+    expect(first.status, JSON.stringify(first.body)).toBe(200); // already the newest version
+    const again = await hook(delivery);
+    expect(again.body).toMatchObject({ duplicate: true, commit });
+    const { versions: all, latestVersion } = await versions();
+    expect(all.filter((v) => v.origin?.commit === commit)).toHaveLength(1);
+
+    // The first test's commit (v1 from git) is an older version now: its push replayed builds nothing.
+    const old = all.find((v) => v.origin?.message === 'Ship v1 ✓')!;
+    const replay = await hook(githubPush(facts(old.origin!.commit!, 'Ship v1 ✓'), SECRET));
+    expect([replay.status, replay.body.code, replay.body.version]).toEqual([409, 'CONFLICT', old.version]);
+    expect((await versions()).latestVersion).toBe(latestVersion);
+    expect((await answer()).answer).toBe('v3b');
+    // Asked for, it builds as a new version.
+    const asked = await postHook(`${platform.url}/v1/hooks/git/${name}?redeploy=true`, githubPush(facts(old.origin!.commit!, 'Ship v1 ✓'), SECRET));
+    const build = await buildOf(asked, old.origin!.commit!);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    await until('the function URL answering v1 from git', async () => ((await answer()).answer === 'v1 from git' ? true : undefined), 60_000, 200);
+  }, 300_000);
 
   it('a Gitea push (X-Gitea-Signature) builds from a pinned git:// repository served by git daemon', async () => {
     const current = await api<{ config: { git: Record<string, string> } }>(`/v1/functions/${name}`);
