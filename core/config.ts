@@ -7,7 +7,6 @@ import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
-import { networkList } from './ip-policy.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -123,10 +122,13 @@ const schema = z
     STRATUS_S3_PORT: z.union([z.literal('off'), z.coerce.number().int().min(0).max(65535)]).optional(),
     /** The largest object the storage accepts (single PUT or completed multipart upload). */
     STRATUS_S3_MAX_OBJECT_MB: int(5120, 1, 5 * 1024 * 1024),
+    /** Multipart uploads not completed this many days after they began are removed with their parts (S3's AbortIncompleteMultipartUpload). */
+    STRATUS_S3_UPLOAD_EXPIRY_DAYS: int(7, 1, 3650),
+    /** Storage quotas: bytes held in all buckets together, and in each bucket (objects and unfinished uploads' parts); 0: none. */
+    STRATUS_S3_QUOTA_MB: int(0, 0, 1024 * 1024 * 1024),
+    STRATUS_S3_BUCKET_QUOTA_MB: int(0, 0, 1024 * 1024 * 1024),
     /** The token a MinIO's webhook target sends (its auth_token) to POST /v1/hooks/storage/minio; unset: the hook is off. */
     STRATUS_MINIO_WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').max(512).regex(/^[!-~]+$/, 'use printable ASCII without spaces (MinIO sends it as "Authorization: Bearer <token>")').optional(),
-    /** Networks a push hook's clone URL may reach besides public addresses (CIDRs, comma-separated; core/ip-policy.ts). */
-    STRATUS_GIT_ALLOWED_NETWORKS: networkList.optional(),
 
     /** Notifications (gateway/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
     STRATUS_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
@@ -241,11 +243,12 @@ export interface Config {
   storage: {
     s3Port: number | null;
     maxObjectBytes: number;
+    uploadExpiryMs: number;
+    /** Bytes (null: no quota). */
+    quota: { totalBytes: number | null; bucketBytes: number | null };
     /** The bearer token MinIO's bucket-notification webhooks must carry (null: POST /v1/hooks/storage/minio is off). */
     minioWebhookToken: string | null;
   };
-  /** Git push builds: networks a hook's clone URL may reach besides public addresses (none by default). */
-  git: { allowedNetworks: string[] };
   /** Notification channels of the whole platform (each function may add its own) and delivery retries. */
   notify: {
     webhook: { url: string; secret: string } | null;
@@ -337,8 +340,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       price: e.STRATUS_PRICE_PER_GB_SECOND === undefined && e.STRATUS_PRICE_PER_MILLION_REQUESTS === undefined ? null : { perGbSecond: e.STRATUS_PRICE_PER_GB_SECOND ?? '0', perMillionRequests: e.STRATUS_PRICE_PER_MILLION_REQUESTS ?? '0' },
     },
     // An ephemeral API port (tests, several platforms on one host) makes the S3 port ephemeral too.
-    storage: { s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000), maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb, minioWebhookToken: e.STRATUS_MINIO_WEBHOOK_TOKEN ?? null },
-    git: { allowedNetworks: e.STRATUS_GIT_ALLOWED_NETWORKS ?? [] },
+    storage: {
+      s3Port: e.STRATUS_S3_PORT === 'off' ? null : e.STRATUS_S3_PORT ?? (e.STRATUS_PORT === 0 ? 0 : 9000),
+      maxObjectBytes: e.STRATUS_S3_MAX_OBJECT_MB * mb,
+      uploadExpiryMs: e.STRATUS_S3_UPLOAD_EXPIRY_DAYS * 86_400_000,
+      quota: { totalBytes: e.STRATUS_S3_QUOTA_MB ? e.STRATUS_S3_QUOTA_MB * mb : null, bucketBytes: e.STRATUS_S3_BUCKET_QUOTA_MB ? e.STRATUS_S3_BUCKET_QUOTA_MB * mb : null },
+      minioWebhookToken: e.STRATUS_MINIO_WEBHOOK_TOKEN ?? null,
+    },
     notify: {
       webhook: e.STRATUS_NOTIFY_WEBHOOK_URL ? { url: e.STRATUS_NOTIFY_WEBHOOK_URL, secret: e.STRATUS_NOTIFY_WEBHOOK_SECRET! } : null,
       smtp: e.STRATUS_SMTP_URL ? { url: e.STRATUS_SMTP_URL, from: e.STRATUS_NOTIFY_EMAIL_FROM! } : null,

@@ -127,7 +127,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })
     : new MemoryAsyncQueue({ concurrency: ev.asyncConcurrency });
-  const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes }, logger);
+  const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes, uploadExpiryMs: config.storage.uploadExpiryMs, quota: config.storage.quota }, logger);
   // Every replica's in-memory view of the triggers: the cron schedule and the storage dispatcher act on it.
   const triggerIndex = new TriggerIndex(store, logger.child({ component: 'triggers' }));
   const cron = new CronScheduler({

@@ -6,6 +6,7 @@ import { q, readSmallBody, sendEmpty, sendXml, type S3Request } from './http-uti
 import { decodeToken, listObjects } from './list.js';
 import type { Multipart } from './multipart.js';
 import type { ObjectMeta, ObjectStore } from './object-store.js';
+import { coversBucket } from './scope.js';
 import { toXml } from './xml.js';
 
 const OWNER = { ID: 'stratus', DisplayName: 'stratus' };
@@ -15,7 +16,8 @@ export class BucketOps {
   constructor(private readonly objects: ObjectStore, private readonly multipart: Multipart) {}
 
   async listBuckets(r: S3Request): Promise<void> {
-    const buckets = await this.objects.listBuckets();
+    // Only the buckets the key's scope covers: a scoped key does not learn the others' names.
+    const buckets = (await this.objects.listBuckets()).filter((b) => coversBucket(r.scope, b.name));
     sendXml(r.res, 200, toXml('ListAllMyBucketsResult', { Owner: OWNER, Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: b.created })) } }));
   }
 
@@ -32,7 +34,7 @@ export class BucketOps {
 
   async delete(r: S3Request): Promise<void> {
     await this.objects.requireBucket(r.bucket);
-    await this.objects.deleteBucket(r.bucket, await this.multipart.countIn(r.bucket));
+    await this.objects.deleteBucket(r.bucket, this.multipart.countIn(r.bucket));
     sendEmpty(r.res, 204);
   }
 

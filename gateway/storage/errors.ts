@@ -30,6 +30,8 @@ export const S3_ERRORS = {
   NoSuchKey: 404,
   NoSuchUpload: 404,
   NotImplemented: 501,
+  /** Not AWS's (S3 has no quotas): Ceph's S3 gateway answers it for a bucket or user quota; see quota.ts. */
+  QuotaExceeded: 403,
   RequestTimeTooSkewed: 403,
   SignatureDoesNotMatch: 403,
   XAmzContentSHA256Mismatch: 400,

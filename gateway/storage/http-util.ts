@@ -5,6 +5,7 @@ import type http from 'node:http';
 import { S3Error } from './errors.js';
 import type { ObjectMeta, NewObject } from './object-store.js';
 import { uploadBody, type BodyOptions } from './payload.js';
+import type { KeyScope } from './scope.js';
 import type { Query, SignedPayload } from './sigv4.js';
 
 export interface S3Request {
@@ -15,6 +16,8 @@ export interface S3Request {
   query: Query;
   /** What the verified signature says the body is (x-amz-content-sha256, the chunk signatures' seed). */
   payload: SignedPayload;
+  /** What the request's access key may touch (checked by access.ts before routing). */
+  scope: KeyScope;
 }
 
 /** S3's limit on the user-defined metadata of an object. */

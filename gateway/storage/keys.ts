@@ -4,21 +4,27 @@
 // <stateDir>/storage/access-keys.json, each secret sealed with AES-256-GCM under a random 256-bit key in
 // <stateDir>/storage/access-keys.seal (both 0600). A copy of the keys file alone (a backup, a support
 // bundle) does not reveal a secret; whoever can read the whole state dir can read the objects anyway.
+// Each key carries its scope (scope.ts) in the clear beside its id; a record written before scopes existed
+// has none and reads as the full scope it has always had.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from './disk.js';
+import { FULL_SCOPE, storedScope, type KeyScope } from './scope.js';
 import type { SecretLookup } from './sigv4.js';
 
 export interface AccessKeyInfo {
   accessKeyId: string;
   created: string;
+  scope: KeyScope;
 }
 
-interface StoredKey extends AccessKeyInfo {
+interface StoredKey extends Omit<AccessKeyInfo, 'scope'> {
   /** base64 of iv (12) | tag (16) | ciphertext. */
   sealed: string;
+  /** Absent in records from before scopes: the full scope. */
+  scope?: unknown;
 }
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -30,6 +36,7 @@ export class AccessKeys implements SecretLookup {
   private sealKey: Buffer = Buffer.alloc(0);
   private stored: StoredKey[] = [];
   private readonly secrets = new Map<string, string>();
+  private readonly scopes = new Map<string, KeyScope>();
 
   constructor(stateDir: string) {
     const dir = path.join(stateDir, 'storage');
@@ -55,7 +62,16 @@ export class AccessKeys implements SecretLookup {
       this.stored = [];
     }
     this.secrets.clear();
-    for (const k of this.stored) this.secrets.set(k.accessKeyId, this.unseal(k.sealed));
+    this.scopes.clear();
+    for (const k of this.stored) {
+      this.secrets.set(k.accessKeyId, this.unseal(k.sealed));
+      this.scopes.set(k.accessKeyId, storedScope(k.scope));
+    }
+  }
+
+  /** What a key may touch; nothing for a key this node does not hold (its signature check fails first). */
+  scopeOf(accessKeyId: string): KeyScope {
+    return this.scopes.get(accessKeyId) ?? { buckets: [], access: [] };
   }
 
   secretOf(accessKeyId: string): string | undefined {
@@ -63,24 +79,26 @@ export class AccessKeys implements SecretLookup {
   }
 
   list(): AccessKeyInfo[] {
-    return this.stored.map(({ accessKeyId, created }) => ({ accessKeyId, created }));
+    return this.stored.map(({ accessKeyId, created }) => ({ accessKeyId, created, scope: this.scopeOf(accessKeyId) }));
   }
 
   /** Issues a key; the secret is returned here once and never shown again. */
-  async create(): Promise<AccessKeyInfo & { secretAccessKey: string }> {
+  async create(scope: KeyScope = FULL_SCOPE): Promise<AccessKeyInfo & { secretAccessKey: string }> {
     const bytes = randomBytes(16);
     const accessKeyId = `STRA${[...bytes].map((b) => ID_ALPHABET[b & 31]).join('')}`;
     const secretAccessKey = randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B');
-    const entry: StoredKey = { accessKeyId, created: new Date().toISOString(), sealed: this.seal(secretAccessKey) };
+    const entry: StoredKey = { accessKeyId, created: new Date().toISOString(), scope, sealed: this.seal(secretAccessKey) };
     await this.save([...this.stored, entry]);
+    this.scopes.set(accessKeyId, scope);
     this.secrets.set(accessKeyId, secretAccessKey);
-    return { accessKeyId, created: entry.created, secretAccessKey };
+    return { accessKeyId, created: entry.created, scope, secretAccessKey };
   }
 
   /** Revokes a key at once; returns whether it existed. */
   async revoke(accessKeyId: string): Promise<boolean> {
     if (!this.secrets.has(accessKeyId)) return false;
     this.secrets.delete(accessKeyId);
+    this.scopes.delete(accessKeyId);
     await this.save(this.stored.filter((k) => k.accessKeyId !== accessKeyId));
     return true;
   }

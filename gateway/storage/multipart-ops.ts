@@ -7,6 +7,7 @@ import { newObjectProps, q, quoted, readSmallBody, sendEmpty, sendXml, type S3Re
 import type { Multipart } from './multipart.js';
 import { MAX_PARTS } from './multipart.js';
 import type { ObjectOps } from './object-ops.js';
+import { declaredLength } from './metered.js';
 import { uploadBody } from './payload.js';
 import { parseXml, toXml } from './xml.js';
 
@@ -21,7 +22,8 @@ export class MultipartOps {
   }
 
   async uploadPart(r: S3Request, uploadId: string): Promise<void> {
-    const etag = await this.multipart.uploadPart(r.bucket, r.key, uploadId, q(r.query, 'partNumber') ?? '', uploadBody(r.req, r.payload, this.maxObjectBytes));
+    const body = uploadBody(r.req, r.payload, this.maxObjectBytes);
+    const etag = await this.multipart.uploadPart(r.bucket, r.key, uploadId, q(r.query, 'partNumber') ?? '', body, declaredLength(r.req, r.payload.hash));
     sendEmpty(r.res, 200, { etag: quoted(etag) });
   }
 
@@ -44,7 +46,7 @@ export class MultipartOps {
   }
 
   async listParts(r: S3Request, uploadId: string): Promise<void> {
-    const parts = await this.multipart.listParts(r.bucket, r.key, uploadId);
+    const parts = this.multipart.listParts(r.bucket, r.key, uploadId);
     sendXml(r.res, 200, toXml('ListPartsResult', {
       Bucket: r.bucket,
       Key: r.key,

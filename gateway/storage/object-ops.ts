@@ -7,6 +7,7 @@ import type { StorageEventHub, StorageEventName } from './events.js';
 import { S3Error } from './errors.js';
 import { header, newObjectProps, objectHeaders, parseRange, quoted, readSmallBody, sendEmpty, sendXml, type S3Request } from './http-util.js';
 import type { ObjectMeta, ObjectStore } from './object-store.js';
+import { declaredLength, metered } from './metered.js';
 import { uploadBody } from './payload.js';
 import { parseXml, toXml } from './xml.js';
 
@@ -22,7 +23,15 @@ export class ObjectOps {
   async put(r: S3Request): Promise<void> {
     const props = newObjectProps(r.req);
     await this.objects.requireBucket(r.bucket);
-    const meta = await this.objects.put(r.bucket, r.key, uploadBody(r.req, r.payload, this.maxObjectBytes), props);
+    const body = uploadBody(r.req, r.payload, this.maxObjectBytes);
+    // The quotas hold the declared length before a byte is read (or each chunk as it comes: metered.ts).
+    const reservation = this.objects.usage.reserve(r.bucket, declaredLength(r.req, r.payload.hash) ?? 0);
+    let meta: ObjectMeta;
+    try {
+      meta = await this.objects.put(r.bucket, r.key, metered(body, reservation), props, { reservation });
+    } finally {
+      reservation.release();
+    }
     this.announce('ObjectCreated:Put', r.bucket, r.key, meta);
     sendEmpty(r.res, 200, { etag: quoted(meta.etag) });
   }
@@ -89,14 +98,20 @@ export class ObjectOps {
     }
     const props = directive === 'REPLACE' ? newObjectProps(r.req) : { contentType: src.contentType, userMeta: src.userMeta };
     await this.objects.requireBucket(r.bucket);
-    const meta = await this.objects.put(r.bucket, r.key, await this.objects.open(srcBucket, src), props);
+    const reservation = this.objects.usage.reserve(r.bucket, src.size);
+    let meta: ObjectMeta;
+    try {
+      meta = await this.objects.put(r.bucket, r.key, metered(await this.objects.open(srcBucket, src), reservation), props, { reservation });
+    } finally {
+      reservation.release();
+    }
     this.announce('ObjectCreated:Copy', r.bucket, r.key, meta);
     sendXml(r.res, 200, toXml('CopyObjectResult', { LastModified: meta.lastModified, ETag: quoted(meta.etag) }));
   }
 }
 
 /** `bucket/key` or `/bucket/key`, URL-encoded, perhaps with `?versionId=` (one version is kept). */
-function parseCopySource(raw: string): [string, string] {
+export function parseCopySource(raw: string): [string, string] {
   const path = raw.split('?')[0]!.replace(/^\//, '');
   const slash = path.indexOf('/');
   let bucket: string;

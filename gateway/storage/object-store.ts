@@ -6,6 +6,8 @@
 // A write is temp file → fsync → rename of the data, then the same for the metadata; a crash at any point
 // leaves the previous object (or none) visible, never a half one. Each bucket's metadata is read once
 // into memory and kept in step (listing sorts that index; fine for the object counts a single node holds).
+// Every bucket is read at start, so the usage counts (quota.ts) begin at what the disk holds; each change of
+// the index changes them in the same synchronous step.
 
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,6 +17,9 @@ import type { Readable } from 'node:stream';
 import { writeAtomic, writeFileAtomic, type Written } from './disk.js';
 import { S3Error } from './errors.js';
 import { checkBucketName, checkKey, keyFileName } from './names.js';
+import { StorageUsage } from './quota.js';
+import { count, type Reservation } from './tally.js';
+import { Turns } from './turns.js';
 
 export interface ObjectMeta {
   key: string;
@@ -36,12 +41,23 @@ export interface BucketInfo {
 
 export type NewObject = Pick<ObjectMeta, 'contentType' | 'userMeta'>;
 
+export interface PutOptions {
+  /** The new object's ETag from what was written (default: its md5). */
+  etagOf?: (w: Written) => string;
+  /** What the write reserved in the usage counts: given back when the object's own size is counted. */
+  reservation?: Reservation;
+  /** Runs in the commit's synchronous step (a multipart upload gives back its parts' bytes there). */
+  onCommit?: () => void;
+}
+
 export class ObjectStore {
   readonly root: string;
   readonly tmpDir: string;
   private readonly index = new Map<string, Map<string, ObjectMeta>>();
+  /** A key's commits and deletes, one at a time. */
+  private readonly turns = new Turns();
 
-  constructor(stateDir: string) {
+  constructor(stateDir: string, readonly usage: StorageUsage = new StorageUsage()) {
     this.root = path.join(stateDir, 'storage');
     this.tmpDir = path.join(this.root, 'tmp');
   }
@@ -51,6 +67,7 @@ export class ObjectStore {
     await fsp.rm(this.tmpDir, { recursive: true, force: true });
     await fsp.mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
     await fsp.mkdir(path.join(this.root, 'buckets'), { recursive: true, mode: 0o700 });
+    for (const b of await this.listBuckets()) await this.requireBucket(b.name);
   }
 
   private bucketDir(bucket: string): string {
@@ -98,13 +115,18 @@ export class ObjectStore {
       const meta = JSON.parse(await fsp.readFile(path.join(metaDir, file), 'utf8')) as ObjectMeta;
       objects.set(meta.key, meta);
     }
-    return this.index.get(name) ?? (this.index.set(name, objects), objects);
+    const raced = this.index.get(name);
+    if (raced) return raced;
+    this.index.set(name, objects);
+    count(this.usage.tallies(name), [...objects.values()].reduce((n, m) => n + m.size, 0));
+    return objects;
   }
 
   async deleteBucket(name: string, pendingUploads: number): Promise<void> {
     const objects = await this.requireBucket(name);
     if (objects.size > 0 || pendingUploads > 0) throw new S3Error('BucketNotEmpty', 'The bucket you tried to delete is not empty', { BucketName: name });
     this.index.delete(name);
+    this.usage.forget(name);
     // bucket.json first: once it is gone the bucket no longer exists, even if removing the rest fails.
     await fsp.rm(path.join(this.bucketDir(name), 'bucket.json'), { force: true });
     await fsp.rm(this.bucketDir(name), { recursive: true, force: true });
@@ -127,7 +149,8 @@ export class ObjectStore {
   }
 
   /** Streams a new object to disk and makes it visible at once; returns its metadata. */
-  async put(bucket: string, key: string, body: Readable | (() => AsyncIterable<Readable>), props: NewObject, etagOf?: (w: Written) => string): Promise<ObjectMeta> {
+  async put(bucket: string, key: string, body: Readable | (() => AsyncIterable<Readable>), props: NewObject, opts: PutOptions = {}): Promise<ObjectMeta> {
+    const { etagOf, reservation, onCommit } = opts;
     const data = randomUUID();
     const dataPath = path.join(this.bucketDir(bucket), 'data', data);
     let written: Written;
@@ -141,16 +164,24 @@ export class ObjectStore {
       throw err;
     }
     const meta: ObjectMeta = { key, size: written.size, etag: etagOf ? etagOf(written) : written.md5, contentType: props.contentType, lastModified: new Date().toISOString(), userMeta: props.userMeta, data };
-    try {
-      await writeFileAtomic(this.tmpDir, this.metaPath(bucket, key), JSON.stringify(meta));
-    } catch (err) {
-      await fsp.rm(dataPath, { force: true });
-      throw err;
-    }
-    // The bucket may have been deleted meanwhile: index only if it is still there.
-    const objects = this.index.get(bucket);
-    const previous = objects?.get(key);
-    objects?.set(key, meta);
+    // One commit (or delete) of a key at a time (turns.ts).
+    const previous = await this.turns.run(`${bucket}/${key}`, async () => {
+      try {
+        await writeFileAtomic(this.tmpDir, this.metaPath(bucket, key), JSON.stringify(meta));
+      } catch (err) {
+        await fsp.rm(dataPath, { force: true });
+        throw err;
+      }
+      // The bucket may have been deleted meanwhile: index only if it is still there. The counts change in this
+      // same synchronous step: the reservation becomes the object's size, the replaced object's is given back.
+      const objects = this.index.get(bucket);
+      const replaced = objects?.get(key);
+      objects?.set(key, meta);
+      reservation?.release();
+      if (objects) count(this.usage.tallies(bucket), meta.size - (replaced?.size ?? 0));
+      onCommit?.();
+      return replaced;
+    });
     if (previous) await fsp.rm(path.join(this.bucketDir(bucket), 'data', previous.data), { force: true });
     return meta;
   }
@@ -159,10 +190,15 @@ export class ObjectStore {
   async delete(bucket: string, key: string): Promise<boolean> {
     checkKey(key);
     const objects = await this.requireBucket(bucket);
-    const meta = objects.get(key);
+    const meta = await this.turns.run(`${bucket}/${key}`, async () => {
+      const found = objects.get(key);
+      if (!found) return undefined;
+      await fsp.rm(this.metaPath(bucket, key), { force: true });
+      objects.delete(key);
+      count(this.usage.tallies(bucket), -found.size);
+      return found;
+    });
     if (!meta) return false;
-    await fsp.rm(this.metaPath(bucket, key), { force: true });
-    objects.delete(key);
     await fsp.rm(path.join(this.bucketDir(bucket), 'data', meta.data), { force: true });
     return true;
   }
