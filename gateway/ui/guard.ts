@@ -82,9 +82,15 @@ export function requireSession(sessions: SessionStore, publicUrl: string | undef
   };
 }
 
-/** Headers every /ui answer carries: no framing, no inline script, nothing cached, no referrer leaving. */
-export const securityHeaders: RequestHandler = (_req, res, next) => {
-  res.setHeader('content-security-policy', "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'");
+/**
+ * Headers every /ui answer carries: no framing, no inline script, nothing cached, no referrer leaving.
+ * Scripts and styles only from /ui/assets/, not 'self': /fn/NAME on this origin serves anyone's content
+ * (sandboxed as a page, but a <script src> takes no notice of that), so an injected tag could otherwise
+ * load a function's script with the dashboard's standing.
+ */
+export const securityHeaders: RequestHandler = (req, res, next) => {
+  const assets = `${req.protocol}://${req.get('host') ?? ''}/ui/assets/`;
+  res.setHeader('content-security-policy', `default-src 'none'; script-src ${assets}; style-src ${assets}; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'`);
   res.setHeader('x-frame-options', 'DENY');
   res.setHeader('x-content-type-options', 'nosniff');
   res.setHeader('referrer-policy', 'same-origin');

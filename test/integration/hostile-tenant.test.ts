@@ -61,6 +61,7 @@ window.results = (async () => {
 
 const hostileCode = `const PAGE = ${JSON.stringify(HOSTILE_PAGE)};
 export default async function (event) {
+  if (event.path === '/inject.js') return { statusCode: 200, headers: { 'content-type': 'text/javascript' }, body: "document.title = 'injected';" };
   if (event.path === '/sw.js') {
     return { statusCode: 200, headers: { 'content-type': 'text/javascript', 'service-worker-allowed': '/' }, body: "self.addEventListener('fetch', (e) => e.respondWith(new Response('owned')));" };
   }
@@ -194,5 +195,15 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     expect(await page.evaluate(() => self.origin)).toBe('null');
     await page.close();
     await operatorKeepsEverything(session!.value);
+  });
+
+  it('a script tag injected into a dashboard page cannot load a function\'s script from /fn/NAME', async () => {
+    await operator.goto(`${dash}/ui/functions`);
+    const outcome = await operator.evaluate((src) => new Promise<string>((resolve) => {
+      const script = Object.assign(document.createElement('script'), { src, onload: () => resolve('loaded'), onerror: () => resolve('blocked') });
+      document.head.append(script);
+    }), `/fn/${evil}/inject.js`);
+    expect(outcome).toBe('blocked');
+    expect(await operator.title()).not.toBe('injected');
   });
 });
