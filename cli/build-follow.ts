@@ -2,12 +2,14 @@
 // stage shown when it starts ("[install] --- install" in the log), the tools' lines under it, a spinner
 // with the stage's running time on a terminal. If the stream breaks before its end event (Stratus
 // restarted), the build record is polled until the build ends: the build goes on server-side regardless.
+// The log is the tools' output on the uploader's code (npm scripts, tests): every line is shown safe.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from './client.js';
 import { ApiError } from './client.js';
 import { CliError, EXIT } from './errors.js';
 import { readSse } from './sse.js';
+import { safeLine } from './terminal-text.js';
 import { duration, type Ui } from './ui.js';
 
 export interface BuildView {
@@ -50,11 +52,11 @@ export async function followBuild(client: ApiClient, ui: Ui, buildId: string, op
     const [phase, text] = m ? [m[1]!, m[2]!] : [stage, line];
     if (text === `--- ${phase}`) {
       [stage, stageAt, tail] = [phase, Date.now(), []];
-      return ui.line(`${ui.bold('→')} ${phase}`);
+      return ui.line(`${ui.bold('→')} ${safeLine(phase)}`);
     }
     // The closing lines repeat what the summary says.
     if (phase === 'succeeded' || phase === 'failed' || text.trim() === '') return;
-    if (opts.verbose) return ui.line(ui.dim(`    ${text}`));
+    if (opts.verbose) return ui.line(ui.dim(`    ${safeLine(text)}`));
     tail.push(text);
     if (tail.length > TAIL_LINES) tail.shift();
   };
@@ -82,8 +84,8 @@ export async function followBuild(client: ApiClient, ui: Ui, buildId: string, op
         // A failed check has a report with file and line, shown instead (check-report.ts).
         if (build.status === 'failed' && build.failedStage !== 'check' && tail.length > 0) {
           ui.stopSpinner();
-          ui.line(ui.dim(`  last lines of ${stage}:`));
-          for (const l of tail) ui.line(ui.dim(`    ${l}`));
+          ui.line(ui.dim(`  last lines of ${safeLine(stage)}:`));
+          for (const l of tail) ui.line(ui.dim(`    ${safeLine(l)}`));
         }
         return build;
       }

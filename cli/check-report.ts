@@ -2,6 +2,7 @@
 // and message (GET /v1/builds/:id/report): shown under the failure, so the fix needs no other command.
 
 import { ApiError, type ApiClient } from './client.js';
+import { safeLine } from './terminal-text.js';
 import type { Ui } from './ui.js';
 
 interface Problem {
@@ -44,6 +45,7 @@ export async function checkProblemLines(client: ApiClient, buildId: string): Pro
 }
 
 export function printCheckProblems(ui: Ui, lines: string[]): void {
-  for (const l of lines.slice(0, SHOWN)) ui.warn(`  ${l}`);
+  // Tool, file and message come from the uploaded code and its tests: shown safe.
+  for (const l of lines.slice(0, SHOWN)) ui.warn(`  ${safeLine(l)}`);
   if (lines.length > SHOWN) ui.warn(ui.dim(`  … ${lines.length - SHOWN} more in the report`));
 }

@@ -9,6 +9,7 @@ import { CommanderError } from 'commander';
 import { createContext } from './context.js';
 import { CliError, EXIT } from './errors.js';
 import { buildProgram } from './program.js';
+import { safeLine, safeText } from './terminal-text.js';
 import { Ui } from './ui.js';
 
 /** The package's version, from package.json one or two levels up (cli/ in dev, dist/cli/ once built). */
@@ -34,10 +35,11 @@ async function main(): Promise<number> {
     ui.stopSpinner();
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage; // commander printed it
     if (err instanceof CliError) {
-      ui.warn(`${ui.bad('error:')} ${err.message}`);
+      // One line, whatever it quotes (a problem's detail, a function's error answer): shown safe.
+      ui.warn(`${ui.bad('error:')} ${safeLine(err.message)}`);
       return err.exitCode;
     }
-    ui.warn(`${ui.bad('error:')} unexpected: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    ui.warn(`${ui.bad('error:')} unexpected: ${safeText(err instanceof Error ? (err.stack ?? err.message) : String(err))}`);
     return EXIT.failed;
   }
 }

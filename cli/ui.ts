@@ -1,5 +1,9 @@
 // Output: tables and short lines for people, the API's JSON untouched for --json, colour and a spinner
-// only when stdout is a terminal (a pipe or a CI log gets plain lines, one per event).
+// only when stdout is a terminal (a pipe or a CI log gets plain lines, one per event). Text the CLI did
+// not write goes through terminal-text.ts before it is printed: table cells and field values here, lines
+// where a command puts them together; JSON with its controls escaped (the same value).
+
+import { jsonText, safeCell, safeLine, safeText } from './terminal-text.js';
 
 export interface Stream {
   write(text: string | Uint8Array): unknown;
@@ -7,9 +11,14 @@ export interface Stream {
 }
 
 type Cell = string | number | boolean | null | undefined;
+/** A field's value, and how to colour it once it is made safe. */
+type Field = [label: string, value: Cell, paint?: (s: string) => string];
 
 const FRAMES = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const CLEAR_LINE = '\r\x1b[K';
+/** The sequences #paint writes, kept by #net (a capture group, so split() keeps them at odd indexes). */
+// eslint-disable-next-line no-control-regex -- the escape sequences are what this finds
+const OWN_SGR = /(\x1b\[(?:0|1|2|31|32|36)m)/;
 
 export class Ui {
   readonly tty: boolean;
@@ -23,7 +32,7 @@ export class Ui {
   }
 
   line(text = ''): void {
-    this.#aboveSpinner(() => this.out.write(`${text}\n`));
+    this.#aboveSpinner(() => this.out.write(`${this.#net(text)}\n`));
   }
 
   /** Bytes as they are (a function's answer). */
@@ -33,31 +42,35 @@ export class Ui {
 
   /** Errors and warnings: stderr, so a pipe of stdout gets only the answer. */
   warn(text: string): void {
-    this.#aboveSpinner(() => this.err.write(`${text}\n`));
+    this.#aboveSpinner(() => this.err.write(`${this.#net(text)}\n`));
   }
 
   json(value: unknown): void {
-    this.out.write(`${JSON.stringify(value, null, 2)}\n`);
+    this.out.write(`${jsonText(value, 2)}\n`);
   }
 
   /** One JSON value per line (a followed stream of records). */
   jsonLine(value: unknown): void {
-    this.out.write(`${JSON.stringify(value)}\n`);
+    this.out.write(`${jsonText(value)}\n`);
   }
 
+  /** Headers are the CLI's; every cell is data, shown safe. */
   table(headers: string[], rows: Cell[][]): void {
-    const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
+    const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : safeCell(String(c)))));
     const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
     const fmt = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
     this.line(this.bold(fmt(headers)));
     for (const r of cells) this.line(fmt(r));
   }
 
-  /** Label: value lines, the labels aligned; undefined values are left out. */
-  fields(pairs: [string, Cell][]): void {
+  /** Label: value lines, the labels aligned; undefined values are left out. Values are data, shown safe, then painted. */
+  fields(pairs: Field[]): void {
     const shown = pairs.filter(([, v]) => v !== undefined);
     const width = Math.max(...shown.map(([k]) => k.length));
-    for (const [k, v] of shown) this.line(`${this.dim(`${k}:`.padEnd(width + 1))} ${v === null ? '-' : String(v)}`);
+    for (const [k, v, paint] of shown) {
+      const text = v === null ? '-' : safeCell(String(v));
+      this.line(`${this.dim(`${k}:`.padEnd(width + 1))} ${paint ? paint(text) : text}`);
+    }
   }
 
   /**
@@ -100,11 +113,21 @@ export class Ui {
     return this.#color ? `\x1b[${code}m${s}\x1b[0m` : s;
   }
 
+  /**
+   * The last guard of line() and warn(): a control character a command let through is shown escaped,
+   * but for the colours #paint writes (when colour is on). Commands make their data safe themselves
+   * (a newline inside a log line shown as \n); this keeps a missed one from acting on the terminal.
+   */
+  #net(text: string): string {
+    if (!this.#color) return safeText(text);
+    return text.split(OWN_SGR).map((part, i) => (i % 2 === 1 ? part : safeText(part))).join('');
+  }
+
   #draw(): void {
     const s = this.#spinner;
     if (!s) return;
     s.frame = (s.frame + 1) % FRAMES.length;
-    this.out.write(`${CLEAR_LINE}${this.#paint('36', FRAMES[s.frame]!)} ${s.text()}`);
+    this.out.write(`${CLEAR_LINE}${this.#paint('36', FRAMES[s.frame]!)} ${safeLine(s.text())}`);
   }
 
   #aboveSpinner(write: () => void): void {

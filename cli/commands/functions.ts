@@ -6,6 +6,7 @@ import { ApiError } from '../client.js';
 import { followBuild, readBuild, timingLine } from '../build-follow.js';
 import type { Context } from '../context.js';
 import { CliError, EXIT, usageError } from '../errors.js';
+import { safeLine, safeText } from '../terminal-text.js';
 import { ago } from '../ui.js';
 
 export interface ReadOptions {
@@ -61,7 +62,7 @@ export async function get(ctx: Context, name: string, opts: ReadOptions): Promis
   const ui = ctx.ui;
   ui.fields([
     ['name', fn.name],
-    ['status', fn.status === 'ready' ? ui.ok(fn.status) : fn.status === 'failed' || fn.status === 'failing' ? ui.bad(fn.status) : fn.status],
+    ['status', fn.status, fn.status === 'ready' ? (s) => ui.ok(s) : fn.status === 'failed' || fn.status === 'failing' ? (s) => ui.bad(s) : undefined],
     ['url', fn.url],
     ['version', versionCell(fn)],
     ['runtime', (c.runtime as string | undefined) ?? (c.image ? `image ${String(c.image)}` : null)],
@@ -99,7 +100,7 @@ export async function versions(ctx: Context, name: string, opts: ReadOptions): P
     ['VERSION', 'STATUS', 'CREATED', 'ORIGIN', 'ALIASES', 'IMAGE'],
     sorted.map((v) => [`${v.version === fn.currentVersion ? '* ' : '  '}v${v.version}`, v.status, ago(v.createdAt), origin(v), Array.isArray(v.aliases) ? v.aliases.join(',') : null, v.image]),
   );
-  if (fn.currentVersion !== null) ctx.ui.line(ctx.ui.dim(`* serves the plain URL (v${fn.currentVersion})`));
+  if (fn.currentVersion !== null) ctx.ui.line(ctx.ui.dim(safeLine(`* serves the plain URL (v${fn.currentVersion})`)));
 }
 
 /** "latest → v3, beta → v3 80% v4 20%" from the record's { alias: { versions } }. */
@@ -166,5 +167,5 @@ export async function build(ctx: Context, id: string, opts: ReadOptions & { foll
   ]);
   if (b.failedStage === 'check') printCheckProblems(ctx.ui, await checkProblemLines(client, id));
   const log = await client.send('GET', `/v1/builds/${encodeURIComponent(id)}/logs`, {});
-  if (log.ok) ctx.ui.line(`\n${(await log.text()).trimEnd()}`);
+  if (log.ok) ctx.ui.line(`\n${safeText((await log.text()).trimEnd())}`);
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ApiClient } from '../client.js';
 import { readStdin, type Context } from '../context.js';
 import { CliError, EXIT, usageError } from '../errors.js';
+import { hasControls, safeLine, safeText } from '../terminal-text.js';
 
 export interface InvokeOptions {
   data?: string;
@@ -70,19 +71,40 @@ export async function invoke(ctx: Context, name: string, opts: InvokeOptions): P
   const res = await client.invokeUrl(url, { method, headers, body });
   const answer = Buffer.from(await res.arrayBuffer());
   if (opts.include) {
-    ctx.ui.line(`HTTP ${res.status} ${res.statusText}`);
-    res.headers.forEach((v, k) => ctx.ui.line(`${k}: ${v}`));
+    ctx.ui.line(safeLine(`HTTP ${res.status} ${res.statusText}`));
+    res.headers.forEach((v, k) => ctx.ui.line(safeLine(`${k}: ${v}`)));
     ctx.ui.line();
   }
   // Stratus's own refusals (problem+json) are told on stderr; anything else is the function's answer.
   const problem = res.headers.get('content-type')?.startsWith('application/problem+json') ? parseJson(answer) : { ok: false as const };
-  if (!problem.ok || opts.include) {
-    ctx.ui.raw(answer);
-    // A terminal's prompt would otherwise start right after the body; a pipe gets the bytes as they are.
-    if (answer.length > 0 && answer[answer.length - 1] !== 0x0a && ctx.ui.tty) ctx.ui.raw('\n');
-  }
+  if (!problem.ok || opts.include) printAnswer(ctx, answer, res.headers.get('content-type'));
   if (!res.ok) throw new CliError(failureMessage(name, res, problem.ok ? (problem.value as { code?: string; detail?: string }) : undefined));
 }
+
+/**
+ * The function's answer. To a pipe or a file: its bytes as they are — the user's data, for jq or a
+ * file. To a terminal: text the function wrote must not drive it (clear the screen, set the title,
+ * hide a link), so controls are shown escaped, with a note saying how to get the bytes; an answer
+ * that is not UTF-8 text is described, not poured onto the terminal.
+ */
+function printAnswer(ctx: Context, answer: Buffer, contentType: string | null): void {
+  const ui = ctx.ui;
+  if (!ui.tty) return ui.raw(answer);
+  if (answer.length === 0) return;
+  let text: string;
+  try {
+    text = UTF8.decode(answer);
+  } catch {
+    ui.warn(`(${answer.length} bytes that are not UTF-8 text${contentType ? `, ${safeLine(contentType)}` : ''}: not shown on a terminal — \`> FILE\` or \`| …\` gets them)`);
+    return;
+  }
+  ui.raw(safeText(text));
+  // A terminal's prompt would otherwise start right after the body.
+  if (!text.endsWith('\n')) ui.raw('\n');
+  if (hasControls(text)) ui.warn('(the answer holds terminal control characters, shown escaped as \\x1b …; `> FILE` or `| …` gets its bytes as they are)');
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 function failureMessage(name: string, res: Response, problem: { code?: string; detail?: string } | undefined): string {
   const head = `${name} answered ${res.status}${problem?.code ? ` ${problem.code}` : ''}${problem?.detail ? `: ${problem.detail}` : ''}`;
@@ -118,7 +140,7 @@ async function invokeAsync(ctx: Context, client: ApiClient, name: string, body: 
       if (view.status === 'succeeded' || view.status === 'dead') break;
       // "failed" is between attempts: the next one is scheduled.
       if (view.status === 'failed' && (view.attempts ?? 0) > lastAttempts && !opts.json) {
-        ctx.ui.warn(`attempt ${view.attempts} of ${view.maxAttempts ?? '?'} failed: ${view.error?.code ?? ''} ${view.error?.message ?? ''}; retrying`);
+        ctx.ui.warn(safeLine(`attempt ${view.attempts} of ${view.maxAttempts ?? '?'} failed: ${view.error?.code ?? ''} ${view.error?.message ?? ''}; retrying`));
       }
       lastAttempts = view.attempts ?? lastAttempts;
       await new Promise((r) => setTimeout(r, 500));
@@ -127,7 +149,7 @@ async function invokeAsync(ctx: Context, client: ApiClient, name: string, body: 
     ctx.ui.stopSpinner();
   }
   if (opts.json) ctx.ui.json(view);
-  else if (view.result) ctx.ui.line(view.result.body);
+  else if (view.result) printAnswer(ctx, Buffer.from(`${view.result.body}\n`), view.result.contentType ?? null);
   if (view.status === 'dead') {
     throw new CliError(`${queued.id} failed every attempt (${view.attempts ?? '?'}): ${view.error?.code ?? ''} ${view.error?.message ?? ''} — it is a dead letter now; \`stratus logs ${name} --request ${queued.id}\``, EXIT.failed);
   }

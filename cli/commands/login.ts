@@ -6,6 +6,7 @@ import { configFilePath, normaliseUrl, resolveConnection } from '../config.js';
 import { saveLogin } from '../config.js';
 import { readStdin, type Context } from '../context.js';
 import { usageError } from '../errors.js';
+import { safeCell } from '../terminal-text.js';
 
 export async function login(ctx: Context, opts: { url: string; key?: string; check?: boolean }): Promise<void> {
   const url = normaliseUrl(opts.url, '--url');
@@ -28,8 +29,8 @@ export async function showConfig(ctx: Context, opts: { json?: boolean }): Promis
   const view = { url: conn.url, urlFrom: conn.urlFrom, apiKey: masked, keyFrom: conn.keyFrom ?? null, configFile: configFilePath(ctx) };
   if (opts.json) return ctx.ui.json(view);
   ctx.ui.fields([
-    ['url', `${view.url} ${ctx.ui.dim(`(from ${view.urlFrom})`)}`],
-    ['key', view.apiKey ? `${view.apiKey} ${ctx.ui.dim(`(from ${view.keyFrom})`)}` : 'none: set STRATUS_API_KEY or run `stratus login`'],
+    ['url', view.url, (s) => `${s} ${ctx.ui.dim(`(from ${safeCell(view.urlFrom)})`)}`],
+    ['key', view.apiKey ?? 'none: set STRATUS_API_KEY or run `stratus login`', view.apiKey ? (s) => `${s} ${ctx.ui.dim(`(from ${safeCell(view.keyFrom ?? '')})`)}` : undefined],
     ['config file', view.configFile],
   ]);
 }

@@ -8,6 +8,7 @@
 
 import type { Context } from '../context.js';
 import { usageError } from '../errors.js';
+import { safeLine } from '../terminal-text.js';
 import type { Ui } from '../ui.js';
 
 export interface LogLine {
@@ -110,8 +111,9 @@ export function sinceTime(value: string, now: number): string {
   return new Date(t).toISOString();
 }
 
+/** One line as a function wrote it, but shown safe: a function's output must not drive the terminal. */
 function printLine(ui: Ui, l: LogLine): void {
-  const who = `${l.version === null ? '' : `v${l.version} `}${l.requestId ? l.requestId.slice(0, 8) : '-'}`;
-  const message = l.stream === 'stderr' || l.level === 'error' ? ui.bad(l.message) : l.message;
-  ui.line(`${ui.dim(`${l.time} ${who}`)} ${message}`);
+  const who = safeLine(`${l.time} ${l.version === null ? '' : `v${l.version} `}${l.requestId ? l.requestId.slice(0, 8) : '-'}`);
+  const text = safeLine(l.message);
+  ui.line(`${ui.dim(who)} ${l.stream === 'stderr' || l.level === 'error' ? ui.bad(text) : text}`);
 }

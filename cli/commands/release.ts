@@ -6,6 +6,7 @@
 
 import type { Context } from '../context.js';
 import { usageError } from '../errors.js';
+import { safeLine } from '../terminal-text.js';
 
 const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
 
@@ -35,7 +36,7 @@ export async function rollback(ctx: Context, name: string, opts: { to?: string; 
   const body = opts.to === undefined ? {} : { version: versionNumber(opts.to, '--to') };
   const res = await (await ctx.client()).call<MoveAnswer>('POST', `${fnPath(name)}/rollback`, { json: body });
   if (opts.json) return ctx.ui.json(res);
-  ctx.ui.line(`${ctx.ui.ok('✓')} ${res.name} serves ${describeMove(res)}`);
+  ctx.ui.line(`${ctx.ui.ok('✓')} ${safeLine(`${res.name} serves ${describeMove(res)}`)}`);
 }
 
 export type AliasTarget = { version: number } | { versions: { version: number; weight: number }[] };
@@ -78,8 +79,8 @@ export async function setAlias(ctx: Context, name: string, alias: string, spec: 
   const client = await ctx.client();
   const res = await client.call<MoveAnswer>('PUT', `${fnPath(name)}/aliases/${encodeURIComponent(alias)}`, { json: target });
   if (opts.json) return ctx.ui.json(res);
-  ctx.ui.line(`${ctx.ui.ok('✓')} ${name}@${alias} → ${describeMove(res)}`);
-  ctx.ui.line(ctx.ui.dim(`  ${client.functionUrl(`${name}@${alias}`)}`));
+  ctx.ui.line(`${ctx.ui.ok('✓')} ${safeLine(`${name}@${alias} → ${describeMove(res)}`)}`);
+  ctx.ui.line(ctx.ui.dim(`  ${safeLine(client.functionUrl(`${name}@${alias}`))}`));
 }
 
 /** An alias as GET …/aliases gives it: its weighted versions by name (or { versions, updatedAt } by name). */

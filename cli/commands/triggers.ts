@@ -2,6 +2,7 @@
 // its invoke keys (for an http trigger with auth: key): create, list, revoke.
 
 import type { Context } from '../context.js';
+import { safeLine } from '../terminal-text.js';
 import { ago } from '../ui.js';
 
 const fnPath = (name: string) => `/v1/functions/${encodeURIComponent(name)}`;
@@ -41,8 +42,8 @@ interface KeyView {
 export async function createKey(ctx: Context, name: string, opts: { note?: string; json?: boolean }): Promise<void> {
   const res = await (await ctx.client()).call<KeyView & { key: string; header: string }>('POST', `${fnPath(name)}/keys`, { json: opts.note ? { name: opts.note } : {} });
   if (opts.json) return ctx.ui.json(res);
-  ctx.ui.line(res.key);
-  ctx.ui.warn(ctx.ui.dim(`key ${res.id} for ${name}: shown this once; send it in ${res.header} (\`stratus invoke ${name} --invoke-key KEY\`)`));
+  ctx.ui.line(safeLine(res.key));
+  ctx.ui.warn(ctx.ui.dim(safeLine(`key ${res.id} for ${name}: shown this once; send it in ${res.header} (\`stratus invoke ${name} --invoke-key KEY\`)`)));
 }
 
 export async function listKeys(ctx: Context, name: string, opts: { json?: boolean }): Promise<void> {
