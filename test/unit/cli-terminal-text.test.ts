@@ -41,6 +41,7 @@ const H = [
 ].join('');
 
 /** Any control character but newline and tab; the BiDi overrides and isolates. */
+// eslint-disable-next-line no-control-regex -- control characters are what the test looks for
 const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
 
 describe('terminal text', () => {
@@ -197,6 +198,7 @@ describe('every command against a hostile API', () => {
 
   it.each(commands)('%s … on a terminal with colour prints no escape but its own colours', async (...args: string[]) => {
     const { out, err } = await run(args, true);
+    // eslint-disable-next-line no-control-regex -- the CLI's own colours and spinner line
     const own = /\x1b\[(?:0|1|2|31|32|36)m|\r\x1b\[K/g;
     for (const text of [out, err]) expect(UNSAFE.test(text.replace(own, '')), JSON.stringify(text)).toBe(false);
     expect(out + err).toMatch(/\\x1b|\\u001b/);
