@@ -47,8 +47,8 @@ interface CorsPolicy {
 }
 
 export interface HttpPolicy {
-  /** SHA-256 (hex) of each invoke key of the function; null when the URL is public. */
-  readonly keyHashes: ReadonlySet<string> | null;
+  /** SHA-256 (hex) of each invoke key of the function, to the key's id (its idempotency scope); null when the URL is public. */
+  readonly keyHashes: ReadonlyMap<string, string> | null;
   /** Methods the URL takes; null: any. */
   readonly methods: ReadonlySet<string> | null;
   /** The Allow header of a 405. */
@@ -68,7 +68,7 @@ export function compileHttpPolicy(trigger: HttpTrigger | undefined, keys: readon
   if (!trigger || (trigger.auth === 'public' && !trigger.methods && !trigger.cors)) return PUBLIC_POLICY;
   const methods = trigger.methods ? new Set(trigger.methods) : null;
   return Object.freeze({
-    keyHashes: trigger.auth === 'key' ? new Set(keys.map((k) => k.sha256)) : null,
+    keyHashes: trigger.auth === 'key' ? new Map(keys.map((k) => [k.sha256, k.id])) : null,
     methods,
     allow: (trigger.methods ?? ALL_METHODS).join(', '),
     cors: trigger.cors ? compileCors(trigger, methods) : null,
@@ -120,7 +120,11 @@ export function refusal(req: http.IncomingMessage, policy: HttpPolicy, fn: strin
     if (presented.includes(',')) {
       return new StratusError('UNAUTHORIZED', `send exactly one ${INVOKE_KEY_HEADER} header; ${how}`, { function: fn, header: INVOKE_KEY_HEADER });
     }
-    // A set lookup of the key's hash: what leaks through its timing is about the hash, not about any key.
+    // A map lookup of the key's hash: what leaks through its timing is about the hash, not about any key.
+    // Wrong invoke keys are not throttled, unlike the admin key (gateway/auth-throttle.ts): an invoke key is
+    // 256 random bits the platform made, never a chosen password, so guessing one is hopeless; and a lock-out
+    // per address would let anyone who shares a caller's address (a NAT, a proxy) stop a function's real
+    // callers, and cost a lookup on every good call.
     if (presented.length > MAX_PRESENTED_KEY || !policy.keyHashes.has(hashInvokeKey(presented))) {
       return new StratusError('UNAUTHORIZED', `the invoke key is not one of function ${fn} (revoked, mistyped, or another function's): ${how}`, { function: fn, header: INVOKE_KEY_HEADER });
     }

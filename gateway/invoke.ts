@@ -101,7 +101,7 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     const type = req.headers[INVOCATION_TYPE_HEADER];
     if (type !== undefined && type !== 'sync') {
       if (answerHeaders) setAnswerHeaders(res, answerHeaders);
-      return submitFromFunctionUrl(req, res, requestId, target, deps.async, deps.logger);
+      return submitFromFunctionUrl(req, res, requestId, target, deps.async, deps.logger, policy);
     }
     // The record is taken from the answer as the caller saw it, so it does not depend on how the proxy
     // works: a native data plane would emit the same from its access log.

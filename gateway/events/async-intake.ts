@@ -6,11 +6,14 @@ import type http from 'node:http';
 import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { DeployedVersion } from '../../core/types.js';
+import type { HttpPolicy } from '../http-policy.js';
 import { REQUEST_ID_HEADER, sendProblem } from '../problem.js';
 import { idempotencyKey } from '../routes/invocations.js';
 import { MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from './async-invocations.js';
+import { functionUrlSubmitter, scopedIdempotencyKey, type ScopedIdempotencyKey } from './idempotency.js';
 
-export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, target: DeployedVersion, intake: AsyncInvocations | undefined, logger: Logger): void {
+/** `policy` is the URL's (http-policy.ts), whose checks the call has passed: it says who the caller is. */
+export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, target: DeployedVersion, intake: AsyncInvocations | undefined, logger: Logger, policy: HttpPolicy): void {
   const fail = (err: unknown) => {
     req.resume();
     sendProblem(res, err, requestId, logger);
@@ -19,9 +22,11 @@ export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.Serve
     return fail(new StratusError('INVALID_REQUEST', 'x-stratus-invocation-type is "async" (answered 202 at once) or "sync" (the default)', { field: 'headers.x-stratus-invocation-type' }));
   }
   if (!intake) return fail(new StratusError('FUNCTION_UNAVAILABLE', 'async invocations are not available on this platform'));
-  let key: string | undefined;
+  // The key is scoped to the caller: anyone on a public URL, else the invoke key it presented (idempotency.ts).
+  let key: ScopedIdempotencyKey | undefined;
   try {
-    key = idempotencyKey(req);
+    const sent = idempotencyKey(req);
+    if (sent !== undefined) key = scopedIdempotencyKey(functionUrlSubmitter(req, policy), sent);
   } catch (err) {
     return fail(err);
   }
@@ -50,9 +55,9 @@ export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.Serve
         return fail(new StratusError('INVALID_REQUEST', 'the body is not valid JSON although its content-type says so', { field: 'body' }));
       }
     }
-    intake.submit(target.function, text.length === 0 ? null : data, { idempotencyKey: key }).then(
+    intake.submit(target.function, text.length === 0 ? null : data, key === undefined ? {} : { idempotencyKey: key }).then(
       (s) => {
-        const body = JSON.stringify({ id: s.id, status: 'queued', duplicate: s.duplicate, links: s.links });
+        const body = JSON.stringify({ id: s.id, status: s.status, duplicate: s.duplicate, links: s.links });
         res.writeHead(202, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), location: s.links.self, [REQUEST_ID_HEADER]: requestId });
         res.end(body);
       },

@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { asyncPolicy } from '../../core/function-config.js';
 import type { DeployedVersion } from '../../core/types.js';
-import { AttemptFailed, type AsyncJob, type AsyncQueue, type AsyncResult } from './async-queue.js';
+import { AttemptFailed, type AsyncJob, type AsyncQueue, type AsyncResult, type AsyncStatus } from './async-queue.js';
+import type { ScopedIdempotencyKey } from './idempotency.js';
 import type { Invoker } from './invoker.js';
 
 export const ASYNC_EVENT_TYPE = 'dev.stratus.invocation.async';
@@ -19,11 +20,17 @@ export interface Submitted {
   id: string;
   /** True when an idempotency key named an earlier invocation: nothing new was queued. */
   duplicate: boolean;
+  /**
+   * 'queued' for a new one; a duplicate's current status (it may have run already), or 'unknown' when the
+   * queue does not know that id (the first submission is still queuing it, or it is older than what is kept).
+   */
+  status: AsyncStatus | 'unknown';
   links: { self: string; logs: string; function: string };
 }
 
 export interface SubmitOptions {
-  idempotencyKey?: string;
+  /** The sender's Idempotency-Key with its scope (idempotency.ts: scopedIdempotencyKey). */
+  idempotencyKey?: ScopedIdempotencyKey;
   type?: string;
   source?: string;
   subject?: string;
@@ -66,7 +73,9 @@ export class AsyncInvocations {
         throw err;
       }
     }
-    return { id, duplicate: id !== fresh, links: invocationLinks(fn, id) };
+    // A repeat is told what became of the first one, not "queued" for one that has run already.
+    const status = id === fresh ? 'queued' : ((await this.deps.queue.get(id))?.status ?? 'unknown');
+    return { id, duplicate: id !== fresh, status, links: invocationLinks(fn, id) };
   }
 
   /** The queue worker's processor: one attempt. */

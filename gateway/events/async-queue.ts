@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { InvocationTrigger } from '../../core/store/invocations.js';
+import type { ScopedIdempotencyKey } from './idempotency.js';
 
 export interface AsyncJob {
   id: string;
@@ -63,10 +64,13 @@ export interface AsyncQueue {
   deadLetters(fn: string, limit?: number): Promise<AsyncView[]>;
   /** Queues dead letters again with fresh attempts (one by id, or all of the function's); returns their ids. */
   replay(fn: string, id?: string): Promise<string[]>;
-  /** The id stored under (fn, key) within the window, stored as `id` when there is none yet. */
-  claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string>;
+  /**
+   * The id stored under (fn, key) within the window, stored as `id` when there is none yet. The key carries
+   * its sender's scope (idempotency.ts), so one sender's key never answers for another's.
+   */
+  claimIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string, windowMs: number): Promise<string>;
   /** Gives a claimed key back (only while it still names `id`): its invocation could not be queued after all. */
-  releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void>;
+  releaseIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string): Promise<void>;
   /** Starts this process's worker. */
   start(processor: AsyncProcessor): void;
   close(): Promise<void>;
@@ -140,13 +144,13 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
     return replayed;
   }
 
-  async claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string> {
+  async claimIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string, windowMs: number): Promise<string> {
     const k = `${this.o.prefix}idempotency:${fn}:${key}`;
     const set = await this.#redis.set(k, id, 'PX', windowMs, 'NX');
     return set === 'OK' ? id : ((await this.#redis.get(k)) ?? id);
   }
 
-  async releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void> {
+  async releaseIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string): Promise<void> {
     // Compare and delete in one step: a key another submission claimed meanwhile stays.
     await this.#redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, `${this.o.prefix}idempotency:${fn}:${key}`, id);
   }

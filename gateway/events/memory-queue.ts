@@ -4,6 +4,7 @@
 
 import { Closeable } from '../../core/lifecycle.js';
 import { AttemptFailed, type AsyncJob, type AsyncProcessor, type AsyncQueue, type AsyncView, type AttemptPolicy, DEAD_LETTERS_LISTED } from './async-queue.js';
+import type { ScopedIdempotencyKey } from './idempotency.js';
 
 /** Finished invocations (and idempotency keys) kept at most: the oldest go first. */
 const KEPT = 10_000;
@@ -56,12 +57,12 @@ export class MemoryAsyncQueue extends Closeable implements AsyncQueue {
     return dead.map((e) => e.job.id);
   }
 
-  async releaseIdempotencyKey(fn: string, key: string, id: string): Promise<void> {
+  async releaseIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string): Promise<void> {
     const k = `${fn}\n${key}`;
     if (this.#keys.get(k)?.id === id) this.#keys.delete(k);
   }
 
-  async claimIdempotencyKey(fn: string, key: string, id: string, windowMs: number): Promise<string> {
+  async claimIdempotencyKey(fn: string, key: ScopedIdempotencyKey, id: string, windowMs: number): Promise<string> {
     const k = `${fn}\n${key}`;
     const now = Date.now();
     const held = this.#keys.get(k);

@@ -7,6 +7,7 @@ import { DEFAULT_INVOCATION_LIMIT, INVOCATION_OUTCOMES, INVOCATION_TRIGGERS, typ
 import type { Store } from '../../core/store/store.js';
 import type { AsyncView } from '../events/async-queue.js';
 import { invocationLinks, MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../events/async-invocations.js';
+import { ADMIN, scopedIdempotencyKey } from '../events/idempotency.js';
 import type { FunctionService } from '../function-service.js';
 import { QueryReader } from './query.js';
 
@@ -25,9 +26,11 @@ export function invocationsRouter(deps: InvocationsRouterDeps): Router {
 
   router.post('/functions/:name/invocations', json, async (req, res) => {
     const name = String(req.params.name);
-    // An empty body is an event without data; express.json leaves req.body undefined then.
-    const submitted = await deps.async.submit(name, req.body ?? null, { idempotencyKey: idempotencyKey(req) });
-    res.status(202).location(submitted.links.self).json({ id: submitted.id, status: 'queued', duplicate: submitted.duplicate, links: submitted.links });
+    // An empty body is an event without data; express.json leaves req.body undefined then. Behind the admin
+    // key: its Idempotency-Keys are the admin's, apart from any function URL caller's (idempotency.ts).
+    const key = idempotencyKey(req);
+    const submitted = await deps.async.submit(name, req.body ?? null, key === undefined ? {} : { idempotencyKey: scopedIdempotencyKey(ADMIN, key) });
+    res.status(202).location(submitted.links.self).json({ id: submitted.id, status: submitted.status, duplicate: submitted.duplicate, links: submitted.links });
   });
 
   router.get('/invocations/:id', async (req, res) => {

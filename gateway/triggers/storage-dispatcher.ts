@@ -16,9 +16,13 @@ import type { Logger } from '../../core/log.js';
 import type { TriggerFire, TriggerStore } from '../../core/store/triggers.js';
 import type { StorageTrigger } from '../../core/triggers.js';
 import type { SubmitOptions, Submitted } from '../events/async-invocations.js';
+import { scopedIdempotencyKey, type Submitter } from '../events/idempotency.js';
 import type { StorageEvent, StorageEvents } from '../storage/events.js';
 import type { TriggerIndex } from './trigger-index.js';
 import { cloudEventOf, fireKey, s3EventMessage, STRATUS_REGION, triggerMatches, type ObjectEvent } from './storage-match.js';
+
+/** A fire's key is Stratus's own: no caller of the API or a function URL can send one that matches it. */
+const STORAGE_FIRES: Submitter = Object.freeze({ kind: 'internal', source: 'storage' });
 
 export interface StorageDispatcherDeps {
   index: Pick<TriggerIndex, 'ofType'>;
@@ -92,7 +96,7 @@ export class StorageDispatcher extends Closeable {
         this.deps.logger.warn('could not keep a storage trigger fire', { function: t.function, trigger: t.id, err });
       });
     try {
-      const submitted = await this.deps.submit(t.function, s3EventMessage(t, e), { ...cloudEventOf(e), trigger: 'storage', idempotencyKey: fireKey(t, e) });
+      const submitted = await this.deps.submit(t.function, s3EventMessage(t, e), { ...cloudEventOf(e), trigger: 'storage', idempotencyKey: scopedIdempotencyKey(STORAGE_FIRES, fireKey(t, e)) });
       // A repeated delivery: the first one's fire is kept already.
       if (submitted.duplicate) return 'duplicates';
       await record({ invocationId: submitted.id, result: 'queued' });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { AsyncInvocations } from '../../gateway/events/async-invocations.js';
 import type { AsyncJob, AttemptPolicy } from '../../gateway/events/async-queue.js';
+import { ADMIN, scopedIdempotencyKey } from '../../gateway/events/idempotency.js';
 import type { Invoker } from '../../gateway/events/invoker.js';
 import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
 import type { DeployedVersion } from '../../core/types.js';
@@ -25,12 +26,13 @@ const target = { function: 'hello', version: 1, config: { timeoutMs: 1000 } } as
 describe('idempotency keys and a failed enqueue', () => {
   it('gives the key back, so the retry queues the invocation', async () => {
     const queue = new FlakyQueue({ concurrency: 1 });
+    const key = scopedIdempotencyKey(ADMIN, 'order-42');
     const intake = new AsyncInvocations({ queue, invoker: {} as Invoker, resolve: async () => target, idempotencyWindowMs: 60_000 });
-    await expect(intake.submit('hello', { n: 1 }, { idempotencyKey: 'order-42' })).rejects.toThrow('Redis is away');
-    const retry = await intake.submit('hello', { n: 1 }, { idempotencyKey: 'order-42' });
+    await expect(intake.submit('hello', { n: 1 }, { idempotencyKey: key })).rejects.toThrow('Redis is away');
+    const retry = await intake.submit('hello', { n: 1 }, { idempotencyKey: key });
     expect(retry.duplicate).toBe(false);
     expect(await queue.get(retry.id)).toMatchObject({ id: retry.id, status: 'queued', trigger: 'async' });
-    const again = await intake.submit('hello', { n: 1 }, { idempotencyKey: 'order-42' });
+    const again = await intake.submit('hello', { n: 1 }, { idempotencyKey: key });
     expect(again).toMatchObject({ id: retry.id, duplicate: true });
     await queue.close();
   });
