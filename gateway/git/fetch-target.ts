@@ -16,6 +16,9 @@ import { StratusError } from '../../core/errors.js';
 /** Every address a host name resolves to, as the system resolver (getaddrinfo) answers. */
 export type Lookup = (hostname: string) => Promise<string[]>;
 
+/** A name's lookup may take this long: the hook waits for it before answering (forges wait 5–10 s). */
+export const LOOKUP_TIMEOUT_MS = 3000;
+
 export const systemLookup: Lookup = async (hostname) => (await dns.promises.lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
 
 export interface FetchTarget {
@@ -58,7 +61,7 @@ export async function checkedTarget(url: string, policy: AddressPolicy, lookup: 
   if (host.endsWith('.') || host.includes('..') || !/^[a-z0-9.-]+$/.test(host)) throw new AddressRefused(`the host name ${JSON.stringify(host)} is not a plain DNS name`);
   let found: string[];
   try {
-    found = await lookup(host);
+    found = await within(lookup(host), LOOKUP_TIMEOUT_MS, `${host} did not resolve within ${LOOKUP_TIMEOUT_MS} ms`);
   } catch (err) {
     throw new AddressRefused(`${host} does not resolve: ${(err as Error).message}`);
   }
@@ -70,4 +73,12 @@ export async function checkedTarget(url: string, policy: AddressPolicy, lookup: 
   const addresses = [...new Set(verdicts.map((v) => v.address))];
   const listed = addresses.map((a) => (a.includes(':') ? `[${a}]` : a)).join(',');
   return { url: u.href, resolve: `${host}:${port}:${listed}`, addresses };
+}
+
+function within<T>(p: Promise<T>, ms: number, why: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(why)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

@@ -180,6 +180,7 @@ describe('a hook\'s clone URL never reaches a refused address', () => {
       'mapped.example.test': ['::ffff:127.0.0.2'],
     };
     const lookup: Lookup = async (host) => {
+      if (host === 'slow.example.test') return new Promise<string[]>(() => {}); // a name server that never answers
       const found = names[host];
       if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
       return found;
@@ -187,7 +188,7 @@ describe('a hook\'s clone URL never reaches a refused address', () => {
     const p = await platform(tmp, { STRATUS_GIT_ALLOWED_NETWORKS: '127.0.0.1/32' }, lookup);
     try {
       const answers = [];
-      for (const host of ['mixed.example.test', 'mapped.example.test', 'nowhere.example.test']) {
+      for (const host of ['mixed.example.test', 'mapped.example.test', 'nowhere.example.test', 'slow.example.test']) {
         const res = await p.hook(`http://${host}:${v4b.port}/app.git`);
         expectRefused(res, host);
         answers.push(res.body.detail);
