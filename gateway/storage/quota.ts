@@ -25,7 +25,8 @@ export class StorageUsage {
   private readonly buckets = new Map<string, Tally>();
 
   constructor(private readonly settings: QuotaSettings = { bucketBytes: null, totalBytes: null }) {
-    this.total = new Tally(settings.totalBytes, (wanted, used, limit) => quotaExceeded(`the storage quota of all buckets together (STRATUS_S3_QUOTA_MB, ${mib(limit)}) is reached: ${mib(used)} held, ${mib(wanted)} more asked`));
+    // What other buckets hold is not told to a key that may not see them: the limit only.
+    this.total = new Tally(settings.totalBytes, (wanted, _used, limit) => quotaExceeded(`all buckets together are at the storage quota (STRATUS_S3_QUOTA_MB, ${mib(limit)}); ${mib(wanted)} more do not fit`));
   }
 
   /** The bucket's tally, then the total: what a write into the bucket counts against. */

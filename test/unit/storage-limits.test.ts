@@ -212,7 +212,13 @@ describe('quotas', () => {
     const writes = Array.from({ length: 10 }, (_, i) => put(objects, i % 2 ? 'bk1' : 'bk2', `k${i}`, 20, i % 3 === 0));
     const results = await Promise.allSettled(writes);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
-    for (const r of results) if (r.status === 'rejected') expect((r.reason as S3Error).code).toBe('QuotaExceeded');
+    for (const r of results) {
+      if (r.status !== 'rejected') continue;
+      expect((r.reason as S3Error).code).toBe('QuotaExceeded');
+      // A key scoped to one bucket is not told how much the others hold.
+      expect((r.reason as S3Error).message).toContain('STRATUS_S3_QUOTA_MB');
+      expect((r.reason as S3Error).message).not.toMatch(/held|\b(80|100)\b/);
+    }
     expect(usage.total.used).toBe(100);
     expect(usage.usedIn('bk1') + usage.usedIn('bk2')).toBe(100);
   });
