@@ -167,7 +167,7 @@ export class BuildService extends Closeable implements Builder {
     if (!prepared) await fsp.rm(workDir, { recursive: true, force: true });
     let result: JobResult | null = null;
     let failure: string | null = null;
-    let checksFailed = false;
+    let checksSummary: string | null = null;
     try {
       result = await runBuildJob(req, {
         limits: this.o.limits,
@@ -195,7 +195,7 @@ export class BuildService extends Closeable implements Builder {
       }, prepared);
     } catch (err) {
       failure = this.#describe(err, signal, current, req, log);
-      checksFailed = err instanceof CheckFailure && !signal.aborted;
+      checksSummary = err instanceof CheckFailure && !signal.aborted ? err.summary : null;
     } finally {
       await fsp.rm(workDir, { recursive: true, force: true }).catch(() => {});
     }
@@ -209,7 +209,7 @@ export class BuildService extends Closeable implements Builder {
       const message = failure ?? 'the build ended without a result';
       log.line('failed', message);
       await log.flush();
-      await this.#fail(req.buildId, req.function, req.version, message, timings, { stage: current, checks: checksFailed });
+      await this.#fail(req.buildId, req.function, req.version, message, timings, { stage: current, checksSummary });
     } else {
       log.line('succeeded', result.image ? `image ${result.image}` : `artifact ${result.artifactDir}`);
       await log.flush();
@@ -250,7 +250,7 @@ export class BuildService extends Closeable implements Builder {
     if (b) await store.putBuild({ ...b, status: 'succeeded', finishedAt: iso(clock), image: result.image, error: null, timings });
   }
 
-  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>, how?: { stage: BuildStage; checks: boolean }): Promise<void> {
+  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>, how?: { stage: BuildStage; checksSummary: string | null }): Promise<void> {
     const { store, clock } = this.o;
     const v = await store.getVersion(fn, version);
     if (v && v.status === 'building') await store.putVersion({ ...v, status: 'failed' });
@@ -261,7 +261,8 @@ export class BuildService extends Closeable implements Builder {
     await store.updateFunction(fn, (record) => (record && record.latestVersion === version ? { ...record, updatedAt: iso(clock) } : null));
     // After the records: a receiver that looks the build up at once finds it failed. Never throws.
     await this.o.notifier?.notify(
-      how?.checks ? { kind: 'checks.failed', function: fn, version, data: { buildId, summary: message } } : { kind: 'build.failed', function: fn, version, data: { buildId, error: message } },
+      // A checks failure's summary is the tools' findings: its notification says "checks of … failed" itself.
+      how?.checksSummary ? { kind: 'checks.failed', function: fn, version, data: { buildId, summary: how.checksSummary } } : { kind: 'build.failed', function: fn, version, data: { buildId, error: message } },
     );
   }
 

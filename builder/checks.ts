@@ -29,8 +29,9 @@ export interface CheckLog {
 
 /** A check stage that failed: the message names the tool and its first problems; the report has them all. */
 export class CheckFailure extends BuildFailure {
-  constructor(message: string, readonly report: CheckReport) {
-    super(message);
+  /** @param summary the tools and their first problems, without the "checks failed:" the message starts with */
+  constructor(readonly summary: string, buildId: string, readonly report: CheckReport) {
+    super(`checks failed: ${summary} — the report is at /v1/builds/${buildId}/report`);
   }
 }
 
@@ -162,7 +163,7 @@ export function failureOf(report: CheckReport, buildId: string): CheckFailure | 
     }
     return `${c.tool} failed (${c.reason ?? `exit code ${c.exitCode}`})${first ? `: ${first}${more}` : ''}`;
   });
-  return new CheckFailure(`checks failed: ${parts.join('; ')} — the report is at /v1/builds/${buildId}/report`, report);
+  return new CheckFailure(parts.join('; '), buildId, report);
 }
 
 const describeProblem = (p: CheckProblem): string => `${p.file}${p.line !== null ? `:${p.line}${p.column !== undefined ? `:${p.column}` : ''}` : ''} ${p.message}${p.rule && p.rule !== p.message ? ` (${p.rule})` : ''}`;

@@ -17,7 +17,7 @@ import { parseFunctionConfig, type FunctionConfigInput } from '../../core/functi
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { BuildRecord } from '../../core/types.js';
-import type { Notifier, NotifyEventInput } from '../../gateway/notify/notifier.js';
+import { summarize, type Notifier, type NotifyEventInput } from '../../gateway/notify/notifier.js';
 import { makeZip } from '../fixtures/archives/make-archives.js';
 
 /** Answers each tool with the canned run for its first word; records what ran and the build's status then. */
@@ -110,7 +110,9 @@ describe('the check stage in a build', () => {
     expect(report!.checks.map((c) => [c.tool, c.status])).toEqual([['eslint', 'failed'], ['npm test', 'passed']]);
     expect((await store.getFunction('fn'))!.currentVersion).toBe(1);
     expect((await store.getVersion('fn', 2))!.status).toBe('failed');
-    expect(events).toEqual([{ kind: 'checks.failed', function: 'fn', version: 2, data: { buildId: 'b1', summary: b.error } }]);
+    // The notification's summary is the findings alone: its line reads "checks of fn v2 failed: eslint found…".
+    expect(events).toEqual([{ kind: 'checks.failed', function: 'fn', version: 2, data: { buildId: 'b1', summary: "eslint found 1 error: index.js:4:2 'x' is not defined. (no-undef)" } }]);
+    expect(summarize(events[0]!)).toBe("checks of fn v2 failed: eslint found 1 error: index.js:4:2 'x' is not defined. (no-undef)");
     const log = (await store.readBuildLog('b1')).text;
     expect(log).toMatch(/^\[check\] --- check$/m);
     expect(log).not.toMatch(/^\[image\]/m);
