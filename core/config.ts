@@ -7,6 +7,7 @@ import proxyAddr from 'proxy-addr';
 import { z } from 'zod';
 import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
+import { networkList } from './ip-policy.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -129,6 +130,8 @@ const schema = z
     STRATUS_S3_BUCKET_QUOTA_MB: int(0, 0, 1024 * 1024 * 1024),
     /** The token a MinIO's webhook target sends (its auth_token) to POST /v1/hooks/storage/minio; unset: the hook is off. */
     STRATUS_MINIO_WEBHOOK_TOKEN: z.string().min(16, 'use at least 16 characters').max(512).regex(/^[!-~]+$/, 'use printable ASCII without spaces (MinIO sends it as "Authorization: Bearer <token>")').optional(),
+    /** Networks a push hook's clone URL may reach besides public addresses (CIDRs, comma-separated; core/ip-policy.ts). */
+    STRATUS_GIT_ALLOWED_NETWORKS: networkList.optional(),
 
     /** Notifications (gateway/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
     STRATUS_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
@@ -249,6 +252,8 @@ export interface Config {
     /** The bearer token MinIO's bucket-notification webhooks must carry (null: POST /v1/hooks/storage/minio is off). */
     minioWebhookToken: string | null;
   };
+  /** Git push builds: networks a hook's clone URL may reach besides public addresses (none by default). */
+  git: { allowedNetworks: string[] };
   /** Notification channels of the whole platform (each function may add its own) and delivery retries. */
   notify: {
     webhook: { url: string; secret: string } | null;
@@ -347,6 +352,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       quota: { totalBytes: e.STRATUS_S3_QUOTA_MB ? e.STRATUS_S3_QUOTA_MB * mb : null, bucketBytes: e.STRATUS_S3_BUCKET_QUOTA_MB ? e.STRATUS_S3_BUCKET_QUOTA_MB * mb : null },
       minioWebhookToken: e.STRATUS_MINIO_WEBHOOK_TOKEN ?? null,
     },
+    git: { allowedNetworks: e.STRATUS_GIT_ALLOWED_NETWORKS ?? [] },
     notify: {
       webhook: e.STRATUS_NOTIFY_WEBHOOK_URL ? { url: e.STRATUS_NOTIFY_WEBHOOK_URL, secret: e.STRATUS_NOTIFY_WEBHOOK_SECRET! } : null,
       smtp: e.STRATUS_SMTP_URL ? { url: e.STRATUS_SMTP_URL, from: e.STRATUS_NOTIFY_EMAIL_FROM! } : null,
