@@ -17,7 +17,7 @@ import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { readSpecialized, recordSpecialized } from './docker-specialized.js';
 import { ImageCache } from './docker-image.js';
 import { CONTAINER_CODE_DIR, CONTAINER_PORT, containerName, createOptions, identityFromLabels, LABEL, nanoCpus, type EndpointMode } from './docker-spec.js';
-import { describeNotHealthy, NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
+import { describeNotHealthy, logStartFailure, NotHealthyError, waitUntilHealthy, watchSocketDir } from './health.js';
 import { InstanceStartError } from './start-output.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, createInstanceDir, instanceDir, linkTree, removeInstanceDir, socketPathFor, sweepOrphanInstanceDirs } from './instance-dir.js';
 import { sealSocketDir, type SocketPin } from './socket-dir.js';
@@ -327,7 +327,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       if (buf) lines = demuxLogs(buf).trimEnd();
     }
     if (lines) this.#startOutput.set(instanceId, lines.split('\n'));
-    this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: lines });
+    logStartFailure(this.#log, { instanceId, lastLogLines: lines }, err);
   }
 
   /** Stop (with a grace period), force-remove, delete the host dir; every step tolerates "already gone". */

@@ -9,6 +9,7 @@
 import { watch } from 'node:fs';
 import http from 'node:http';
 import type { Endpoint } from './backend.js';
+import type { Logger } from '../../core/log.js';
 
 /** http.request options that reach an endpoint (unix socket or a 127.0.0.1 port). */
 export function endpointRequestOptions(endpoint: Endpoint): Pick<http.RequestOptions, 'socketPath' | 'host' | 'port'> {
@@ -164,4 +165,18 @@ export function describeNotHealthy(err: unknown, timeoutMs: number): string {
     default:
       return `not ready within ${timeoutMs} ms`;
   }
+}
+
+/**
+ * How a backend logs a failed start. An instance that exited or never answered is its function's own
+ * failure (a build's load check of broken code, a crash at import): the owner sees it in the build log and
+ * the API, so the platform log says it at info, with no stack of ours. An untrusted socket is an attack
+ * and anything else (Docker down, a bug) is ours: warn, the latter with the error.
+ */
+export function logStartFailure(log: Pick<Logger, 'debug' | 'info' | 'warn'>, fields: Record<string, unknown>, err: unknown): void {
+  if (!(err instanceof NotHealthyError)) return log.warn('instance failed to start', { ...fields, error: err as Error });
+  const entry = { ...fields, reason: err.message };
+  if (err.reason === 'untrusted') log.warn('instance failed to start', entry);
+  else if (err.reason === 'aborted') log.debug('instance start aborted', entry);
+  else log.info('instance failed to start (its function exited or did not answer)', entry);
 }

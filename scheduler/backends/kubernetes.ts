@@ -15,7 +15,7 @@ import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
 import { LABEL } from './docker-spec.js';
-import { NotHealthyError, waitUntilHealthy } from './health.js';
+import { logStartFailure, NotHealthyError, waitUntilHealthy } from './health.js';
 import { describeApiFailure, isApiStatus } from './kubernetes-api.js';
 import { describePod, identityOf, instanceIdOf, podExit, podManifest, podName, podNameProblem, POD_PORT, startProblem } from './kubernetes-spec.js';
 import { PodWatch, type PodEventType } from './kubernetes-watch.js';
@@ -118,7 +118,7 @@ export class KubernetesBackend extends Closeable implements Backend {
       try {
         return await this.#waitReady(spec, name, signal);
       } catch (err) {
-        this.#log.warn('instance failed to start', { instanceId: spec.instanceId, pod: name, error: err as Error });
+        logStartFailure(this.#log, { instanceId: spec.instanceId, pod: name }, err);
         await this.#delete(spec.instanceId, 0).catch((e: unknown) => this.#log.error('cleanup after a failed start failed', { pod: name, error: e as Error }));
         if (err instanceof NotHealthyError) {
           throw fail(err.reason === 'gone' ? `pod ${name} ${err.message}` : err.reason === 'aborted' ? 'start was aborted' : `pod ${name} not ready within ${this.#o.startTimeoutMs} ms (${err.message})`, err);

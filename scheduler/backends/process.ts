@@ -15,7 +15,7 @@ import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { RUNTIME_IMAGES_DIR } from '../../core/paths.js';
 import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
-import { describeNotHealthy, NotHealthyError, waitUntilHealthy } from './health.js';
+import { describeNotHealthy, logStartFailure, NotHealthyError, waitUntilHealthy } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
 import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
 import { InstanceStartError } from './start-output.js';
@@ -98,7 +98,7 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
     } catch (err) {
       await this.stop(instanceId, { graceMs: 0 });
       await exitedWithin(outputRead, 1000);
-      this.#log.warn('instance failed to start', { instanceId, error: err as Error, lastLogLines: child.tail.join('\n') });
+      logStartFailure(this.#log, { instanceId, lastLogLines: child.tail.join('\n') }, err);
       throw fail(describeNotHealthy(err, this.opts.startTimeoutMs ?? 30_000), err, [...child.tail]);
     }
     return { ...record, endpoint: { kind: 'unix', socketPath }, backendRef: `pid:${record.pid}` };

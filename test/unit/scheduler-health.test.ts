@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { waitUntilHealthy, watchSocketDir } from '../../scheduler/backends/health.js';
+import { logStartFailure, NotHealthyError, waitUntilHealthy, watchSocketDir } from '../../scheduler/backends/health.js';
 
 const dirs: string[] = [];
 const servers: http.Server[] = [];
@@ -62,5 +62,32 @@ describe('waitUntilHealthy with a wake hint', () => {
     const hints: number[] = [];
     watchSocketDir(path.join(tempDir(), 'missing'))(() => hints.push(1))();
     expect(hints).toEqual([1]);
+  });
+});
+
+describe('logStartFailure', () => {
+  const recorder = () => {
+    const lines: Array<[string, string, Record<string, unknown>]> = [];
+    const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void lines.push([level, msg, fields]);
+    return { lines, log: { debug: at('debug'), info: at('info'), warn: at('warn') } };
+  };
+
+  it('says a function that exited or did not answer at info, with its reason and no error object (no stack of ours)', () => {
+    for (const reason of ['gone', 'timeout'] as const) {
+      const r = recorder();
+      logStartFailure(r.log, { instanceId: 'i-1', lastLogLines: 'SyntaxError' }, new NotHealthyError(reason, 'exited with code 1'));
+      expect(r.lines).toEqual([['info', 'instance failed to start (its function exited or did not answer)', { instanceId: 'i-1', lastLogLines: 'SyntaxError', reason: 'exited with code 1' }]]);
+    }
+  });
+
+  it('warns of an untrusted socket, and of anything that is not the function\'s (with the error)', () => {
+    const r = recorder();
+    logStartFailure(r.log, { instanceId: 'i-2' }, new NotHealthyError('untrusted', 'the socket is a symlink'));
+    const boom = new Error('docker is down');
+    logStartFailure(r.log, { instanceId: 'i-3' }, boom);
+    expect(r.lines).toEqual([
+      ['warn', 'instance failed to start', { instanceId: 'i-2', reason: 'the socket is a symlink' }],
+      ['warn', 'instance failed to start', { instanceId: 'i-3', error: boom }],
+    ]);
   });
 });
