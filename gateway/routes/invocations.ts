@@ -2,6 +2,7 @@
 // lines, a function's records, its dead letters and their replay.
 
 import express, { type Request, type Router } from 'express';
+import { z } from 'zod';
 import { StratusError } from '../../core/errors.js';
 import { DEFAULT_INVOCATION_LIMIT, INVOCATION_OUTCOMES, INVOCATION_TRIGGERS, type InvocationQuery, type InvocationRecord } from '../../core/store/invocations.js';
 import type { Store } from '../../core/store/store.js';
@@ -9,7 +10,7 @@ import type { AsyncView } from '../events/async-queue.js';
 import { invocationLinks, MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../events/async-invocations.js';
 import { ADMIN, scopedIdempotencyKey } from '../events/idempotency.js';
 import type { FunctionService } from '../function-service.js';
-import { QueryReader } from './query.js';
+import { limitParam, oneOfParam, parseQuery, timeParam } from './query.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const MAX_LIMIT = 1000;
@@ -94,16 +95,15 @@ function fromRecord(r: InvocationRecord): Partial<Omit<AsyncView, 'trigger'>> & 
   return { id: r.id, function: r.function, trigger: r.trigger, status: r.outcome, attempts: r.attempt ?? 1, record: r, links: invocationLinks(r.function, r.id) };
 }
 
-const KNOWN = new Set(['status', 'trigger', 'limit', 'before']);
+/** The query of GET /v1/functions/:name/invocations (also its description in the OpenAPI document). */
+export const invocationQuerySchema = z.object({
+  status: oneOfParam(INVOCATION_OUTCOMES, 'only records with this outcome').optional(),
+  trigger: oneOfParam(INVOCATION_TRIGGERS, 'only records of calls that came this way').optional(),
+  limit: limitParam(MAX_LIMIT, `records to answer, newest first (default ${DEFAULT_INVOCATION_LIMIT})`).optional(),
+  before: timeParam('2030-01-01T12:00:00Z', 'only records that started before this time: for the next page, the start of the last record of this one').optional(),
+});
 
 export function parseInvocationQuery(q: Record<string, unknown>): InvocationQuery {
-  const r = new QueryReader(q, KNOWN);
-  const query: InvocationQuery = { limit: r.limit('limit', MAX_LIMIT) ?? DEFAULT_INVOCATION_LIMIT };
-  const outcome = r.oneOf('status', INVOCATION_OUTCOMES);
-  if (outcome !== undefined) query.outcome = outcome;
-  const trigger = r.oneOf('trigger', INVOCATION_TRIGGERS);
-  if (trigger !== undefined) query.trigger = trigger;
-  const before = r.time('before', 'the start of the last record of a page');
-  if (before !== undefined) query.before = before;
-  return query;
+  const { status, trigger, limit, before } = parseQuery(invocationQuerySchema, q);
+  return { limit: limit ?? DEFAULT_INVOCATION_LIMIT, ...(status === undefined ? {} : { outcome: status }), ...(trigger === undefined ? {} : { trigger }), ...(before === undefined ? {} : { before }) };
 }

@@ -3,14 +3,21 @@
 // so the newest quarter second may not be there yet.
 
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import type { Store } from '../../core/store/store.js';
 import type { LogQuery } from '../../core/types.js';
 import type { FunctionService } from '../function-service.js';
-import { badQuery, QueryReader } from './query.js';
+import { limitParam, parseQuery, timeParam } from './query.js';
 
 export const LOGS_DEFAULT_LIMIT = 100;
 export const LOGS_MAX_LIMIT = 1000;
-const KNOWN = new Set(['requestId', 'limit', 'since']);
+
+/** The query GET /v1/functions/:name/logs takes (also its description in the OpenAPI document). */
+export const logQuerySchema = z.object({
+  requestId: z.string().min(1, 'must be the x-stratus-request-id of a call (1 to 200 characters)').max(200, 'must be the x-stratus-request-id of a call (1 to 200 characters)').optional().meta({ description: 'only the lines of one call: its x-stratus-request-id' }),
+  limit: limitParam(LOGS_MAX_LIMIT, `lines to answer, the newest (default ${LOGS_DEFAULT_LIMIT})`).optional(),
+  since: timeParam('2030-01-01T12:00:00Z', 'only lines received after this time').optional(),
+});
 
 export function logsRouter(deps: { service: Pick<FunctionService, 'get'>; store: Pick<Store, 'readLogs'> }): Router {
   const router = express.Router();
@@ -24,14 +31,6 @@ export function logsRouter(deps: { service: Pick<FunctionService, 'get'>; store:
 }
 
 export function parseLogQuery(q: Record<string, unknown>): LogQuery {
-  const r = new QueryReader(q, KNOWN);
-  const query: LogQuery = { limit: r.limit('limit', LOGS_MAX_LIMIT) ?? LOGS_DEFAULT_LIMIT };
-  const requestId = r.one('requestId');
-  if (requestId !== undefined) {
-    if (requestId.length === 0 || requestId.length > 200) throw badQuery('requestId', '"requestId" must be the x-stratus-request-id of a call (1 to 200 characters)');
-    query.requestId = requestId;
-  }
-  const since = r.time('since', '2030-01-01T12:00:00Z');
-  if (since !== undefined) query.since = since;
-  return query;
+  const { requestId, limit, since } = parseQuery(logQuerySchema, q);
+  return { limit: limit ?? LOGS_DEFAULT_LIMIT, ...(requestId === undefined ? {} : { requestId }), ...(since === undefined ? {} : { since }) };
 }

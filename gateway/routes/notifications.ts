@@ -2,13 +2,21 @@
 // receiver's status code or the error, when the next one is due), newest first.
 
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import { StratusError } from '../../core/errors.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
 import { DELIVERY_STATUSES, DELIVERIES_KEPT, type DeliveryLog, type DeliveryQuery } from '../notify/deliveries.js';
-import { badQuery, QueryReader } from './query.js';
+import { limitParam, oneOfParam, parseQuery } from './query.js';
 
 const DEFAULT_LIMIT = 100;
-const KNOWN = new Set(['function', 'status', 'limit']);
+
+/** The query GET /v1/notifications takes (also its description in the OpenAPI document). */
+export const deliveryQuerySchema = z.object({
+  // Not looked up: the deliveries of a deleted function stay listed until they expire.
+  function: z.string().regex(FUNCTION_NAME, 'must be a function name (a-z, 0-9, "-", starting with a letter)').optional().meta({ description: 'only deliveries about this function' }),
+  status: oneOfParam(DELIVERY_STATUSES, 'only deliveries in this state').optional(),
+  limit: limitParam(DELIVERIES_KEPT, `deliveries to answer, newest first (default ${DEFAULT_LIMIT})`).optional(),
+});
 
 export function notificationsRouter(deliveries: DeliveryLog): Router {
   const router = express.Router();
@@ -28,15 +36,6 @@ export function notificationsRouter(deliveries: DeliveryLog): Router {
 }
 
 export function parseDeliveryQuery(q: Record<string, unknown>): DeliveryQuery {
-  const r = new QueryReader(q, KNOWN);
-  const query: DeliveryQuery = { limit: r.limit('limit', DELIVERIES_KEPT) ?? DEFAULT_LIMIT };
-  const fn = r.one('function');
-  if (fn !== undefined) {
-    // Not looked up: the deliveries of a deleted function stay listed until they expire.
-    if (!FUNCTION_NAME.test(fn)) throw badQuery('function', '"function" must be a function name (a-z, 0-9, "-", starting with a letter)');
-    query.function = fn;
-  }
-  const status = r.oneOf('status', DELIVERY_STATUSES);
-  if (status !== undefined) query.status = status;
-  return query;
+  const { function: fn, status, limit } = parseQuery(deliveryQuerySchema, q);
+  return { limit: limit ?? DEFAULT_LIMIT, ...(fn === undefined ? {} : { function: fn }), ...(status === undefined ? {} : { status }) };
 }

@@ -1,53 +1,53 @@
-// Reading a list endpoint's query string the same way everywhere: unknown parameters refused, each given
-// at most once, limits and times checked — every refusal a 400 naming the parameter (field query.NAME).
+// Reading a list endpoint's query string the same way everywhere: each endpoint's parameters are one zod
+// object, which parses the request and is also what the OpenAPI document (gateway/openapi/) describes.
+// Unknown parameters are refused, each is given at most once, limits and times are checked — every refusal
+// a 400 naming the parameter (field query.NAME). Messages are written without the name; it is put in front.
 
+import { z } from 'zod';
 import { StratusError } from '../../core/errors.js';
 
 export function badQuery(key: string, message: string): StratusError {
   return new StratusError('INVALID_REQUEST', message, { field: `query.${key}` });
 }
 
-export class QueryReader {
-  constructor(
-    private readonly q: Record<string, unknown>,
-    known: ReadonlySet<string>,
-  ) {
-    for (const key of Object.keys(q)) {
-      if (!known.has(key)) throw badQuery(key, `unknown query parameter "${key}"; use ${[...known].join(', ')}`);
-    }
-  }
+/** A whole number from 1 to max; described to clients as the integer it is (the wire form is text). */
+export function limitParam(max: number, description: string) {
+  const message = `must be a whole number from 1 to ${max}`;
+  return z
+    .string()
+    .regex(/^\d{1,7}$/, message)
+    .transform(Number)
+    .pipe(z.number().min(1, message).max(max, message))
+    .meta({ description, override: { type: 'integer', minimum: 1, maximum: max } });
+}
 
-  /** The parameter's value, or undefined; refused when repeated or not a plain value. */
-  one(key: string): string | undefined {
-    const v = this.q[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== 'string') throw badQuery(key, `give "${key}" once, as a plain value`);
-    return v;
-  }
+/** An ISO 8601 time (anything Date.parse reads), normalized to UTC. */
+export function timeParam(example: string, description: string) {
+  return z
+    .string()
+    .refine((v) => !Number.isNaN(Date.parse(v)), `must be an ISO 8601 time, e.g. ${example}`)
+    .transform((v) => new Date(Date.parse(v)).toISOString())
+    .meta({ description, example });
+}
 
-  /** A whole number from 1 to max, or undefined. */
-  limit(key: string, max: number): number | undefined {
-    const v = this.one(key);
-    if (v === undefined) return undefined;
-    const n = /^\d{1,7}$/.test(v) ? Number(v) : NaN;
-    if (!(n >= 1 && n <= max)) throw badQuery(key, `"${key}" must be a whole number from 1 to ${max}`);
-    return n;
-  }
+/** One of the allowed values. */
+export function oneOfParam<T extends string>(values: readonly T[], description: string) {
+  return z.enum(values as readonly [T, ...T[]], { error: `must be one of ${values.join(', ')}` }).meta({ description });
+}
 
-  /** An ISO 8601 time, normalized, or undefined. */
-  time(key: string, example: string): string | undefined {
-    const v = this.one(key);
-    if (v === undefined) return undefined;
-    const t = Date.parse(v);
-    if (Number.isNaN(t)) throw badQuery(key, `"${key}" must be an ISO 8601 time, e.g. ${example}`);
-    return new Date(t).toISOString();
+/**
+ * The query as `schema` reads it; INVALID_REQUEST naming the parameter otherwise. Values reach the schema
+ * as strings only: a repeated parameter (an array) or a bracketed one (an object) is refused first.
+ */
+export function parseQuery<S extends z.ZodObject>(schema: S, query: Record<string, unknown>): z.output<S> {
+  const known = Object.keys(schema.shape);
+  for (const [key, value] of Object.entries(query)) {
+    if (!known.includes(key)) throw badQuery(key, `unknown query parameter "${key}"; use ${known.join(', ')}`);
+    if (typeof value !== 'string') throw badQuery(key, `give "${key}" once, as a plain value`);
   }
-
-  /** One of the allowed values, or undefined. */
-  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
-    const v = this.one(key);
-    if (v === undefined) return undefined;
-    if (!(allowed as readonly string[]).includes(v)) throw badQuery(key, `"${key}" must be one of ${allowed.join(', ')}`);
-    return v as T;
-  }
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = String(issue.path[0]);
+  throw badQuery(key, `"${key}" ${issue.message}`);
 }

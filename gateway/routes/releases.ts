@@ -4,12 +4,25 @@
 // Parsing only; moving an alias (warm first, then one compare-and-set) is ReleaseService's.
 
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import { checkAliasName, parseAliasBody } from '../../core/aliases.js';
 import { StratusError, functionNotFound } from '../../core/errors.js';
 import type { Store } from '../../core/store/store.js';
 import type { MoveResult, ReleaseService } from '../releases/release-service.js';
 
 const json = express.json({ limit: '16kb' });
+
+/** The body of POST /v1/functions/:name/rollback: {} for the previous good version, or the version to serve. */
+export const rollbackBodySchema = z.strictObject({ version: z.number().int().min(1).optional().meta({ description: 'the version to serve; unset: the previous good version' }) });
+
+function parseRollbackBody(input: unknown): number | undefined {
+  const parsed = rollbackBodySchema.safeParse(input);
+  if (parsed.success) return parsed.data.version;
+  const issue = parsed.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') throw new StratusError('INVALID_REQUEST', `unknown field "${issue.keys[0]}"; send {} or {"version": N}`, { field: `body.${issue.keys[0]}` });
+  if (issue.path[0] === 'version') throw new StratusError('INVALID_REQUEST', 'version: a version number (1, 2, …)', { field: 'body.version' });
+  throw new StratusError('INVALID_REQUEST', 'send {} (the previous good version) or {"version": N}', { field: 'body' });
+}
 
 const answer = (m: MoveResult) => ({ name: m.name, alias: m.alias, versions: m.versions, version: m.versions[0]!.version, previous: m.previous, rollout: m.rollout });
 
@@ -42,13 +55,7 @@ export function releasesRouter(releases: ReleaseService, store: Store): Router {
   });
 
   router.post('/functions/:name/rollback', json, async (req, res) => {
-    const body: unknown = req.body ?? {};
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new StratusError('INVALID_REQUEST', 'send {} (the previous good version) or {"version": N}', { field: 'body' });
-    const unknown = Object.keys(body).filter((k) => k !== 'version');
-    if (unknown.length > 0) throw new StratusError('INVALID_REQUEST', `unknown field "${unknown[0]}"; send {} or {"version": N}`, { field: `body.${unknown[0]}` });
-    const version = (body as { version?: unknown }).version;
-    if (version !== undefined && !(Number.isInteger(version) && (version as number) >= 1)) throw new StratusError('INVALID_REQUEST', 'version: a version number (1, 2, …)', { field: 'body.version' });
-    res.json(answer(await releases.rollback(name(req), version as number | undefined)));
+    res.json(answer(await releases.rollback(name(req), parseRollbackBody(req.body ?? {}))));
   });
 
   return router;

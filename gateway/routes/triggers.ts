@@ -4,13 +4,21 @@
 // Parsing only; what a trigger means lives in gateway/triggers/.
 
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import { StratusError } from '../../core/errors.js';
 import { TRIGGER_TYPES, type TriggerRecord } from '../../core/triggers.js';
 import type { InvokeKeyRecord } from '../../core/store/triggers.js';
 import { INVOKE_KEY_HEADER, type TriggerService } from '../triggers/trigger-service.js';
-import { QueryReader } from './query.js';
+import { oneOfParam, parseQuery } from './query.js';
 
 const json = express.json({ limit: '256kb' });
+
+/** The query of GET /v1/triggers (also its description in the OpenAPI document). */
+export const triggerQuerySchema = z.object({ type: oneOfParam(TRIGGER_TYPES, 'only triggers of this type').optional() });
+
+const KEY_NAME_RULE = 'name: an optional note of 1-100 characters telling the key apart';
+/** The body of POST /v1/functions/:name/keys: nothing, or a note telling the key apart. */
+export const invokeKeyBodySchema = z.object({ name: z.string(KEY_NAME_RULE).min(1, KEY_NAME_RULE).max(100, KEY_NAME_RULE).optional().meta({ description: 'a note of 1-100 characters telling the key apart' }) });
 
 const withLinks = (t: TriggerRecord) => ({ ...t, links: { self: `/v1/functions/${t.function}/triggers/${t.id}`, function: `/v1/functions/${t.function}` } });
 /** A key as listings show it: never its hash. */
@@ -40,19 +48,19 @@ export function triggersRouter(triggers: TriggerService): Router {
   });
 
   router.get('/triggers', async (req, res) => {
-    const q = new QueryReader(req.query as Record<string, unknown>, new Set(['type']));
-    const type = q.oneOf('type', TRIGGER_TYPES);
+    const { type } = parseQuery(triggerQuerySchema, req.query as Record<string, unknown>);
     const all = await triggers.listAll();
     res.json({ triggers: all.filter((t) => type === undefined || t.type === type).map(withLinks) });
   });
 
   router.post('/functions/:name/keys', json, async (req, res) => {
-    const body: unknown = req.body ?? {};
-    const keyName = typeof body === 'object' && body !== null && 'name' in body ? (body as { name: unknown }).name : undefined;
-    if (keyName !== undefined && (typeof keyName !== 'string' || keyName.length === 0 || keyName.length > 100)) {
-      throw new StratusError('INVALID_REQUEST', 'name: an optional note of 1-100 characters telling the key apart', { field: 'body.name' });
+    // Other fields are ignored, as they always were: only a bad name is refused.
+    const body = invokeKeyBodySchema.safeParse(req.body ?? {});
+    if (!body.success) {
+      const whole = body.error.issues[0]!.path.length === 0;
+      throw new StratusError('INVALID_REQUEST', whole ? 'send {} or {"name": "a note"} as application/json' : KEY_NAME_RULE, { field: whole ? 'body' : 'body.name' });
     }
-    const k = await triggers.createKey(name(req), keyName ?? null);
+    const k = await triggers.createKey(name(req), body.data.name ?? null);
     res.status(201).json({ ...keyView(k), key: k.key, header: INVOKE_KEY_HEADER, note: `the key is shown once; send it in ${INVOKE_KEY_HEADER} to call the function URL when its http trigger has auth "key"` });
   });
 

@@ -2,11 +2,12 @@
 // when a price table is configured, cost. A function need not exist any more: a deleted one's usage stays.
 
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import type { Clock } from '../../core/lifecycle.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
 import type { Store } from '../../core/store/store.js';
 import { BUCKET_MS, GRANULARITIES, usageReport, type Granularity, type Price } from '../../core/store/usage-report.js';
-import { badQuery, QueryReader } from './query.js';
+import { badQuery, oneOfParam, parseQuery, timeParam } from './query.js';
 
 /** Without from: the last day in hours, the last 30 days in days. */
 const DEFAULT_SPAN_MS: Record<Granularity, number> = { hour: 24 * BUCKET_MS.hour, day: 30 * BUCKET_MS.day };
@@ -34,7 +35,14 @@ export function usageRouter(deps: UsageRouterDeps): Router {
   return router;
 }
 
-const KNOWN = new Set(['function', 'from', 'to', 'granularity']);
+/** The query GET /v1/usage takes (also its description in the OpenAPI document). */
+export const usageQuerySchema = z.object({
+  // Not looked up: a deleted function's usage stays.
+  function: z.string().regex(FUNCTION_NAME, 'must be a function name (a-z, 0-9, "-", starting with a letter, at most 63 characters)').optional().meta({ description: 'only this function\'s usage' }),
+  from: timeParam('2030-01-01T00:00:00Z', 'the range\'s start, widened to a whole bucket (default: a day before `to` in hours, 30 days in days)').optional(),
+  to: timeParam('2030-01-31T00:00:00Z', 'the range\'s end, widened to a whole bucket (default: now)').optional(),
+  granularity: oneOfParam(GRANULARITIES, 'bucket size: hour or UTC day (default hour)').optional(),
+});
 
 /**
  * from and to are widened to whole buckets (from down, to up) and kept within what can hold usage: not
@@ -42,13 +50,8 @@ const KNOWN = new Set(['function', 'from', 'to', 'granularity']);
  * says which range it covers.
  */
 export function parseUsageQuery(query: Record<string, unknown>, now: number, maxAgeMs: number): UsageQuery {
-  const r = new QueryReader(query, KNOWN);
-  const fn = r.one('function');
-  if (fn !== undefined && !FUNCTION_NAME.test(fn)) throw badQuery('function', '"function" must be a function name (a-z, 0-9, "-", starting with a letter, at most 63 characters)');
-  const granularity = r.oneOf('granularity', GRANULARITIES) ?? 'hour';
+  const { function: fn, granularity = 'hour', from, to } = parseQuery(usageQuerySchema, query);
   const size = BUCKET_MS[granularity];
-  const from = r.time('from', '2030-01-01T00:00:00Z');
-  const to = r.time('to', '2030-01-31T00:00:00Z');
   const toMs = to === undefined ? now : Date.parse(to);
   const fromMs = from === undefined ? toMs - DEFAULT_SPAN_MS[granularity] : Date.parse(from);
   if (fromMs >= toMs) throw badQuery('from', `"from" must be before "to" (${new Date(toMs).toISOString()})`);
