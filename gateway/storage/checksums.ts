@@ -1,10 +1,12 @@
-// S3's additional checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1, -sha256): base64 of the
-// big-endian digest of the object's bytes, sent as a header or as an aws-chunked trailer. The CRCs come
-// from the AWS SDK's own implementations (@aws-crypto, @aws-sdk/crc64-nvme), the SHAs from node:crypto.
+// S3's additional checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1, -sha256, -sha512, -md5,
+// -xxhash64, -xxhash3, -xxhash128): base64 of the big-endian digest of the object's bytes, sent as a header
+// or as an aws-chunked trailer. The CRCs and xxHashes come from the AWS SDK's own implementations
+// (@aws-crypto, @aws-sdk/crc64-nvme, @aws-sdk/checksums), the SHAs and MD5 from node:crypto.
 
 import { createHash } from 'node:crypto';
 import { AwsCrc32 } from '@aws-crypto/crc32';
 import { AwsCrc32c } from '@aws-crypto/crc32c';
+import { Xxh3_128, Xxh3_64, Xxh64 } from '@aws-sdk/checksums/xxh';
 import { Crc64Nvme } from '@aws-sdk/crc64-nvme';
 import { S3Error } from './errors.js';
 
@@ -19,7 +21,7 @@ interface Algorithm {
   make(): Digest;
 }
 
-function nodeHash(name: 'sha1' | 'sha256'): Digest {
+function nodeHash(name: 'sha1' | 'sha256' | 'sha512' | 'md5'): Digest {
   const h = createHash(name);
   return { update: (d) => void h.update(d), digest: async () => h.digest() };
 }
@@ -30,7 +32,17 @@ const ALGORITHMS: Record<string, Algorithm> = {
   'x-amz-checksum-crc64nvme': { bytes: 8, make: () => new Crc64Nvme() },
   'x-amz-checksum-sha1': { bytes: 20, make: () => nodeHash('sha1') },
   'x-amz-checksum-sha256': { bytes: 32, make: () => nodeHash('sha256') },
+  'x-amz-checksum-sha512': { bytes: 64, make: () => nodeHash('sha512') },
+  'x-amz-checksum-md5': { bytes: 16, make: () => nodeHash('md5') },
+  'x-amz-checksum-xxhash64': { bytes: 8, make: () => new Xxh64() },
+  'x-amz-checksum-xxhash3': { bytes: 8, make: () => new Xxh3_64() },
+  'x-amz-checksum-xxhash128': { bytes: 16, make: () => new Xxh3_128() },
+  // The SDK's MD5 "checksum" goes by this name, as a header (checked as Content-MD5) or a trailer.
+  'content-md5': { bytes: 16, make: () => nodeHash('md5') },
 };
+const KNOWN = 'crc32, crc32c, crc64nvme, sha1, sha256, sha512, md5, xxhash64, xxhash3, xxhash128';
+/** x-amz-checksum-* headers that are not checksums of the body. */
+const NOT_CHECKSUMS = new Set(['x-amz-checksum-type', 'x-amz-checksum-algorithm', 'x-amz-checksum-mode']);
 
 const PREFIX = 'x-amz-checksum-';
 
@@ -40,12 +52,12 @@ export function isChecksumName(name: string): boolean {
 }
 
 /**
- * The checksum header names in a request's headers, refusing an algorithm S3 does not know. S3 also sends
- * x-amz-checksum-type and x-amz-checksum-algorithm, which are not checksums.
+ * The checksum header names in a request's headers, refusing an algorithm S3 does not know.
  */
 export function checksumHeaderNames(headers: Record<string, unknown>): string[] {
-  return Object.keys(headers).filter((n) => n.startsWith(PREFIX) && n !== 'x-amz-checksum-type' && n !== 'x-amz-checksum-algorithm').map((n) => {
-    if (!isChecksumName(n)) throw new S3Error('InvalidRequest', `${n.slice(0, 64)} is not a checksum S3 knows (crc32, crc32c, crc64nvme, sha1, sha256).`);
+  return Object.keys(headers).filter((n) => n.startsWith(PREFIX) && !NOT_CHECKSUMS.has(n)).map((n) => {
+    // Refused rather than ignored: a client that sent one expects it checked.
+    if (!isChecksumName(n)) throw new S3Error('InvalidRequest', `${n.slice(0, 64)} is not a checksum S3 knows (${KNOWN}).`);
     return n;
   });
 }
@@ -58,7 +70,7 @@ export class ChecksumSet {
   constructor(names: Iterable<string>) {
     for (const name of names) {
       const alg = ALGORITHMS[name];
-      if (!alg) throw new S3Error('InvalidRequest', `${name.slice(0, 64)} is not a checksum S3 knows (crc32, crc32c, crc64nvme, sha1, sha256).`);
+      if (!alg) throw new S3Error('InvalidRequest', `${name.slice(0, 64)} is not a checksum S3 knows (${KNOWN}).`);
       this.digests.set(name, alg.make());
     }
   }
@@ -80,7 +92,7 @@ export class ChecksumSet {
     for (const [name, want] of expected) {
       checkFormat(name, want);
       const got = await this.result(name);
-      if (got !== want) throw new S3Error('BadDigest', `The ${name.slice(PREFIX.length).toUpperCase()} you specified did not match the calculated checksum.`);
+      if (got !== want) throw new S3Error('BadDigest', `The ${name.replace(PREFIX, '').toUpperCase()} you specified did not match the calculated checksum.`);
     }
   }
 

@@ -198,6 +198,23 @@ describe('uploadBody: the signed mode decides, every declared check holds', () =
       // Declared, never sent: not a pass.
       await expect(read(headers, encodeUnsigned(data, 8192, []), { hash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' }), name).rejects.toMatchObject({ code: 'InvalidRequest' });
     }
+    // xxHash and SHA-512 by published values for "abc" (the xxHash spec's, hex, big-endian).
+    const abc = Buffer.from('abc');
+    const published: Record<string, string> = {
+      'x-amz-checksum-xxhash64': '44bc2cf5ad770999',
+      'x-amz-checksum-xxhash3': '78af5f94892f3950',
+      'x-amz-checksum-xxhash128': '06b05ab6733a618578af5f94892f3950',
+      'x-amz-checksum-sha512': createHash('sha512').update(abc).digest('hex'),
+      'x-amz-checksum-md5': createHash('md5').update(abc).digest('hex'),
+    };
+    for (const [name, hex] of Object.entries(published)) {
+      const value = Buffer.from(hex, 'hex').toString('base64');
+      const h = { 'content-length': '3', [name]: value };
+      expect((await read(h, abc, { hash: 'UNSIGNED-PAYLOAD' })).toString(), name).toBe('abc');
+      await expect(read(h, Buffer.from('abd'), { hash: 'UNSIGNED-PAYLOAD' }), name).rejects.toMatchObject({ code: 'BadDigest' });
+      const trailed = { 'x-amz-decoded-content-length': '3', 'x-amz-trailer': name };
+      expect((await read(trailed, encodeUnsigned(abc, 2, [[name, value]]), { hash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' })).toString(), name).toBe('abc');
+    }
     const headers = { 'x-amz-decoded-content-length': String(data.length + 1) };
     await expect(read(headers, encodeUnsigned(data, 8192, []), { hash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' })).rejects.toMatchObject({ code: 'IncompleteBody' });
     await expect(read({}, encodeUnsigned(data, 8192, []), { hash: 'STREAMING-UNSIGNED-PAYLOAD-TRAILER' })).rejects.toMatchObject({ code: 'MissingContentLength' });
