@@ -51,6 +51,8 @@ const schema = z
     STRATUS_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'use 1-100 of A-Z, a-z, 0-9, ".", "_", ":", "-" (glob characters would make one prefix match another\'s keys)').optional(),
     /** How long start-up waits for a configured Redis or Docker to answer; 0: as long as it takes. */
     STRATUS_SERVICE_WAIT_MS: int(0, 0, 86_400_000),
+    /** How long a stop (SIGTERM/SIGINT) may drain invocations and builds before the process exits anyway. */
+    STRATUS_STOP_TIMEOUT_MS: int(60_000, 1000, 86_400_000),
     /** Wrong admin keys (sign-in and /v1 together) one client may send per window before it waits for the window's end. */
     STRATUS_AUTH_MAX_FAILURES: int(10, 1, 10_000),
     STRATUS_AUTH_WINDOW_MS: int(60_000, 1000, 86_400_000),
@@ -149,6 +151,11 @@ const schema = z
     STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   })
+  // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/origins.ts).
+  .refine((e) => e.STRATUS_PUBLIC_URL === undefined || e.STRATUS_FUNCTIONS_URL === undefined || !hostsOverlap(new URL(e.STRATUS_PUBLIC_URL).hostname, new URL(e.STRATUS_FUNCTIONS_URL).hostname), {
+    message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.example-usercontent.com for https://stratus.example.com)',
+    path: ['STRATUS_FUNCTIONS_URL'],
+  })
   .refine((e) => e.STRATUS_PANIC_WINDOW_MS <= e.STRATUS_STABLE_WINDOW_MS, {
     message: 'must not exceed STRATUS_STABLE_WINDOW_MS',
     path: ['STRATUS_PANIC_WINDOW_MS'],
@@ -156,11 +163,6 @@ const schema = z
   // Every webhook is signed: a receiver could not tell an unsigned one from anybody's POST.
   .refine((e) => e.STRATUS_NOTIFY_WEBHOOK_URL === undefined || e.STRATUS_NOTIFY_WEBHOOK_SECRET !== undefined, {
     message: 'set it when STRATUS_NOTIFY_WEBHOOK_URL is set (every webhook is signed with it)',
-  // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/origins.ts).
-  .refine((e) => e.STRATUS_PUBLIC_URL === undefined || e.STRATUS_FUNCTIONS_URL === undefined || !hostsOverlap(new URL(e.STRATUS_PUBLIC_URL).hostname, new URL(e.STRATUS_FUNCTIONS_URL).hostname), {
-    message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.example-usercontent.com for https://stratus.example.com)',
-    path: ['STRATUS_FUNCTIONS_URL'],
-  })
     path: ['STRATUS_NOTIFY_WEBHOOK_SECRET'],
   })
   .refine((e) => e.STRATUS_NOTIFY_EMAIL_TO === undefined || e.STRATUS_SMTP_URL !== undefined, {
@@ -178,6 +180,8 @@ export interface Config {
   apiKey: string | undefined;
   stateDir: string;
   publicUrl: string | undefined;
+  /** Function content's own origins: https?://NAME.DOMAIN[:port]; port null: the port the request came in on. */
+  functions: FunctionsOrigin;
   store: {
     kind: 'auto' | 'redis' | 'memory';
     redisUrl: string;
@@ -185,13 +189,13 @@ export interface Config {
     redisPrefix: string;
     /** STRATUS_REDIS_URL was given: the operator means Redis, so start-up never falls back from it. */
     redisUrlSet: boolean;
-  /** Function content's own origins: https?://NAME.DOMAIN[:port]; port null: the port the request came in on. */
-  functions: FunctionsOrigin;
     /** The host's PATH: where start-up looks for a redis-server binary (a sign Redis belongs here). */
     hostPath: string;
   };
   /** Start-up waits this long for a Redis or Docker that is meant to be there (0: without a bound). */
   serviceWaitMs: number;
+  /** SIGTERM/SIGINT: how long the stop may take before the process exits anyway (gateway/main.ts). */
+  stopTimeoutMs: number;
   /** The throttle of wrong admin keys per client (gateway/auth-throttle.ts), and whose X-Forwarded-For names the client. */
   auth: { maxFailures: number; windowMs: number; trustedProxies: string[] };
   backend: {
@@ -286,8 +290,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKey: e.STRATUS_API_KEY,
     stateDir: path.resolve(e.STRATUS_STATE_DIR),
     publicUrl: e.STRATUS_PUBLIC_URL,
+    functions: functionsOrigin(e.STRATUS_FUNCTIONS_URL),
     store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? redisPrefixFor(path.resolve(e.STRATUS_STATE_DIR)), redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
+    stopTimeoutMs: e.STRATUS_STOP_TIMEOUT_MS,
     auth: { maxFailures: e.STRATUS_AUTH_MAX_FAILURES, windowMs: e.STRATUS_AUTH_WINDOW_MS, trustedProxies: e.STRATUS_TRUSTED_PROXIES ?? [] },
     backend: {
       kind: e.STRATUS_BACKEND,
@@ -298,7 +304,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
       processBaseEnv: pick(env, ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']),
       kubernetes: { namespace: e.STRATUS_K8S_NAMESPACE, context: e.STRATUS_K8S_CONTEXT },
-    functions: functionsOrigin(e.STRATUS_FUNCTIONS_URL),
     },
     images: {
       registry: e.STRATUS_REGISTRY,

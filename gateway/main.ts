@@ -36,6 +36,12 @@ async function main(): Promise<void> {
   }
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
+      // A stop waits for what is under way (async invocations, builds), but not forever: past the bound the
+      // process says what it still waited for and exits, so a supervisor's SIGTERM always ends it.
+      setTimeout(() => {
+        logger.error(`stop did not finish within ${config.stopTimeoutMs / 1000} s (still at: ${running.stopStep() ?? 'the last step'}); exiting`);
+        process.exit(1);
+      }, config.stopTimeoutMs).unref();
       running.stop().then(
         () => process.exit(0),
         (err) => {

@@ -35,6 +35,7 @@ import { TriggerIndex } from './triggers/trigger-index.js';
 import { ReleaseService } from './releases/release-service.js';
 import { ErrorWatch } from './releases/error-watch.js';
 import { dashboardSources } from './ui/sources.js';
+import { StopSteps } from './boot/stop-steps.js';
 
 export interface RunningPlatform {
   url: string;
@@ -42,6 +43,8 @@ export interface RunningPlatform {
   /** The S3-compatible object storage (its endpoint, access keys, object events); null when STRATUS_S3_PORT=off. */
   storage: RunningStorage | null;
   stop(): Promise<void>;
+  /** The step a stop under way waits for (null: none), for the entry point to name if it gives up. */
+  stopStep(): string | null;
 }
 
 // The dev.stratus.platform label's value; the default Redis key prefix is derived the same way.
@@ -166,32 +169,37 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   }
 
   let stopping: Promise<void> | undefined;
+  const steps = new StopSteps(logger);
   const stop = () =>
     (stopping ??= (async () => {
       logger.info('stopping: no new requests; draining in-flight invocations');
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       app.close();
-      await cron.close(); // no new cron fires from here on; those being queued finish
-      await storageTriggers.close(); // likewise for object events and MinIO's
-      await triggerIndex.close();
-      await asyncQueue.close(); // waits for the async invocations under way, before their instances go
-      await errorWatch?.close(); // a rollback it decided on finishes before the scheduler stops
-      await scheduler.close();
-      await builder.close();
-      await imageRetention.close(); // a collection after the last build finishes while the store is open
-      await notifications.close(); // after the builds: the last failure is queued; waits for attempts under way
-      server.closeAllConnections();
-      await closed;
-      await storage?.close();
-      await backend.close();
-      await functionLogs?.close(); // after the backend: the last lines of drained instances
-      await records?.close();
-      await dashboard.close();
-      await store.close();
+      await steps.run([
+        ['cron', () => cron.close()], // no new cron fires from here on; those being queued finish
+        ['storage triggers', () => storageTriggers.close()], // likewise for object events and MinIO's
+        ['trigger index', () => triggerIndex.close()],
+        ['async queue', () => asyncQueue.close()], // waits for the async invocations under way, before their instances go
+        ['error watch', () => errorWatch?.close()], // a rollback it decided on finishes before the scheduler stops
+        ['scheduler', () => scheduler.close()],
+        ['builder', () => builder.close()],
+        ['image retention', () => imageRetention.close()], // a collection after the last build finishes while the store is open
+        ['notifications', () => notifications.close()], // after the builds: the last failure is queued; waits for attempts under way
+        ['HTTP connections', () => {
+          server.closeAllConnections();
+          return closed;
+        }],
+        ['object storage', () => storage?.close()],
+        ['backend', () => backend.close()],
+        ['function logs', () => functionLogs?.close()], // after the backend: the last lines of drained instances
+        ['invocation records', () => records?.close()],
+        ['dashboard', () => dashboard.close()],
+        ['store', () => store.close()],
+      ]);
       logger.info('stopped');
     })());
-  return { url, apiKey: apiKey.key, storage, stop };
+  return { url, apiKey: apiKey.key, storage, stop, stopStep: () => steps.current() };
 }
 
 /** Builds and stems need the runtime images: say so at start rather than at the first upload. */

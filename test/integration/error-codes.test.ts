@@ -189,8 +189,6 @@ describe('every documented error code, provoked', () => {
       expect(Number(throttled.headers['retry-after'])).toBeGreaterThan(0);
     });
 
-    it('INTERNAL: a failure of Stratus itself, without its cause', async () => {
-      const list = h.store.listFunctions.bind(h.store);
     it('SERVICE_WORKER_REFUSED, MISDIRECTED_REQUEST: what function content may not do on the API\'s origin', async () => {
       const worker = await request(h.app).get('/fn/anything/sw.js').set('service-worker', 'script');
       expectProblem('a service worker script fetched from /fn/NAME on the API origin', worker, 'SERVICE_WORKER_REFUSED');
@@ -198,6 +196,8 @@ describe('every documented error code, provoked', () => {
       expectProblem('a dashboard sign-in on localhost, a host *.fn.localhost can set cookies for', signIn, 'MISDIRECTED_REQUEST');
     });
 
+    it('INTERNAL: a failure of Stratus itself, without its cause', async () => {
+      const list = h.store.listFunctions.bind(h.store);
       h.store.listFunctions = () => Promise.reject(new Error('disk on fire at /var/lib/secret'));
       try {
         const body = expectProblem('GET /v1/functions with a failing store', await request(h.app).get('/v1/functions').set(auth), 'INTERNAL');
