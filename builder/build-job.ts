@@ -16,6 +16,7 @@ import { planInstall, PRUNE_DEV_PLAN, type InstallRunner } from './install.js';
 import type { CheckStage } from './checks.js';
 import type { LoadCheck } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
+import { secretNote, secretPathsIn } from './secret-note.js';
 import { checkTree, TreeViolation, type TreeLimits } from './tree-check.js';
 
 export type BuildPhase = BuildStage;
@@ -98,6 +99,9 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
     const src = prepared ?? (await unpackSource(req, path.join(ctx.workDir, 'code'), ctx.limits));
     ctx.log.line('extract', src.summary);
     ctx.log.line('extract', `handler ${src.handler}`);
+    // Before the install adds node_modules: what the uploader sent, not what packages ship.
+    const note = secretNote(await secretPathsIn(src.codeDir, ctx.limits.maxEntries));
+    if (note) ctx.log.line('extract', note);
     return src;
   });
   const { codeDir, handler } = source;

@@ -147,6 +147,18 @@ describe('BuildService', () => {
     expect(fs.readdirSync(path.join(stateDir, 'work'))).toEqual([]);
   });
 
+  it('notes secret-looking files of an upload in the build log by name, and builds it anyway', async () => {
+    const u = await upload('leaky', { 'index.js': 'export default () => 1', '.env': 'TOKEN=x', 'conf/key.pem': 'k', '.env.example': 'TOKEN=', 'node_modules/pkg/test.pem': 'fixture' });
+    await u.submit();
+    expect((await finished(u.buildId)).status).toBe('succeeded');
+    const log = (await store.readBuildLog(u.buildId)).text;
+    expect(log).toMatch(/^\[extract\] note: the upload holds 2 paths that look like secrets, now in the image: \.env, conf\/key\.pem — /m);
+    const clean = await upload('clean', { 'index.js': 'export default () => 1', '.env.example': 'TOKEN=' });
+    await clean.submit();
+    await finished(clean.buildId);
+    expect((await store.readBuildLog(clean.buildId)).text).not.toMatch(/look like secrets/);
+  });
+
   it('npm install without a lock file; a single file gets <name>.handler and an empty package.json', async () => {
     const u = await upload('single', Buffer.from('export default () => "hi"'), 'hello.js');
     await u.submit();
