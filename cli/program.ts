@@ -26,7 +26,7 @@ export function buildProgram(ctx: Context, version: string): Command {
 
   program
     .command('deploy')
-    .description('pack a directory (honouring .stratusignore; node_modules left out: Stratus installs from package.json), upload it and follow the build')
+    .description('pack a directory (honouring .stratusignore; node_modules left out: Stratus installs from package.json; files that look like secrets left out and named: a !NAME line in .stratusignore sends one), upload it and follow the build')
     .argument('[dir]', 'the function directory, or a single source file', '.')
     .option('-n, --name <name>', 'function name (else name: in stratus.yaml)')
     .option('-r, --runtime <runtime>', 'node or python (else runtime: in stratus.yaml, else guessed from the files)')
