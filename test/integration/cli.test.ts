@@ -2,7 +2,9 @@
 // (as a person runs it, from the function's directory) against a platform started by the test.
 // `stratus deploy` packs a directory with a stratus.yaml and a .stratusignore, uploads it, follows the
 // build and exits 0 with the URL, and the function itself reports that the ignored files never reached
-// it; a failing build exits 1 with the build's error; invoke (sync and async) answers; `logs -f` shows
+// it — nor the secret-looking ones (.env, .npmrc, key.pem, config/.env), which the CLI names, while the
+// one a `!` line sends (.env.production) and .env.example did; a failing build exits 1 with the build's
+// error; a function's log lines and a build's output carrying escape sequences are printed escaped; invoke (sync and async) answers; `logs -f` shows
 // the line of an invocation made while it runs; `ls --json` is the API's JSON; versions, a canary alias and
 // rollback work through the releases API; an unreachable Stratus
 // and a wrong key each get their exit code and a message saying what to do.
@@ -58,10 +60,16 @@ async function writeTree(dir: string, files: Record<string, string>): Promise<vo
   }
 }
 
+/** What a hostile function writes to take over the terminal of whoever reads its output. */
+const HOSTILE = '\\x1b]8;;http://evil.invalid/\\x07click me\\x1b]8;;\\x07 \\x1b[2J\\x1b]0;owned\\x07 \\x9b31m';
+// eslint-disable-next-line no-control-regex -- any control character but newline and tab
+const UNSAFE = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/;
+
 const HANDLER = `import fs from 'node:fs';
 const here = (p) => fs.existsSync(new URL(p, import.meta.url));
 export default async function (event) {
   if (event.specversion) return { async: true, data: event.data };
+  if (event.query.hostile) console.log('hostile-line ' + '${HOSTILE}');
   console.log('cli-marker ' + (event.query.marker ?? '-'));
   return {
     greeting: process.env.GREETING,
@@ -69,18 +77,19 @@ export default async function (event) {
     notesUploaded: here('./docs/notes.md'),
     nodeModulesUploaded: here('./node_modules/left-behind'),
     keptUploaded: here('./docs/keep.txt'),
+    secrets: Object.fromEntries(['.env', '.npmrc', 'key.pem', 'config/.env', '.env.production', '.env.example'].map((f) => [f, here('./' + f)])),
   };
 }
 `;
 
 describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('stratus CLI (Docker, Redis, registry)', () => {
   const suffix = Date.now().toString(36);
-  const names = { ok: `cli-${suffix}`, bad: `cli-bad-${suffix}` };
+  const names = { ok: `cli-${suffix}`, bad: `cli-bad-${suffix}`, hostile: `cli-hostile-${suffix}` };
   let root: string;
   let stateDir: string;
   let platform: RunningPlatform;
   let env: Record<string, string>;
-  const dirs = { ok: '', bad: '' };
+  const dirs = { ok: '', bad: '', hostile: '' };
 
   beforeAll(async () => {
     root = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-cli-'));
@@ -93,7 +102,13 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       'index.js': HANDLER,
       'package.json': '{ "type": "module" }\n',
       'stratus.yaml': `name: ${names.ok}\nruntime: node\nmemoryMb: 128\nenv:\n  GREETING: hello from yaml\ntriggers:\n  - type: cron\n    schedule: "0 0 1 1 *"\n`,
-      '.stratusignore': '# not for the function\nsecret.txt\ndocs/*.md\n',
+      '.stratusignore': '# not for the function\nsecret.txt\ndocs/*.md\n# sent on purpose\n!.env.production\n',
+      '.env': 'API_TOKEN=sk_live_do_not_upload\n',
+      '.env.production': 'FEATURE=on\n',
+      '.env.example': 'API_TOKEN=\n',
+      '.npmrc': '//registry.example.test/:_authToken=npm_do_not_upload\n',
+      'key.pem': '-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n',
+      'config/.env': 'NESTED_TOKEN=do_not_upload\n',
       'secret.txt': 'sk_do_not_upload',
       'docs/notes.md': 'notes',
       'docs/keep.txt': 'kept',
@@ -101,6 +116,11 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     });
     dirs.bad = path.join(root, 'broken');
     await writeTree(dirs.bad, { 'index.js': 'export default async function () {\n  return { ok: true };;\n}}\n' });
+    // Fails its load check with escape sequences in what it writes and in its error.
+    dirs.hostile = path.join(root, 'hostile');
+    await writeTree(dirs.hostile, {
+      'index.js': `console.error('hostile-build ${HOSTILE}');\nthrow new Error('boom ${HOSTILE}');\nexport default async function () { return 1; }\n`,
+    });
   }, 180_000);
 
   afterAll(async () => {
@@ -116,16 +136,27 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const run = await runCli(['deploy', '--memory', '192'], dirs.ok, env);
     expect(run.code, run.stderr + run.stdout).toBe(0);
     expect(run.stdout).toContain('config from stratus.yaml');
-    expect(run.stdout).toMatch(/left out node_modules\/ \(Stratus installs dependencies from package.json\), 2 paths matching \.stratusignore/);
+    expect(run.stdout).toMatch(/left out node_modules\/ \(Stratus installs dependencies from package.json\), 4 paths that look like secrets, 2 paths matching \.stratusignore/);
+    expect(run.stderr).toContain('left out 4 paths that look like secrets: .env, .npmrc, config/.env, key.pem — a line `!.env` in .stratusignore sends one on purpose');
     const stages = [...run.stdout.matchAll(/^→ (\w+)$/gm)].map((m) => m[1]);
     expect(stages).toEqual(expect.arrayContaining(['extract', 'install', 'image', 'push', 'load']));
     expect(run.stdout).toMatch(new RegExp(`✓ ${names.ok} v1 is live`));
-    expect(run.stdout).toContain(`${platform.url}/fn/${names.ok}`);
+    // The one sent on purpose is noted in the build log, by the builder, which refuses none.
+    const buildId = /\(build ([0-9a-f-]{36})\)/.exec(run.stdout)?.[1];
+    const log = await runCli(['build', buildId!], dirs.ok, env);
+    expect(log.stdout).toContain('[extract] note: the upload holds a path that looks like a secret, now in the image: .env.production — ');
+
+    // The function's URL as Stratus gives it (its own origin, or /fn/NAME: item 1 of issue 15 decides).
+    const { url } = JSON.parse((await runCli(['get', names.ok, '--json'], dirs.ok, env)).stdout) as { url: string };
+    expect(run.stdout).toContain(`\n  ${url}\n`);
 
     // The function looks for the files itself: the ignored ones and node_modules never reached it.
     const call = await runCli(['invoke', names.ok, '--path', '/?marker=first'], dirs.ok, env);
     expect(call.code, call.stderr).toBe(0);
-    expect(JSON.parse(call.stdout)).toEqual({ greeting: 'hello from yaml', secretUploaded: false, notesUploaded: false, nodeModulesUploaded: false, keptUploaded: true });
+    expect(JSON.parse(call.stdout)).toEqual({
+      greeting: 'hello from yaml', secretUploaded: false, notesUploaded: false, nodeModulesUploaded: false, keptUploaded: true,
+      secrets: { '.env': false, '.npmrc': false, 'key.pem': false, 'config/.env': false, '.env.production': true, '.env.example': true },
+    });
 
     // The flag won over the file; the file's triggers were declared.
     const fn = JSON.parse((await runCli(['get', names.ok, '--json'], dirs.ok, env)).stdout) as { config: { memoryMb: number } };
@@ -140,6 +171,42 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     expect(run.stdout).toContain('→ load');
     expect(run.stderr).toMatch(new RegExp(`error: build of ${names.bad} v1 failed: .*SyntaxError.*index\\.js:3`));
     expect(run.stderr).toMatch(/full log: `stratus build [0-9a-f-]{36}`/);
+  }, 400_000);
+
+  it("prints a function's log lines with their escape sequences shown, not acted on", async () => {
+    const res = await fetch(`${platform.url}/fn/${names.ok}?hostile=1`);
+    expect(res.status).toBe(200);
+    let run: Run | undefined;
+    for (let i = 0; i < 40; i++) {
+      run = await runCli(['logs', names.ok, '--limit', '1000'], dirs.ok, env);
+      if (run.stdout.includes('hostile-line')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(run!.code, run!.stderr).toBe(0);
+    const line = run!.stdout.split('\n').find((l) => l.includes('hostile-line'));
+    expect(line).toContain('hostile-line \\x1b]8;;http://evil.invalid/\\x07click me\\x1b]8;;\\x07 \\x1b[2J\\x1b]0;owned\\x07 \\x9b31m');
+    expect(UNSAFE.test(run!.stdout), JSON.stringify(run!.stdout)).toBe(false);
+    // --json gives the line as the function wrote it, as JSON escapes.
+    const json = await runCli(['logs', names.ok, '--json', '--limit', '1000'], dirs.ok, env);
+    expect(UNSAFE.test(json.stdout)).toBe(false);
+    const messages = (JSON.parse(json.stdout) as { logs: { message: string }[] }).logs.map((l) => l.message);
+    expect(messages).toContain('hostile-line \x1b]8;;http://evil.invalid/\x07click me\x1b]8;;\x07 \x1b[2J\x1b]0;owned\x07 \x9b31m');
+  }, 120_000);
+
+  it("prints a failed build's output and error with their escape sequences shown, not acted on", async () => {
+    const run = await runCli(['deploy', '--name', names.hostile, '--runtime', 'node'], dirs.hostile, env);
+    expect(run.code, run.stderr + run.stdout).toBe(1);
+    expect(run.stdout).toContain('→ load');
+    expect(UNSAFE.test(run.stdout), JSON.stringify(run.stdout)).toBe(false);
+    expect(UNSAFE.test(run.stderr), JSON.stringify(run.stderr)).toBe(false);
+    expect(run.stdout + run.stderr).toContain('\\x1b]8;;http://evil.invalid/\\x07click me');
+    expect(run.stderr).toMatch(/^error: build of cli-hostile-\w+ v1 failed: .*boom \\x1b\]8;;/m);
+    // The whole log, as `stratus build ID` prints it, shows them escaped too.
+    const id = /`stratus build ([0-9a-f-]{36})`/.exec(run.stderr)?.[1];
+    expect(id).toBeDefined();
+    const log = await runCli(['build', id!], dirs.hostile, env);
+    expect(log.stdout).toContain('hostile-build \\x1b]8;;http://evil.invalid/');
+    expect(UNSAFE.test(log.stdout), JSON.stringify(log.stdout)).toBe(false);
   }, 400_000);
 
   it('invokes asynchronously and waits for the result', async () => {
