@@ -11,7 +11,8 @@ import type { Reservation } from './tally.js';
 /** The length a client promised for the decoded body, when it gave one we can trust to reserve up front. */
 export function declaredLength(req: http.IncomingMessage, payloadHash: string): number | undefined {
   const decoded = req.headers['x-amz-decoded-content-length'];
-  const chunked = payloadHash.startsWith('STREAMING-') || /\baws-chunked\b/.test(String(req.headers['content-encoding'] ?? ''));
+  // The signed mode alone says whether the body is framed (payload.ts refuses aws-chunked under any other).
+  const chunked = payloadHash.startsWith('STREAMING-');
   // An aws-chunked Content-Length counts the chunk framing too: only the decoded length is the object's.
   const text = decoded ?? (chunked ? undefined : req.headers['content-length']);
   if (typeof text !== 'string' || !/^\d{1,16}$/.test(text)) return undefined;
