@@ -131,7 +131,7 @@ export async function packDirectory(dir: string): Promise<Packed> {
   const files = listing.entries.filter((e) => e.type === 'file');
   if (files.length === 0) {
     const out = [...listing.ignored, ...listing.secrets];
-    const why = out.length > 0 ? ` (${IGNORE_FILE} or the defaults leave out ${out.join(', ')})` : '';
+    const why = out.length > 0 ? ` (${IGNORE_FILE} or the defaults leave out ${out.join(', ')}; a \`!NAME\` line in ${IGNORE_FILE} sends one)` : '';
     throw usageError(`nothing to deploy in ${dir}: no file would be uploaded${why}`);
   }
   const pack = tar.pack();

@@ -197,6 +197,13 @@ describe('stratus deploy: what is packed', () => {
     expect((err as CliError).message).toMatch(/\.stratusignore: cannot read missing\.txt for its #!include line/);
   });
 
+  it('refuses a directory holding only secret-looking files, naming them and the way to send one', async () => {
+    await write({ '.env': 'a', 'key.pem': 'b' });
+    const err = await packDirectory(dir).catch((e: unknown) => e);
+    expect((err as CliError).exitCode).toBe(EXIT.usage);
+    expect((err as CliError).message).toMatch(/nothing to deploy .*leave out \.env, key\.pem; a `!NAME` line in \.stratusignore sends one\)$/);
+  });
+
   it('counts the names past twenty in the note instead of listing them all', () => {
     const many = Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, '0')}.pem`);
     const note = secretsNote(many);
