@@ -1,4 +1,4 @@
-// The README's first example ("Five minutes with curl": one index.js with `export default`) leaves no
+// The tutorial's first example (docs/tutorial.md, "A first function": one index.js with `export default`) leaves no
 // error in the function's log (issue 11, item 6). It used to: its tree got a package.json without
 // "type", and Node's MODULE_TYPELESS_PACKAGE_JSON notice on stderr was stored as an error line at every
 // start. A real platform (process backend, real builder, the runtime, the log collector), no service.
@@ -12,10 +12,10 @@ import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 
-// Verbatim from README.md.
+// Verbatim from docs/tutorial.md.
 const HELLO = "export default async function (event, context) {\n  return { message: `hello ${event.query.name ?? 'world'}`, requestId: context.requestId };\n}\n";
 
-describe("the README's first example", () => {
+describe("the tutorial's first example", () => {
   let stateDir: string;
   let platform: RunningPlatform;
   beforeAll(async () => {
@@ -30,8 +30,8 @@ describe("the README's first example", () => {
     fs.rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it('is in the README as tested here', () => {
-    expect(fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8')).toContain(HELLO);
+  it('is in the tutorial as tested here', () => {
+    expect(fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/tutorial.md'), 'utf8')).toContain(HELLO);
   });
 
   it('answers, and its log holds the instance\'s lines but no error', async () => {

@@ -1,15 +1,11 @@
-// The README's bash blocks as tests run them: a section's blocks in order, the "# {…}" outputs they promise,
+// The docs' bash blocks as tests run them: a page's blocks in order, the "# {…}" outputs they promise,
 // and bash to run them with (-euo pipefail, output collected, killed past a bound).
 
 import { spawn } from 'node:child_process';
 
-/** The bash blocks of one README section, in order. */
-export function bashBlocks(markdown: string, heading: string): string[] {
-  const start = markdown.indexOf(`\n## ${heading}\n`);
-  if (start < 0) throw new Error(`README has no section "${heading}"`);
-  const end = markdown.indexOf('\n## ', start + 1);
-  const section = markdown.slice(start, end < 0 ? undefined : end);
-  return [...section.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!);
+/** Every bash block of a markdown page, in order (```bash fences only: ```sh blocks are not run). */
+export function bashBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/^```bash\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
 }
 
 /** "# {…}" comment lines as patterns: "…" stands for anything. */
@@ -24,16 +20,45 @@ export function promisedOutputs(blocks: string[]): RegExp[] {
     });
 }
 
-export function runBash(script: string, cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+export interface BashRun {
+  code: number | null;
+  out: string;
+  /** The process group the script led: every process it started, background servers included, is in it. */
+  pgid: number;
+}
+
+/**
+ * Runs a script in a process group of its own (so what it leaves running can be found, and killed by the
+ * caller whatever happened), with stdout and stderr interleaved as a terminal would show them.
+ */
+export function runBash(script: string, opts: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv }): Promise<BashRun> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', ['-euo', 'pipefail', '-c', script], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), opts.timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out });
+      resolve({ code, out, pgid: child.pid! });
     });
   });
+}
+
+/** True while any process of the group is alive. */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function killGroup(pgid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
 }

@@ -44,11 +44,11 @@ describe('webhook signature', () => {
   });
 });
 
-describe("the README's verification snippet", () => {
+describe("docs/pipeline.md's verification snippet", () => {
   it('accepts what Stratus signs and refuses a changed body or a stale timestamp', async () => {
-    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const readme = fs.readFileSync(path.resolve(import.meta.dirname, '../../docs/pipeline.md'), 'utf8');
     const snippet = /^## Notifications$[\s\S]*?```js\n([\s\S]*?)```/m.exec(readme)?.[1];
-    expect(snippet, 'README "Notifications" has a js block').toBeDefined();
+    expect(snippet, 'docs/pipeline.md "Notifications" has a js block').toBeDefined();
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-readme-')), 'verify.mjs');
     fs.writeFileSync(file, snippet!);
     const { verified } = (await import(pathToFileURL(file).href)) as { verified: (s: string, b: string, h: Record<string, string>) => boolean };

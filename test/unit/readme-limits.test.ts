@@ -1,4 +1,4 @@
-// The limits the README states for a function (config ranges, request body size) are the ones the code
+// The limits docs/functions.md states for a function (config ranges, request body size) are the ones the code
 // enforces: core/function-config.ts LIMITS and the runtimes' default STRATUS_MAX_BODY_BYTES.
 
 import { readFileSync } from 'node:fs';
@@ -7,16 +7,16 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../core/function-config.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
-const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const readme = readFileSync(path.join(ROOT, 'docs/functions.md'), 'utf8');
 
-/** The README's "Function config" table row of a field. */
+/** docs/functions.md's "Function config" table row of a field. */
 function row(field: string): string {
   const line = readme.split('\n').find((l) => l.startsWith(`| \`${field}\` |`));
-  expect(line, `README has no config row for ${field}`).toBeDefined();
+  expect(line, `docs/functions.md has no config row for ${field}`).toBeDefined();
   return line!;
 }
 
-describe('README limits', () => {
+describe('the limits docs/functions.md states', () => {
   it.each(['memoryMb', 'timeoutMs', 'concurrency', 'maxInstances', 'idleTtlMs', 'cpus'] as const)('states the range of %s as enforced', (field) => {
     const { min, max } = LIMITS[field];
     expect(row(field)).toContain(`${min}–${max}`);
