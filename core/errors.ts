@@ -79,11 +79,22 @@ export function isStratusError(err: unknown): err is StratusError {
   return err instanceof StratusError;
 }
 
+/**
+ * Where the gateway serves the error catalogue (docs/errors.md; gateway/routes/system.ts). A problem's `type` is
+ * a reference to the code's entry there — relative (RFC 9457 allows a URI reference), so it resolves against the
+ * Stratus that answered rather than naming a domain, and its fragment is the entry's heading anchor.
+ */
+export const ERROR_DOCS_PATH = '/docs/errors.md';
+
+export function problemType(code: ErrorCode): string {
+  return `${ERROR_DOCS_PATH}#${code.toLowerCase()}`;
+}
+
 /** RFC 9457 problem details body for an error. */
 export function toProblem(err: StratusError, instance?: string): Record<string, unknown> {
   const { retryAfterSeconds: _r, ...extra } = err.details;
   return {
-    type: `https://stratus.dev/problems/${err.code.toLowerCase().replace(/_/g, '-')}`,
+    type: problemType(err.code),
     title: ERROR_CATALOGUE[err.code].title,
     status: err.status,
     code: err.code,

@@ -21,7 +21,8 @@ export const PROBLEMS = {
 
 export function sendProblem(res, code, detail, headers = {}) {
   const { status, title } = PROBLEMS[code];
-  const type = `https://stratus.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`;
+  // The gateway's error catalogue entry (core/errors.ts problemType): served by whichever Stratus answered.
+  const type = `/docs/errors.md#${code.toLowerCase()}`;
   const body = JSON.stringify({ type, title, status, code, detail });
   res.writeHead(status, { ...headers, 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(body) });
   res.end(body);

@@ -27,7 +27,8 @@ PROBLEMS = {
 def problem(code, detail, headers=None):
     """(status, headers, body) of a problem answer."""
     status, title = PROBLEMS[code]
-    doc = {"type": "https://stratus.dev/problems/" + code.lower().replace("_", "-"), "title": title, "status": status, "code": code, "detail": detail}
+    # The gateway's error catalogue entry (core/errors.ts problemType): served by whichever Stratus answered.
+    doc = {"type": "/docs/errors.md#" + code.lower(), "title": title, "status": status, "code": code, "detail": detail}
     return status, {**(headers or {}), "content-type": "application/problem+json"}, json.dumps(doc, separators=(",", ":")).encode("utf-8")
 
 

@@ -39,7 +39,7 @@ interface Answer {
 function expectProblem(how: string, res: Answer, code: ErrorCode): Record<string, unknown> {
   const body = res.body as Record<string, unknown>;
   expect(res.headers['content-type'], how).toMatch(/^application\/problem\+json/);
-  expect(body, how).toMatchObject({ type: `https://stratus.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`, title: ERROR_CATALOGUE[code].title, status: ERROR_CATALOGUE[code].status, code });
+  expect(body, how).toMatchObject({ type: `/docs/errors.md#${code.toLowerCase()}`, title: ERROR_CATALOGUE[code].title, status: ERROR_CATALOGUE[code].status, code });
   expect(res.status, how).toBe(ERROR_CATALOGUE[code].status);
   expect(String(body.detail ?? '').length, how).toBeGreaterThan(10);
   provoked.set(code, how);

@@ -201,7 +201,7 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect(res.headers['x-stratus-request-id']).toBe('rid-throw');
     expect(res.headers['content-type']).toBe('application/problem+json');
     expect(res.json()).toEqual({
-      type: 'https://stratus.dev/problems/function-error', title: 'The function threw an error', status: 500, code: 'FUNCTION_ERROR',
+      type: '/docs/errors.md#function_error', title: 'The function threw an error', status: 500, code: 'FUNCTION_ERROR',
       detail: expect.stringContaining('rid-throw'),
     });
     expect(res.text).not.toContain('boom');
@@ -230,7 +230,7 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     const res = await request(p, { method: 'POST', body: 'x'.repeat(100) });
     expect(res.status).toBe(413);
     expect(res.headers['content-type']).toBe('application/problem+json');
-    expect(res.json()).toMatchObject({ type: 'https://stratus.dev/problems/payload-too-large', status: 413, code: 'PAYLOAD_TOO_LARGE', detail: expect.stringContaining('16 bytes') });
+    expect(res.json()).toMatchObject({ type: '/docs/errors.md#payload_too_large', status: 413, code: 'PAYLOAD_TOO_LARGE', detail: expect.stringContaining('16 bytes') });
   });
 
   it('exits 1 with a clear message when the handler cannot be loaded', async () => {

@@ -3,9 +3,12 @@
 // Adding a code without documenting it fails here.
 
 import { readFileSync } from 'node:fs';
+import express from 'express';
+import request from 'supertest';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { ERROR_CATALOGUE, StratusError, toProblem, type ErrorCode } from '../../core/errors.js';
+import { ERROR_CATALOGUE, ERROR_DOCS_PATH, StratusError, toProblem, type ErrorCode } from '../../core/errors.js';
+import { systemRouter } from '../../gateway/routes/system.js';
 
 const DOC_PATH = fileURLToPath(new URL('../../docs/errors.md', import.meta.url));
 const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
@@ -60,6 +63,23 @@ describe('error catalogue', () => {
       expect(entry!.status, `${code}: the documented HTTP status differs from core/errors.ts`).toBe(ERROR_CATALOGUE[code].status);
       expect(entry!.when, `${code}: add a "- **When:**" line`).toBe(true);
       expect(entry!.whatToDo, `${code}: add a "- **What to do:**" line`).toBe(true);
+    });
+
+    it("gives every problem a type that is its entry's anchor in the catalogue the gateway serves", async () => {
+      const markdown = readFileSync(DOC_PATH, 'utf8');
+      // GitHub's heading anchor: the heading lower-cased (a code has only letters and underscores).
+      const anchors = new Set([...markdown.matchAll(/^### ([A-Z_]+)$/gm)].map((m) => m[1]!.toLowerCase()));
+      for (const code of codes) {
+        const type = toProblem(new StratusError(code, 'x')).type as string;
+        expect(type, code).toBe(`${ERROR_DOCS_PATH}#${code.toLowerCase()}`);
+        expect(anchors.has(type.split('#')[1]!), `${type} names no heading of docs/errors.md`).toBe(true);
+      }
+      expect(markdown, "docs/errors.md's example shows the type as answered").toContain(`"type": "${toProblem(new StratusError('FUNCTION_NOT_FOUND', 'x')).type as string}"`);
+      const app = express().use(systemRouter({ registry: { render: async () => '' } as never, auth: (_q, r) => void r.status(401).end(), storeKind: 'memory', backendKind: 'process' }));
+      const served = await request(app).get(ERROR_DOCS_PATH);
+      expect(served.status).toBe(200);
+      expect(served.headers['content-type']).toMatch(/^text\/markdown/);
+      expect(served.text).toBe(markdown);
     });
 
     it('documents no code that does not exist', () => {
