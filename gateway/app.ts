@@ -22,6 +22,7 @@ import { buildsRouter } from './routes/builds.js';
 import { functionsRouter } from './routes/functions.js';
 import { gitHooksRouter } from './routes/git-hooks.js';
 import { hooksRouter } from './routes/hooks.js';
+import { openApiRouter } from './routes/openapi.js';
 import { invocationsRouter } from './routes/invocations.js';
 import { logsRouter } from './routes/logs.js';
 import { notificationsRouter } from './routes/notifications.js';
@@ -47,6 +48,8 @@ export interface GatewayApp extends http.RequestListener {
   readonly triggers: TriggerService;
   /** Alias moves, rollouts and rollbacks. */
   readonly releases: ReleaseService;
+  /** The express app behind /v1, /healthz, /metrics and /ui: what it mounts is held equal to the OpenAPI document. */
+  readonly api: express.Express;
   /** Stops watching the store and ends followed build logs; the HTTP server is closed by its owner. */
   close(): Promise<void>;
 }
@@ -80,7 +83,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   const origins = new Origins(deps.config);
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations, functionsDomain: origins.domain });
   // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
-  const adminKey = adminKeyCheck(deps.apiKey, deps.clock, deps.config.auth);
+  const adminKey = adminKeyCheck(deps.apiKey, deps.clock, deps.config.auth, logger);
   const auth = requireApiKey(adminKey);
   const builds = buildsRouter(deps.store, logger, deps.buildLogPollMs ?? 250);
   const ui = createDashboard({ ...deps, logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey, builds: builds.router, origins });
@@ -93,6 +96,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   });
   api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));
   // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
+  api.use('/v1', openApiRouter()); // the API's description: public, it holds nothing secret (routes/openapi.ts)
   api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.storageTriggers }));
   api.use('/v1', gitHooksRouter({ service, store: deps.store, config: deps.config, logger })); // proves the function's git.secret instead
   api.use('/ui', ui.router); // the dashboard (gateway/ui/): its own session cookie, which /v1 never takes
@@ -126,6 +130,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     asyncInvocations,
     triggers,
     releases,
+    api,
     close: async () => {
       await ownQueue?.close();
       builds.close();

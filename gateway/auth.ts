@@ -9,6 +9,7 @@ import type { RequestHandler } from 'express';
 import type { Config } from '../core/config.js';
 import { StratusError } from '../core/errors.js';
 import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
 import { AuthThrottle, DEFAULT_THROTTLE_LIMITS } from './auth-throttle.js';
 import { clientAddress, type ClientOf } from './client-address.js';
 
@@ -59,7 +60,8 @@ export function requireApiKey(check: AdminKeyCheck): RequestHandler {
 }
 
 /** The one check of a gateway, from its settings: per-client throttle, client by address (and trusted proxies). */
-export function adminKeyCheck(apiKey: string, clock: Clock, settings: Config['auth']): AdminKeyCheck {
+export function adminKeyCheck(apiKey: string, clock: Clock, settings: Config['auth'], logger?: Pick<Logger, 'warn'>): AdminKeyCheck {
   const throttle = new AuthThrottle(clock, { ...DEFAULT_THROTTLE_LIMITS, maxFailures: settings.maxFailures, windowMs: settings.windowMs });
-  return new AdminKeyCheck(apiKey, throttle, clientAddress(settings.trustedProxies));
+  const untrustedProxy = logger && ((peer: string) => logger.warn(`requests from ${peer} carry X-Forwarded-For, but STRATUS_TRUSTED_PROXIES does not name it: if it is a proxy, the wrong-key throttle counts everyone behind that proxy as one client (one stranger's wrong keys would hold the right key of everybody behind it); name the proxy in STRATUS_TRUSTED_PROXIES`));
+  return new AdminKeyCheck(apiKey, throttle, clientAddress(settings.trustedProxies, untrustedProxy));
 }

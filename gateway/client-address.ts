@@ -20,8 +20,19 @@ export function checkTrustedProxies(list: readonly string[]): void {
 }
 
 /** The client key of a request: an IPv4 address, an IPv6 /64 ("2001:db8:1:2::/64"), or the raw peer text. */
-export function clientAddress(trustedProxies: readonly string[]): ClientOf {
-  if (trustedProxies.length === 0) return (req) => clientKey(req.socket.remoteAddress);
+export function clientAddress(trustedProxies: readonly string[], onUntrustedForward?: (peer: string) => void): ClientOf {
+  if (trustedProxies.length === 0) {
+    // A proxy nobody named: every client behind it is one to the throttle, and one stranger's wrong keys
+    // hold the operator's right one too. Said once, so the operator can name the proxy.
+    let told = onUntrustedForward === undefined;
+    return (req) => {
+      if (!told && req.headers['x-forwarded-for'] !== undefined) {
+        told = true;
+        onUntrustedForward!(req.socket.remoteAddress ?? 'unknown');
+      }
+      return clientKey(req.socket.remoteAddress);
+    };
+  }
   const trust = proxyAddr.compile([...trustedProxies]);
   return (req) => clientKey(req.socket.remoteAddress === undefined ? undefined : proxyAddr(req, trust));
 }

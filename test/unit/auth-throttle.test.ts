@@ -112,3 +112,17 @@ describe('client addresses', () => {
     }
   });
 });
+
+describe('a proxy nobody named', () => {
+  const req = (peer: string, headers: http.IncomingHttpHeaders = {}) => ({ socket: { remoteAddress: peer }, headers }) as unknown as http.IncomingMessage;
+
+  it('is said once, naming its address, when its requests carry X-Forwarded-For; its clients stay one client', () => {
+    const told: string[] = [];
+    const of = clientAddress([], (peer) => told.push(peer));
+    expect(of(req('127.0.0.1'))).toBe('127.0.0.1');
+    expect(told).toEqual([]);
+    expect(of(req('127.0.0.1', { 'x-forwarded-for': '198.51.100.7' }))).toBe('127.0.0.1');
+    expect(of(req('127.0.0.1', { 'x-forwarded-for': '198.51.100.8' }))).toBe('127.0.0.1');
+    expect(told).toEqual(['127.0.0.1']);
+  });
+});
