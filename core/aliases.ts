@@ -24,7 +24,8 @@ export interface AliasTarget {
 }
 
 const version = z.number().int().min(1);
-const aliasBody = z.union([
+/** The body of PUT …/aliases/:alias (parseAliasBody; the OpenAPI document describes it). */
+export const aliasBodySchema = z.union([
   z.strictObject({ version }),
   z.strictObject({
     versions: z
@@ -37,7 +38,7 @@ const aliasBody = z.union([
 
 /** The body of PUT …/aliases/:alias: `{ "version": N }` or `{ "versions": [{ version, weight }, { version, weight }] }`. */
 export function parseAliasBody(input: unknown): WeightedVersion[] {
-  const r = aliasBody.safeParse(input);
+  const r = aliasBodySchema.safeParse(input);
   if (r.success) return 'version' in r.data ? [{ version: r.data.version, weight: 100 }] : r.data.versions;
   // A union reports each branch; name the one the caller meant.
   const meant = typeof input === 'object' && input !== null && 'versions' in input ? 1 : 0;

@@ -88,6 +88,8 @@ const storageSchema = z.strictObject({
 });
 
 const triggerSchemas = { http: httpSchema, cron: cronSchema, storage: storageSchema } as const;
+/** Any one trigger, by its type: what parseTrigger validates, as one schema for the OpenAPI document. */
+export const triggerSchema = z.discriminatedUnion('type', [httpSchema, cronSchema, storageSchema]);
 
 export type HttpTriggerSpec = z.output<typeof httpSchema>;
 export type CronTriggerSpec = z.output<typeof cronSchema>;

@@ -3,10 +3,17 @@
 
 import type { ServerResponse } from 'node:http';
 import express, { type Router } from 'express';
+import { z } from 'zod';
 import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import { TERMINAL_BUILD_STATUSES } from '../../core/types.js';
+import { parseQuery } from './query.js';
+
+/** The query of GET /v1/builds/:id/logs (also its description in the OpenAPI document). */
+export const buildLogQuerySchema = z.object({
+  follow: z.enum(['1', 'true', '0', 'false'], { error: 'must be 1 or true (stream the log as server-sent events until the build ends), 0 or false' }).optional().meta({ description: '1 or true: stream the log as server-sent events (`log`, then one `end`) until the build ends' }),
+});
 
 export interface BuildsRoute {
   router: Router;
@@ -82,7 +89,8 @@ export function buildsRouter(store: Store, logger: Logger, pollMs: number): Buil
   router.get('/builds/:id/logs', async (req, res) => {
     const id = String(req.params.id);
     await requireBuild(id);
-    const follow = req.query.follow === '1' || req.query.follow === 'true';
+    const { follow: given } = parseQuery(buildLogQuerySchema, req.query as Record<string, unknown>);
+    const follow = given === '1' || given === 'true';
     if (!follow) {
       const { text } = await store.readBuildLog(id, 0);
       res.type('text/plain; charset=utf-8').send(text);

@@ -18,6 +18,7 @@
 
 import { createHash } from 'node:crypto';
 import express, { type RequestHandler, type Router } from 'express';
+import { z } from 'zod';
 import type { Config } from '../../core/config.js';
 import { StratusError, isStratusError } from '../../core/errors.js';
 import { AddressPolicy } from '../../core/ip-policy.js';
@@ -162,10 +163,13 @@ export function gitHooksRouter(deps: GitHooksDeps): Router {
   return router;
 }
 
+/** The hook's query (also its description in the OpenAPI document); other parameters are ignored, as forges may add their own. */
+export const gitHookQuerySchema = z.object({ redeploy: z.enum(['true', 'false']).optional().meta({ description: 'true builds a commit that is already a version of the function again' }) });
+
 /** ?redeploy=true builds a commit that is already a version; absent or false does not. */
 function redeployAsked(value: unknown): boolean {
-  if (value === undefined || value === 'false') return false;
-  if (value === 'true') return true;
+  const given = gitHookQuerySchema.shape.redeploy.safeParse(value);
+  if (given.success) return given.data === 'true';
   throw new StratusError('INVALID_REQUEST', 'redeploy is "true" or "false" (once): true builds a commit that is already a version of the function again', { field: 'redeploy' });
 }
 

@@ -86,7 +86,8 @@ const recordSchema = z.object({
     }),
   }),
 });
-const bodySchema = z.object({
+/** MinIO's webhook body (also what the OpenAPI document describes). */
+export const minioEventSchema = z.object({
   EventName: z.string().max(200).optional(),
   Key: z.string().max(4096).optional(),
   Records: z.array(recordSchema).min(1, 'MinIO sends at least one record').max(MAX_RECORDS),
@@ -94,7 +95,7 @@ const bodySchema = z.object({
 
 /** MinIO's body → object events (keys decoded); INVALID_REQUEST naming the first field that is wrong. */
 export function parseMinioBody(body: unknown): ObjectEvent[] {
-  const parsed = bodySchema.safeParse(body);
+  const parsed = minioEventSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = ['body', ...issue.path.map(String)].join('.');

@@ -80,14 +80,18 @@ export function invocationsRouter(deps: InvocationsRouterDeps): Router {
   return router;
 }
 
+/** The Idempotency-Key header's value (also its description in the OpenAPI document). */
+export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/).meta({ description: 'the same key within the idempotency window answers the first submission again (duplicate: true) instead of queuing another' });
+
 /** The Idempotency-Key header (one, 1–200 printable characters), if given. */
 export function idempotencyKey(req: Pick<Request, 'headers'>): string | undefined {
   const v = req.headers[IDEMPOTENCY_HEADER];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(v)) {
+  const given = idempotencyKeySchema.safeParse(v);
+  if (!given.success) {
     throw new StratusError('INVALID_REQUEST', 'give one Idempotency-Key header of 1 to 200 printable characters', { field: 'headers.idempotency-key' });
   }
-  return v;
+  return given.data;
 }
 
 /** A sync invocation (or an async one whose job has expired) seen through its record. */

@@ -18,7 +18,14 @@ export function limitParam(max: number, description: string) {
     .regex(/^\d{1,7}$/, message)
     .transform(Number)
     .pipe(z.number().min(1, message).max(max, message))
-    .meta({ description, override: { type: 'integer', minimum: 1, maximum: max } });
+    .meta({
+      description,
+      // zod-openapi's hook: the rendered schema is the integer a client sends, not the digits' pattern.
+      override: ({ jsonSchema }: { jsonSchema: Record<string, unknown> }) => {
+        delete jsonSchema.pattern;
+        Object.assign(jsonSchema, { type: 'integer', minimum: 1, maximum: max });
+      },
+    });
 }
 
 /** An ISO 8601 time (anything Date.parse reads), normalized to UTC. */

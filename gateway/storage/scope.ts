@@ -50,11 +50,12 @@ const scopeSchema = z.strictObject({
   access: z.array(z.enum(RIGHTS, { message: `each right is one of ${RIGHTS.map((r) => `"${r}"`).join(', ')}` })).min(1, `give at least one right: ${RIGHTS.map((r) => `"${r}"`).join(', ')}`),
 });
 
-const bodySchema = z.strictObject({ scope: scopeSchema.optional() }).optional();
+/** The body of POST /v1/storage/keys (also what the OpenAPI document describes). */
+export const keyRequestSchema = z.strictObject({ scope: scopeSchema.optional() }).optional();
 
 /** The body of POST /v1/storage/keys → the key's scope; INVALID_REQUEST naming the first field that is wrong. */
 export function parseKeyRequest(body: unknown): KeyScope {
-  const parsed = bodySchema.safeParse(body);
+  const parsed = keyRequestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const unknown = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
