@@ -35,7 +35,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}, extra: Pick<GatewayDeps, 'records' | 'asyncQueue' | 'storageTriggers'> = {}): Promise<Harness> {
+export async function startHarness(env: Record<string, string> = {}, extra: Pick<GatewayDeps, 'records' | 'asyncQueue' | 'storageTriggers' | 'notifications' | 'images' | 'storage'> = {}): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-gw-'));
   const socketPath = path.join(dir, 'instance.sock');
   const instance = { handle: ((_req, res) => res.end('ok')) as http.RequestListener };
