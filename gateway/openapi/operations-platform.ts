@@ -4,7 +4,6 @@
 
 import { z } from 'zod';
 import { ERROR_DOCS_PATH } from '../../core/errors.js';
-import { triggerSchema } from '../../core/triggers.js';
 import { gitHookQuerySchema } from '../routes/git-hooks.js';
 import { minioEventSchema } from '../routes/hooks.js';
 import { deliveryQuerySchema } from '../routes/notifications.js';
@@ -12,6 +11,7 @@ import { invokeKeyBodySchema, triggerQuerySchema } from '../routes/triggers.js';
 import { usageQuerySchema } from '../routes/usage.js';
 import { keyRequestSchema } from '../storage/scope.js';
 import type { OperationGroup } from './operation.js';
+import { trigger } from './schemas.js';
 
 const json = 'application/json';
 const id = (what: string) => z.string().meta({ description: what });
@@ -21,7 +21,7 @@ export const platformOperations: OperationGroup = [
     method: 'post', path: '/v1/functions/:name/triggers', tag: 'Triggers', access: 'admin',
     summary: 'Add a trigger',
     description: 'cron (a schedule in a time zone), storage (object events of a bucket) or http (the function URL\'s auth, methods and CORS; at most one, its id is "http").',
-    body: { [json]: triggerSchema },
+    body: { [json]: trigger },
     answers: { 201: { description: 'the trigger with its id and links', type: json } },
     errors: ['FUNCTION_NOT_FOUND', 'INVALID_TRIGGER', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT'],
   },

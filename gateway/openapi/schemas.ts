@@ -7,6 +7,9 @@ import { ALIAS_NAME } from '../../core/aliases.js';
 import { functionConfigSchema } from '../../core/function-config.js';
 import { MAX_TRIGGERS_PER_FUNCTION, triggerSchema } from '../../core/triggers.js';
 
+/** A trigger (parseTrigger's schemas), named: the deploy config and POST …/triggers both take one. */
+export const trigger = triggerSchema.meta({ id: 'Trigger', description: 'One of three types, told apart by `type`; unknown keys are refused (INVALID_TRIGGER).' });
+
 /** A function name in a path: any other answers FUNCTION_NOT_FOUND. */
 export const functionName = functionConfigSchema.shape.name.meta({ description: 'the function\'s name' });
 
@@ -18,7 +21,7 @@ export const aliasName = z.string().regex(ALIAS_NAME).meta({ description: 'an al
  * triggers once the version is recorded (functions.ts takes it out and parseTriggerList checks it first).
  */
 export const deployConfigSchema = functionConfigSchema
-  .extend({ triggers: z.array(triggerSchema).max(MAX_TRIGGERS_PER_FUNCTION).optional().meta({ description: 'replaces every trigger of the function (at most one http trigger)' }) })
+  .extend({ triggers: z.array(trigger).max(MAX_TRIGGERS_PER_FUNCTION).optional().meta({ description: 'replaces every trigger of the function (at most one http trigger)' }) })
   .meta({ id: 'DeployConfig', description: 'A function\'s configuration; unknown keys are refused (INVALID_CONFIG).' });
 
 const env = functionConfigSchema.shape.env.unwrap();
