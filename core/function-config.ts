@@ -27,42 +27,45 @@ const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export const functionConfigSchema = z
   .strictObject({
-    name: z.string().regex(FUNCTION_NAME, 'must start with a lowercase letter and hold only a-z, 0-9 and "-" (at most 63)'),
-    runtime: z.enum(['node', 'python']).optional(),
+    name: z.string().regex(FUNCTION_NAME, 'must start with a lowercase letter and hold only a-z, 0-9 and "-" (at most 63)').meta({ description: 'a-z, 0-9 and "-", from a letter, at most 63' }),
+    runtime: z.enum(['node', 'python']).optional().meta({ description: 'required for uploaded code; not with image' }),
     /** "file.export" for node (default index.handler → export default), "module.function" for python. */
-    handler: z.string().min(1).max(200).regex(/^[A-Za-z0-9_./-]+$/, 'may hold letters, digits, "_", ".", "/" and "-"').optional(),
+    handler: z.string().min(1).max(200).regex(/^[A-Za-z0-9_./-]+$/, 'may hold letters, digits, "_", ".", "/" and "-"').optional().meta({ description: 'file.export (node, default index.handler), module.function (python, default main.handler)' }),
     /** A user's own image instead of uploaded code; it must speak the runtime protocol. */
-    image: z.string().min(1).max(500).optional(),
-    memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).default(LIMITS.memoryMb.default),
-    timeoutMs: z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max).default(LIMITS.timeoutMs.default),
+    image: z.string().min(1).max(500).optional().meta({ description: 'an image of your own that speaks the runtime protocol, instead of uploaded code' }),
+    memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).default(LIMITS.memoryMb.default).meta({ description: 'memory limit (cgroup) of each instance' }),
+    timeoutMs: z.number().int().min(LIMITS.timeoutMs.min).max(LIMITS.timeoutMs.max).default(LIMITS.timeoutMs.default).meta({ description: 'per request; past it the caller gets 504 and a stuck instance is recycled' }),
     env: z
       .record(z.string().regex(envName, 'environment variable names are letters, digits and "_"'), z.string().max(32_768))
       .refine((e) => Object.keys(e).every((k) => !k.startsWith('STRATUS_')), 'names starting with STRATUS_ are reserved')
-      .default({}),
+      .default({})
+      .meta({ description: 'environment variables (names starting STRATUS_ are reserved)' }),
     /** Requests one instance serves at once. */
-    concurrency: z.number().int().min(LIMITS.concurrency.min).max(LIMITS.concurrency.max).default(LIMITS.concurrency.default),
-    minInstances: z.number().int().min(0).max(LIMITS.maxInstances.max).default(0),
-    maxInstances: z.number().int().min(LIMITS.maxInstances.min).max(LIMITS.maxInstances.max).default(LIMITS.maxInstances.default),
+    concurrency: z.number().int().min(LIMITS.concurrency.min).max(LIMITS.concurrency.max).default(LIMITS.concurrency.default).meta({ description: 'requests one instance serves at once' }),
+    minInstances: z.number().int().min(0).max(LIMITS.maxInstances.max).default(0).meta({ description: 'kept warm at all times; at most maxInstances' }),
+    maxInstances: z.number().int().min(LIMITS.maxInstances.min).max(LIMITS.maxInstances.max).default(LIMITS.maxInstances.default).meta({ description: 'upper bound of instances' }),
     /** Idle time after which the function scales to zero (when minInstances is 0). */
-    idleTtlMs: z.number().int().min(LIMITS.idleTtlMs.min).max(LIMITS.idleTtlMs.max).default(LIMITS.idleTtlMs.default),
+    idleTtlMs: z.number().int().min(LIMITS.idleTtlMs.min).max(LIMITS.idleTtlMs.max).default(LIMITS.idleTtlMs.default).meta({ description: 'scale to zero after this long without requests (when minInstances is 0)' }),
     /** 'egress': outbound connections allowed (the default); 'none': no interface but loopback. */
-    network: z.enum(NETWORK_POLICIES).default('egress'),
+    network: z.enum(NETWORK_POLICIES).default('egress').meta({ description: 'egress: outbound connections allowed; none: no interface but loopback' }),
     /** Hard cap in cores (0.5 = half a core), enforced by the backend; unset: only a fair share under contention. */
-    cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
+    cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional().meta({ description: 'hard CPU cap in cores (0.5 = half a core); unset: a fair share under contention only' }),
     /** Async invocations: attempts in all, and the first retry's delay (doubled for each further one). Unset: asyncPolicy's defaults. */
     async: z
       .strictObject({
         maxAttempts: z.number().int().min(LIMITS.asyncMaxAttempts.min).max(LIMITS.asyncMaxAttempts.max).default(LIMITS.asyncMaxAttempts.default),
         backoffMs: z.number().int().min(LIMITS.asyncBackoffMs.min).max(LIMITS.asyncBackoffMs.max).default(LIMITS.asyncBackoffMs.default),
       })
-      .optional(),
+      .optional()
+      .meta({ description: 'async invocations: attempts in all, and the first retry\'s delay (doubled for each further one)' }),
     /** The build's check stage (builder/checks.ts): lint (ESLint, pyflakes) and the function's own tests (npm test, pytest). Unset: both on. */
     checks: z
       .strictObject({
         lint: z.boolean().default(true),
         test: z.boolean().default(true),
       })
-      .optional(),
+      .optional()
+      .meta({ description: 'the build\'s checks: lint (ESLint, pyflakes) and test (npm test, pytest); false skips one; a PATCH replaces it whole' }),
     /** Where this function's notifications go besides the platform's own (gateway/notify/): a signed webhook, email addresses. */
     notify: z
       .strictObject({
@@ -75,9 +78,10 @@ export const functionConfigSchema = z
           .optional(),
         email: z.array(z.email('must be an email address')).min(1, 'give at least one address, or leave email out').max(LIMITS.notifyEmails.max).optional(),
       })
-      .optional(),
+      .optional()
+      .meta({ description: 'this function\'s own notification channels besides the platform\'s: a signed webhook, email addresses; a PATCH replaces it whole' }),
     /** Builds from git pushes (POST /v1/hooks/git/NAME): branch, sub-directory, the hook's secret, a pinned repository. */
-    git: gitSettingsSchema.optional(),
+    git: gitSettingsSchema.optional().meta({ description: 'builds from git pushes: branch, directory, the hooks\' secret, a pinned repository; not with image; a PATCH replaces it whole' }),
   })
   .refine((c) => c.minInstances <= c.maxInstances, { message: 'minInstances must not exceed maxInstances', path: ['minInstances'] })
   .refine((c) => c.image !== undefined || c.runtime !== undefined, { message: 'give a runtime ("node" or "python") for uploaded code', path: ['runtime'] })
