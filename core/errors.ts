@@ -3,7 +3,7 @@
 // has to act on it. Internal causes are logged, never sent to the caller.
 
 export const ERROR_CATALOGUE = {
-  UNAUTHORIZED: { status: 401, title: 'Missing or wrong API key' },
+  UNAUTHORIZED: { status: 401, title: 'Missing or wrong key' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   FUNCTION_NOT_FOUND: { status: 404, title: 'Function not found' },
   BUILD_NOT_FOUND: { status: 404, title: 'Build not found' },
