@@ -1,15 +1,17 @@
 // The command line: every command, its arguments and flags, with commander. Each action only hands its
 // parsed input to a function in commands/; what a command does lives there.
 
+//
+// Each command's module is imported when that command runs, not before: the CLI starts in ~0.1 s of its
+// own instead of ~0.3 s, because yaml, tar-stream and ignore (deploy's) load only for deploy.
+
 import { Command, Option } from 'commander';
-import { build, get, list, remove, versions } from './commands/functions.js';
-import { deploy } from './commands/deploy.js';
-import { invoke } from './commands/invoke.js';
-import { logs } from './commands/logs.js';
-import { login, showConfig } from './commands/login.js';
-import { listAliases, removeAlias, rollback, setAlias } from './commands/release.js';
-import { createKey, listKeys, revokeKey, triggers } from './commands/triggers.js';
 import type { Context } from './context.js';
+
+const functions = () => import('./commands/functions.js');
+const release = () => import('./commands/release.js');
+const keysOf = () => import('./commands/triggers.js');
+const loginOf = () => import('./commands/login.js');
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const json = () => new Option('--json', "print the API's JSON instead of a table");
@@ -41,11 +43,11 @@ export function buildProgram(ctx: Context, version: string): Command {
     .option('-v, --verbose', "show the tools' output (npm, docker) under each stage")
     .option('--no-wait', 'upload and print the build id without following it')
     .option('--json', 'print the upload answer and the build record as JSON, no progress')
-    .action((dir: string, opts) => deploy(ctx, dir, opts));
+    .action(async (dir: string, opts) => (await import('./commands/deploy.js')).deploy(ctx, dir, opts));
 
-  program.command('ls').alias('list').description('list the functions').addOption(json()).action((opts) => list(ctx, opts));
-  program.command('get').description('show one function').argument('<name>').addOption(json()).action((name: string, opts) => get(ctx, name, opts));
-  program.command('versions').description("list a function's versions (* serves the plain URL)").argument('<name>').addOption(json()).action((name: string, opts) => versions(ctx, name, opts));
+  program.command('ls').alias('list').description('list the functions').addOption(json()).action(async (opts) => (await functions()).list(ctx, opts));
+  program.command('get').description('show one function').argument('<name>').addOption(json()).action(async (name: string, opts) => (await functions()).get(ctx, name, opts));
+  program.command('versions').description("list a function's versions (* serves the plain URL)").argument('<name>').addOption(json()).action(async (name: string, opts) => (await functions()).versions(ctx, name, opts));
 
   program
     .command('build')
@@ -54,7 +56,7 @@ export function buildProgram(ctx: Context, version: string): Command {
     .option('-f, --follow', 'follow the build until it ends')
     .option('-v, --verbose', "with --follow: the tools' output too")
     .addOption(json())
-    .action((id: string, opts) => build(ctx, id, opts));
+    .action(async (id: string, opts) => (await functions()).build(ctx, id, opts));
 
   program
     .command('logs')
@@ -66,7 +68,7 @@ export function buildProgram(ctx: Context, version: string): Command {
     .option('--limit <n>', 'the newest this many lines (1–1000)', '100')
     .option('--interval <ms>', 'with --follow: how often to ask', '1000')
     .addOption(json())
-    .action((name: string, opts) => logs(ctx, name, opts));
+    .action(async (name: string, opts) => (await import('./commands/logs.js')).logs(ctx, name, opts));
 
   program
     .command('invoke')
@@ -82,7 +84,7 @@ export function buildProgram(ctx: Context, version: string): Command {
     .option('--idempotency-key <key>', 'async: queue at most once per key')
     .option('-i, --include', 'sync: print the status line and headers')
     .addOption(json())
-    .action((name: string, opts) => invoke(ctx, name, opts));
+    .action(async (name: string, opts) => (await import('./commands/invoke.js')).invoke(ctx, name, opts));
 
   program
     .command('rollback')
@@ -90,7 +92,7 @@ export function buildProgram(ctx: Context, version: string): Command {
     .argument('<name>')
     .option('--to <version>', 'the version to serve')
     .addOption(json())
-    .action((name: string, opts) => rollback(ctx, name, opts));
+    .action(async (name: string, opts) => (await release()).rollback(ctx, name, opts));
 
   const alias = program
     .command('alias')
@@ -99,9 +101,9 @@ export function buildProgram(ctx: Context, version: string): Command {
     .argument('<alias>')
     .argument('<versions>', 'VERSION, or VERSION:WEIGHT,VERSION:WEIGHT (one weight may be left out: the rest of 100)')
     .addOption(json())
-    .action((name: string, aliasName: string, spec: string, opts) => setAlias(ctx, name, aliasName, spec, opts));
-  alias.command('ls').description("list a function's aliases").argument('<name>').addOption(json()).action((name: string, opts) => listAliases(ctx, name, opts));
-  alias.command('rm').description('remove an alias').argument('<name>').argument('<alias>').action((name: string, aliasName: string) => removeAlias(ctx, name, aliasName));
+    .action(async (name: string, aliasName: string, spec: string, opts) => (await release()).setAlias(ctx, name, aliasName, spec, opts));
+  alias.command('ls').description("list a function's aliases").argument('<name>').addOption(json()).action(async (name: string, opts) => (await release()).listAliases(ctx, name, opts));
+  alias.command('rm').description('remove an alias').argument('<name>').argument('<alias>').action(async (name: string, aliasName: string) => (await release()).removeAlias(ctx, name, aliasName));
 
   program
     .command('delete')
@@ -109,14 +111,14 @@ export function buildProgram(ctx: Context, version: string): Command {
     .description('delete a function with its versions, instances, images, logs and triggers')
     .argument('<name>')
     .option('-y, --yes', 'do not ask')
-    .action((name: string, opts) => remove(ctx, name, opts));
+    .action(async (name: string, opts) => (await functions()).remove(ctx, name, opts));
 
-  program.command('triggers').description("list a function's triggers (declare them in stratus.yaml)").argument('<name>').addOption(json()).action((name: string, opts) => triggers(ctx, name, opts));
+  program.command('triggers').description("list a function's triggers (declare them in stratus.yaml)").argument('<name>').addOption(json()).action(async (name: string, opts) => (await keysOf()).triggers(ctx, name, opts));
 
   const keys = program.command('keys').description('invoke keys for a function URL with auth: key');
-  keys.command('create').description('issue a key (shown once)').argument('<name>').option('--note <text>', 'tells the key apart in listings').addOption(json()).action((name: string, opts) => createKey(ctx, name, opts));
-  keys.command('ls').description("list a function's keys (never the keys themselves)").argument('<name>').addOption(json()).action((name: string, opts) => listKeys(ctx, name, opts));
-  keys.command('rm').description('revoke a key at once').argument('<name>').argument('<id>').action((name: string, id: string) => revokeKey(ctx, name, id));
+  keys.command('create').description('issue a key (shown once)').argument('<name>').option('--note <text>', 'tells the key apart in listings').addOption(json()).action(async (name: string, opts) => (await keysOf()).createKey(ctx, name, opts));
+  keys.command('ls').description("list a function's keys (never the keys themselves)").argument('<name>').addOption(json()).action(async (name: string, opts) => (await keysOf()).listKeys(ctx, name, opts));
+  keys.command('rm').description('revoke a key at once').argument('<name>').argument('<id>').action(async (name: string, id: string) => (await keysOf()).revokeKey(ctx, name, id));
 
   program
     .command('login')
@@ -124,8 +126,8 @@ export function buildProgram(ctx: Context, version: string): Command {
     .requiredOption('--url <url>', 'where Stratus listens, e.g. http://127.0.0.1:8080')
     .option('--key <key>', 'the admin key (or pipe it in)')
     .option('--no-check', 'save without asking Stratus first')
-    .action((opts) => login(ctx, opts));
-  program.command('config').description('which URL and key the CLI uses, and where each comes from').addOption(json()).action((opts) => showConfig(ctx, opts));
+    .action(async (opts) => (await loginOf()).login(ctx, opts));
+  program.command('config').description('which URL and key the CLI uses, and where each comes from').addOption(json()).action(async (opts) => (await loginOf()).showConfig(ctx, opts));
 
   return program;
 }
