@@ -1,9 +1,10 @@
-// Cold start, scale-from-zero to first response. Through the platform, each sample is a new version
-// made by PATCH (same code and image, a changed env value): a new version has an empty pool, so its
-// first call is a cold start exactly as after scale-to-zero, without a rebuild per sample. Before each
-// sample the previous version's container is gone and (with stems) a stem is ready, so samples do not
-// overlap with teardown or refill. The floor is a plain `docker run` of the runtime image with the
-// code mounted, timed to its first answer over a unix socket.
+// Cold start, scale-from-zero to first response. Through the platform: the function is set to scale to
+// zero after 1 s idle (the shortest idle TTL), and before each sample the platform has done so — its
+// instance reaped by the autoscaler, the container gone and (with stems) the stem pool full again — so
+// each sample is the first call to a version with no instance, and samples do not overlap with
+// teardown or refill. (A new version per sample no longer works: a rollout warms the new version before
+// it serves.) The floor is a plain `docker run` of the runtime image with the code mounted, timed to its
+// first answer over a unix socket.
 
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -28,6 +29,8 @@ export interface ColdResult {
 }
 
 const PHASES = ['claim', 'init', 'create', 'first_byte'];
+/** The shortest idle TTL a function may have (core/function-config.ts): scale to zero 1 s after a call. */
+const IDLE_TTL_MS = 1000;
 
 async function phaseTotals(p: Platform, kind: string): Promise<Record<string, { sum: number; count: number }>> {
   const out: Record<string, { sum: number; count: number }> = {};
@@ -55,12 +58,13 @@ export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 
   const startKinds: Record<string, number> = {};
   let errors = 0;
   let before: Awaited<ReturnType<typeof phaseTotals>> | null = null;
-  // Sample 0 is a warm-up (first PATCH and first cold path in a fresh gateway) and is not recorded.
+  // One version for every sample, scaling to zero between them (its rollout warms an instance first).
+  const { version } = await p.patch(name, { minInstances: 0, maxInstances: 1, idleTtlMs: IDLE_TTL_MS });
+  // Sample 0 is a warm-up (the first cold path in a fresh gateway) and is not recorded.
   for (let i = 0; i <= n; i++) {
-    const previous = (await p.instances(name)).map((x) => x.id);
-    const { version } = await p.patch(name, { env: { BENCH_SAMPLE: String(i) }, minInstances: 0, maxInstances: 1 });
-    await waitFor('the previous version to retire', async () => ((await p.instances(name)).length === 0 ? true : undefined), 60_000);
-    await containersGone(previous);
+    const running = (await p.instances(name)).map((x) => x.id);
+    await waitFor('the function to scale to zero', async () => ((await p.instances(name)).length === 0 ? true : undefined), 60_000, 50);
+    await containersGone(running);
     if (kind === 'stem') await waitFor('a full stem pool', async () => ((await p.metric('stratus_stems_ready', { runtime: 'node' })) >= stemPool ? true : undefined), 60_000);
     await sleep(100); // let the refill's last health polls and docker's bookkeeping settle
     if (i === 1) before = await phaseTotals(p, kind);
