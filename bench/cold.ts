@@ -89,11 +89,12 @@ export async function coldViaPlatform(p: Platform, name: string, kind: 'stem' | 
 }
 
 /** The floor: `docker run -d` of the runtime image with the code mounted, to its first 2xx answer. */
-export async function coldFloor(runId: string, image: string, codeDir: string, n: number, log: (s: string) => void): Promise<ColdResult> {
+export async function coldFloor(runId: string, image: string, codeDir: string, n: number, log: (s: string) => void, stopped = () => false): Promise<ColdResult> {
   const samples: number[] = [];
   const commandMs: number[] = [];
   let errors = 0;
   for (let i = 0; i <= n; i++) {
+    if (stopped()) throw new Error('interrupted');
     const sockDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-bench-sock-'));
     await fs.chmod(sockDir, 0o777); // the runtime runs as uid 10001 and creates its socket here
     const name = `stratus-bench-${runId}-floor-${i}`;

@@ -112,10 +112,15 @@ function cleanup(): Promise<void> {
   })();
   return cleaned;
 }
+/** Set by a signal: no section starts after it, and the floor's loop stops (cleanup would miss what they start). */
+let interrupted = false;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
+    if (interrupted) return; // npm and tsx both pass a signal on: the second is the same request
+    interrupted = true;
     log(`${sig}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
+    // A last sweep a moment later: a `docker run` already under way when the signal came lands after the first.
+    void cleanup().then(() => new Promise((r) => setTimeout(r, 1000))).then(() => sweep([`label=${BENCH_LABEL}=${runId}`])).finally(() => process.exit(130));
   });
 }
 
@@ -126,6 +131,7 @@ async function section<T>(name: string, run: () => Promise<T>): Promise<T | unde
   const t0 = Date.now();
   log(`▶ ${name}`);
   try {
+    if (interrupted) throw new Error('interrupted');
     const r = await run();
     log(`  done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     return r;
@@ -186,7 +192,7 @@ async function main(): Promise<void> {
     await coldSection('container');
     results.cold.floor = await section('cold start floor: plain docker run', async () => {
       codeDir = await writeCodeDir();
-      return coldFloor(runId, runtimeImage, codeDir, opts.coldSamples, log);
+      return coldFloor(runId, runtimeImage, codeDir, opts.coldSamples, log, () => interrupted);
     });
   }
   if (want('warm') || want('scale') || want('footprint')) {
