@@ -36,6 +36,7 @@ import { ReleaseService } from './releases/release-service.js';
 import { ErrorWatch } from './releases/error-watch.js';
 import { dashboardSources } from './ui/sources.js';
 import { StopSteps } from './boot/stop-steps.js';
+import { DEFAULT_FUNCTIONS_DOMAIN } from '../core/function-origin.js';
 
 export interface RunningPlatform {
   url: string;
@@ -162,6 +163,11 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
 
   logger.info(`Stratus is listening on ${url}`, { backend: backend.kind, store: store.kind });
+  const fnOrigin = config.functions;
+  logger.info(`functions are served at ${fnOrigin.protocol}//NAME.${fnOrigin.domain}:${fnOrigin.port ?? port}/ (their own origin) and, sandboxed, at ${url}/fn/NAME`);
+  if (fnOrigin.domain === DEFAULT_FUNCTIONS_DOMAIN && (config.publicUrl !== undefined || !isLoopbackHost(config.host))) {
+    logger.warn(`function hosts under ${DEFAULT_FUNCTIONS_DOMAIN} resolve to the browser's own machine: set STRATUS_FUNCTIONS_URL (e.g. https://fn.example-usercontent.com, a wildcard DNS name pointing here) for browsers elsewhere`);
+  }
   if (apiKey.source === 'generated') {
     logger.info(`Generated the admin API key (shown once; saved in ${apiKey.file}): ${apiKey.key}`);
   } else if (apiKey.source === 'file') {
@@ -208,4 +214,9 @@ async function warnOfMissingRuntimeImages(docker: Docker, images: Config['images
     const present = await docker.getImage(image).inspect().then(() => true, () => false);
     if (!present) logger.warn(`*** the ${runtime} runtime image ${image} is missing: builds and stems of ${runtime} functions fail until you run \`bash scripts/build-runtime-images.sh\` ***`);
   }
+}
+
+/** A listen address only this machine reaches: 127.0.0.0/8, ::1 or localhost. */
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
