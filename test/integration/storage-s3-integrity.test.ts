@@ -13,6 +13,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3_NS } from '../../gateway/storage/xml.js';
 import { encodeSigned, encodeUnsigned, signChunks, signTrailer, type SignedChunk } from '../support/s3-chunk-sign.js';
 import { rawRequest, s3Code, startS3Platform, type RawAnswer, type S3Platform } from '../support/s3-platform.js';
 
@@ -237,7 +238,7 @@ describe('captured requests whose body is a command', () => {
   it('DeleteObjects: another key list in the body deletes nothing', async () => {
     for (const k of ['keep-a', 'keep-b']) await sdk.send(new PutObjectCommand({ Bucket: BUCKET, Key: k, Body: k }));
     const p = `/${BUCKET}?delete`;
-    const xml = (k: string) => Buffer.from(`<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>${k}</Key></Object></Delete>`);
+    const xml = (k: string) => Buffer.from(`<Delete xmlns="${S3_NS}"><Object><Key>${k}</Key></Object></Delete>`);
     const signedWithQuery = await sign('POST', `/${BUCKET}`, { 'x-amz-content-sha256': sha(xml('keep-a')), 'content-length': String(xml('keep-a').length) }, { delete: '' });
     expectRefused(await send('POST', p, signedWithQuery, xml('keep-b')), 'XAmzContentSHA256Mismatch');
     const chunked = chunkedOfLength(xml('keep-a').length, 'x');
