@@ -153,7 +153,7 @@ const schema = z
   })
   // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/origins.ts).
   .refine((e) => e.STRATUS_PUBLIC_URL === undefined || e.STRATUS_FUNCTIONS_URL === undefined || !hostsOverlap(new URL(e.STRATUS_PUBLIC_URL).hostname, new URL(e.STRATUS_FUNCTIONS_URL).hostname), {
-    message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.example-usercontent.com for https://stratus.example.com)',
+    message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.usercontent.example for https://stratus.example.com)',
     path: ['STRATUS_FUNCTIONS_URL'],
   })
   .refine((e) => e.STRATUS_PANIC_WINDOW_MS <= e.STRATUS_STABLE_WINDOW_MS, {

@@ -26,7 +26,7 @@ function functionsUrlProblem(raw: string): string | null {
   try {
     url = new URL(raw);
   } catch {
-    return 'must be a URL such as https://fn.example-usercontent.com (functions are served at https://NAME.fn.example-usercontent.com)';
+    return 'must be a URL such as https://fn.usercontent.example (functions are served at https://NAME.fn.usercontent.example)';
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http:// or https:// URL';
   if (url.username || url.password || url.search || url.hash || (url.pathname !== '/' && url.pathname !== '')) {

@@ -166,7 +166,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const fnOrigin = config.functions;
   logger.info(`functions are served at ${fnOrigin.protocol}//NAME.${fnOrigin.domain}:${fnOrigin.port ?? port}/ (their own origin) and, sandboxed, at ${url}/fn/NAME`);
   if (fnOrigin.domain === DEFAULT_FUNCTIONS_DOMAIN && (config.publicUrl !== undefined || !isLoopbackHost(config.host))) {
-    logger.warn(`function hosts under ${DEFAULT_FUNCTIONS_DOMAIN} resolve to the browser's own machine: set STRATUS_FUNCTIONS_URL (e.g. https://fn.example-usercontent.com, a wildcard DNS name pointing here) for browsers elsewhere`);
+    logger.warn(`function hosts under ${DEFAULT_FUNCTIONS_DOMAIN} resolve to the browser's own machine: set STRATUS_FUNCTIONS_URL (e.g. https://fn.usercontent.example, a wildcard DNS name pointing here) for browsers elsewhere`);
   }
   if (apiKey.source === 'generated') {
     logger.info(`Generated the admin API key (shown once; saved in ${apiKey.file}): ${apiKey.key}`);
