@@ -9,7 +9,7 @@
 import { loadConfig, type Config } from '../core/config.js';
 import { createLogger, type Logger } from '../core/log.js';
 
-/** The composition root's contract (gateway/platform.ts), stated here so the bench names what it relies on. */
+/** The composition root's contract (platform/start-platform.ts), stated here so the bench names what it relies on. */
 type StartPlatform = (config: Config, logger: Logger, options?: { discardRecords?: boolean }) => Promise<{ url: string; apiKey: string; stop(): Promise<void> }>;
 
 const modulePath = process.env.BENCH_PLATFORM_MODULE ?? '../gateway/platform.js';

@@ -15,7 +15,7 @@ import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './ch
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
-import type { Notifier } from '../gateway/notify/notifier.js';
+import type { Notifier } from '../services/notify/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { ImageRetention } from './image-retention.js';
 import { Purger } from './purge.js';
@@ -34,12 +34,12 @@ export interface BuilderDeps {
   clock?: Clock;
   /**
    * Starts each built version once before it may become ready (BackendLoadCheck over the platform's
-   * backend, wired in gateway/platform.ts). Absent: no check.
+   * backend, wired in platform/start-platform.ts). Absent: no check.
    */
   loadCheck?: LoadCheck | null;
-  /** Told when a build fails (gateway/notify/, wired in gateway/platform.ts). Absent: nobody is. */
+  /** Told when a build fails (services/notify/, wired in platform/start-platform.ts). Absent: nobody is. */
   notifier?: Notifier;
-  /** Rolls a built version out (gateway/releases/, wired in gateway/platform.ts). Absent: current at once. */
+  /** Rolls a built version out (control/releases/, wired in platform/start-platform.ts). Absent: current at once. */
   promote?: (fn: string, version: number) => Promise<string>;
   /** Who installs run as and what they get (the function uid, the host's PATH, proxy/registry settings); defaults: uid 10001, a standard PATH, nothing passed. */
   installSandbox?: Partial<InstallSandboxSettings>;

@@ -22,7 +22,7 @@ const emailList = (s: string, ctx: z.RefinementCtx) => {
   if (list.length === 0 || bad !== undefined) ctx.addIssue({ code: 'custom', message: `${bad === undefined ? 'no address given' : `"${bad}" is not an email address`}; give a comma-separated list of addresses` });
 };
 
-/** What proxy-addr (gateway/client-address.ts) compiles: addresses, CIDRs and its names for ranges. */
+/** What proxy-addr (gateway/api/client-address.ts) compiles: addresses, CIDRs and its names for ranges. */
 const proxyList = (s: string, ctx: z.RefinementCtx) => {
   try {
     proxyAddr.compile(splitList(s));
@@ -41,7 +41,7 @@ const schema = z
     /**
      * Where function content is served: each function at its own host under this one (NAME.fn.localhost,
      * ALIAS.NAME.fn.localhost), an origin that shares no cookies and no site with the API and dashboard.
-     * Default http://fn.localhost with the port each request came in on; see gateway/origins.ts.
+     * Default http://fn.localhost with the port each request came in on; see gateway/dataplane/origins.ts.
      */
     STRATUS_FUNCTIONS_URL: functionsUrl.optional(),
 
@@ -109,7 +109,7 @@ const schema = z
     STRATUS_PRICE_PER_GB_SECOND: price.optional(),
     STRATUS_PRICE_PER_MILLION_REQUESTS: price.optional(),
 
-    /** Releases (gateway/releases/): how long a move of an alias waits for ready instances of the new version. */
+    /** Releases (control/releases/): how long a move of an alias waits for ready instances of the new version. */
     STRATUS_ROLLOUT_DEADLINE_MS: int(60_000, 1000, 900_000),
     /** How long a version's instances stay after traffic moved away from it, so a rollback lands on warm ones. */
     STRATUS_ROLLBACK_WARM_MS: int(600_000, 0, 86_400_000),
@@ -135,7 +135,7 @@ const schema = z
     /** Networks a push hook's clone URL may reach besides public addresses (CIDRs, comma-separated; core/ip-policy.ts). */
     STRATUS_GIT_ALLOWED_NETWORKS: networkList.optional(),
 
-    /** Notifications (gateway/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
+    /** Notifications (services/notify/): a webhook every event of every function is POSTed to, signed with the secret. */
     STRATUS_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
     STRATUS_NOTIFY_WEBHOOK_SECRET: z.string().min(16, 'use at least 16 characters').max(512).optional(),
     /** The SMTP server emails go through: smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://… */
@@ -151,7 +151,7 @@ const schema = z
     STRATUS_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     STRATUS_LOG_FORMAT: z.enum(['text', 'json']).default('text'),
   })
-  // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/origins.ts).
+  // The functions' domain must be nowhere the dashboard's cookies go or come from (gateway/dataplane/origins.ts).
   .refine((e) => e.STRATUS_PUBLIC_URL === undefined || e.STRATUS_FUNCTIONS_URL === undefined || !hostsOverlap(new URL(e.STRATUS_PUBLIC_URL).hostname, new URL(e.STRATUS_FUNCTIONS_URL).hostname), {
     message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.usercontent.example for https://stratus.example.com)',
     path: ['STRATUS_FUNCTIONS_URL'],
@@ -194,9 +194,9 @@ export interface Config {
   };
   /** Start-up waits this long for a Redis or Docker that is meant to be there (0: without a bound). */
   serviceWaitMs: number;
-  /** SIGTERM/SIGINT: how long the stop may take before the process exits anyway (gateway/main.ts). */
+  /** SIGTERM/SIGINT: how long the stop may take before the process exits anyway (platform/main.ts). */
   stopTimeoutMs: number;
-  /** The throttle of wrong admin keys per client (gateway/auth-throttle.ts), and whose X-Forwarded-For names the client. */
+  /** The throttle of wrong admin keys per client (gateway/api/auth-throttle.ts), and whose X-Forwarded-For names the client. */
   auth: { maxFailures: number; windowMs: number; trustedProxies: string[] };
   backend: {
     kind: 'auto' | 'docker' | 'process' | 'kubernetes';
@@ -236,17 +236,17 @@ export interface Config {
     panicWindowMs: number;
     targetUtilization: number;
   };
-  /** Rollouts, rollbacks and the error-rate watch (gateway/releases/). */
+  /** Rollouts, rollbacks and the error-rate watch (control/releases/). */
   releases: {
     rolloutDeadlineMs: number;
     rollbackWarmMs: number;
     autoRollback: { errorRate: number; minRequests: number; windowMs: number; watchMs: number } | null;
   };
-  /** Async invocations and invocation records (gateway/events/). */
+  /** Async invocations and invocation records (control/invocations/). */
   events: { asyncConcurrency: number; asyncLockMs: number; idempotencyWindowMs: number; recordsKept: number; recordsMaxAgeMs: number };
   /** Metering: hourly usage kept this long; prices (decimal strings, one unset: "0") turn it into cost, null: no cost. */
   usage: { maxAgeMs: number; price: { perGbSecond: string; perMillionRequests: string } | null };
-  /** S3-compatible object storage (gateway/storage/): its port on `host` (null: off; 0: ephemeral). */
+  /** S3-compatible object storage (services/storage/): its port on `host` (null: off; 0: ephemeral). */
   storage: {
     s3Port: number | null;
     maxObjectBytes: number;

@@ -80,7 +80,7 @@ export function isStratusError(err: unknown): err is StratusError {
 }
 
 /**
- * Where the gateway serves the error catalogue (docs/errors.md; gateway/routes/system.ts). A problem's `type` is
+ * Where the gateway serves the error catalogue (docs/errors.md; gateway/api/routes/system.ts). A problem's `type` is
  * a reference to the code's entry there — relative (RFC 9457 allows a URI reference), so it resolves against the
  * Stratus that answered rather than naming a domain, and its fragment is the entry's heading anchor.
  */

@@ -66,7 +66,7 @@ export const functionConfigSchema = z
       })
       .optional()
       .meta({ description: 'the build\'s checks: lint (ESLint, pyflakes) and test (npm test, pytest); false skips one; a PATCH replaces it whole' }),
-    /** Where this function's notifications go besides the platform's own (gateway/notify/): a signed webhook, email addresses. */
+    /** Where this function's notifications go besides the platform's own (services/notify/): a signed webhook, email addresses. */
     notify: z
       .strictObject({
         webhook: z

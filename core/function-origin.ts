@@ -1,6 +1,6 @@
 // Where function content is served from: its own origin per function, under a domain of its own
 // (default fn.localhost, which browsers and curl resolve to loopback). Validated here, once, with the
-// rest of the config; gateway/origins.ts routes requests by it.
+// rest of the config; gateway/dataplane/origins.ts routes requests by it.
 
 import net from 'node:net';
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 // A function's git settings (`git` in its config): which branch and sub-directory of a repository a push
 // builds, the secret every push hook must prove, and optionally the one repository it may come from.
-// Used by POST /v1/hooks/git/:name (gateway/routes/git-hooks.ts, gateway/git/).
+// Used by POST /v1/hooks/git/:name (gateway/api/routes/git-hooks.ts, services/git/).
 
 import { z } from 'zod';
 
@@ -99,7 +99,7 @@ export const gitSettingsSchema = z.strictObject({
     .regex(/^[!-~]+$/, 'use printable ASCII without spaces (GitLab sends it in a header)'),
   /**
    * The repository to fetch, whatever a hook names; an event about another repository is refused. Unset:
-   * the http(s) clone URL the event names. Required for file:// URLs (gateway/git/repository.ts says why).
+   * the http(s) clone URL the event names. Required for file:// URLs (services/git/repository.ts says why).
    */
   repository: z
     .string()

@@ -1,6 +1,6 @@
 // Wiring only: the control-plane API (express, /v1, /healthz, /metrics), the dashboard (/ui) and the
 // function URLs behind one request listener. A function is served on its own host (NAME.fn.localhost) and,
-// sandboxed, at /fn/NAME on the API's origin (gateway/origins.ts). Function URLs never enter express: they
+// sandboxed, at /fn/NAME on the API's origin (gateway/dataplane/origins.ts). Function URLs never enter express: they
 // go straight to the invoke handler.
 
 import { randomUUID } from 'node:crypto';
@@ -8,35 +8,35 @@ import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
 import { forgetFunction } from '../core/platform-metrics.js';
-import { adminKeyCheck, requireApiKey } from './auth.js';
+import { adminKeyCheck, requireApiKey } from './api/auth.js';
 import type { GatewayDeps } from './deps.js';
-import { AsyncInvocations } from './events/async-invocations.js';
-import { discardRecords } from './events/invocation-records.js';
-import { Invoker } from './events/invoker.js';
-import { MemoryAsyncQueue } from './events/memory-queue.js';
-import { FunctionService } from './function-service.js';
-import { FUNCTION_URL_PREFIX, createInvokeHandler } from './invoke.js';
-import { REQUEST_ID_HEADER, problemMiddleware } from './problem.js';
-import { RouteTable } from './route-table.js';
-import { buildsRouter } from './routes/builds.js';
-import { functionsRouter } from './routes/functions.js';
-import { gitHooksRouter } from './routes/git-hooks.js';
-import { hooksRouter } from './routes/hooks.js';
-import { openApiRouter } from './routes/openapi.js';
-import { invocationsRouter } from './routes/invocations.js';
-import { logsRouter } from './routes/logs.js';
-import { notificationsRouter } from './routes/notifications.js';
-import { storageKeysRouter } from './routes/storage-keys.js';
-import { systemRouter } from './routes/system.js';
-import { triggersRouter } from './routes/triggers.js';
-import { usageRouter } from './routes/usage.js';
-import { releasesRouter } from './routes/releases.js';
-import { adminRouter } from './routes/admin.js';
-import { ReleaseService } from './releases/release-service.js';
-import { silentNotifier } from './notify/notifier.js';
-import { TriggerService } from './triggers/trigger-service.js';
+import { AsyncInvocations } from '../control/invocations/async-invocations.js';
+import { discardRecords } from '../control/invocations/invocation-records.js';
+import { Invoker } from '../control/invocations/invoker.js';
+import { MemoryAsyncQueue } from '../control/invocations/memory-queue.js';
+import { FunctionService } from '../control/functions/function-service.js';
+import { FUNCTION_URL_PREFIX, createInvokeHandler } from './dataplane/invoke.js';
+import { REQUEST_ID_HEADER, problemMiddleware } from './http/problem.js';
+import { RouteTable } from './dataplane/route-table.js';
+import { buildsRouter } from './api/routes/builds.js';
+import { functionsRouter } from './api/routes/functions.js';
+import { gitHooksRouter } from './api/routes/git-hooks.js';
+import { hooksRouter } from './api/routes/hooks.js';
+import { openApiRouter } from './api/routes/openapi.js';
+import { invocationsRouter } from './api/routes/invocations.js';
+import { logsRouter } from './api/routes/logs.js';
+import { notificationsRouter } from './api/routes/notifications.js';
+import { storageKeysRouter } from './api/routes/storage-keys.js';
+import { systemRouter } from './api/routes/system.js';
+import { triggersRouter } from './api/routes/triggers.js';
+import { usageRouter } from './api/routes/usage.js';
+import { releasesRouter } from './api/routes/releases.js';
+import { adminRouter } from './api/routes/admin.js';
+import { ReleaseService } from '../control/releases/release-service.js';
+import { silentNotifier } from '../services/notify/notifier.js';
+import { TriggerService } from '../control/triggers/trigger-service.js';
 import { createDashboard } from './ui/router.js';
-import { Origins } from './origins.js';
+import { Origins } from './dataplane/origins.js';
 
 export type { GatewayDeps } from './deps.js';
 

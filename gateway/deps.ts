@@ -6,14 +6,14 @@ import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
-import type { StorageKeyIssuer } from './routes/storage-keys.js';
-import type { AsyncQueue } from './events/async-queue.js';
-import type { Notifier } from './notify/notifier.js';
-import type { ReleaseService } from './releases/release-service.js';
-import type { InvocationRecordSink } from './events/invocation-records.js';
-import type { DeliveryLog } from './notify/deliveries.js';
-import type { MinioEventSink } from './routes/hooks.js';
-import type { ImageCollector } from './routes/admin.js';
+import type { StorageKeyIssuer } from './api/routes/storage-keys.js';
+import type { AsyncQueue } from '../control/invocations/async-queue.js';
+import type { Notifier } from '../services/notify/notifier.js';
+import type { ReleaseService } from '../control/releases/release-service.js';
+import type { InvocationRecordSink } from '../control/invocations/invocation-records.js';
+import type { DeliveryLog } from '../services/notify/deliveries.js';
+import type { MinioEventSink } from './api/routes/hooks.js';
+import type { ImageCollector } from './api/routes/admin.js';
 import type { DashboardSources } from './ui/deps.js';
 
 type InvocationLabels = { function: string; status: string };
@@ -56,11 +56,11 @@ export interface GatewayDeps {
   storageTriggers?: MinioEventSink;
   /** A cron trigger's next fire times (ISO) from this replica's schedule, shown by GET …/triggers/:id. */
   nextCronFires?(triggerId: string): string[] | undefined;
-  /** Where rollouts, rollbacks and error-rate alarms are told (gateway/notify/); without one they are not. */
+  /** Where rollouts, rollbacks and error-rate alarms are told (services/notify/); without one they are not. */
   notifier?: Notifier;
   /** Alias moves, rollouts and rollbacks (made by the composition root, which the builder shares); absent: made here. */
   releases?: ReleaseService;
-  /** Notification deliveries and their attempts (gateway/notify/); without them /v1/notifications is not served. */
+  /** Notification deliveries and their attempts (services/notify/); without them /v1/notifications is not served. */
   notifications?: DeliveryLog;
   /** The dashboard's in-memory hour of activity and its host probe (gateway/ui/sources.ts); without them its charts and host page are empty. */
   dashboard?: DashboardSources;

@@ -1,5 +1,5 @@
 // The scheduler's factory for the composition root: the Scheduler interface backed by PoolScheduler,
-// with the KPA-style autoscaler. gateway/main.ts calls createScheduler once and reconcile() at start.
+// with the KPA-style autoscaler. platform/main.ts calls createScheduler once and reconcile() at start.
 
 import { Autoscaler } from './autoscaler.js';
 import { PoolScheduler, type SchedulerDeps } from './pool-scheduler.js';

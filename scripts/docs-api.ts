@@ -1,10 +1,10 @@
-// npm run docs:api — writes docs/api.md from the API's OpenAPI document (gateway/openapi/). With --check it
+// npm run docs:api — writes docs/api.md from the API's OpenAPI document (gateway/api/openapi/). With --check it
 // writes nothing and exits 1 when docs/api.md is not what the document renders now.
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../core/paths.js';
-import { apiMarkdown, API_PAGE } from '../gateway/openapi/api-page.js';
+import { apiMarkdown, API_PAGE } from '../gateway/api/openapi/api-page.js';
 
 const page = path.join(PROJECT_ROOT, API_PAGE);
 const text = apiMarkdown();

@@ -5,7 +5,7 @@
 
 import express, { type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
-import { asStratusError } from '../problem.js';
+import { asStratusError } from '../http/problem.js';
 import type { DashboardDeps } from './deps.js';
 import { wantsHtml } from './guard.js';
 import type { Session } from './sessions.js';

@@ -7,16 +7,16 @@ import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
-import type { AdminKeyCheck } from '../auth.js';
-import type { AsyncInvocations } from '../events/async-invocations.js';
-import type { FunctionService } from '../function-service.js';
-import type { Origins } from '../origins.js';
-import type { ReleaseService } from '../releases/release-service.js';
-import type { TriggerService } from '../triggers/trigger-service.js';
+import type { AdminKeyCheck } from '../api/auth.js';
+import type { AsyncInvocations } from '../../control/invocations/async-invocations.js';
+import type { FunctionService } from '../../control/functions/function-service.js';
+import type { Origins } from '../dataplane/origins.js';
+import type { ReleaseService } from '../../control/releases/release-service.js';
+import type { TriggerService } from '../../control/triggers/trigger-service.js';
 import type { Activity } from './activity.js';
 import type { HostProbe } from './host.js';
 
-/** The dashboard's own sources, made by the composition root (gateway/platform.ts). */
+/** The dashboard's own sources, made by the composition root (platform/start-platform.ts). */
 export interface DashboardSources {
   activity: Activity;
   host: HostProbe;
@@ -25,7 +25,7 @@ export interface DashboardSources {
 
 export interface DashboardDeps {
   config: Config;
-  /** The admin key's check with its per-client throttle, the one /v1 uses too (gateway/auth.ts). */
+  /** The admin key's check with its per-client throttle, the one /v1 uses too (gateway/api/auth.ts). */
   adminKey: AdminKeyCheck;
   store: Store;
   scheduler: Scheduler;
@@ -33,11 +33,11 @@ export interface DashboardDeps {
   triggers: TriggerService;
   releases: ReleaseService;
   asyncInvocations: AsyncInvocations;
-  /** /builds/:id, /builds/:id/report and /builds/:id/logs?follow=1 as /v1 serves them (gateway/routes/builds.ts). */
+  /** /builds/:id, /builds/:id/report and /builds/:id/logs?follow=1 as /v1 serves them (gateway/api/routes/builds.ts). */
   builds: Router;
   clock: Clock;
   logger: Logger;
-  /** Which hosts are function content's (gateway/origins.ts): the dashboard is never served where they could set cookies. */
+  /** Which hosts are function content's (gateway/dataplane/origins.ts): the dashboard is never served where they could set cookies. */
   origins: Origins;
   /** Absent (a test harness without the composition root): charts stay empty, the host page says so. */
   dashboard?: Partial<DashboardSources>;

@@ -8,8 +8,8 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
-import { dashboardOrigin } from '../origins.js';
-import { asStratusError, sendProblem } from '../problem.js';
+import { dashboardOrigin } from '../dataplane/origins.js';
+import { asStratusError, sendProblem } from '../http/problem.js';
 import { actionsRouter } from './actions.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
@@ -51,7 +51,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
 
   router.use(securityHeaders);
   // On a host function content can set cookies for (e.g. "localhost" for *.fn.localhost) a session could be
-  // planted or shadowed: the dashboard only answers where no function reaches (gateway/origins.ts).
+  // planted or shadowed: the dashboard only answers where no function reaches (gateway/dataplane/origins.ts).
   router.use((req, res, next) => {
     if (!d.origins.sharesCookiesWithFunctions(req.headers.host)) return next();
     const home = dashboardOrigin(d.config, req.headers.host ?? '');
@@ -76,7 +76,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     checkOrigin(req, publicUrl); // nobody else's page may sign this browser in
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
-    // The admin key's check and its per-client throttle, shared with /v1's Bearer check (gateway/auth.ts).
+    // The admin key's check and its per-client throttle, shared with /v1's Bearer check (gateway/api/auth.ts).
     const throttled = (wait: number) => new StratusError('SIGN_IN_THROTTLED', `too many wrong keys from this address; try again in ${wait} s`, { retryAfterSeconds: wait });
     if (!d.adminKey.verify(req, typeof body.key === 'string' ? body.key.trim() : '', throttled)) {
       return send(res, 401, 'Sign in', loginBody(next, 'That is not the admin key.'), null);

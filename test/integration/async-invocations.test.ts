@@ -10,12 +10,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { missing, REDIS_URL } from '../support/services.js';
 import { Redis } from 'ioredis';
-import { platformIdFor } from '../../gateway/platform.js';
+import { platformIdFor } from '../../platform/start-platform.js';
 
 async function removeRedisKeys(stateDir: string): Promise<void> {
   const admin = new Redis(REDIS_URL);

@@ -1,4 +1,4 @@
-// Nothing lost: Stratus (gateway/main.ts in a child process, on real Docker and Redis) is killed with
+// Nothing lost: Stratus (platform/main.ts in a child process, on real Docker and Redis) is killed with
 // SIGKILL while an async invocation runs; started again on the same state dir (so the same Redis prefix
 // and queue), BullMQ's stalled-job recovery hands the job to the new worker and it succeeds, while an
 // invocation that had already succeeded before the kill is neither run nor recorded again.

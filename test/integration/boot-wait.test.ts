@@ -10,9 +10,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
-import { openBackend } from '../../gateway/boot/open-backend.js';
-import { openStore } from '../../gateway/boot/open-store.js';
-import { markerPath } from '../../gateway/boot/service-wait.js';
+import { openBackend } from '../../platform/boot/open-backend.js';
+import { openStore } from '../../platform/boot/open-store.js';
+import { markerPath } from '../../platform/boot/service-wait.js';
 import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
 
 const LATE_MS = 2500;

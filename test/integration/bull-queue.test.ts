@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { AttemptFailed, BullAsyncQueue, type AsyncJob, type AsyncView } from '../../gateway/events/async-queue.js';
+import { AttemptFailed, BullAsyncQueue, type AsyncJob, type AsyncView } from '../../control/invocations/async-queue.js';
 import { REDIS_URL, missing } from '../support/services.js';
 
 const job = (id: string, fn = 'f'): AsyncJob => ({ id, function: fn, event: { type: 't', source: `/functions/${fn}`, data: null }, requestedAt: new Date().toISOString() });

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { missing, REDIS_URL } from '../support/services.js';
 import { removeRedisKeys } from '../support/stratus-process.js';

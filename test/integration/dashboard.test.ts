@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { chromiumFor, launchChromium } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 
 // Verbatim from docs/tutorial.md.

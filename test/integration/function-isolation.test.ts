@@ -8,7 +8,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { e2eConfig } from '../support/e2e-config.js';
 import { silentLogger } from '../../core/log.js';
 import type { LogRecord } from '../../core/types.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { missing } from '../support/services.js';
 

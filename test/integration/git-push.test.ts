@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { giteaPush, githubPush, gitlabPush, postHook, type HookAnswer, type HookRequest, type PushFacts } from '../support/git-forge.js';
 import { createBareRepo, startGitDaemon, startGitHttpServer, WorkRepo, type GitServer } from '../support/git-server.js';

@@ -14,7 +14,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { chromiumFor, launchChromium } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';

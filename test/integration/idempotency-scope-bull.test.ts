@@ -1,12 +1,12 @@
-// Scoped Idempotency-Keys (gateway/events/idempotency.ts) over BullMQ on real Redis: the same contract as
+// Scoped Idempotency-Keys (control/invocations/idempotency.ts) over BullMQ on real Redis: the same contract as
 // the in-memory queue's (test/support/idempotency-scope-contract.ts), and the scope in the Redis key itself.
 
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { BullAsyncQueue } from '../../gateway/events/async-queue.js';
-import { ANONYMOUS, scopedIdempotencyKey } from '../../gateway/events/idempotency.js';
+import { BullAsyncQueue } from '../../control/invocations/async-queue.js';
+import { ANONYMOUS, scopedIdempotencyKey } from '../../control/invocations/idempotency.js';
 import { idempotencyScopeContract } from '../support/idempotency-scope-contract.js';
 import { REDIS_URL, missing } from '../support/services.js';
 

@@ -15,7 +15,7 @@ import { loadConfig } from '../../core/config.js';
 import { isStratusError, type StratusError } from '../../core/errors.js';
 import { silentLogger } from '../../core/log.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
-import { openKubernetesBackend } from '../../gateway/boot/open-kubernetes.js';
+import { openKubernetesBackend } from '../../platform/boot/open-kubernetes.js';
 import type { InstanceExit, InstanceSpec } from '../../scheduler/backends/backend.js';
 import { KubernetesBackend, type KubernetesBackendOptions } from '../../scheduler/backends/kubernetes.js';
 import { instanceSpec } from '../support/instance-spec.js';

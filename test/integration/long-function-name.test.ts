@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { ASSUMED_MAX_ID_LENGTH } from '../../scheduler/backends/instance-dir.js';
 import { functionInstanceId } from '../../scheduler/instance-id.js';
 import { e2eConfig } from '../support/e2e-config.js';

@@ -1,4 +1,4 @@
-// `npm start` as a user runs it: gateway/main.ts in its own process. With Docker and Redis it serves a
+// `npm start` as a user runs it: platform/main.ts in its own process. With Docker and Redis it serves a
 // function from a container and, on SIGTERM, drains and leaves no container behind. Without Docker on the
 // machine it still deploys and serves, after saying loudly what it fell back to. With Redis configured but
 // not up yet it waits for Redis instead of starting on an empty in-memory store.
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { platformIdFor } from '../../gateway/platform.js';
+import { platformIdFor } from '../../platform/start-platform.js';
 import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';

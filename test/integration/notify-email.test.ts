@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { parseFunctionConfig } from '../../core/function-config.js';
 import { silentLogger } from '../../core/log.js';
-import { createNotifications, type Notifications } from '../../gateway/notify/index.js';
+import { createNotifications, type Notifications } from '../../services/notify/index.js';
 import { headerOf, startSmtpSink, textOf, type SmtpSink } from '../support/smtp-sink.js';
 import { until } from '../support/until.js';
 

@@ -14,7 +14,7 @@ import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { platformIdFor } from '../../core/platform-id.js';
 import { LEGACY_PREFIX } from '../../core/store/redis-legacy.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { E2E_API_KEY } from '../support/e2e-config.js';
 import { missing, REDIS_URL } from '../support/services.js';
 

@@ -17,7 +17,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { s3Client, s3Error } from '../support/s3-client.js';
 import { presignUrl, type TestKey } from '../support/s3-sign.js';
 

@@ -13,7 +13,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3_NS } from '../../gateway/storage/xml.js';
+import { S3_NS } from '../../services/storage/xml.js';
 import { encodeSigned, encodeUnsigned, signChunks, signTrailer, type SignedChunk } from '../support/s3-chunk-sign.js';
 import { rawRequest, s3Code, startS3Platform, type RawAnswer, type S3Platform } from '../support/s3-platform.js';
 

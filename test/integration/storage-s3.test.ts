@@ -19,9 +19,9 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
-import type { StorageEvent } from '../../gateway/storage/events.js';
-import { keyFileName } from '../../gateway/storage/names.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
+import type { StorageEvent } from '../../services/storage/events.js';
+import { keyFileName } from '../../services/storage/names.js';
 import { presignUrl, signedHeaders, type TestKey } from '../support/s3-sign.js';
 import { until } from '../support/until.js';
 

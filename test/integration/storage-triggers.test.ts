@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import type { TriggerFire } from '../../core/store/triggers.js';
-import { startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { minioWebhookBody } from '../support/minio-event.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
-import { platformIdFor, startPlatform, type RunningPlatform } from '../../gateway/platform.js';
+import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { bashBlocks, groupAlive, killGroup, promisedOutputs, runBash } from '../support/readme-blocks.js';
 import { missing, REDIS_URL } from '../support/services.js';
 import { removeRedisKeys } from '../support/stratus-process.js';

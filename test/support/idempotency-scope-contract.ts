@@ -1,4 +1,4 @@
-// What every async queue must do with scoped Idempotency-Keys (gateway/events/idempotency.ts), run against
+// What every async queue must do with scoped Idempotency-Keys (control/invocations/idempotency.ts), run against
 // the in-memory queue (test/unit/idempotency-scope.test.ts) and BullMQ on real Redis
 // (test/integration/idempotency-scope-bull.test.ts): the same key sent by the admin, by an anonymous
 // caller, by each invoke key and by Stratus's own storage fires never collides, whatever characters a
@@ -7,10 +7,10 @@
 
 import { afterEach, expect, it } from 'vitest';
 import type { DeployedVersion } from '../../core/types.js';
-import { AsyncInvocations } from '../../gateway/events/async-invocations.js';
-import { AttemptFailed, type AsyncQueue, type AsyncStatus } from '../../gateway/events/async-queue.js';
-import { ADMIN, ANONYMOUS, scopedIdempotencyKey, type Submitter } from '../../gateway/events/idempotency.js';
-import type { Invoker } from '../../gateway/events/invoker.js';
+import { AsyncInvocations } from '../../control/invocations/async-invocations.js';
+import { AttemptFailed, type AsyncQueue, type AsyncStatus } from '../../control/invocations/async-queue.js';
+import { ADMIN, ANONYMOUS, scopedIdempotencyKey, type Submitter } from '../../control/invocations/idempotency.js';
+import type { Invoker } from '../../control/invocations/invoker.js';
 
 const target = { function: 'hello', version: 1, config: { timeoutMs: 1000, async: { maxAttempts: 1, backoffMs: 1 } } } as unknown as DeployedVersion;
 const keyA: Submitter = { kind: 'invoke-key', keyId: '6f1c2a34-0b7d-4d2e-9a51-0c3f1e2d4b5a' };

@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { findOnPath } from '../../gateway/boot/service-wait.js';
+import { findOnPath } from '../../platform/boot/service-wait.js';
 import { isCI } from './services.js';
 
 /** Skip outside CI when redis-server is not installed; fail in CI (services.sh installs it). */

@@ -1,4 +1,4 @@
-// Stratus as `npm start` runs it — gateway/main.ts in a child process — for tests that kill it with
+// Stratus as `npm start` runs it — platform/main.ts in a child process — for tests that kill it with
 // SIGKILL, restart it, run two of them on one Redis, or take its Redis away: what a test in the same
 // process cannot do. Also a small client for the async API (submit, read, wait for a status, list records)
 // and the removal of a test's Redis keys.
@@ -22,10 +22,10 @@ export interface StratusProcess extends Omit<SpawnedStratus, 'listening'> {
   url: string;
 }
 
-/** Spawns gateway/main.ts with `env` on top of PATH/HOME/CA and an ephemeral port, without waiting for it. */
+/** Spawns platform/main.ts with `env` on top of PATH/HOME/CA and an ephemeral port, without waiting for it. */
 export function spawnStratus(apiKey: string, env: Record<string, string>): SpawnedStratus {
   let log = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts'], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: apiKey, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

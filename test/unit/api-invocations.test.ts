@@ -7,8 +7,8 @@ import request from 'supertest';
 import { StratusError } from '../../core/errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InvocationRecord } from '../../core/store/invocations.js';
-import { BatchedRecordWriter } from '../../gateway/events/invocation-records.js';
-import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
+import { BatchedRecordWriter } from '../../control/invocations/invocation-records.js';
+import { MemoryAsyncQueue } from '../../control/invocations/memory-queue.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 describe('invocations API', () => {

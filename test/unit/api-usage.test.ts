@@ -11,8 +11,8 @@ import { createPlatformMetrics, type PlatformMetrics } from '../../core/platform
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { DAY_MS, HOUR_MS } from '../../core/store/usage.js';
-import { BatchedRecordWriter } from '../../gateway/events/invocation-records.js';
-import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
+import { BatchedRecordWriter } from '../../control/invocations/invocation-records.js';
+import { MemoryAsyncQueue } from '../../control/invocations/memory-queue.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { until } from '../support/until.js';
 

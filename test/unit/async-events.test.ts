@@ -4,9 +4,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { InvocationRecord, InvocationRetention } from '../../core/store/invocations.js';
-import { AttemptFailed, type AsyncJob, type AsyncView } from '../../gateway/events/async-queue.js';
-import { BatchedRecordWriter } from '../../gateway/events/invocation-records.js';
-import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
+import { AttemptFailed, type AsyncJob, type AsyncView } from '../../control/invocations/async-queue.js';
+import { BatchedRecordWriter } from '../../control/invocations/invocation-records.js';
+import { MemoryAsyncQueue } from '../../control/invocations/memory-queue.js';
 
 const job = (id: string, fn = 'f'): AsyncJob => ({ id, function: fn, event: { type: 't', source: `/functions/${fn}`, data: { id } }, requestedAt: new Date().toISOString() });
 

@@ -3,11 +3,11 @@
 // (the Redis one shares the rule: compare-and-delete, covered by the async integration suites).
 
 import { describe, expect, it } from 'vitest';
-import { AsyncInvocations } from '../../gateway/events/async-invocations.js';
-import type { AsyncJob, AttemptPolicy } from '../../gateway/events/async-queue.js';
-import { ADMIN, scopedIdempotencyKey } from '../../gateway/events/idempotency.js';
-import type { Invoker } from '../../gateway/events/invoker.js';
-import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
+import { AsyncInvocations } from '../../control/invocations/async-invocations.js';
+import type { AsyncJob, AttemptPolicy } from '../../control/invocations/async-queue.js';
+import { ADMIN, scopedIdempotencyKey } from '../../control/invocations/idempotency.js';
+import type { Invoker } from '../../control/invocations/invoker.js';
+import { MemoryAsyncQueue } from '../../control/invocations/memory-queue.js';
 import type { DeployedVersion } from '../../core/types.js';
 
 class FlakyQueue extends MemoryAsyncQueue {

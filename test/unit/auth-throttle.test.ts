@@ -1,5 +1,5 @@
-// The throttle of wrong admin keys (gateway/auth-throttle.ts) and how it names clients
-// (gateway/client-address.ts): per client only, a window from the first failure that more tries do not
+// The throttle of wrong admin keys (gateway/api/auth-throttle.ts) and how it names clients
+// (gateway/api/client-address.ts): per client only, a window from the first failure that more tries do not
 // stretch, a bounded memory under a flood of addresses, IPv6 counted by /64, and X-Forwarded-For read only
 // through proxies the operator trusts. Over HTTP: auth-throttle-http.test.ts.
 
@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { StratusError } from '../../core/errors.js';
 import { ManualClock } from '../../core/lifecycle.js';
-import { AuthThrottle } from '../../gateway/auth-throttle.js';
-import { clientAddress, clientKey } from '../../gateway/client-address.js';
+import { AuthThrottle } from '../../gateway/api/auth-throttle.js';
+import { clientAddress, clientKey } from '../../gateway/api/client-address.js';
 
 const limits = { maxFailures: 3, windowMs: 60_000, maxClients: 100 };
 

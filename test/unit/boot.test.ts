@@ -8,10 +8,10 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig, type Config } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
-import { resolveApiKey } from '../../gateway/boot/api-key.js';
-import { openBackend } from '../../gateway/boot/open-backend.js';
-import { openStore } from '../../gateway/boot/open-store.js';
-import { markerPath } from '../../gateway/boot/service-wait.js';
+import { resolveApiKey } from '../../platform/boot/api-key.js';
+import { openBackend } from '../../platform/boot/open-backend.js';
+import { openStore } from '../../platform/boot/open-store.js';
+import { markerPath } from '../../platform/boot/service-wait.js';
 
 function recordingLogger() {
   const lines: string[] = [];

@@ -9,9 +9,9 @@ import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { FunctionRecord } from '../../core/types.js';
-import type { SubmitOptions } from '../../gateway/events/async-invocations.js';
-import { CRON_EVENT_TYPE, CronScheduler } from '../../gateway/triggers/cron-scheduler.js';
-import { TriggerIndex } from '../../gateway/triggers/trigger-index.js';
+import type { SubmitOptions } from '../../control/invocations/async-invocations.js';
+import { CRON_EVENT_TYPE, CronScheduler } from '../../control/triggers/cron-scheduler.js';
+import { TriggerIndex } from '../../control/triggers/trigger-index.js';
 import { until } from '../support/until.js';
 
 const waitFor = (what: string, cond: () => boolean | Promise<boolean>, ms = 10_000) => until(what, async () => ((await cond()) ? true : undefined), ms);

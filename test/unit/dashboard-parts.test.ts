@@ -1,6 +1,6 @@
 // The dashboard's pure parts: escaping, sessions and their expiry, where sign-in may send a browser, and the
 // in-memory hour behind the charts (rates, errors, percentiles, samples). The sign-in throttle is
-// gateway/auth-throttle.ts's, shared with /v1: test/unit/auth-throttle.test.ts.
+// gateway/api/auth-throttle.ts's, shared with /v1: test/unit/auth-throttle.test.ts.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/lifecycle.js';

@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../core/paths.js';
-import { API_PAGE, apiMarkdown } from '../../gateway/openapi/api-page.js';
-import { openApiDocument } from '../../gateway/openapi/document.js';
+import { API_PAGE, apiMarkdown } from '../../gateway/api/openapi/api-page.js';
+import { openApiDocument } from '../../gateway/api/openapi/document.js';
 
 describe('docs/api.md', () => {
   it('is what the OpenAPI document renders now (else: npm run docs:api)', () => {

@@ -8,7 +8,7 @@ import request from 'supertest';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, ERROR_DOCS_PATH, StratusError, toProblem, type ErrorCode } from '../../core/errors.js';
-import { systemRouter } from '../../gateway/routes/system.js';
+import { systemRouter } from '../../gateway/api/routes/system.js';
 
 const DOC_PATH = fileURLToPath(new URL('../../docs/errors.md', import.meta.url));
 const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];

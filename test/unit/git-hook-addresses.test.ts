@@ -15,10 +15,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
-import type { Lookup } from '../../gateway/git/fetch-target.js';
-import { REQUEST_ID_HEADER, problemMiddleware } from '../../gateway/problem.js';
-import { gitHooksRouter } from '../../gateway/routes/git-hooks.js';
-import { signatureFor } from '../../gateway/git/signature.js';
+import type { Lookup } from '../../services/git/fetch-target.js';
+import { REQUEST_ID_HEADER, problemMiddleware } from '../../gateway/http/problem.js';
+import { gitHooksRouter } from '../../gateway/api/routes/git-hooks.js';
+import { signatureFor } from '../../services/git/signature.js';
 import { githubPush, postHook, type HookAnswer, type HookRequest } from '../support/git-forge.js';
 import { createBareRepo, startGitHttpServer, WorkRepo, type GitServer } from '../support/git-server.js';
 

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { parseFunctionConfig } from '../../core/function-config.js';
 import { gitSettingsSchema, type GitSettings } from '../../core/git-settings.js';
 import { isStratusError } from '../../core/errors.js';
-import { parsePushEvent, skipReason, type PushEvent } from '../../gateway/git/push-event.js';
-import { redactGitOutput, repositoryKey, repositoryToFetch } from '../../gateway/git/repository.js';
-import { checkCredential, hookSender, signatureFor } from '../../gateway/git/signature.js';
+import { parsePushEvent, skipReason, type PushEvent } from '../../services/git/push-event.js';
+import { redactGitOutput, repositoryKey, repositoryToFetch } from '../../services/git/repository.js';
+import { checkCredential, hookSender, signatureFor } from '../../services/git/signature.js';
 import { giteaPush, githubPush, gitlabPush, type HookRequest, type PushFacts } from '../support/git-forge.js';
 
 const SECRET = 'hook-secret-0123456789';

@@ -1,4 +1,4 @@
-// The function URL obeys its http trigger (gateway/http-policy.ts), over the gateway harness with a real
+// The function URL obeys its http trigger (gateway/dataplane/http-policy.ts), over the gateway harness with a real
 // HTTP server in front (raw headers seen as sent): invoke-key auth with hostile keys, the key stripped before
 // the function, revocation effective at once, methods (405 + Allow), CORS preflights answered by the gateway
 // and CORS headers on answers replacing the function's own. The harness's instance records what it saw.
@@ -8,7 +8,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
-import { RouteTable } from '../../gateway/route-table.js';
+import { RouteTable } from '../../gateway/dataplane/route-table.js';
 import { API_KEY, auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 interface Answer {

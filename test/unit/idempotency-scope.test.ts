@@ -1,12 +1,12 @@
-// Idempotency-Keys are scoped to who sent them (gateway/events/idempotency.ts): the contract over the
+// Idempotency-Keys are scoped to who sent them (control/invocations/idempotency.ts): the contract over the
 // in-memory queue (BullMQ on Redis: test/integration/idempotency-scope-bull.test.ts), the scope's spelling,
 // and the attack end to end through the gateway — an anonymous caller of a public function URL claims the
 // key first, then the admin's POST /v1/functions/NAME/invocations with it still runs.
 
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN, ANONYMOUS, scopedIdempotencyKey, type Submitter } from '../../gateway/events/idempotency.js';
-import { MemoryAsyncQueue } from '../../gateway/events/memory-queue.js';
+import { ADMIN, ANONYMOUS, scopedIdempotencyKey, type Submitter } from '../../control/invocations/idempotency.js';
+import { MemoryAsyncQueue } from '../../control/invocations/memory-queue.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { idempotencyScopeContract } from '../support/idempotency-scope-contract.js';
 

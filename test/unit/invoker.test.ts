@@ -11,7 +11,7 @@ import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
 import type { DeployedVersion } from '../../core/types.js';
-import { Invoker } from '../../gateway/events/invoker.js';
+import { Invoker } from '../../control/invocations/invoker.js';
 import { FakeScheduler } from '../support/fake-scheduler.js';
 
 const target = (timeoutMs = 2000): DeployedVersion => ({

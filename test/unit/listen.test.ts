@@ -3,7 +3,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { listenOn } from '../../gateway/boot/listen.js';
+import { listenOn } from '../../core/listen.js';
 
 describe('listenOn', () => {
   const open: Array<net.Server | http.Server> = [];

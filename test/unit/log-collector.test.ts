@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { LogRecord } from '../../core/types.js';
-import { LogCollector, parseLogLine } from '../../gateway/log-collector.js';
+import { LogCollector, parseLogLine } from '../../control/logs/log-collector.js';
 import type { InstanceLogLine, InstanceLogSource } from '../../scheduler/backends/backend.js';
 import { demuxLogs, LogDemuxer } from '../../scheduler/backends/docker-logs.js';
 

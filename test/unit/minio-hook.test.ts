@@ -6,9 +6,9 @@
 
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MinioEventSink } from '../../gateway/routes/hooks.js';
-import type { DispatchSummary } from '../../gateway/triggers/storage-dispatcher.js';
-import type { ObjectEvent } from '../../gateway/triggers/storage-match.js';
+import type { MinioEventSink } from '../../gateway/api/routes/hooks.js';
+import type { DispatchSummary } from '../../control/triggers/storage-dispatcher.js';
+import type { ObjectEvent } from '../../control/triggers/storage-match.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { minioWebhookBody } from '../support/minio-event.js';
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { describeConfig, loadConfig } from '../../core/config.js';
 import { StratusError } from '../../core/errors.js';
 import { parseFunctionConfig } from '../../core/function-config.js';
-import { ChannelRoutes, NO_SMTP } from '../../gateway/notify/routing.js';
+import { ChannelRoutes, NO_SMTP } from '../../services/notify/routing.js';
 import { systemClock } from '../../core/lifecycle.js';
 
 const SECRET = 'whsec-0123456789abcdef';

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { MAX_BACKOFF_MS, backoffDelay, parseRetryAfter, retryableStatus } from '../../gateway/notify/retry.js';
-import { sign, verify } from '../../gateway/notify/signature.js';
+import { MAX_BACKOFF_MS, backoffDelay, parseRetryAfter, retryableStatus } from '../../services/notify/retry.js';
+import { sign, verify } from '../../services/notify/signature.js';
 
 const SECRET = 'whsec-0123456789abcdef';
 const BODY = '{"id":"e1","type":"build.failed","function":"hello"}';

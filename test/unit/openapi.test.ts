@@ -1,4 +1,4 @@
-// The OpenAPI document of /v1 (gateway/openapi/): (a) valid OpenAPI 3.1 by an independent validator and
+// The OpenAPI document of /v1 (gateway/api/openapi/): (a) valid OpenAPI 3.1 by an independent validator and
 // served at /v1/openapi.json without the key; (b) every route the app mounts is in it with the same method
 // and path, and nothing else is; (c) its request schemas refuse what the API refuses, shown on examples sent
 // to the real routes — JSON Schema cannot hold every rule the API checks (a cron expression's validity,
@@ -10,9 +10,9 @@ import addFormats from 'ajv-formats';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryDeliveryLog } from '../../gateway/notify/deliveries.js';
-import { openApiDocument, openApiPath } from '../../gateway/openapi/document.js';
-import { FULL_SCOPE } from '../../gateway/storage/scope.js';
+import { MemoryDeliveryLog } from '../../services/notify/deliveries.js';
+import { openApiDocument, openApiPath } from '../../gateway/api/openapi/document.js';
+import { FULL_SCOPE } from '../../services/storage/scope.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { mountedRoutes } from '../support/mounted-routes.js';
 

@@ -7,7 +7,7 @@ import http from 'node:http';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
-import { Origins } from '../../gateway/origins.js';
+import { Origins } from '../../gateway/dataplane/origins.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 /** What a hostile function answers: a page with a script, and every header that acts on an origin. */

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../core/log.js';
-import { keepServingThroughFaults } from '../../gateway/process-faults.js';
+import { keepServingThroughFaults } from '../../platform/process-faults.js';
 
 function setup(limit = 3) {
   const proc = new EventEmitter();

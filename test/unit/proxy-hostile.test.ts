@@ -8,7 +8,7 @@ import net from 'node:net';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { answerClientError } from '../../gateway/client-error.js';
+import { answerClientError } from '../../gateway/http/client-error.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 interface Seen {

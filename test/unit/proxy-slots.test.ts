@@ -9,7 +9,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../core/log.js';
-import { proxyInvocation } from '../../gateway/proxy.js';
+import { proxyInvocation } from '../../gateway/dataplane/proxy.js';
 import { RecordingMetrics } from '../support/gateway-harness.js';
 import { harness, version, type Harness } from './scheduler-harness.js';
 

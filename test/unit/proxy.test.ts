@@ -128,7 +128,7 @@ describe.each([
     });
     expect(res.status).toBe(201);
     expect(res.headers['x-fn']).toBe('yes');
-    // On the API's origin a function sets no cookie (gateway/origins.ts); its own host passes them (origins.test.ts).
+    // On the API's origin a function sets no cookie (gateway/dataplane/origins.ts); its own host passes them (origins.test.ts).
     expect(res.headers['set-cookie']).toBeUndefined();
     expect(JSON.parse(res.body)).toEqual({ echoed: 'payload' });
     const requestId = res.headers['x-stratus-request-id'];

@@ -8,7 +8,7 @@ import { MetricsRegistry } from '../../core/metrics.js';
 import { createPlatformMetrics, forgetFunction } from '../../core/platform-metrics.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
-import { RouteTable } from '../../gateway/route-table.js';
+import { RouteTable } from '../../gateway/dataplane/route-table.js';
 import { FakeScheduler } from '../support/fake-scheduler.js';
 
 const config = parseFunctionConfig({ name: 'hello', runtime: 'node' });

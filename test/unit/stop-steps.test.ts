@@ -1,7 +1,7 @@
 // The platform's stop names each step, says a long one while it lasts and tells which one it waits for.
 
 import { describe, expect, it } from 'vitest';
-import { StopSteps } from '../../gateway/boot/stop-steps.js';
+import { StopSteps } from '../../platform/boot/stop-steps.js';
 
 describe('StopSteps', () => {
   it('runs the steps in order, names the one under way and warns while a step takes long', async () => {

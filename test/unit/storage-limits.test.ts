@@ -1,4 +1,4 @@
-// The object storage's bounds on a real state directory (gateway/storage/multipart.ts, quota.ts,
+// The object storage's bounds on a real state directory (services/storage/multipart.ts, quota.ts,
 // upload-expiry.ts, object-store.ts): a multipart upload's bytes bounded as parts arrive — declared or
 // streamed, concurrent parts included — unfinished uploads expiring on an injected clock and a timer faked
 // without sleeping, and quotas that refuse, give room back on delete, abort, overwrite and failed writes,
@@ -11,12 +11,12 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
-import { S3Error } from '../../gateway/storage/errors.js';
-import { metered } from '../../gateway/storage/metered.js';
-import { Multipart } from '../../gateway/storage/multipart.js';
-import { ObjectStore } from '../../gateway/storage/object-store.js';
-import { StorageUsage, type QuotaSettings } from '../../gateway/storage/quota.js';
-import { UploadExpiry } from '../../gateway/storage/upload-expiry.js';
+import { S3Error } from '../../services/storage/errors.js';
+import { metered } from '../../services/storage/metered.js';
+import { Multipart } from '../../services/storage/multipart.js';
+import { ObjectStore } from '../../services/storage/object-store.js';
+import { StorageUsage, type QuotaSettings } from '../../services/storage/quota.js';
+import { UploadExpiry } from '../../services/storage/upload-expiry.js';
 
 const DAY = 86_400_000;
 const props = { contentType: 'application/octet-stream', userMeta: {} };

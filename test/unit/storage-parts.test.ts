@@ -2,11 +2,11 @@
 // tokens, Range parsing and S3's bucket-name and key rules (the aws-chunked decoder: storage-payload.test.ts).
 
 import { describe, expect, it } from 'vitest';
-import { S3Error } from '../../gateway/storage/errors.js';
-import { parseRange } from '../../gateway/storage/http-util.js';
-import { decodeToken, encodeToken, listObjects } from '../../gateway/storage/list.js';
-import { checkBucketName, checkKey, keyFileName } from '../../gateway/storage/names.js';
-import type { ObjectMeta } from '../../gateway/storage/object-store.js';
+import { S3Error } from '../../services/storage/errors.js';
+import { parseRange } from '../../services/storage/http-util.js';
+import { decodeToken, encodeToken, listObjects } from '../../services/storage/list.js';
+import { checkBucketName, checkKey, keyFileName } from '../../services/storage/names.js';
+import type { ObjectMeta } from '../../services/storage/object-store.js';
 
 const index = (keys: string[]) => new Map(keys.map((key): [string, ObjectMeta] => [key, { key, size: 1, etag: 'e', contentType: 't', lastModified: 'now', userMeta: {}, data: 'd' }]));
 

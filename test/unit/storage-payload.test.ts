@@ -10,10 +10,10 @@ import { Readable } from 'node:stream';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { getSigningKey } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { AwsChunkedDecoder, type ChunkedOptions } from '../../gateway/storage/aws-chunked.js';
-import { ChunkChain, type ChunkSeed } from '../../gateway/storage/chunk-signature.js';
-import { uploadBody, type BodyOptions } from '../../gateway/storage/payload.js';
-import type { SignedPayload } from '../../gateway/storage/sigv4.js';
+import { AwsChunkedDecoder, type ChunkedOptions } from '../../services/storage/aws-chunked.js';
+import { ChunkChain, type ChunkSeed } from '../../services/storage/chunk-signature.js';
+import { uploadBody, type BodyOptions } from '../../services/storage/payload.js';
+import type { SignedPayload } from '../../services/storage/sigv4.js';
 import { encodeUnsigned, signChunks, signTrailer, type ChunkSigningContext } from '../support/s3-chunk-sign.js';
 
 // AWS's example credentials and the published signatures of its chunked-upload examples.

@@ -1,4 +1,4 @@
-// S3 key scopes (gateway/storage/scope.ts, access.ts, keys.ts): what POST /v1/storage/keys accepts and the
+// S3 key scopes (services/storage/scope.ts, access.ts, keys.ts): what POST /v1/storage/keys accepts and the
 // field each refusal names, which buckets a pattern covers, which right each request needs (decided from
 // the method and path, so an operation the router adds later cannot be reached with less), the copy
 // source's bucket, and keys stored before scopes existed.
@@ -9,10 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StratusError } from '../../core/errors.js';
-import { authorize, neededRight } from '../../gateway/storage/access.js';
-import { S3Error } from '../../gateway/storage/errors.js';
-import { AccessKeys } from '../../gateway/storage/keys.js';
-import { allows, coversBucket, FULL_SCOPE, parseKeyRequest, storedScope, type KeyScope } from '../../gateway/storage/scope.js';
+import { authorize, neededRight } from '../../services/storage/access.js';
+import { S3Error } from '../../services/storage/errors.js';
+import { AccessKeys } from '../../services/storage/keys.js';
+import { allows, coversBucket, FULL_SCOPE, parseKeyRequest, storedScope, type KeyScope } from '../../services/storage/scope.js';
 
 function refusal(body: unknown): { field: unknown; message: string } {
   try {

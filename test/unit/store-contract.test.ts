@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
-import { builtHere } from '../../gateway/boot/legacy-keys.js';
+import { builtHere } from '../../platform/boot/legacy-keys.js';
 import type { Store } from '../../core/store/store.js';
 import { LOG_LINES_KEPT } from '../../core/store/store.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';

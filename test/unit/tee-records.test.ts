@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import type { InvocationRecord } from '../../core/store/invocations.js';
-import { teeRecords } from '../../gateway/events/invocation-records.js';
+import { teeRecords } from '../../control/invocations/invocation-records.js';
 
 const rec = { id: 'r1', function: 'hello', version: 1, trigger: 'http', start: 't', durationMs: 1, statusCode: 200, outcome: 'succeeded', billedMs: 1, memoryMb: 128 } as InvocationRecord;
 

@@ -5,7 +5,7 @@ import type { WeightedVersion } from '../../../core/aliases.js';
 import { usageReport } from '../../../core/store/usage-report.js';
 import type { TriggerRecord } from '../../../core/triggers.js';
 import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../../../core/types.js';
-import type { FireView } from '../../triggers/trigger-service.js';
+import type { FireView } from '../../../control/triggers/trigger-service.js';
 import type { DashboardDeps } from '../deps.js';
 import { ago, badge, duration, html, seg, type Html } from '../html.js';
 

@@ -5,7 +5,7 @@
 import type { InvocationRecord } from '../../../core/store/invocations.js';
 import type { FunctionRecord, VersionRecord } from '../../../core/types.js';
 import type { FailingView } from '../../../scheduler/scheduler.js';
-import type { FunctionStatus } from '../../function-service.js';
+import type { FunctionStatus } from '../../../control/functions/function-service.js';
 import type { DashboardDeps } from '../deps.js';
 import { ago, badge, bytes, duration, html, latency, seg, type Html } from '../html.js';
 import { csrfField, live } from '../layout.js';

@@ -1,0 +1,21 @@
+// Reads DeployedVersion records from the store: used by the scheduler to adopt instances after a restart
+// and by start-up to prewarm functions with minInstances.
+
+import type { Store } from './store/store.js';
+import type { DeployedVersion, VersionRecord } from './types.js';
+
+export function toDeployed(v: VersionRecord): DeployedVersion {
+  return { function: v.function, version: v.version, config: v.config, image: v.image, artifactDir: v.artifactDir, handler: v.handler ?? null };
+}
+
+export function deployedVersionLookup(store: Store) {
+  return {
+    async lookup(fn: string, version: number): Promise<DeployedVersion | null> {
+      const v = await store.getVersion(fn, version);
+      return v && v.status === 'ready' ? toDeployed(v) : null;
+    },
+    async current(fn: string): Promise<number | null> {
+      return (await store.getFunction(fn))?.currentVersion ?? null;
+    },
+  };
+}
