@@ -20,7 +20,7 @@ import type { InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
 import { Purger } from './purge.js';
 import { platformIdFor } from '../core/platform-id.js';
-import type { Notifier } from '../services/notify/notifier.js';
+import type { Notifier } from '../core/ports/notifier.js';
 
 export interface BuildServiceOptions {
   store: Store;

@@ -15,7 +15,7 @@ import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './ch
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
 import type { LoadCheck } from './load-check.js';
-import type { Notifier } from '../services/notify/notifier.js';
+import type { Notifier } from '../core/ports/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { ImageRetention } from './image-retention.js';
 import { Purger } from './purge.js';

@@ -16,7 +16,7 @@ import { Invoker } from '../control/invocations/invoker.js';
 import { MemoryAsyncQueue } from '../control/invocations/memory-queue.js';
 import { FunctionService } from '../control/functions/function-service.js';
 import { FUNCTION_URL_PREFIX, createInvokeHandler } from './dataplane/invoke.js';
-import { REQUEST_ID_HEADER, problemMiddleware } from './http/problem.js';
+import { problemMiddleware } from './http/problem.js';
 import { RouteTable } from './dataplane/route-table.js';
 import { buildsRouter } from './api/routes/builds.js';
 import { functionsRouter } from './api/routes/functions.js';
@@ -33,10 +33,11 @@ import { usageRouter } from './api/routes/usage.js';
 import { releasesRouter } from './api/routes/releases.js';
 import { adminRouter } from './api/routes/admin.js';
 import { ReleaseService } from '../control/releases/release-service.js';
-import { silentNotifier } from '../services/notify/notifier.js';
+import { silentNotifier } from '../core/ports/notifier.js';
 import { TriggerService } from '../control/triggers/trigger-service.js';
 import { createDashboard } from './ui/router.js';
 import { Origins } from './dataplane/origins.js';
+import { REQUEST_ID_HEADER } from '../core/invocation-contract.js';
 
 export type { GatewayDeps } from './deps.js';
 

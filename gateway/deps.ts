@@ -8,7 +8,7 @@ import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { StorageKeyIssuer } from './api/routes/storage-keys.js';
 import type { AsyncQueue } from '../control/invocations/async-queue.js';
-import type { Notifier } from '../services/notify/notifier.js';
+import type { Notifier } from '../core/ports/notifier.js';
 import type { ReleaseService } from '../control/releases/release-service.js';
 import type { InvocationRecordSink } from '../control/invocations/invocation-records.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
@@ -16,32 +16,15 @@ import type { MinioEventSink } from './api/routes/hooks.js';
 import type { ImageCollector } from './api/routes/admin.js';
 import type { DashboardSources } from './ui/deps.js';
 
-type InvocationLabels = { function: string; status: string };
-
-/**
- * The slice of core/platform-metrics.ts the gateway records into. Declared structurally here so the
- * gateway depends on what it uses, not on how the metrics module is built.
- */
-export interface GatewayMetrics {
-  invocations: { inc(labels: InvocationLabels): void };
-  invocationSeconds: { observe(labels: InvocationLabels, seconds: number): void };
-  coldStartPhaseSeconds: { observe(labels: { kind: string; phase: string }, seconds: number): void };
-}
-
-export interface MetricsRegistry {
-  /** Prometheus text exposition format. */
-  render(): string | Promise<string>;
-  /** Drop every series whose `label` is `value`: a deleted function's (core/platform-metrics.ts forgetFunction). */
-  forget?(label: string, value: string): unknown;
-}
+import type { InvocationMetrics, MetricsSource } from '../core/ports/metrics.js';
 
 export interface GatewayDeps {
   config: Config;
   store: Store;
   builder: Builder;
   scheduler: Scheduler;
-  metrics: GatewayMetrics;
-  registry: MetricsRegistry;
+  metrics: InvocationMetrics;
+  registry: MetricsSource;
   logger: Logger;
   apiKey: string;
   backendKind: string;

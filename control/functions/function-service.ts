@@ -9,20 +9,15 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../../core/types.js';
 import type { Builder } from '../../builder/builder.js';
+import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
 import type { FailingView, Scheduler } from '../../scheduler/scheduler.js';
 import type { RouteTable } from '../../gateway/dataplane/route-table.js';
 
 /** failing: the current version's instances keep failing to start, and the scheduler backs off (FailingView). */
 export type FunctionStatus = 'ready' | 'building' | 'failed' | 'failing';
 
-export interface DeployResult {
-  name: string;
-  version: number;
-  buildId: string | null;
-  status: 'queued' | 'ready';
-}
 
-export class FunctionService {
+export class FunctionService implements Deployer {
   constructor(
     private readonly store: Store,
     private readonly builder: Builder,

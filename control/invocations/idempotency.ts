@@ -13,10 +13,6 @@
 // how the request was authenticated, never from the request's text. The branded type makes the queues
 // (both implementations, async-queue.ts and memory-queue.ts) take only a key that went through here.
 
-import type http from 'node:http';
-import type { HttpPolicy } from '../../gateway/dataplane/http-policy.js';
-import { INVOKE_KEY_HEADER, hashInvokeKey } from '../triggers/trigger-service.js';
-
 export type Submitter =
   | { kind: 'admin' }
   | { kind: 'invoke-key'; keyId: string }
@@ -51,15 +47,3 @@ function scopeOf(by: Submitter): string {
   }
 }
 
-/**
- * Who called a function URL whose call refusal() (http-policy.ts) has let through: the invoke key it
- * presented (by the key's id), or anyone when the URL is public. Asked only for an async call with an
- * Idempotency-Key, so a sync call pays nothing for it.
- */
-export function functionUrlSubmitter(req: http.IncomingMessage, policy: HttpPolicy): Submitter {
-  if (policy.keyHashes === null) return ANONYMOUS;
-  const presented = req.headers[INVOKE_KEY_HEADER];
-  const keyId = typeof presented === 'string' ? policy.keyHashes.get(hashInvokeKey(presented)) : undefined;
-  if (keyId === undefined) throw new Error('a function URL call with no valid invoke key reached the async intake');
-  return { kind: 'invoke-key', keyId };
-}

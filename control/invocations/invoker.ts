@@ -14,9 +14,10 @@ import type { Logger } from '../../core/log.js';
 import { billedMs, type InvocationTrigger } from '../../core/store/invocations.js';
 import type { DeployedVersion } from '../../core/types.js';
 import type { Lease, LeaseOutcome, Scheduler } from '../../scheduler/scheduler.js';
-import { REQUEST_ID_HEADER } from '../../gateway/http/problem.js';
-import { HANDLER_GRACE_MS } from '../../gateway/dataplane/proxy.js';
+
+
 import type { InvocationRecordSink } from './invocation-records.js';
+import { HANDLER_GRACE_MS, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 
 /** A result longer than this is cut (and marked truncated): one answer must not fill the queue's store. */
 export const MAX_RESULT_BYTES = 256 * 1024;

@@ -13,7 +13,7 @@ import type { InvocationRecord } from '../../core/store/invocations.js';
 import type { Store } from '../../core/store/store.js';
 import type { FunctionRecord } from '../../core/types.js';
 import type { InvocationRecordSink } from '../invocations/invocation-records.js';
-import type { Notifier } from '../../services/notify/notifier.js';
+import type { Notifier } from '../../core/ports/notifier.js';
 import type { ReleaseService } from './release-service.js';
 
 export interface ErrorWatchSettings {

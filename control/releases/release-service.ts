@@ -13,7 +13,7 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { DeployedVersion, FunctionRecord, RolloutState, VersionRecord } from '../../core/types.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
-import type { Notifier } from '../../services/notify/notifier.js';
+import type { Notifier } from '../../core/ports/notifier.js';
 import { toDeployed } from '../../core/versions.js';
 
 export interface ReleaseServiceDeps {

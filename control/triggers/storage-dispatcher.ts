@@ -17,9 +17,9 @@ import type { TriggerFire, TriggerStore } from '../../core/store/triggers.js';
 import type { StorageTrigger } from '../../core/triggers.js';
 import type { SubmitOptions, Submitted } from '../invocations/async-invocations.js';
 import { scopedIdempotencyKey, type Submitter } from '../invocations/idempotency.js';
-import type { StorageEvent, StorageEvents } from '../../services/storage/events.js';
 import type { TriggerIndex } from './trigger-index.js';
 import { cloudEventOf, fireKey, s3EventMessage, STRATUS_REGION, triggerMatches, type ObjectEvent } from './storage-match.js';
+import type { StorageEvent, StorageEvents } from '../../core/ports/storage-events.js';
 
 /** A fire's key is Stratus's own: no caller of the API or a function URL can send one that matches it. */
 const STORAGE_FIRES: Submitter = Object.freeze({ kind: 'internal', source: 'storage' });

@@ -4,15 +4,14 @@
 // settings — never ask this service on an event: they hold their own view, refreshed on the store's
 // change notices.
 
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { StratusError, functionNotFound } from '../../core/errors.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Store } from '../../core/store/store.js';
 import type { InvokeKeyRecord, TriggerFire } from '../../core/store/triggers.js';
+import { hashInvokeKey } from '../../core/invocation-contract.js';
 import { HTTP_TRIGGER_ID, MAX_TRIGGERS_PER_FUNCTION, parseTrigger, type TriggerRecord, type TriggerSpec } from '../../core/triggers.js';
 
-/** Sent with a call of a function URL whose http trigger has auth "key". */
-export const INVOKE_KEY_HEADER = 'x-stratus-key';
 const INVOKE_KEY_PREFIX = 'stk_';
 /** Invoke keys per function: enough for a key per caller, bounded because every replica holds them in memory. */
 export const MAX_INVOKE_KEYS = 100;
@@ -35,8 +34,6 @@ export interface TriggerServiceDeps {
   changed?(fn: string): Promise<void>;
 }
 
-/** SHA-256 of an invoke key, hex: what is stored and what a call's key is compared against. */
-export const hashInvokeKey = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
 export class TriggerService {
   constructor(private readonly deps: TriggerServiceDeps) {}

@@ -7,10 +7,12 @@ import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { DeployedVersion } from '../../core/types.js';
 import type { HttpPolicy } from './http-policy.js';
-import { REQUEST_ID_HEADER, sendProblem } from '../http/problem.js';
-import { idempotencyKey } from '../api/routes/invocations.js';
+import { sendProblem } from '../http/problem.js';
+import { idempotencyKey } from '../http/idempotency-header.js';
 import { MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../../control/invocations/async-invocations.js';
-import { functionUrlSubmitter, scopedIdempotencyKey, type ScopedIdempotencyKey } from '../../control/invocations/idempotency.js';
+import { ANONYMOUS, scopedIdempotencyKey, type ScopedIdempotencyKey, type Submitter } from '../../control/invocations/idempotency.js';
+import { INVOKE_KEY_HEADER, hashInvokeKey } from '../../core/invocation-contract.js';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 
 /** `policy` is the URL's (http-policy.ts), whose checks the call has passed: it says who the caller is. */
 export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.ServerResponse, requestId: string, target: DeployedVersion, intake: AsyncInvocations | undefined, logger: Logger, policy: HttpPolicy): void {
@@ -65,4 +67,17 @@ export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.Serve
     );
   });
   req.on('error', () => res.destroy());
+}
+
+/**
+ * Who called a function URL whose call refusal() (http-policy.ts) has let through: the invoke key it
+ * presented (by the key's id), or anyone when the URL is public. Asked only for an async call with an
+ * Idempotency-Key, so a sync call pays nothing for it.
+ */
+export function functionUrlSubmitter(req: http.IncomingMessage, policy: HttpPolicy): Submitter {
+  if (policy.keyHashes === null) return ANONYMOUS;
+  const presented = req.headers[INVOKE_KEY_HEADER];
+  const keyId = typeof presented === 'string' ? policy.keyHashes.get(hashInvokeKey(presented)) : undefined;
+  if (keyId === undefined) throw new Error('a function URL call with no valid invoke key reached the async intake');
+  return { kind: 'invoke-key', keyId };
 }

@@ -12,9 +12,10 @@ import type http from 'node:http';
 import { StratusError } from '../../core/errors.js';
 import type { InvokeKeyRecord } from '../../core/store/triggers.js';
 import type { HttpTrigger } from '../../core/triggers.js';
-import { REQUEST_ID_HEADER, sendProblem } from '../http/problem.js';
-import { INVOKE_KEY_HEADER, hashInvokeKey } from '../../control/triggers/trigger-service.js';
+import { sendProblem } from '../http/problem.js';
+
 import type { Logger } from '../../core/log.js';
+import { INVOKE_KEY_HEADER, REQUEST_ID_HEADER, hashInvokeKey } from '../../core/invocation-contract.js';
 
 /** Headers the gateway adds to a function's answer, and the names of the function's own it drops for them. */
 export interface AnswerHeaders {

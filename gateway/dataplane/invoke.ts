@@ -13,7 +13,7 @@ import type { Logger } from '../../core/log.js';
 import { NEVER_RAN, billedMs, type InvocationRecord } from '../../core/store/invocations.js';
 import type { DeployedVersion } from '../../core/types.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
-import type { GatewayMetrics } from '../deps.js';
+import type { InvocationMetrics } from '../../core/ports/metrics.js';
 import { submitFromFunctionUrl } from './async-intake.js';
 import type { AsyncInvocations } from '../../control/invocations/async-invocations.js';
 import type { InvocationRecordSink } from '../../control/invocations/invocation-records.js';
@@ -62,7 +62,7 @@ export function parseFunctionUrl(url: string): { name: string; qualifier: string
 export interface InvokeDeps {
   routes: RouteTable;
   scheduler: Scheduler;
-  metrics: GatewayMetrics;
+  metrics: InvocationMetrics;
   logger: Logger;
   clock: Clock;
   /** How long a handler may overrun its timeout before its instance is recycled (default HANDLER_GRACE_MS). */

@@ -9,7 +9,8 @@
 import type { Config } from '../../core/config.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
 import type { AnswerHeaders } from './http-policy.js';
-import { REQUEST_ID_HEADER } from '../http/problem.js';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
+
 
 /** What may stand before NAME in a function's host: an alias name, or "v" and a version number. */
 export const QUALIFIER = /^(?:v\d{1,9}|[a-z][a-z0-9-]{0,62})$/;

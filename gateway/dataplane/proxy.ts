@@ -23,11 +23,12 @@ import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import type { DeployedVersion } from '../../core/types.js';
 import type { Lease, LeaseOutcome, Scheduler } from '../../scheduler/scheduler.js';
-import type { GatewayMetrics } from '../deps.js';
+import type { InvocationMetrics } from '../../core/ports/metrics.js';
 import { setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
-import { REQUEST_ID_HEADER, sendProblem } from '../http/problem.js';
+import { sendProblem } from '../http/problem.js';
 import { copyEndToEnd, forwardedFor, requestFraming } from './proxy-framing.js';
-import { INVOKE_KEY_HEADER } from '../../control/triggers/trigger-service.js';
+import { HANDLER_GRACE_MS, INVOKE_KEY_HEADER, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
+
 
 export { copyEndToEnd, framingProblem } from './proxy-framing.js';
 
@@ -40,12 +41,6 @@ const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-fo
 const SET_BY_GATEWAY_OUT = new Set([REQUEST_ID_HEADER]);
 /** Why a queued acquire is abandoned; a fixed reason, because abort() without one builds a DOMException with a stack. */
 const GAVE_UP = new StratusError('INVALID_REQUEST', 'the request ended before an instance was free');
-/**
- * How long a handler may still run after its call was answered 504 before its instance is recycled.
- * Until then its slot stays taken: the runtimes do not stop a handler at the deadline (they cannot,
- * in general), so a slot freed at the 504 would let the instance run more than `concurrency` calls.
- */
-export const HANDLER_GRACE_MS = 5_000;
 
 export interface InvocationContext {
   requestId: string;
@@ -57,7 +52,7 @@ export interface InvocationContext {
   /** performance.now() when the request arrived. */
   arrivedAt: number;
   scheduler: Scheduler;
-  metrics: GatewayMetrics;
+  metrics: InvocationMetrics;
   logger: Logger;
   /** After the deadline, how long the handler may still run before its instance is recycled (HANDLER_GRACE_MS). */
   graceMs?: number;

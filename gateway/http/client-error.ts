@@ -11,7 +11,8 @@ import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ERROR_CATALOGUE, StratusError, toProblem } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
-import { REQUEST_ID_HEADER } from './problem.js';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
+
 
 /** Parser error codes (llhttp) to what the caller can do about them. */
 function problemFor(err: NodeJS.ErrnoException & { reason?: string }): StratusError {

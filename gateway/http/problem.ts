@@ -7,7 +7,7 @@ import type { ErrorRequestHandler } from 'express';
 import { StratusError, isStratusError, toProblem, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 
-export const REQUEST_ID_HEADER = 'x-stratus-request-id';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 
 /** Errors raised by express's body parsers carry a `type`; map the ones a caller can fix. */
 function fromParserError(err: unknown): StratusError | null {

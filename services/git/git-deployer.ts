@@ -23,7 +23,7 @@ import type { Store } from '../../core/store/store.js';
 import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
 import { StratusError } from '../../core/errors.js';
-import type { DeployResult, FunctionService } from '../../control/functions/function-service.js';
+import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
 import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
 import { checkedTarget, type Lookup } from './fetch-target.js';
 import { functionRoot, packDirectory, type PackLimits } from './pack.js';
@@ -31,7 +31,7 @@ import { skipReason, type PushEvent } from './push-event.js';
 import { repositoryToFetch } from './repository.js';
 
 export interface GitDeployerOptions {
-  service: Pick<FunctionService, 'deployUpload'>;
+  service: Deployer;
   store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions'>;
   stateDir: string;
   /** Which addresses a URL from a hook may reach, and the resolver that finds them. */

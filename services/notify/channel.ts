@@ -1,7 +1,7 @@
 // A channel makes ONE attempt to hand an event to a receiver and says how it went; retrying is the
 // delivery queue's work (retry.ts decides when), so channels stay small and testable alone.
 
-import type { NotifyEvent } from './notifier.js';
+import type { NotifyEvent } from '../../core/ports/notifier.js';
 
 export type ChannelKind = 'webhook' | 'email';
 

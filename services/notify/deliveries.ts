@@ -5,7 +5,7 @@
 
 import type { Redis } from 'ioredis';
 import type { ChannelKind } from './channel.js';
-import type { NotifyEventKind } from './notifier.js';
+import type { NotifyEventKind } from '../../core/ports/notifier.js';
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
 export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'failed'];

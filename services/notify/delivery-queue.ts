@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { ChannelKind } from './channel.js';
-import type { NotifyEvent } from './notifier.js';
+import type { NotifyEvent } from '../../core/ports/notifier.js';
 
 export interface DeliveryJob {
   deliveryId: string;

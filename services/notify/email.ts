@@ -4,7 +4,8 @@
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import { describeNetworkError, type AttemptContext, type AttemptOutcome, type Channel } from './channel.js';
-import { linksOf, summarize, type NotifyEvent } from './notifier.js';
+import { type NotifyEvent } from '../../core/ports/notifier.js';
+import { linksOf, summarize } from './event-text.js';
 import { DELIVERY_HEADER, EVENT_HEADER } from './signature.js';
 
 export interface SmtpSettings {

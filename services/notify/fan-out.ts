@@ -9,7 +9,8 @@ import type { Logger } from '../../core/log.js';
 import type { AttemptOutcome } from './channel.js';
 import type { DeliveryAttempt, DeliveryLog, DeliveryRecord } from './deliveries.js';
 import type { DeliveryJob, DeliveryProcessor, DeliveryQueue } from './delivery-queue.js';
-import { summarize, type NotifyEvent, type NotifyEventInput, type Notifier } from './notifier.js';
+import { type NotifyEvent, type NotifyEventInput, type Notifier } from '../../core/ports/notifier.js';
+import { summarize } from './event-text.js';
 import { backoffDelay, type RetryPolicy } from './retry.js';
 import type { ChannelRoutes } from './routing.js';
 

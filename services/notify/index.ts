@@ -11,10 +11,10 @@ import { MemoryDeliveryLog, RedisDeliveryLog, type DeliveryLog } from './deliver
 import { BullDeliveryQueue, MemoryDeliveryQueue, type DeliveryQueue } from './delivery-queue.js';
 import { createSmtpTransport } from './email.js';
 import { FanOutNotifier, deliveryProcessor } from './fan-out.js';
-import type { NotifyEventInput, Notifier } from './notifier.js';
+import type { NotifyEventInput, Notifier } from '../../core/ports/notifier.js';
 import { ChannelRoutes } from './routing.js';
 
-export type { Notifier, NotifyEvent, NotifyEventInput, NotifyEventKind } from './notifier.js';
+export type { Notifier, NotifyEvent, NotifyEventInput, NotifyEventKind } from '../../core/ports/notifier.js';
 export type { DeliveryLog, DeliveryRecord } from './deliveries.js';
 
 /** Deliveries one process attempts at once. */

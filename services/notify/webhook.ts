@@ -6,7 +6,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Clock } from '../../core/lifecycle.js';
 import { describeNetworkError, type AttemptContext, type AttemptOutcome, type Channel } from './channel.js';
-import { payloadOf, type NotifyEvent } from './notifier.js';
+import { type NotifyEvent } from '../../core/ports/notifier.js';
+import { payloadOf } from './event-text.js';
 import { parseRetryAfter, retryableStatus } from './retry.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign } from './signature.js';
 

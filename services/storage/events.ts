@@ -4,26 +4,7 @@
 
 import type { Logger } from '../../core/log.js';
 
-export type StorageEventName = 'ObjectCreated:Put' | 'ObjectCreated:Copy' | 'ObjectCreated:CompleteMultipartUpload' | 'ObjectRemoved:Delete';
-
-export interface StorageEvent {
-  name: StorageEventName;
-  bucket: string;
-  key: string;
-  /** Bytes of the object (0 for a removal). */
-  size: number;
-  /** S3's ETag without quotes: md5 hex, or md5-of-md5s "-N" for a multipart object ('' for a removal). */
-  etag: string;
-  /** ISO 8601 time of the change. */
-  time: string;
-}
-
-export type StorageListener = (event: StorageEvent) => void;
-
-export interface StorageEvents {
-  /** Calls `listener` for every object change from now on; the returned function unsubscribes. */
-  onObject(listener: StorageListener): () => void;
-}
+import type { StorageEvent, StorageEvents, StorageListener } from '../../core/ports/storage-events.js';
 
 export class StorageEventHub implements StorageEvents {
   private readonly listeners = new Set<StorageListener>();

@@ -3,13 +3,14 @@
 // durable.
 
 import { pipeline } from 'node:stream/promises';
-import type { StorageEventHub, StorageEventName } from './events.js';
+import type { StorageEventHub } from './events.js';
 import { S3Error } from './errors.js';
 import { header, newObjectProps, objectHeaders, parseRange, quoted, readSmallBody, sendEmpty, sendXml, type S3Request } from './http-util.js';
 import type { ObjectMeta, ObjectStore } from './object-store.js';
 import { declaredLength, metered } from './metered.js';
 import { uploadBody } from './payload.js';
 import { parseXml, toXml } from './xml.js';
+import type { StorageEventName } from '../../core/ports/storage-events.js';
 
 const MAX_DELETE_KEYS = 1000;
 

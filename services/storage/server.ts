@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { Logger } from '../../core/log.js';
 import { authorize } from './access.js';
 import { BucketOps } from './bucket-ops.js';
-import { StorageEventHub, type StorageEvents } from './events.js';
+import { StorageEventHub } from './events.js';
 import { S3Error } from './errors.js';
 import { type S3Request } from './http-util.js';
 import { AccessKeys } from './keys.js';
@@ -22,6 +22,7 @@ import { route, splitPath, type Ops } from './router.js';
 import { parseQuery, verifyRequest } from './sigv4.js';
 import { errorXml } from './xml.js';
 import { listenOn } from '../../core/listen.js';
+import type { StorageEvents } from '../../core/ports/storage-events.js';
 
 export interface StorageSettings {
   stateDir: string;

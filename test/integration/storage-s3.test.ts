@@ -20,10 +20,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
 import { startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
-import type { StorageEvent } from '../../services/storage/events.js';
 import { keyFileName } from '../../services/storage/names.js';
 import { presignUrl, signedHeaders, type TestKey } from '../support/s3-sign.js';
 import { until } from '../support/until.js';
+import type { StorageEvent } from '../../core/ports/storage-events.js';
 
 let stateDir: string;
 let platform: RunningPlatform;

@@ -17,7 +17,8 @@ import { parseFunctionConfig, type FunctionConfigInput } from '../../core/functi
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { BuildRecord } from '../../core/types.js';
-import { summarize, type Notifier, type NotifyEventInput } from '../../services/notify/notifier.js';
+import { type Notifier, type NotifyEventInput } from '../../core/ports/notifier.js';
+import { summarize } from '../../services/notify/event-text.js';
 import { makeZip } from '../fixtures/archives/make-archives.js';
 
 /** Answers each tool with the canned run for its first word; records what ran and the build's status then. */

@@ -16,11 +16,12 @@ import { loadConfig } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { Lookup } from '../../services/git/fetch-target.js';
-import { REQUEST_ID_HEADER, problemMiddleware } from '../../gateway/http/problem.js';
+import { problemMiddleware } from '../../gateway/http/problem.js';
 import { gitHooksRouter } from '../../gateway/api/routes/git-hooks.js';
 import { signatureFor } from '../../services/git/signature.js';
 import { githubPush, postHook, type HookAnswer, type HookRequest } from '../support/git-forge.js';
 import { createBareRepo, startGitHttpServer, WorkRepo, type GitServer } from '../support/git-server.js';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 
 const SECRET = 'address-hook-secret-0123456789';
 const ZERO = '0'.repeat(40);

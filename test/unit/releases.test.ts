@@ -9,7 +9,7 @@ import { pickWeighted } from '../../core/aliases.js';
 import { StratusError } from '../../core/errors.js';
 import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
-import type { NotifyEventInput } from '../../services/notify/notifier.js';
+import type { NotifyEventInput } from '../../core/ports/notifier.js';
 import { ErrorWatch } from '../../control/releases/error-watch.js';
 import { ReleaseService } from '../../control/releases/release-service.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';

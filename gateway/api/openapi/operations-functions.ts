@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import { aliasBodySchema } from '../../../core/aliases.js';
 import { buildLogQuerySchema } from '../routes/builds.js';
-import { idempotencyKeySchema, invocationQuerySchema } from '../routes/invocations.js';
+import { idempotencyKeySchema } from '../../http/idempotency-header.js';
+import { invocationQuerySchema } from '../routes/invocations.js';
 import { logQuerySchema } from '../routes/logs.js';
 import { rollbackBodySchema } from '../routes/releases.js';
 import type { OperationGroup } from './operation.js';

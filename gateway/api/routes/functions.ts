@@ -10,10 +10,11 @@ import { StratusError } from '../../../core/errors.js';
 import { parseFunctionConfig, type FunctionConfig } from '../../../core/function-config.js';
 import { parseTriggerList, type TriggerSpec } from '../../../core/triggers.js';
 import type { Scheduler } from '../../../scheduler/scheduler.js';
-import type { DeployResult, FunctionService } from '../../../control/functions/function-service.js';
+import type { FunctionService } from '../../../control/functions/function-service.js';
 import type { TriggerService } from '../../../control/triggers/trigger-service.js';
 import type { Origins } from '../../dataplane/origins.js';
 import { parseUpload } from '../upload.js';
+import type { DeployResult } from '../../../core/ports/deployer.js';
 
 export interface FunctionsRouteDeps {
   service: FunctionService;

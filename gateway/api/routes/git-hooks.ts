@@ -29,9 +29,10 @@ import type { Store } from '../../../core/store/store.js';
 import type { FunctionService } from '../../../control/functions/function-service.js';
 import { GitDeployer, type GitDeployResult } from '../../../services/git/git-deployer.js';
 import { systemLookup, type Lookup } from '../../../services/git/fetch-target.js';
-import { REQUEST_ID_HEADER } from '../../http/problem.js';
+
 import { parsePushEvent, skipReason } from '../../../services/git/push-event.js';
 import { CREDENTIAL_HEADER, checkCredential, hookSender, type HookSender } from '../../../services/git/signature.js';
+import { REQUEST_ID_HEADER } from '../../../core/invocation-contract.js';
 
 export const GIT_HOOK_PATH = '/hooks/git/:name';
 /** A push of hundreds of commits with their file lists stays well below; GitHub caps payloads at 25 MB. */

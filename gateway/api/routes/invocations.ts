@@ -1,7 +1,7 @@
 // Invocations API: submit an async invocation, see one (async: its queue status; any: its record), its log
 // lines, a function's records, its dead letters and their replay.
 
-import express, { type Request, type Router } from 'express';
+import express, { type Router } from 'express';
 import { z } from 'zod';
 import { StratusError } from '../../../core/errors.js';
 import { DEFAULT_INVOCATION_LIMIT, INVOCATION_OUTCOMES, INVOCATION_TRIGGERS, type InvocationQuery, type InvocationRecord } from '../../../core/store/invocations.js';
@@ -10,9 +10,9 @@ import type { AsyncView } from '../../../control/invocations/async-queue.js';
 import { invocationLinks, MAX_ASYNC_PAYLOAD_BYTES, type AsyncInvocations } from '../../../control/invocations/async-invocations.js';
 import { ADMIN, scopedIdempotencyKey } from '../../../control/invocations/idempotency.js';
 import type { FunctionService } from '../../../control/functions/function-service.js';
+import { idempotencyKey } from '../../http/idempotency-header.js';
 import { limitParam, oneOfParam, parseQuery, timeParam } from './query.js';
 
-export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const MAX_LIMIT = 1000;
 const json = express.json({ limit: MAX_ASYNC_PAYLOAD_BYTES, strict: false, type: () => true });
 
@@ -78,20 +78,6 @@ export function invocationsRouter(deps: InvocationsRouterDeps): Router {
   });
 
   return router;
-}
-
-/** The Idempotency-Key header's value (also its description in the OpenAPI document). */
-export const idempotencyKeySchema = z.string().regex(/^[\x21-\x7e]{1,200}$/).meta({ description: 'the same key within the idempotency window answers the first submission again (duplicate: true) instead of queuing another' });
-
-/** The Idempotency-Key header (one, 1–200 printable characters), if given. */
-export function idempotencyKey(req: Pick<Request, 'headers'>): string | undefined {
-  const v = req.headers[IDEMPOTENCY_HEADER];
-  if (v === undefined) return undefined;
-  const given = idempotencyKeySchema.safeParse(v);
-  if (!given.success) {
-    throw new StratusError('INVALID_REQUEST', 'give one Idempotency-Key header of 1 to 200 printable characters', { field: 'headers.idempotency-key' });
-  }
-  return given.data;
 }
 
 /** A sync invocation (or an async one whose job has expired) seen through its record. */

@@ -5,9 +5,9 @@ import path from 'node:path';
 import express, { type RequestHandler, type Router } from 'express';
 import { ERROR_DOCS_PATH } from '../../../core/errors.js';
 import { PROJECT_ROOT } from '../../../core/paths.js';
-import type { MetricsRegistry } from '../../deps.js';
+import type { MetricsSource } from '../../../core/ports/metrics.js';
 
-export function systemRouter(opts: { registry: MetricsRegistry; auth: RequestHandler; storeKind: string; backendKind: string }): Router {
+export function systemRouter(opts: { registry: MetricsSource; auth: RequestHandler; storeKind: string; backendKind: string }): Router {
   const router = express.Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', store: opts.storeKind, backend: opts.backendKind });

@@ -8,8 +8,9 @@ import { z } from 'zod';
 import { StratusError } from '../../../core/errors.js';
 import { TRIGGER_TYPES, type TriggerRecord } from '../../../core/triggers.js';
 import type { InvokeKeyRecord } from '../../../core/store/triggers.js';
-import { INVOKE_KEY_HEADER, type TriggerService } from '../../../control/triggers/trigger-service.js';
+import { type TriggerService } from '../../../control/triggers/trigger-service.js';
 import { oneOfParam, parseQuery } from './query.js';
+import { INVOKE_KEY_HEADER } from '../../../core/invocation-contract.js';
 
 const json = express.json({ limit: '256kb' });
 

@@ -1,39 +1,7 @@
-// The Notifier seam: what a producer (the builder, rollouts, rollback, the error-rate watch) calls when
-// something a developer must hear about happened. One method, notify(event); the implementation in
-// production is FanOutNotifier (fan-out.ts), which records one delivery per channel — the global ones
-// from the environment and the function's own `notify` — and hands them to a queue that retries them.
-// Producers never wait on a receiver and never fail because of one: notify() does not throw.
+// What a notification says in words and links (an email's subject, a webhook's payload): the events
+// themselves and the Notifier port are core/ports/notifier.ts's.
 
-export const NOTIFY_EVENT_KINDS = ['build.failed', 'checks.failed', 'rollout.abandoned', 'rollback', 'error-rate.high'] as const;
-export type NotifyEventKind = (typeof NOTIFY_EVENT_KINDS)[number];
-
-interface Subject {
-  function: string;
-  /** The version concerned (the one that failed, was abandoned, rolled back to, or erred); null when none. */
-  version: number | null;
-}
-
-/** What a producer gives: the kind, its subject and the facts of that kind. */
-export type NotifyEventInput = Subject &
-  (
-    | { kind: 'build.failed'; data: { buildId: string; error: string } }
-    | { kind: 'checks.failed'; data: { buildId: string; summary: string } }
-    | { kind: 'rollout.abandoned'; data: { alias: string; from: number | null; to: number; reason: string } }
-    | { kind: 'rollback'; data: { alias: string; from: number; to: number; automatic: boolean; reason: string } }
-    | { kind: 'error-rate.high'; data: { errorRate: number; threshold: number; windowMs: number; requests: number } }
-  );
-
-/** An event as delivered: its id (the same in every channel and attempt) and when it happened. */
-export type NotifyEvent = NotifyEventInput & { id: string; time: string };
-
-export interface Notifier {
-  /** Records and queues the event's deliveries; resolves once they are queued. Never throws. */
-  notify(event: NotifyEventInput): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** For wiring without notifications (tests, tools): every event is dropped. */
-export const silentNotifier: Notifier = { notify: async () => {}, close: async () => {} };
+import type { NotifyEvent, NotifyEventInput } from '../../core/ports/notifier.js';
 
 /** One line a person reads first (an email's subject, the payload's `summary`). */
 export function summarize(e: NotifyEventInput): string {

@@ -1,0 +1,18 @@
+// The deploy port: how a side service that brings code (services/git/, a push from a forge) deploys it the
+// same way an upload does — unpacking, checks, build, rollout — without knowing the control plane.
+// control/functions/function-service.ts implements it; the composition root passes it.
+
+import type { FunctionConfig } from '../function-config.js';
+import type { Origin } from '../types.js';
+
+export interface DeployResult {
+  name: string;
+  version: number;
+  buildId: string | null;
+  status: 'queued' | 'ready';
+}
+
+export interface Deployer {
+  /** Deploys the source at `source.path` (an archive or one file named `source.name`) as a new version of `config.name`. */
+  deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }, origin?: Origin): Promise<DeployResult>;
+}
