@@ -1,17 +1,18 @@
-// One gateway for a unit test: createApp over a MemoryStore, the fake builder and fake scheduler, and a
-// tiny "instance" HTTP server on a unix socket in a temp dir that each test programs.
+// One gateway for a unit test: the platform as the composition root wires it (test-platform.ts) over a
+// MemoryStore, the fake builder and fake scheduler, and a tiny "instance" HTTP server on a unix socket in a
+// temp dir that each test programs.
 
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createApp, type GatewayApp, type GatewayDeps } from '../../gateway/app.js';
+import type { GatewayApp } from '../../gateway/app.js';
 import { loadConfig, type Config } from '../../core/config.js';
-import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { FakeBuilder } from './fake-builder.js';
 import { FakeScheduler } from './fake-scheduler.js';
+import { testPlatform, type TestPlatformParts } from './test-platform.js';
 
 export const API_KEY = 'test-key-0123456789abcdef';
 export const auth = { Authorization: `Bearer ${API_KEY}` };
@@ -35,30 +36,38 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(env: Record<string, string> = {}, extra: Pick<GatewayDeps, 'records' | 'asyncQueue' | 'storageTriggers' | 'notifications' | 'images' | 'storage'> = {}): Promise<Harness> {
+/** What a test may plug in besides the fakes: its own record sink or queue, the MinIO hook's receiver, the optional routers' services. */
+export interface HarnessExtras extends Pick<TestPlatformParts, 'records' | 'asyncQueue' | 'images' | 'storage'> {
+  storageTriggers?: TestPlatformParts['minioEvents'];
+  notifications?: TestPlatformParts['deliveries'];
+}
+
+export async function startHarness(env: Record<string, string> = {}, extra: HarnessExtras = {}): Promise<Harness> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-gw-'));
   const socketPath = path.join(dir, 'instance.sock');
   const instance = { handle: ((_req, res) => res.end('ok')) as http.RequestListener };
   const server = http.createServer((req, res) => instance.handle(req, res));
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
 
-  const config = loadConfig({ STRATUS_STATE_DIR: path.join(dir, 'state'), ...env });
+  // No automatic rollback unless a test asks: the harness's calls are a test's, not traffic to judge a version by.
+  const config = loadConfig({ STRATUS_STATE_DIR: path.join(dir, 'state'), STRATUS_AUTO_ROLLBACK: 'off', ...env });
   const store = new MemoryStore();
   const builder = new FakeBuilder(store);
   const scheduler = new FakeScheduler({ kind: 'unix', socketPath });
   const metrics = new RecordingMetrics();
-  const app = createApp({
-    config, store, builder, scheduler, metrics, logger: silentLogger, apiKey: API_KEY, backendKind: 'process', clock: systemClock,
-    registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10, ...extra,
+  const { storageTriggers, notifications, ...parts } = extra;
+  const platform = testPlatform({
+    config, store, builder, scheduler, metrics, logger: silentLogger, apiKey: API_KEY, backendKind: 'process',
+    registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10, minioEvents: storageTriggers, deliveries: notifications, ...parts,
   });
+  // Not started: a test starts the async queue's worker itself when it wants one, and no cron fires behind its back.
+  const app = platform.app;
   return {
     app, config, store, builder, scheduler, metrics, instance,
     close: async () => {
-      await app.close();
-      await scheduler.close();
+      await platform.stop(); // the app, the services, the scheduler and the store, by the platform's own shutdown stack
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

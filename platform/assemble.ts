@@ -1,0 +1,169 @@
+// The platform's own wiring, shared by `npm start` and the tests: from the parts the machine provides
+// (a store, a scheduler over a backend, a builder, a queue, notifications — or a test's fakes of them),
+// make the control plane (releases, functions, triggers, async invocations, the error watch), the data
+// plane's route cache and the HTTP app, each by constructor arguments, and register each one's close on
+// the shutdown stack as it is made. start-platform.ts opens the parts on a real machine and listens;
+// test/support/test-platform.ts gives fakes. Nothing here opens a socket or starts a loop: start() does.
+
+import { type Config } from '../core/config.js';
+import type { Clock } from '../core/lifecycle.js';
+import type { Logger } from '../core/log.js';
+import { forgetFunction } from '../core/platform-metrics.js';
+import type { InvocationMetrics, MetricsSource } from '../core/ports/metrics.js';
+import type { Notifier } from '../core/ports/notifier.js';
+import type { StorageEvents } from '../core/ports/storage-events.js';
+import type { Store } from '../core/store/store.js';
+import type { Builder } from '../builder/builder.js';
+import type { Scheduler } from '../scheduler/scheduler.js';
+import { FunctionService } from '../control/functions/function-service.js';
+import { AsyncInvocations } from '../control/invocations/async-invocations.js';
+import type { AsyncQueue } from '../control/invocations/async-queue.js';
+import { discardRecords, teeRecords, type InvocationRecordSink } from '../control/invocations/invocation-records.js';
+import { Invoker } from '../control/invocations/invoker.js';
+import { ErrorWatch } from '../control/releases/error-watch.js';
+import { ReleaseService } from '../control/releases/release-service.js';
+import { CronScheduler } from '../control/triggers/cron-scheduler.js';
+import { StorageDispatcher } from '../control/triggers/storage-dispatcher.js';
+import { TriggerIndex } from '../control/triggers/trigger-index.js';
+import { TriggerService } from '../control/triggers/trigger-service.js';
+import type { DeliveryLog } from '../services/notify/deliveries.js';
+import { createApp, type GatewayApp } from '../gateway/app.js';
+import { adminKeyCheck } from '../gateway/api/auth.js';
+import type { ImageCollector } from '../gateway/api/routes/admin.js';
+import type { MinioEventSink } from '../gateway/api/routes/hooks.js';
+import type { StorageKeyIssuer } from '../gateway/api/routes/storage-keys.js';
+import { Origins } from '../gateway/dataplane/origins.js';
+import { RouteTable } from '../gateway/dataplane/route-table.js';
+import type { DashboardSources } from '../gateway/ui/deps.js';
+import type { ShutdownStack } from './shutdown.js';
+
+/** What the machine provides (start-platform.ts) or a test fakes (test/support/test-platform.ts). */
+export interface PlatformParts {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  apiKey: string;
+  store: Store;
+  /** Named on /healthz and in the dashboard: docker, process or kubernetes. */
+  backendKind: string;
+  scheduler: Scheduler;
+  /** The builder, made once releases exist: a finished build is rolled out through them. */
+  builder(releases: ReleaseService): Builder;
+  /** Where rollouts, rollbacks, alarms and failed builds are told (services/notify/). */
+  notifier: Notifier;
+  /** Notification deliveries and their attempts; absent: /v1/notifications is not served. */
+  deliveries?: DeliveryLog;
+  asyncQueue: AsyncQueue;
+  /** Where every invocation's record is stored (batched); null: records are discarded. */
+  records: InvocationRecordSink | null;
+  metrics: InvocationMetrics;
+  registry: MetricsSource;
+  /** The S3 endpoint's access keys, URL and object events; null: no object storage. */
+  storage: { keys: StorageKeyIssuer; url: string; events?: StorageEvents } | null;
+  /** Old versions' images (builder/image-retention.ts); absent: POST /v1/admin/gc is not served. */
+  images?: ImageCollector;
+  /** The dashboard's hour of activity and host probe; absent: its charts and host page are empty. */
+  dashboard?: DashboardSources;
+  /** Where MinIO's webhook events go instead of the storage dispatcher (a test observing the hook). */
+  minioEvents?: MinioEventSink;
+  /** How often a followed build log is polled (ms); tests shorten it. */
+  buildLogPollMs?: number;
+}
+
+export interface AssembledPlatform {
+  /** The one request listener: function hosts, /fn, /v1, /ui. */
+  app: GatewayApp;
+  builder: Builder;
+  releases: ReleaseService;
+  functions: FunctionService;
+  routes: RouteTable;
+  triggers: TriggerService;
+  asyncInvocations: AsyncInvocations;
+  /** Starts the loops: the async queue's worker, the trigger view, cron, object events. */
+  start(): Promise<void>;
+}
+
+export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack): AssembledPlatform {
+  const { config, store, scheduler, clock, notifier } = parts;
+  const logger = parts.logger;
+  const gatewayLogger = logger.child({ component: 'gateway' });
+
+  // Every move of an alias — a build's rollout included — warms the new version first (control/releases/).
+  const releases = new ReleaseService({
+    store, scheduler, notifier, clock, logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: config.releases.rolloutDeadlineMs,
+  });
+  const builder = parts.builder(releases);
+  shutdown.add('work', 'builder', () => builder.close());
+
+  // A deleted function's metric series go, whichever replica deleted it (core/platform-metrics.ts).
+  const forgetMetrics = (fn: string) => forgetFunction(parts.registry, fn);
+  const routes = new RouteTable(store, scheduler, gatewayLogger, clock, config.releases.rollbackWarmMs, forgetMetrics);
+  shutdown.add('intake', 'route cache', () => routes.close());
+  const functions = new FunctionService(store, builder, scheduler, routes, clock, gatewayLogger, (fn, v) => releases.promote(fn, v), forgetMetrics);
+
+  // Automatic rollback: every invocation record also goes to the error-rate watch (in memory, no I/O per call).
+  const errorWatch = config.releases.autoRollback
+    ? new ErrorWatch({ store, releases, notifier, clock, logger: logger.child({ component: 'error-watch' }), settings: config.releases.autoRollback })
+    : null;
+  if (errorWatch) shutdown.add('work', 'error watch', () => errorWatch.close()); // a rollback it decided on finishes before the scheduler stops
+  // The dashboard's hour of activity taps every record in memory too: no store read per call.
+  const records = teeRecords(parts.records ?? discardRecords, parts.dashboard?.activity ?? null, errorWatch);
+
+  const asyncQueue = parts.asyncQueue;
+  const asyncInvocations = new AsyncInvocations({
+    queue: asyncQueue,
+    invoker: new Invoker({ scheduler, clock, records, logger: gatewayLogger.child({ component: 'invoker' }) }),
+    resolve: (name) => routes.resolve(name),
+    idempotencyWindowMs: config.events.idempotencyWindowMs,
+  });
+  const invocationStatus = async (id: string) => (await asyncQueue.get(id))?.status ?? null;
+
+  // Every replica's in-memory view of the triggers: the cron schedule and the storage dispatcher act on it.
+  const triggerIndex = new TriggerIndex(store, logger.child({ component: 'triggers' }));
+  const cron = new CronScheduler({
+    index: triggerIndex, store, clock, logger: logger.child({ component: 'cron' }),
+    submit: (fn, data, opts) => asyncInvocations.submit(fn, data, opts), invocationStatus,
+  });
+  // Storage triggers: this storage's object events and a MinIO's webhooks, matched in memory, queued async.
+  const storageTriggers = new StorageDispatcher({
+    index: triggerIndex, store, clock, logger: logger.child({ component: 'storage-triggers' }),
+    submit: (fn, data, opts) => asyncInvocations.submit(fn, data, opts),
+  });
+  // Intake: they stop before the queue drains (the work phase), so no fire is queued after it.
+  shutdown.add('intake', 'trigger index', () => triggerIndex.close());
+  shutdown.add('intake', 'storage triggers', () => storageTriggers.close());
+  shutdown.add('intake', 'cron', () => cron.close());
+
+  const triggers = new TriggerService({
+    store, clock, invocationStatus,
+    nextFires: (id) => cron.nextFires(id),
+    // A failed re-read is logged; the change itself is stored and announced already.
+    changed: (fn) => routes.refresh(fn).catch((err: unknown) => gatewayLogger.warn('route refresh after a trigger change failed', { function: fn, err })),
+  });
+
+  const app = createApp({
+    config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind,
+    metrics: parts.metrics, registry: parts.registry, records,
+    routes, functions, releases, triggers, asyncInvocations,
+    origins: new Origins(config),
+    // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
+    adminKey: adminKeyCheck(parts.apiKey, clock, config.auth, gatewayLogger),
+    storage: parts.storage ?? undefined,
+    minioEvents: parts.minioEvents ?? storageTriggers,
+    notifications: parts.deliveries,
+    images: parts.images,
+    dashboard: parts.dashboard,
+    buildLogPollMs: parts.buildLogPollMs,
+  });
+  shutdown.add('intake', 'gateway', () => app.close()); // followed build logs and the dashboard's streams end
+
+  return {
+    app, builder, releases, functions, routes, triggers, asyncInvocations,
+    start: async () => {
+      asyncQueue.start(asyncInvocations.process);
+      await triggerIndex.start();
+      cron.start();
+      storageTriggers.follow(parts.storage?.events ?? null);
+    },
+  };
+}
