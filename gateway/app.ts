@@ -70,7 +70,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
   api.use('/v1', openApiRouter()); // the API's description: public, it holds nothing secret (routes/openapi.ts)
   api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.minioEvents }));
-  api.use('/v1', gitHooksRouter({ service, store: deps.store, config: deps.config, logger })); // proves the function's git.secret instead
+  api.use('/v1', gitHooksRouter({ git: deps.git, store: deps.store, logger })); // proves the function's git.secret instead
   api.use('/ui', ui.router); // the dashboard (gateway/ui/): its own session cookie, which /v1 never takes
   api.use(
     '/v1',

@@ -12,6 +12,7 @@ import type { AsyncInvocations } from '../control/invocations/async-invocations.
 import type { InvocationRecordSink } from '../control/invocations/invocation-records.js';
 import type { ReleaseService } from '../control/releases/release-service.js';
 import type { TriggerService } from '../control/triggers/trigger-service.js';
+import type { GitService } from '../services/git/index.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
 import type { AdminKeyCheck } from './api/auth.js';
 import type { ImageCollector } from './api/routes/admin.js';
@@ -39,6 +40,8 @@ export interface GatewayDeps {
   releases: ReleaseService;
   triggers: TriggerService;
   asyncInvocations: AsyncInvocations;
+  /** Push-to-deploy (services/git/): what the forges' webhook hands a push to. */
+  git: GitService;
   /** Which hosts are function content's, and the URLs a function is served at. */
   origins: Origins;
   /** The admin key's check and its per-client throttle, shared by /v1 and the dashboard's sign-in. */

@@ -26,6 +26,7 @@ import { CronScheduler } from '../control/triggers/cron-scheduler.js';
 import { StorageDispatcher } from '../control/triggers/storage-dispatcher.js';
 import { TriggerIndex } from '../control/triggers/trigger-index.js';
 import { TriggerService } from '../control/triggers/trigger-service.js';
+import { createGitService, type GitServiceDeps } from '../services/git/index.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
 import { createApp, type GatewayApp } from '../gateway/app.js';
 import { adminKeyCheck } from '../gateway/api/auth.js';
@@ -68,6 +69,8 @@ export interface PlatformParts {
   minioEvents?: MinioEventSink;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
+  /** The git service's fetch bound and resolver, for tests; production takes the defaults. */
+  git?: Pick<GitServiceDeps, 'fetchTimeoutMs' | 'lookup'>;
 }
 
 export interface AssembledPlatform {
@@ -100,6 +103,9 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   const routes = new RouteTable(store, scheduler, gatewayLogger, clock, config.releases.rollbackWarmMs, forgetMetrics);
   shutdown.add('intake', 'route cache', () => routes.close());
   const functions = new FunctionService(store, builder, scheduler, routes, clock, gatewayLogger, (fn, v) => releases.promote(fn, v), forgetMetrics);
+  // Push-to-deploy deploys through the same port an upload takes; a stop lets the pushes under way finish.
+  const git = createGitService({ deployer: functions, store, config, logger, ...parts.git });
+  shutdown.add('work', 'git pushes', () => git.close());
 
   // Automatic rollback: every invocation record also goes to the error-rate watch (in memory, no I/O per call).
   const errorWatch = config.releases.autoRollback
@@ -144,7 +150,7 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   const app = createApp({
     config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind,
     metrics: parts.metrics, registry: parts.registry, records,
-    routes, functions, releases, triggers, asyncInvocations,
+    routes, functions, releases, triggers, asyncInvocations, git,
     origins: new Origins(config),
     // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
     adminKey: adminKeyCheck(parts.apiKey, clock, config.auth, gatewayLogger),

@@ -90,6 +90,11 @@ export class GitDeployer {
     return run;
   }
 
+  /** Waits for the pushes being fetched or queued (a stop lets them finish, as it lets builds finish). */
+  async close(): Promise<void> {
+    while (this.#queues.size > 0) await Promise.allSettled([...this.#queues.values()]);
+  }
+
   /**
    * The refusals a hook is answered with at once, before the push waits its turn: the repository or its
    * addresses refused (403), the commit an older version (409). #run decides them again at its turn.

@@ -18,6 +18,7 @@ import { MemoryStore } from '../../core/store/memory.js';
 import type { Lookup } from '../../services/git/fetch-target.js';
 import { problemMiddleware } from '../../gateway/http/problem.js';
 import { gitHooksRouter } from '../../gateway/api/routes/git-hooks.js';
+import { createGitService } from '../../services/git/index.js';
 import { signatureFor } from '../../services/git/signature.js';
 import { githubPush, postHook, type HookAnswer, type HookRequest } from '../support/git-forge.js';
 import { createBareRepo, startGitHttpServer, WorkRepo, type GitServer } from '../support/git-server.js';
@@ -87,7 +88,7 @@ async function platform(tmp: string, env: Record<string, string>, lookup?: Looku
       res.setHeader(REQUEST_ID_HEADER, randomUUID());
       next();
     })
-    .use('/v1', gitHooksRouter({ service, store, config, logger, lookup, fetchTimeoutMs: 20_000 }))
+    .use('/v1', gitHooksRouter({ git: createGitService({ deployer: service, store, config, logger, lookup, fetchTimeoutMs: 20_000 }), store, logger }))
     .use(problemMiddleware(logger));
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -20,6 +20,7 @@ import { MemoryStore } from '../../core/store/memory.js';
 import { problemMiddleware } from '../../gateway/http/problem.js';
 import { signatureFor } from '../../services/git/signature.js';
 import { gitHooksRouter } from '../../gateway/api/routes/git-hooks.js';
+import { createGitService } from '../../services/git/index.js';
 import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
 import { giteaPush, githubPush, gitlabPush, postHook, type HookRequest, type PushFacts } from '../support/git-forge.js';
 import { createBareRepo, startGitHttpServer, WorkRepo, type GitServer } from '../support/git-server.js';
@@ -247,7 +248,7 @@ describe('a fetch slower than the forge waits', () => {
       await repo.push(`${git.url}/app.git`);
       const now = new Date().toISOString();
       await store.putFunction({ name: 'slow', config: { name: 'slow', runtime: 'node', git: { branch: 'main', directory: '', secret: SECRET } } as never, currentVersion: null, latestVersion: 1, createdAt: now, updatedAt: now });
-      const app = express().use('/v1', gitHooksRouter({ service, store, config, logger: silentLogger, answerWithinMs: 0 })).use(problemMiddleware(silentLogger));
+      const app = express().use('/v1', gitHooksRouter({ git: createGitService({ deployer: service, store, config, logger: silentLogger }), store, logger: silentLogger, answerWithinMs: 0 })).use(problemMiddleware(silentLogger));
       const hook = githubPush({ ref: 'refs/heads/main', before: ZERO, after: commit, message: 'one', cloneUrl: `${git.url}/app.git`, fullName: 'ada/app' }, SECRET);
       const listening = http.createServer(app);
       await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));

@@ -19,17 +19,13 @@
 import { createHash } from 'node:crypto';
 import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
-import type { Config } from '../../../core/config.js';
 import { StratusError, isStratusError } from '../../../core/errors.js';
-import { AddressPolicy } from '../../../core/ip-policy.js';
 import { FUNCTION_NAME } from '../../../core/function-config.js';
 import type { GitSettings } from '../../../core/git-settings.js';
 import type { Logger } from '../../../core/log.js';
 import type { Store } from '../../../core/store/store.js';
-import type { FunctionService } from '../../../control/functions/function-service.js';
-import { GitDeployer, type GitDeployResult } from '../../../services/git/git-deployer.js';
-import { systemLookup, type Lookup } from '../../../services/git/fetch-target.js';
-
+import type { GitDeployResult } from '../../../services/git/git-deployer.js';
+import type { GitService } from '../../../services/git/index.js';
 import { parsePushEvent, skipReason } from '../../../services/git/push-event.js';
 import { CREDENTIAL_HEADER, checkCredential, hookSender, type HookSender } from '../../../services/git/signature.js';
 import { REQUEST_ID_HEADER } from '../../../core/invocation-contract.js';
@@ -39,20 +35,15 @@ export const GIT_HOOK_PATH = '/hooks/git/:name';
 export const MAX_GIT_HOOK_BODY_BYTES = 4 * 1024 * 1024;
 /** Below every forge's patience (Gitea's default is 5 s). */
 export const ANSWER_WITHIN_MS = 4000;
-/** init + fetch + checkout of one commit. */
-export const GIT_FETCH_TIMEOUT_MS = 120_000;
 /** How long a delivery id is remembered: GitHub lets a delivery be redelivered for 3 days. */
 export const DELIVERY_MEMORY_MS = 7 * 86_400_000;
 
 export interface GitHooksDeps {
-  service: Pick<FunctionService, 'deployUpload'>;
-  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions' | 'claimLease'>;
-  config: Pick<Config, 'stateDir' | 'build' | 'backend' | 'git'>;
+  /** Fetches, packs and deploys a push (services/git/). */
+  git: Pick<GitService, 'admit' | 'deploy'>;
+  store: Pick<Store, 'getFunction' | 'claimLease'>;
   logger: Logger;
   answerWithinMs?: number;
-  fetchTimeoutMs?: number;
-  /** The resolver for clone URLs' host names (tests map names of their own). */
-  lookup?: Lookup;
 }
 
 interface Hook {
@@ -65,17 +56,7 @@ interface Hook {
 
 export function gitHooksRouter(deps: GitHooksDeps): Router {
   const logger = deps.logger.child({ component: 'git-hooks' });
-  const { build, backend, stateDir } = deps.config;
-  const deployer = new GitDeployer({
-    service: deps.service,
-    store: deps.store,
-    stateDir,
-    // git gets PATH, the locale and the machine's proxy settings, nothing else of the host's environment.
-    fetch: { env: { PATH: '/usr/local/bin:/usr/bin:/bin', ...pickEnv(backend.processBaseEnv, /^(PATH|LANG)$/), ...pickEnv(build.installEnv, /_proxy$/i) }, timeoutMs: deps.fetchTimeoutMs ?? GIT_FETCH_TIMEOUT_MS },
-    limits: { maxPackedBytes: build.maxUploadBytes, maxUnpackedBytes: build.maxUnpackedBytes, maxEntries: build.maxEntries },
-    addresses: { policy: new AddressPolicy(deps.config.git.allowedNetworks), lookup: deps.lookup ?? systemLookup },
-    logger,
-  });
+  const deployer = deps.git;
   const raw = express.raw({ type: () => true, limit: MAX_GIT_HOOK_BODY_BYTES });
   const readBody: RequestHandler = (req, res, next) =>
     raw(req, res, (err?: unknown) => {
@@ -215,8 +196,4 @@ async function within(job: Promise<GitDeployResult>, ms: number): Promise<GitDep
   } finally {
     clearTimeout(timer);
   }
-}
-
-function pickEnv(env: Record<string, string>, name: RegExp): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => name.test(k)));
 }
