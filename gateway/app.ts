@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
-import { forgetFunction } from '../core/platform-metrics.js';
 import { adminKeyCheck, requireApiKey } from './api/auth.js';
 import type { GatewayDeps } from './deps.js';
 import { AsyncInvocations } from '../control/invocations/async-invocations.js';
@@ -57,14 +56,12 @@ export interface GatewayApp extends http.RequestListener {
 
 export function createApp(deps: GatewayDeps): GatewayApp {
   const logger = deps.logger.child({ component: 'gateway' });
-  // A deleted function's metric series go, whichever replica deleted it (core/platform-metrics.ts).
-  const forgetMetrics = (fn: string) => forgetFunction(deps.registry, fn);
-  const routes = new RouteTable(deps.store, deps.scheduler, logger, deps.clock, deps.config.releases.rollbackWarmMs, forgetMetrics);
+  const routes = new RouteTable(deps.store, logger, deps.clock);
   const releases = deps.releases ?? new ReleaseService({
     store: deps.store, scheduler: deps.scheduler, notifier: deps.notifier ?? silentNotifier, clock: deps.clock,
     logger: logger.child({ component: 'releases' }), rolloutDeadlineMs: deps.config.releases.rolloutDeadlineMs,
   });
-  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, routes, deps.clock, logger, (fn, v) => releases.promote(fn, v), forgetMetrics);
+  const service = new FunctionService(deps.store, deps.builder, deps.scheduler, deps.clock, logger, (fn, v) => releases.promote(fn, v));
   const records = deps.records ?? discardRecords;
   const ownQueue = deps.asyncQueue ? null : new MemoryAsyncQueue({ concurrency: deps.config.events.asyncConcurrency });
   const asyncInvocations = new AsyncInvocations({
@@ -78,8 +75,6 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     clock: deps.clock,
     invocationStatus: async (id) => (await asyncInvocations.queue.get(id))?.status ?? null,
     nextFires: deps.nextCronFires,
-    // A failed re-read is logged; the change itself is stored and announced already.
-    changed: (fn) => routes.refresh(fn).catch((err: unknown) => logger.warn('route refresh after a trigger change failed', { function: fn, err })),
   });
   const origins = new Origins(deps.config);
   const invoke = createInvokeHandler({ routes, scheduler: deps.scheduler, metrics: deps.metrics, logger, clock: deps.clock, records, async: asyncInvocations, functionsDomain: origins.domain });

@@ -13,7 +13,7 @@ import type { Logger } from '../core/log.js';
 import { systemClock } from '../core/lifecycle.js';
 import { platformIdFor } from '../core/platform-id.js';
 import { MetricsRegistry } from '../core/metrics.js';
-import { createPlatformMetrics } from '../core/platform-metrics.js';
+import { createPlatformMetrics, forgetFunction } from '../core/platform-metrics.js';
 import { createScheduler } from '../scheduler/index.js';
 import { createApp } from '../gateway/app.js';
 import { answerClientError } from '../gateway/http/client-error.js';
@@ -34,6 +34,7 @@ import { StorageDispatcher } from '../control/triggers/storage-dispatcher.js';
 import { TriggerIndex } from '../control/triggers/trigger-index.js';
 import { ReleaseService } from '../control/releases/release-service.js';
 import { ErrorWatch } from '../control/releases/error-watch.js';
+import { ServedVersions } from '../control/releases/served-versions.js';
 import { dashboardSources } from '../gateway/ui/sources.js';
 import { StopSteps } from './boot/stop-steps.js';
 import { DEFAULT_FUNCTIONS_DOMAIN } from '../core/function-origin.js';
@@ -118,11 +119,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const storeRemembers = store.kind === 'redis' && (await store.listFunctions()).length > 0;
   await scheduler.reconcile({ storeRemembers });
   await builder.recover();
-  for (const fn of await store.listFunctions()) {
-    const deployed = fn.currentVersion === null ? null : await versions.lookup(fn.name, fn.currentVersion);
-    // Every deployed version: its minimum instances start, and its runtime's stems are kept ready.
-    if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
-  }
+  // Every served version's minimum instances start (its runtime's stems kept ready), now and as aliases move;
+  // what no alias serves any more is retired after the rollback grace (control/releases/served-versions.ts).
+  const servedVersions = new ServedVersions({ store, scheduler, logger: logger.child({ component: 'served-versions' }), rollbackWarmMs: config.releases.rollbackWarmMs, forgetMetrics: (fn) => forgetFunction(registry, fn) });
+  await servedVersions.start();
 
   const ev = config.events;
   // Each stored batch is metered in the same write (core/store/usage.ts) and counted on /metrics.
@@ -188,6 +188,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
         ['trigger index', () => triggerIndex.close()],
         ['async queue', () => asyncQueue.close()], // waits for the async invocations under way, before their instances go
         ['error watch', () => errorWatch?.close()], // a rollback it decided on finishes before the scheduler stops
+        ['served versions', () => servedVersions.close()], // no retire timer fires into a closed scheduler
         ['scheduler', () => scheduler.close()],
         ['builder', () => builder.close()],
         ['image retention', () => imageRetention.close()], // a collection after the last build finishes while the store is open

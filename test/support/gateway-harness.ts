@@ -6,6 +6,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { createApp, type GatewayApp, type GatewayDeps } from '../../gateway/app.js';
+import { ServedVersions } from '../../control/releases/served-versions.js';
 import { loadConfig, type Config } from '../../core/config.js';
 import { systemClock } from '../../core/lifecycle.js';
 import { silentLogger } from '../../core/log.js';
@@ -47,6 +48,9 @@ export async function startHarness(env: Record<string, string> = {}, extra: Pick
   const builder = new FakeBuilder(store);
   const scheduler = new FakeScheduler({ kind: 'unix', socketPath });
   const metrics = new RecordingMetrics();
+  // Prewarm and retire as the composition root wires them (platform/start-platform.ts).
+  const served = new ServedVersions({ store, scheduler, logger: silentLogger, rollbackWarmMs: config.releases.rollbackWarmMs });
+  await served.start();
   const app = createApp({
     config, store, builder, scheduler, metrics, logger: silentLogger, apiKey: API_KEY, backendKind: 'process', clock: systemClock,
     registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10, ...extra,
@@ -55,6 +59,7 @@ export async function startHarness(env: Record<string, string> = {}, extra: Pick
     app, config, store, builder, scheduler, metrics, instance,
     close: async () => {
       await app.close();
+      await served.close();
       await scheduler.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
