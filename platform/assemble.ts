@@ -21,6 +21,7 @@ import type { AsyncQueue } from '../control/invocations/async-queue.js';
 import { discardRecords, teeRecords, type InvocationRecordSink } from '../control/invocations/invocation-records.js';
 import { Invoker } from '../control/invocations/invoker.js';
 import { ErrorWatch } from '../control/releases/error-watch.js';
+import { ServedVersions } from '../control/releases/served-versions.js';
 import { ReleaseService } from '../control/releases/release-service.js';
 import { CronScheduler } from '../control/triggers/cron-scheduler.js';
 import { StorageDispatcher } from '../control/triggers/storage-dispatcher.js';
@@ -82,7 +83,9 @@ export interface AssembledPlatform {
   routes: RouteTable;
   triggers: TriggerService;
   asyncInvocations: AsyncInvocations;
-  /** Starts the loops: the async queue's worker, the trigger view, cron, object events. */
+  /** Follows which versions aliases serve: prewarms them, retires the rest (a test harness starts only this). */
+  servedVersions: ServedVersions;
+  /** Starts the loops: served versions, the async queue's worker, the trigger view, cron, object events. */
   start(): Promise<void>;
 }
 
@@ -98,11 +101,18 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   const builder = parts.builder(releases);
   shutdown.add('work', 'builder', () => builder.close());
 
-  // A deleted function's metric series go, whichever replica deleted it (core/platform-metrics.ts).
-  const forgetMetrics = (fn: string) => forgetFunction(parts.registry, fn);
-  const routes = new RouteTable(store, scheduler, gatewayLogger, clock, config.releases.rollbackWarmMs, forgetMetrics);
+  // Every served version's minimum instances start (its runtime's stems kept ready), at start and as aliases
+  // move; what no alias serves any more is retired after the rollback grace; a deleted function's instances
+  // and metric series go, whichever replica deleted it. It follows the store, as the route cache does.
+  const servedVersions = new ServedVersions({
+    store, scheduler, logger: logger.child({ component: 'served-versions' }), rollbackWarmMs: config.releases.rollbackWarmMs,
+    forgetMetrics: (fn) => forgetFunction(parts.registry, fn),
+  });
+  shutdown.add('work', 'served versions', () => servedVersions.close()); // no retire timer fires into a closed scheduler
+  // The data plane's cache of which version serves each URL: refilled from the store's records and notices only.
+  const routes = new RouteTable(store, gatewayLogger, clock);
   shutdown.add('intake', 'route cache', () => routes.close());
-  const functions = new FunctionService(store, builder, scheduler, routes, clock, gatewayLogger, (fn, v) => releases.promote(fn, v), forgetMetrics);
+  const functions = new FunctionService(store, builder, scheduler, clock, gatewayLogger, (fn, v) => releases.promote(fn, v));
   // Push-to-deploy deploys through the same port an upload takes; a stop lets the pushes under way finish.
   const git = createGitService({ deployer: functions, store, config, logger, ...parts.git });
   shutdown.add('work', 'git pushes', () => git.close());
@@ -143,8 +153,6 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   const triggers = new TriggerService({
     store, clock, invocationStatus,
     nextFires: (id) => cron.nextFires(id),
-    // A failed re-read is logged; the change itself is stored and announced already.
-    changed: (fn) => routes.refresh(fn).catch((err: unknown) => gatewayLogger.warn('route refresh after a trigger change failed', { function: fn, err })),
   });
 
   const app = createApp({
@@ -164,8 +172,9 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   shutdown.add('intake', 'gateway', () => app.close()); // followed build logs and the dashboard's streams end
 
   return {
-    app, builder, releases, functions, routes, triggers, asyncInvocations,
+    app, builder, releases, functions, routes, triggers, asyncInvocations, servedVersions,
     start: async () => {
+      await servedVersions.start();
       asyncQueue.start(asyncInvocations.process);
       await triggerIndex.start();
       cron.start();

@@ -139,11 +139,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const storeRemembers = store.kind === 'redis' && (await store.listFunctions()).length > 0;
   await scheduler.reconcile({ storeRemembers });
   await platform.builder.recover();
-  for (const fn of await store.listFunctions()) {
-    const deployed = fn.currentVersion === null ? null : await versions.lookup(fn.name, fn.currentVersion);
-    // Every deployed version: its minimum instances start, and its runtime's stems are kept ready.
-    if (deployed) scheduler.prewarm(deployed).catch((err) => logger.warn('prewarm failed', { function: fn.name, err }));
-  }
+  // Served versions are prewarmed first (minimum instances, stems), then the queue, cron and object events start.
   await platform.start();
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, platform.app);

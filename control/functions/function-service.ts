@@ -1,6 +1,8 @@
 // Create, update, patch and delete functions over the store, builder and scheduler. Routes stay thin:
-// they parse the request and hand a validated config here. After every write that moves a function's
-// current version, the route table is refreshed before answering so the function URL flips at once.
+// they parse the request and hand a validated config here. The data plane is reached only through the
+// store: a write resolves once this replica's views have taken in its change notice (store.ts
+// watchFunctions), so the function URL flips before the answer and no call here names the route cache;
+// the served-versions reconciler (control/releases/) prewarms and retires on the same notices.
 
 import { StratusError, functionNotFound } from '../../core/errors.js';
 import { mergeFunctionConfig, type FunctionConfig } from '../../core/function-config.js';
@@ -11,7 +13,6 @@ import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../../c
 import type { Builder } from '../../builder/builder.js';
 import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
 import type { FailingView, Scheduler } from '../../scheduler/scheduler.js';
-import type { RouteTable } from '../../gateway/dataplane/route-table.js';
 
 /** failing: the current version's instances keep failing to start, and the scheduler backs off (FailingView). */
 export type FunctionStatus = 'ready' | 'building' | 'failed' | 'failing';
@@ -22,13 +23,10 @@ export class FunctionService implements Deployer {
     private readonly store: Store,
     private readonly builder: Builder,
     private readonly scheduler: Scheduler,
-    private readonly routes: RouteTable,
     private readonly clock: Clock,
     private readonly logger: Logger,
     /** Rolls a new ready version out (control/releases/): a ready instance first, then latest moves to it. */
     private readonly promote: (fn: string, version: number) => Promise<string> = async () => 'no rollout',
-    /** Drops a function's metric series once it is deleted (core/platform-metrics.ts forgetFunction). */
-    private readonly forgetMetrics: (fn: string) => void = () => {},
   ) {}
 
   /**
@@ -72,7 +70,6 @@ export class FunctionService implements Deployer {
     await this.store.putVersion({ function: config.name, version, config, status: 'ready', image: config.image, artifactDir: null, buildId: null, createdAt: now, origin: { kind: 'image' } });
     await this.store.updateFunction(config.name, (existing) => this.#nextRecord(existing, config, version, now));
     this.logger.info('image version rolled out', { function: config.name, version, rollout: await this.promote(config.name, version) });
-    await this.routes.refresh(config.name);
     return { name: config.name, version, buildId: null, status: 'ready' };
   }
 
@@ -97,18 +94,19 @@ export class FunctionService implements Deployer {
     // The record names the new config at once; latest moves once the version has a ready instance.
     await this.store.updateFunction(name, (f) => f && { ...f, config, latestVersion: Math.max(f.latestVersion, version), updatedAt: now });
     const rollout = await this.promote(name, version);
-    await this.routes.refresh(name);
     return { name, version, config, rollout };
   }
 
+  /**
+   * Instances first, then the artifacts and the records. The delete's notice does the rest on every
+   * replica (this one before it resolves): the route goes, and the reconciler retires what is left and
+   * drops the function's metric series.
+   */
   async remove(name: string): Promise<void> {
     await this.#require(name);
     await this.scheduler.retire(name);
     await this.builder.purge(name);
     await this.store.deleteFunction(name);
-    await this.routes.refresh(name);
-    // After the instances are retired: /metrics names no function that is gone.
-    this.forgetMetrics(name);
   }
 
   async get(name: string): Promise<{ fn: FunctionRecord; versions: VersionRecord[]; status: FunctionStatus; failing: FailingView | null }> {

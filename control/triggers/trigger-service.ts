@@ -26,12 +26,6 @@ export interface TriggerServiceDeps {
   invocationStatus(id: string): Promise<string | null>;
   /** Upcoming fire times of a cron trigger (from its scheduler), for GET …/triggers/:id. */
   nextFires?(triggerId: string): string[] | undefined;
-  /**
-   * Awaited after a change of a function's triggers or keys, before the API answers: this replica's route
-   * table re-reads the function, so a revoked key is refused as soon as the DELETE is answered (other
-   * replicas follow on the store's change notice).
-   */
-  changed?(fn: string): Promise<void>;
 }
 
 
@@ -49,7 +43,6 @@ export class TriggerService {
     if (result === 'exists') {
       throw new StratusError('CONFLICT', `function ${fn} already has an http trigger (its URL's settings); DELETE /v1/functions/${fn}/triggers/http first to change it`, { function: fn, trigger: HTTP_TRIGGER_ID });
     }
-    await this.deps.changed?.(fn);
     return record;
   }
 
@@ -65,7 +58,6 @@ export class TriggerService {
       return same === -1 ? this.#record(fn, spec) : unclaimed.splice(same, 1)[0]!;
     });
     if (!(await this.deps.store.replaceTriggers(fn, records))) throw functionNotFound(fn);
-    await this.deps.changed?.(fn);
     return records;
   }
 
@@ -89,7 +81,6 @@ export class TriggerService {
   async remove(fn: string, id: string): Promise<void> {
     await this.#requireFunction(fn);
     if (!(await this.deps.store.deleteTrigger(fn, id))) throw triggerNotFound(fn, id);
-    await this.deps.changed?.(fn);
   }
 
   /** Issues an invoke key; the key itself is in the answer only. */
@@ -101,7 +92,6 @@ export class TriggerService {
     if (result === 'full') {
       throw new StratusError('CONFLICT', `function ${fn} has ${MAX_INVOKE_KEYS} invoke keys, the most it can have; revoke one first`, { function: fn, limit: MAX_INVOKE_KEYS });
     }
-    await this.deps.changed?.(fn);
     return { ...record, key };
   }
 
@@ -115,7 +105,6 @@ export class TriggerService {
     if (!(await this.deps.store.deleteInvokeKey(fn, id))) {
       throw new StratusError('NOT_FOUND', `function ${fn} has no invoke key ${JSON.stringify(id.slice(0, 100))}; list them with GET /v1/functions/${fn}/keys`, { function: fn });
     }
-    await this.deps.changed?.(fn);
   }
 
   async #view(f: TriggerFire): Promise<FireView> {

@@ -15,7 +15,8 @@ export class MemoryTriggers implements TriggerStore {
 
   constructor(
     private readonly exists: (fn: string) => boolean,
-    private readonly changed: (fn: string) => void,
+    /** Announces a change of the function's triggers or keys; the write resolves after it (store.ts watchFunctions). */
+    private readonly changed: (fn: string) => Promise<void>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -26,7 +27,7 @@ export class MemoryTriggers implements TriggerStore {
     if (of.has(t.id)) return 'exists';
     if (of.size >= limit) return 'full';
     of.set(t.id, clone(t));
-    this.changed(t.function);
+    await this.changed(t.function);
     return 'created';
   }
 
@@ -34,14 +35,14 @@ export class MemoryTriggers implements TriggerStore {
     if (!this.exists(fn)) return false;
     for (const id of this.#triggers.get(fn)?.keys() ?? []) if (!triggers.some((t) => t.id === id)) this.#fires.delete(id);
     this.#triggers.set(fn, new Map(triggers.map((t) => [t.id, clone(t)])));
-    this.changed(fn);
+    await this.changed(fn);
     return true;
   }
 
   async deleteTrigger(fn: string, id: string): Promise<boolean> {
     const existed = this.#triggers.get(fn)?.delete(id) ?? false;
     this.#fires.delete(id);
-    if (existed) this.changed(fn);
+    if (existed) await this.changed(fn);
     return existed;
   }
 
@@ -75,7 +76,7 @@ export class MemoryTriggers implements TriggerStore {
     if (!of) this.#keys.set(k.function, (of = new Map()));
     if (of.size >= limit) return 'full';
     of.set(k.id, clone(k));
-    this.changed(k.function);
+    await this.changed(k.function);
     return 'created';
   }
 
@@ -85,7 +86,7 @@ export class MemoryTriggers implements TriggerStore {
 
   async deleteInvokeKey(fn: string, id: string): Promise<boolean> {
     const existed = this.#keys.get(fn)?.delete(id) ?? false;
-    if (existed) this.changed(fn);
+    if (existed) await this.changed(fn);
     return existed;
   }
 

@@ -25,7 +25,7 @@ export class MemoryStore extends Closeable implements Store {
   readonly #invocations = new Map<string, Map<string, InvocationRecord>>();
   /** Metered usage: kept when a function is deleted, as a bill keeps it. */
   readonly #usage = new MemoryUsage();
-  readonly #watchers = new Set<(name: string | null) => void>();
+  readonly #watchers = new Set<(name: string | null) => unknown>();
   readonly #triggers = new MemoryTriggers((fn) => this.#functions.has(fn), (fn) => this.#notify(fn));
 
   // Triggers, fires, leases and invoke keys (TriggerStore): memory-triggers.ts.
@@ -51,7 +51,7 @@ export class MemoryStore extends Closeable implements Store {
 
   async putFunction(fn: FunctionRecord): Promise<void> {
     this.#functions.set(fn.name, clone(fn));
-    this.#notify(fn.name);
+    await this.#notify(fn.name);
   }
 
   async updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null> {
@@ -60,7 +60,7 @@ export class MemoryStore extends Closeable implements Store {
     const next = mutate(current ? clone(current) : null);
     if (next === null) return null;
     this.#functions.set(name, clone(next));
-    this.#notify(name);
+    await this.#notify(name);
     return clone(next);
   }
 
@@ -77,7 +77,7 @@ export class MemoryStore extends Closeable implements Store {
         this.#reports.delete(id);
       }
     }
-    if (existed) this.#notify(name);
+    if (existed) await this.#notify(name);
     return existed;
   }
 
@@ -178,13 +178,14 @@ export class MemoryStore extends Closeable implements Store {
     return null;
   }
 
-  watchFunctions(onChange: (name: string | null) => void): () => void {
+  watchFunctions(onChange: (name: string | null) => unknown): () => void {
     this.#watchers.add(onChange);
     return () => this.#watchers.delete(onChange);
   }
 
-  #notify(name: string): void {
-    for (const w of this.#watchers) queueMicrotask(() => w(name));
+  /** Tells every watcher (each a microtask later, never inside the write) and waits for what they return. */
+  async #notify(name: string): Promise<void> {
+    await Promise.allSettled([...this.#watchers].map((w) => Promise.resolve().then(() => w(name))));
   }
 
   protected async doClose(): Promise<void> {

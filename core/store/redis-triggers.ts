@@ -42,6 +42,8 @@ export class RedisTriggers implements TriggerStore {
     private readonly redis: Redis,
     private readonly p: string,
     private readonly channel: string,
+    /** Waits until this replica's watchers have taken in a change just published (redis-watch.ts settled). */
+    private readonly announced: () => Promise<void>,
   ) {}
 
   /** The keys deleting function `fn` must remove, read before its transaction (the caller WATCHes triggersKey). */
@@ -60,6 +62,7 @@ export class RedisTriggers implements TriggerStore {
 
   async #addIfFunction(hash: string, fn: string, id: string, json: string, limit: number): Promise<CreateResult> {
     const r = (await this.redis.eval(ADD_IF_FUNCTION, 2, `${this.p}functions`, hash, fn, id, json, this.channel, String(limit))) as keyof typeof ADD_RESULT;
+    if (ADD_RESULT[r] === 'created') await this.announced();
     return ADD_RESULT[r];
   }
 
@@ -69,13 +72,18 @@ export class RedisTriggers implements TriggerStore {
 
   async replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean> {
     const pairs = triggers.flatMap((t) => [t.id, JSON.stringify(t)]);
-    return (await this.redis.eval(REPLACE_TRIGGERS, 2, `${this.p}functions`, this.triggersKey(fn), fn, this.channel, `${this.p}trigger-fires:`, ...pairs)) === 1;
+    const replaced = (await this.redis.eval(REPLACE_TRIGGERS, 2, `${this.p}functions`, this.triggersKey(fn), fn, this.channel, `${this.p}trigger-fires:`, ...pairs)) === 1;
+    if (replaced) await this.announced();
+    return replaced;
   }
 
   async deleteTrigger(fn: string, id: string): Promise<boolean> {
     const result = await this.redis.multi().hdel(this.triggersKey(fn), id).del(this.#firesKey(id)).exec();
     const removed = result?.[0]?.[1] === 1;
-    if (removed) await this.redis.publish(this.channel, fn);
+    if (removed) {
+      await this.redis.publish(this.channel, fn);
+      await this.announced();
+    }
     return removed;
   }
 
@@ -120,7 +128,10 @@ export class RedisTriggers implements TriggerStore {
 
   async deleteInvokeKey(fn: string, id: string): Promise<boolean> {
     const removed = (await this.redis.hdel(`${this.p}invoke-keys:${fn}`, id)) === 1;
-    if (removed) await this.redis.publish(this.channel, fn);
+    if (removed) {
+      await this.redis.publish(this.channel, fn);
+      await this.announced();
+    }
     return removed;
   }
 }

@@ -17,8 +17,8 @@
 //   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
 //   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
 //   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
-// Changes are published on <prefix>function-changes; watchers listen on a second connection because a
-// subscribed Redis connection can issue no other command.
+// Changes are published on <prefix>function-changes and followed, with read-your-writes on this replica,
+// by redis-watch.ts.
 
 import { Redis } from 'ioredis';
 import type { CheckReport } from '../check-report.js';
@@ -29,6 +29,7 @@ import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { RedisTriggers } from './redis-triggers.js';
+import { RedisWatch } from './redis-watch.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 import { addUsage, readUsage } from './usage-redis.js';
 import type { UsageRange, UsageRow } from './usage.js';
@@ -61,9 +62,7 @@ export interface RedisStoreOptions {
 export class RedisStore extends Closeable implements Store {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
-  #subscriber: Redis | undefined;
-  #subscribed: Promise<unknown> = Promise.resolve();
-  readonly #watchers = new Set<(name: string | null) => void>();
+  readonly #watch: RedisWatch;
   readonly #p: string;
   readonly #triggers: RedisTriggers;
 
@@ -83,7 +82,8 @@ export class RedisStore extends Closeable implements Store {
     super();
     this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
     this.#p = opts.prefix;
-    const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#channel));
+    this.#watch = new RedisWatch(this.#redis, this.#channel);
+    const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#channel, () => this.#watch.settled()));
     this.createTrigger = t.createTrigger.bind(t);
     this.replaceTriggers = t.replaceTriggers.bind(t);
     this.deleteTrigger = t.deleteTrigger.bind(t);
@@ -116,6 +116,7 @@ export class RedisStore extends Closeable implements Store {
 
   async putFunction(fn: FunctionRecord): Promise<void> {
     await this.#redis.multi().hset(`${this.#p}functions`, fn.name, JSON.stringify(fn)).publish(this.#channel, fn.name).exec();
+    await this.#watch.settled();
   }
 
   async updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null> {
@@ -124,7 +125,10 @@ export class RedisStore extends Closeable implements Store {
       const next = mutate(parse<FunctionRecord>(raw));
       if (next === null) return null;
       const written = await this.#redis.eval(CAS_FUNCTION, 1, `${this.#p}functions`, name, raw ?? '', JSON.stringify(next), this.#channel);
-      if (written === 1) return next;
+      if (written === 1) {
+        await this.#watch.settled();
+        return next;
+      }
     }
     throw new Error(`could not update function ${name}: it kept changing under ${CAS_ATTEMPTS} attempts`);
   }
@@ -148,7 +152,10 @@ export class RedisStore extends Closeable implements Store {
       const [err, removed] = result[0]!;
       if (err) throw err;
       const existed = removed === 1;
-      if (existed) await this.#redis.publish(this.#channel, name);
+      if (existed) {
+        await this.#redis.publish(this.#channel, name);
+        await this.#watch.settled();
+      }
       return existed;
     }
     throw new Error(`could not delete function ${name}: its builds kept changing`);
@@ -276,26 +283,8 @@ export class RedisStore extends Closeable implements Store {
     return parse<InvocationRecord>(await this.#redis.get(`${this.#p}inv:${id}`));
   }
 
-  watchFunctions(onChange: (name: string | null) => void): () => void {
-    this.#watchers.add(onChange);
-    if (!this.#subscriber && !this.closed) {
-      const sub = this.#redis.duplicate();
-      this.#subscriber = sub;
-      sub.on('message', (channel: string, name: string) => {
-        if (channel !== this.#channel) return;
-        for (const w of this.#watchers) w(name);
-      });
-      // Pub/sub does not replay what was published while the connection was down: after a reconnect,
-      // tell watchers that anything may have changed.
-      let readyBefore = false;
-      sub.on('ready', () => {
-        if (readyBefore) for (const w of this.#watchers) w(null);
-        readyBefore = true;
-      });
-      sub.on('error', () => {}); // ioredis reconnects and resubscribes by itself; errors surface on the main connection
-      this.#subscribed = sub.subscribe(this.#channel).catch(() => {});
-    }
-    return () => this.#watchers.delete(onChange);
+  watchFunctions(onChange: (name: string | null) => unknown): () => void {
+    return this.#watch.add(onChange);
   }
 
   /**
@@ -307,15 +296,14 @@ export class RedisStore extends Closeable implements Store {
   }
 
   /** Resolves once the watch subscription is active: changes published before then are not seen. */
-  async watching(): Promise<void> {
-    await this.#subscribed;
+  watching(): Promise<void> {
+    return this.#watch.watching();
   }
 
   protected async doClose(): Promise<void> {
-    this.#watchers.clear();
     // The error listener stays: it holds nothing, and an error emitted while the client winds down must
     // not be the one that finds no listener.
-    await Promise.allSettled([this.#subscriber?.quit(), this.#redis.quit()]);
+    await Promise.allSettled([this.#watch.close(), this.#redis.quit()]);
   }
 }
 

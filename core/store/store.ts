@@ -63,11 +63,18 @@ export interface Store extends TriggerStore {
   getInvocation(id: string): Promise<InvocationRecord | null>;
 
   /**
-   * Subscribe to changes of a function (update, delete), from this or another replica. `null` means
-   * notices may have been missed (the subscription was re-established): re-read everything you cache.
-   * Returns an unsubscribe.
+   * Subscribe to changes of a function (update, delete, its triggers or invoke keys), from this or another
+   * replica. `null` means notices may have been missed (the subscription was re-established): re-read
+   * everything you cache. Returns an unsubscribe.
+   *
+   * Read-your-writes on this replica: a write that announces a change resolves only once this replica's
+   * watchers have been told of it and the promises they returned have settled. So whoever writes (the API,
+   * a rollout, the builder) answers after every view that follows the notices here (the route cache, the
+   * served-versions reconciler) has taken the change in, without knowing of them; other replicas follow
+   * on the same notice a moment later. Hence a watcher's promise must never wait for a write of this
+   * store: that write would wait for it in turn.
    */
-  watchFunctions(onChange: (name: string | null) => void): () => void;
+  watchFunctions(onChange: (name: string | null) => unknown): () => void;
 
   close(): Promise<void>;
 }

@@ -1,10 +1,12 @@
 // The data plane's view of which version serves each function URL, held in memory so the hot path
-// needs no store round trip. It is refilled on a miss and refreshed whenever the store reports a change
-// (from this or another replica). This is the one place that reacts to aliases moving: it flips the
-// routes at once (`latest` for /fn/NAME, each alias for /fn/NAME@ALIAS, a canary split by weight), prewarms
-// the versions now served, and retires the instances of versions no alias serves any more — after a
-// grace (rollbackWarmMs), so that a rollback lands on warm instances. Beside the versions it keeps the
-// function URL's HttpPolicy (auth, methods, CORS: http-policy.ts), compiled at the same load.
+// needs no store round trip. A cache and nothing more: refilled on a miss and refreshed whenever the store
+// reports a change (from this or another replica), so any replica, or a native proxy, could rebuild it
+// from the same records. A refresh flips the routes (`latest` for /fn/NAME, each alias for /fn/NAME@ALIAS,
+// a canary split by weight) before the write that caused it resolves on this replica (read-your-writes:
+// store.ts watchFunctions). Beside the versions it keeps the function URL's HttpPolicy (auth, methods,
+// CORS: http-policy.ts), compiled at the same load. What runs where — prewarming the versions now served,
+// retiring those no alias serves — is the control plane's served-versions reconciler
+// (control/releases/served-versions.ts).
 
 import { LATEST, aliasVersions, aliasedVersions, pickWeighted, type WeightedVersion } from '../../core/aliases.js';
 import { StratusError } from '../../core/errors.js';
@@ -13,7 +15,6 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { HttpTrigger } from '../../core/triggers.js';
 import type { DeployedVersion } from '../../core/types.js';
-import type { Scheduler } from '../../scheduler/scheduler.js';
 import { compileHttpPolicy, type HttpPolicy } from './http-policy.js';
 import { toDeployed } from '../../core/versions.js';
 
@@ -49,7 +50,6 @@ export class RouteTable extends Closeable {
   readonly #seen = new Map<string, number | null>();
   /** Refreshes of one function run one after another so an older read never overwrites a newer one. */
   readonly #chains = new Map<string, Promise<void>>();
-  readonly #background = new Set<Promise<void>>();
   /**
    * Why a name is not routable, so that a stream of calls to a wrong or not-yet-built URL does not cost
    * store reads per request. Forgotten when the store reports a change to the function (a create, a
@@ -58,29 +58,21 @@ export class RouteTable extends Closeable {
    */
   readonly #misses = new Map<string, { error: StratusError; until: number }>();
   readonly #unwatch: () => void;
-  /** Versions each function's aliases served at the last load: what a change leaves behind. */
-  readonly #served = new Map<string, Set<number>>();
-  /** Per function, the pending retirement of versions no alias serves any more. */
-  readonly #retireTimers = new Map<string, NodeJS.Timeout>();
   /** Versions called by number that do not exist or are not ready, remembered a few seconds (bounded). */
   readonly #versionMisses = new Map<string, { error: StratusError; until: number }>();
-  /** Versions called by number that no alias serves: function -> version -> deployed (bounded). */
+  /** Versions called by number that no alias serves: function -> version -> deployed (bounded; forgotten on a change). */
   readonly #pinned = new Map<string, Map<number, DeployedVersion>>();
 
   constructor(
     private readonly store: Store,
-    private readonly scheduler: Scheduler,
     private readonly logger: Logger,
     private readonly clock: Clock,
-    /** How long the instances of a version no alias serves any more are kept (warm for a rollback). */
-    private readonly rollbackWarmMs = 0,
-    /** Drops a deleted function's metric series (this replica's), also when another replica deleted it. */
-    private readonly forgetMetrics: (fn: string) => void = () => {},
   ) {
     super();
+    // The promise returned is what this replica's write waits for: the next call routes by what it wrote.
     this.#unwatch = store.watchFunctions((name) => {
       const names = name === null ? this.#known() : [name];
-      for (const n of names) this.refresh(n).catch((err: unknown) => this.logger.warn('route refresh failed', { function: n, err }));
+      return Promise.all(names.map((n) => this.refresh(n).catch((err: unknown) => this.logger.warn('route refresh failed', { function: n, err }))));
     });
   }
 
@@ -175,17 +167,11 @@ export class RouteTable extends Closeable {
     if (this.closed) return;
     const fn = await this.store.getFunction(name);
     const before = this.#seen.get(name);
+    // A version called by number is read again after any change of its function (a delete included).
+    this.#pinned.delete(name);
     if (!fn) {
       this.#routes.delete(name);
       this.#seen.delete(name);
-      this.#served.delete(name);
-      this.#pinned.delete(name);
-      clearTimeout(this.#retireTimers.get(name));
-      this.#retireTimers.delete(name);
-      // Deleted, possibly by another replica: this replica's instances of it must go too, and its metric
-      // series even when this table never routed it (a prewarm at start counts its cold starts).
-      if (before !== undefined) this.#inBackground('retire', name, () => this.scheduler.retire(name));
-      this.forgetMetrics(name);
       return;
     }
     const current = fn.currentVersion;
@@ -211,30 +197,6 @@ export class RouteTable extends Closeable {
     this.#routes.set(name, Object.freeze({ target, policy, pick: chooser(latest, deployed), aliases, versions: deployed }));
     this.#seen.set(name, current);
     if (before !== current) this.logger.info('routing to new version', { function: name, version: current, previous: before ?? null });
-    this.#followServed(name, served, deployed);
-  }
-
-  /** Prewarms versions newly served; retires, after the grace, those no alias serves any more. */
-  #followServed(name: string, served: Set<number>, deployed: ReadonlyMap<number, DeployedVersion>): void {
-    const before = this.#served.get(name) ?? new Set<number>();
-    this.#served.set(name, served);
-    for (const n of served) {
-      const d = deployed.get(n);
-      if (d && !before.has(n)) this.#inBackground('prewarm', name, () => this.scheduler.prewarm(d));
-    }
-    if (![...before].some((n) => !served.has(n))) return;
-    clearTimeout(this.#retireTimers.get(name));
-    const retire = () => {
-      this.#retireTimers.delete(name);
-      this.#pinned.delete(name);
-      // What is served at that time, not at this one: an alias may have moved back meanwhile.
-      const keep = this.#served.get(name);
-      if (keep) this.#inBackground('retire', name, () => this.scheduler.retire(name, keep));
-    };
-    if (this.rollbackWarmMs === 0) return retire();
-    const timer = setTimeout(retire, this.rollbackWarmMs);
-    timer.unref();
-    this.#retireTimers.set(name, timer);
   }
 
   async #policy(name: string): Promise<HttpPolicy> {
@@ -264,19 +226,9 @@ export class RouteTable extends Closeable {
     );
   }
 
-  #inBackground(what: string, name: string, task: () => Promise<void>): void {
-    const p = task()
-      .catch((err: unknown) => this.logger.warn(`${what} failed`, { function: name, err }))
-      .finally(() => this.#background.delete(p));
-    this.#background.add(p);
-  }
-
   protected async doClose(): Promise<void> {
     this.#unwatch();
-    for (const t of this.#retireTimers.values()) clearTimeout(t);
-    this.#retireTimers.clear();
     await Promise.allSettled([...this.#chains.values()]);
-    await Promise.allSettled([...this.#background]);
     this.#routes.clear();
   }
 }

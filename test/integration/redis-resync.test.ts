@@ -23,4 +23,23 @@ describe.skipIf(await missing('redis'))('RedisStore watch after a reconnect', ()
       admin.disconnect();
     }
   });
+
+  it('does not hold a write waiting for its notice while the subscription is down', async () => {
+    const prefix = `stratus-test-resync-${Date.now().toString(36)}-w:`;
+    const store = new RedisStore(REDIS_URL, { prefix });
+    const admin = new Redis(REDIS_URL);
+    const fn = { name: 'hello', config: { name: 'hello', runtime: 'node' as const, memoryMb: 128, timeoutMs: 1000, env: {}, concurrency: 1, minInstances: 0, maxInstances: 1, idleTtlMs: 60_000, network: 'egress' as const }, currentVersion: null, latestVersion: 1, createdAt: 't0', updatedAt: 't0' };
+    try {
+      store.watchFunctions(() => {});
+      await store.watching();
+      // The write's sync token goes out while the watch connection is dropped: it never comes back.
+      await Promise.all([admin.client('KILL', 'TYPE', 'pubsub'), store.putFunction(fn)]);
+      await store.putFunction({ ...fn, latestVersion: 2 });
+      expect((await store.getFunction('hello'))?.latestVersion).toBe(2);
+    } finally {
+      await admin.del(`${prefix}functions`);
+      await store.close();
+      admin.disconnect();
+    }
+  }, 10_000);
 });

@@ -60,7 +60,9 @@ export async function startHarness(env: Record<string, string> = {}, extra: Harn
     config, store, builder, scheduler, metrics, logger: silentLogger, apiKey: API_KEY, backendKind: 'process',
     registry: { render: () => 'stratus_up 1\n' }, buildLogPollMs: 10, minioEvents: storageTriggers, deliveries: notifications, ...parts,
   });
-  // Not started: a test starts the async queue's worker itself when it wants one, and no cron fires behind its back.
+  // Prewarm and retire follow the aliases as in the platform; the other loops are not started: a test starts
+  // the async queue's worker itself when it wants one, and no cron fires behind its back.
+  await platform.servedVersions.start();
   const app = platform.app;
   return {
     app, config, store, builder, scheduler, metrics, instance,

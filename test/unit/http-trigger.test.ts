@@ -137,7 +137,7 @@ describe('function URL under its http trigger', () => {
     });
 
     it('a revoked key is refused as soon as the DELETE is answered; a new one works at once; another replica follows the change notice', async () => {
-      const replica = new RouteTable(h.store, h.scheduler, silentLogger, systemClock);
+      const replica = new RouteTable(h.store, silentLogger, systemClock);
       try {
         await replica.resolveRoute('hello');
         expect(replica.route('hello')!.policy.keyHashes!.size).toBe(1);

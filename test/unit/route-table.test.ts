@@ -1,15 +1,13 @@
 // The data plane's route table: a miss (unknown name, no ready version) must not cost store reads per
-// request, and must be forgotten as soon as the store reports a change to the function.
+// request, and must be forgotten as soon as the store reports a change to the function. (Prewarm, retire
+// and a deleted function's metric series are the served-versions reconciler's: served-versions.test.ts.)
 
 import { describe, expect, it, vi } from 'vitest';
 import { parseFunctionConfig } from '../../core/function-config.js';
 import { ManualClock } from '../../core/lifecycle.js';
-import { MetricsRegistry } from '../../core/metrics.js';
-import { createPlatformMetrics, forgetFunction } from '../../core/platform-metrics.js';
 import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RouteTable } from '../../gateway/dataplane/route-table.js';
-import { FakeScheduler } from '../support/fake-scheduler.js';
 
 const config = parseFunctionConfig({ name: 'hello', runtime: 'node' });
 const now = new Date(0).toISOString();
@@ -17,7 +15,7 @@ const now = new Date(0).toISOString();
 async function setup() {
   const store = new MemoryStore();
   const clock = new ManualClock(1_000_000);
-  const routes = new RouteTable(store, new FakeScheduler({ kind: 'unix', socketPath: '/nonexistent.sock' }), silentLogger, clock);
+  const routes = new RouteTable(store, silentLogger, clock);
   const reads = vi.spyOn(store, 'getFunction');
   return { store, clock, routes, reads };
 }
@@ -59,22 +57,16 @@ describe('RouteTable misses', () => {
 });
 
 describe('RouteTable on a delete', () => {
-  it("drops the function's metric series when another replica deletes it", async () => {
+  it('drops the route when another replica deletes the function', async () => {
     const store = new MemoryStore();
-    const registry = new MetricsRegistry();
-    const metrics = createPlatformMetrics(registry);
-    const routes = new RouteTable(store, new FakeScheduler({ kind: 'unix', socketPath: '/nonexistent.sock' }), silentLogger, new ManualClock(0), 0, (fn) => forgetFunction(registry, fn));
+    const routes = new RouteTable(store, silentLogger, new ManualClock(0));
     await store.putVersion({ function: 'hello', version: 1, config, status: 'ready', image: 'img:v1', artifactDir: null, buildId: null, createdAt: now });
     await store.putFunction({ name: 'hello', config, currentVersion: 1, latestVersion: 1, createdAt: now, updatedAt: now });
     await expect(routes.resolve('hello')).resolves.toMatchObject({ version: 1 });
-    metrics.invocations.inc({ function: 'hello', status: '200' });
-    metrics.coldStarts.inc({ function: 'hello', kind: 'container' });
-    expect(registry.render()).toContain('function="hello"');
     // What another replica's FunctionService.remove() does to the store; this table only hears the notice.
     await store.deleteFunction('hello');
     for (let i = 0; i < 100 && routes.lookup('hello'); i++) await settle();
     expect(routes.lookup('hello')).toBeUndefined();
-    expect(registry.render()).not.toContain('function="hello"');
     await routes.close();
   });
 });

@@ -225,6 +225,23 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(a.names).toEqual(['hello', 'hello']);
     b.stop();
   });
+
+  it("resolves a write only once this replica's watchers have taken its notice in (read-your-writes)", async () => {
+    const taken: string[] = [];
+    const stop = store.watchFunctions(async (n) => {
+      await new Promise((r) => setTimeout(r, 20)); // a view re-reading the store takes a while
+      if (n) taken.push(n);
+    });
+    if (store instanceof RedisStore) await store.watching();
+    await store.putFunction(fn('hello'));
+    expect(taken).toEqual(['hello']);
+    await store.updateFunction('hello', (f) => f && { ...f, latestVersion: 2 });
+    expect(taken).toEqual(['hello', 'hello']);
+    expect(await store.updateFunction('hello', () => null)).toBeNull(); // declined: nothing to announce
+    await store.deleteFunction('hello');
+    expect(taken).toEqual(['hello', 'hello', 'hello']);
+    stop();
+  });
 }
 
 describe('store contract: MemoryStore', () => {

@@ -132,6 +132,26 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(seen.names).toEqual(['a', 'b', 'a', 'b', 'b']);
     seen.stop();
   });
+
+  it("resolves a change of triggers or keys only once this replica's watchers have taken its notice in", async () => {
+    const taken: string[] = [];
+    const stop = store.watchFunctions(async (n) => {
+      await new Promise((r) => setTimeout(r, 20)); // the route cache re-reads the function's http settings
+      if (n) taken.push(n);
+    });
+    if (store instanceof RedisStore) await store.watching();
+    await store.createTrigger(cronTrigger('a', 't1'), 10);
+    expect(taken).toEqual(['a']);
+    await store.replaceTriggers('b', [cronTrigger('b', 't2')]);
+    expect(taken).toEqual(['a', 'b']);
+    await store.deleteTrigger('a', 't1');
+    expect(taken).toEqual(['a', 'b', 'a']);
+    await store.putInvokeKey(key('b', 'k1'), 10);
+    expect(taken).toEqual(['a', 'b', 'a', 'b']);
+    await store.deleteInvokeKey('b', 'k1');
+    expect(taken).toEqual(['a', 'b', 'a', 'b', 'b']);
+    stop();
+  });
 }
 
 describe('trigger store contract: MemoryStore', () => {
