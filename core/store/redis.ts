@@ -20,10 +20,11 @@
 // Changes are published on <prefix>function-changes; watchers listen on a second connection because a
 // subscribed Redis connection can issue no other command.
 
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { CheckReport } from '../check-report.js';
 import { Closeable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { createRedisClient, reportRedisErrors } from '../redis-client.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
@@ -34,8 +35,6 @@ import { addUsage, readUsage } from './usage-redis.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
-/** While Redis is down ioredis reports every reconnect attempt: one log line per this period is enough. */
-const ERROR_LOG_EVERY_MS = 10_000;
 
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
@@ -81,7 +80,9 @@ export class RedisStore extends Closeable implements Store {
 
   constructor(client: Redis | string, opts: RedisStoreOptions) {
     super();
-    this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
+    // A client handed in (tests) gets the same error reporting as one made here (core/redis-client.ts).
+    this.#redis = typeof client === 'string' ? createRedisClient(client, { name: 'stratus-store', use: 'commands', logger: opts.logger }) : client;
+    if (typeof client !== 'string') reportRedisErrors(client, opts.logger);
     this.#p = opts.prefix;
     const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#channel));
     this.createTrigger = t.createTrigger.bind(t);
@@ -94,11 +95,6 @@ export class RedisStore extends Closeable implements Store {
     this.putInvokeKey = t.putInvokeKey.bind(t);
     this.listInvokeKeys = t.listInvokeKeys.bind(t);
     this.deleteInvokeKey = t.deleteInvokeKey.bind(t);
-    // Without a listener, an 'error' event ioredis emits directly (e.g. a reply it cannot match to a
-    // command) throws and ends the process, and each failed reconnect is printed unthrottled to stderr.
-    // With one, ioredis keeps reconnecting (its default retry strategy never gives up) and commands
-    // meanwhile fail on their own, as errors of the calls that made them.
-    this.#redis.on('error', rateLimitedErrorLog(opts.logger));
   }
 
   get #channel(): string {
@@ -317,20 +313,4 @@ export class RedisStore extends Closeable implements Store {
     // not be the one that finds no listener.
     await Promise.allSettled([this.#subscriber?.quit(), this.#redis.quit()]);
   }
-}
-
-/** Logs the first connection error at once, then at most one line per ERROR_LOG_EVERY_MS with a count. */
-function rateLimitedErrorLog(logger: Logger | undefined, now: () => number = Date.now): (err: Error) => void {
-  let lastAt = -Infinity;
-  let suppressed = 0;
-  return (err) => {
-    if (!logger) return;
-    if (now() - lastAt < ERROR_LOG_EVERY_MS) {
-      suppressed++;
-      return;
-    }
-    lastAt = now();
-    logger.warn('Redis connection error; reconnecting', { error: err.message, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) });
-    suppressed = 0;
-  };
 }
