@@ -88,7 +88,7 @@ const iso = (ms: number | undefined | null): string | null => (ms ? new Date(ms)
 
 export interface BullQueueOptions {
   redisUrl: string;
-  /** The platform's Redis key prefix (core/store/redis.ts): two platforms on one Redis never share a queue. */
+  /** The platform's Redis key prefix (core/store/redis-keys.ts): two platforms on one Redis never share a queue. */
   prefix: string;
   concurrency: number;
   /** A worker's lock on a job; a worker that dies lets its jobs be taken over after about this long. */
