@@ -9,6 +9,7 @@ import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
 import { networkList } from './ip-policy.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
+import { StateLayout } from './state-layout.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
@@ -399,7 +400,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     ...redis,
     registry: redactUrl(cfg.images.registry),
     stateDir: cfg.stateDir,
-    apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : path.join(cfg.stateDir, 'api-key'),
+    apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : new StateLayout(cfg.stateDir).apiKey,
     ...describeNotify(cfg.notify),
     // Whether the MinIO hook is on, never its token.
     ...(cfg.storage.minioWebhookToken ? { minioWebhook: '/v1/hooks/storage/minio (token from STRATUS_MINIO_WEBHOOK_TOKEN)' } : {}),

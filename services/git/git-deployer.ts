@@ -24,6 +24,7 @@ import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
 import { StratusError } from '../../core/errors.js';
 import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
+import { StateLayout } from '../../core/state-layout.js';
 import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
 import { checkedTarget, type Lookup } from './fetch-target.js';
 import { functionRoot, packDirectory, type PackLimits } from './pack.js';
@@ -69,7 +70,7 @@ export class GitDeployer {
   }
 
   get #root(): string {
-    return path.join(this.o.stateDir, 'git');
+    return new StateLayout(this.o.stateDir).git;
   }
 
   deploy(push: GitPush): Promise<GitDeployResult> {
@@ -139,8 +140,9 @@ export class GitDeployer {
     const { url, target } = await this.#source(config.git, push.event);
 
     const buildId = randomUUID();
-    const work = path.join(this.#root, buildId);
-    const uploadDir = path.join(this.o.stateDir, 'uploads', buildId);
+    const state = new StateLayout(this.o.stateDir);
+    const work = state.gitFetch(buildId);
+    const uploadDir = state.upload(buildId);
     const settings: GitSettings = config.git;
     try {
       if (target) this.o.logger.debug('fetching from a hook\'s clone URL', { function: push.function, repository: redactUrl(url), addresses: target.addresses });
