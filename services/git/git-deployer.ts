@@ -12,7 +12,6 @@
 // The URL a hook names (no pinned repository) is resolved and checked right before the fetch, and git
 // connects to the addresses checked then (fetch-target.ts); the hook's own answer checked it too.
 
-import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { redactUrl } from '../../core/config.js';
@@ -24,6 +23,7 @@ import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
 import { StratusError } from '../../core/errors.js';
 import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
+import { newBuildId } from '../../core/ids.js';
 import { StateLayout } from '../../core/state-layout.js';
 import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
 import { checkedTarget, type Lookup } from './fetch-target.js';
@@ -139,7 +139,7 @@ export class GitDeployer {
     // Resolved and checked now, right before git connects to what was checked.
     const { url, target } = await this.#source(config.git, push.event);
 
-    const buildId = randomUUID();
+    const buildId = newBuildId();
     const state = new StateLayout(this.o.stateDir);
     const work = state.gitFetch(buildId);
     const uploadDir = state.upload(buildId);

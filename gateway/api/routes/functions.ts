@@ -2,7 +2,6 @@
 // Parsing and validation happen here; what a change means for store, builder and scheduler lives in
 // FunctionService.
 
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import express, { type Request, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
@@ -14,6 +13,7 @@ import type { TriggerService } from '../../../control/triggers/trigger-service.j
 import type { Origins } from '../../dataplane/origins.js';
 import { parseUpload } from '../upload.js';
 import type { DeployResult } from '../../../core/ports/deployer.js';
+import { newBuildId } from '../../../core/ids.js';
 import { StateLayout } from '../../../core/state-layout.js';
 
 export interface FunctionsRouteDeps {
@@ -111,7 +111,7 @@ function unsupported(expected: string): StratusError {
 }
 
 async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<{ result: DeployResult; triggers: TriggerSpec[] | undefined }> {
-  const buildId = randomUUID();
+  const buildId = newBuildId();
   const dir = new StateLayout(deps.stateDir).upload(buildId);
   const upload = await parseUpload(req, dir, deps.maxUploadBytes);
   try {
