@@ -386,7 +386,7 @@ function pick(env: Record<string, string | undefined>, names: string[]): Record<
 /**
  * What start-up prints: where it listens, what it runs on, where its state and key are. Secrets never
  * appear (the key is named by where it comes from; a URL's credentials and secret-looking query
- * parameters are replaced); the rest of the settings are in the README with their defaults.
+ * parameters are replaced); the rest of the settings are in docs/configuration.md with their defaults.
  */
 export function describeConfig(cfg: Config): Record<string, unknown> {
   const redis = cfg.store.kind === 'memory' ? {} : { redis: redactUrl(cfg.store.redisUrl) };
