@@ -1,4 +1,4 @@
-// The printed table: each figure with its target (DESIGN.md, Performance targets), what was measured,
+// The printed table: each figure with its target (docs/benchmarks.md, Figures), what was measured,
 // measured ÷ target, and whether the target was met. Targets are reported, never asserted: a missed
 // target is a line in the table, not a failed run.
 

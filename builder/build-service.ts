@@ -21,6 +21,7 @@ import type { LoadCheck } from './load-check.js';
 import { Purger } from './purge.js';
 import { platformIdFor } from '../core/platform-id.js';
 import type { Notifier } from '../core/ports/notifier.js';
+import { StateLayout } from '../core/state-layout.js';
 
 export interface BuildServiceOptions {
   store: Store;
@@ -86,7 +87,7 @@ export class BuildService extends Closeable implements Builder {
   }
 
   #workDir(buildId: string): string {
-    return path.join(this.o.stateDir, 'work', buildId);
+    return new StateLayout(this.o.stateDir).work(buildId);
   }
 
   async submit(request: BuildRequest): Promise<void> {
@@ -104,7 +105,7 @@ export class BuildService extends Closeable implements Builder {
       if (b.builtBy !== undefined && b.builtBy !== this.platformId) continue;
       await this.o.runner.removeLeftovers?.(b.id);
       const version = await this.o.store.getVersion(b.function, b.version);
-      const uploadDir = path.join(this.o.stateDir, 'uploads', b.id);
+      const uploadDir = new StateLayout(this.o.stateDir).upload(b.id);
       const files = await fsp.readdir(uploadDir).catch(() => [] as string[]);
       if (!version || files.length !== 1) {
         this.o.logger.warn('unfinished build cannot be resumed', { buildId: b.id, function: b.function });
@@ -180,7 +181,7 @@ export class BuildService extends Closeable implements Builder {
         baseImages: this.o.baseImages,
         tagFor: this.o.tagFor,
         workDir,
-        artifactDir: path.join(this.o.stateDir, 'artifacts', req.function, `v${req.version}`),
+        artifactDir: new StateLayout(this.o.stateDir).artifact(req.function, req.version),
         clock,
         log,
         signal,

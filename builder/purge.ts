@@ -4,9 +4,9 @@
 // remove one old version's image (image-retention.ts).
 
 import fsp from 'node:fs/promises';
-import path from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from '../core/log.js';
+import { StateLayout } from '../core/state-layout.js';
 import type { RegistryClient } from './registry.js';
 
 export interface PurgerOptions {
@@ -26,7 +26,7 @@ export class Purger {
   async purge(fn: string): Promise<void> {
     await this.#attempt('registry tags', fn, () => this.#purgeRegistry(fn));
     await this.#attempt('local images', fn, () => this.#purgeLocalImages(fn));
-    await this.#attempt('artifacts', fn, () => fsp.rm(path.join(this.o.stateDir, 'artifacts', fn), { recursive: true, force: true }));
+    await this.#attempt('artifacts', fn, () => fsp.rm(new StateLayout(this.o.stateDir).artifactsOf(fn), { recursive: true, force: true }));
   }
 
   /** Tags of the function's images in the registry; [] without a registry (process backend). */

@@ -1,7 +1,7 @@
 // What the CLI's exit code says, and the one error type its commands throw. A CliError's message is
 // written for the person at the terminal: what went wrong and what to do next.
 
-/** Exit codes, documented in the README: scripts can tell "fix your input" from "Stratus is down". */
+/** Exit codes, documented in docs/cli.md: scripts can tell "fix your input" from "Stratus is down". */
 export const EXIT = {
   ok: 0,
   /** The operation failed: the API refused it, a build failed, an invocation failed. */

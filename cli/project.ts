@@ -1,6 +1,6 @@
 // The deploy config: stratus.yaml (optional) beside the code, then the flags on top. The file holds the
-// API's own config fields (name, runtime, handler, memoryMb, timeoutMs, env, …, triggers — README,
-// "Function config" and "Triggers"); Stratus validates them and names a bad field, so the CLI does not
+// API's own config fields (name, runtime, handler, memoryMb, timeoutMs, env, …, triggers — docs/functions.md,
+// "Function config", and docs/triggers.md); Stratus validates them and names a bad field, so the CLI does not
 // keep a second copy of the rules. It only makes YAML's friendly scalars fit: an env value written as
 // 8080 or true is sent as the string "8080" / "true".
 

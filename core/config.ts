@@ -9,6 +9,7 @@ import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
 import { networkList } from './ip-policy.js';
 import { platformIdFor, redisPrefixFor } from './platform-id.js';
+import { StateLayout } from './state-layout.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 const num = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def);
@@ -385,7 +386,7 @@ function pick(env: Record<string, string | undefined>, names: string[]): Record<
 /**
  * What start-up prints: where it listens, what it runs on, where its state and key are. Secrets never
  * appear (the key is named by where it comes from; a URL's credentials and secret-looking query
- * parameters are replaced); the rest of the settings are in the README with their defaults.
+ * parameters are replaced); the rest of the settings are in docs/configuration.md with their defaults.
  */
 export function describeConfig(cfg: Config): Record<string, unknown> {
   const redis = cfg.store.kind === 'memory' ? {} : { redis: redactUrl(cfg.store.redisUrl) };
@@ -399,7 +400,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     ...redis,
     registry: redactUrl(cfg.images.registry),
     stateDir: cfg.stateDir,
-    apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : path.join(cfg.stateDir, 'api-key'),
+    apiKey: cfg.apiKey ? 'from STRATUS_API_KEY' : new StateLayout(cfg.stateDir).apiKey,
     ...describeNotify(cfg.notify),
     // Whether the MinIO hook is on, never its token.
     ...(cfg.storage.minioWebhookToken ? { minioWebhook: '/v1/hooks/storage/minio (token from STRATUS_MINIO_WEBHOOK_TOKEN)' } : {}),

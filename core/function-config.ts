@@ -19,7 +19,7 @@ export const LIMITS = {
   notifyEmails: { max: 20 },
 } as const;
 
-/** What a function's instances can reach over the network (README, "Security model"). */
+/** What a function's instances can reach over the network (docs/security.md). */
 export const NETWORK_POLICIES = ['egress', 'none'] as const;
 export type NetworkPolicy = (typeof NETWORK_POLICIES)[number];
 

@@ -4,10 +4,10 @@
 // (NAME.fn.localhost) and, sandboxed, at /fn/NAME on the API's origin (gateway/dataplane/origins.ts).
 // Function URLs never enter express: they go straight to the invoke handler.
 
-import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
+import { newRequestId } from '../core/ids.js';
 import { REQUEST_ID_HEADER } from '../core/invocation-contract.js';
 import { requireApiKey } from './api/auth.js';
 import type { GatewayDeps } from './deps.js';
@@ -63,7 +63,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   const api = express();
   api.disable('x-powered-by');
   api.use((_req, res, next) => {
-    res.setHeader(REQUEST_ID_HEADER, randomUUID());
+    res.setHeader(REQUEST_ID_HEADER, newRequestId());
     next();
   });
   api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));

@@ -36,7 +36,7 @@ start_docker() {
     rm -f /var/run/docker.pid
   fi
   # --icc=false: containers on the default bridge cannot reach each other — one function, or an install
-  # running an uploader's scripts, has no business with another's container (README, "Security model").
+  # running an uploader's scripts, has no business with another's container (docs/security.md).
   nohup dockerd --mtu "$mtu" --icc=false --exec-opt native.cgroupdriver=cgroupfs \
     >>"$STATE/dockerd.log" 2>&1 </dev/null &
   if wait_for 60 docker_ping; then

@@ -4,8 +4,8 @@
 // submitted; each attempt resolves the function's current version then (a replay after a fix runs the
 // fixed code) and calls it through the Invoker as a CloudEvent. A 5xx, crash or timeout fails the attempt.
 
-import { randomUUID } from 'node:crypto';
 import { asyncPolicy } from '../../core/function-config.js';
+import { newInvocationId } from '../../core/ids.js';
 import type { DeployedVersion } from '../../core/types.js';
 import { AttemptFailed, type AsyncJob, type AsyncQueue, type AsyncResult, type AsyncStatus } from './async-queue.js';
 import type { ScopedIdempotencyKey } from './idempotency.js';
@@ -60,7 +60,7 @@ export class AsyncInvocations {
    */
   async submit(fn: string, data: unknown, opts: SubmitOptions = {}): Promise<Submitted> {
     const target = await this.deps.resolve(fn);
-    const fresh = randomUUID();
+    const fresh = newInvocationId();
     const id = opts.idempotencyKey === undefined ? fresh : await this.deps.queue.claimIdempotencyKey(fn, opts.idempotencyKey, fresh, this.deps.idempotencyWindowMs);
     if (id === fresh) {
       const event = { type: opts.type ?? ASYNC_EVENT_TYPE, source: opts.source ?? `/functions/${fn}`, ...(opts.subject ? { subject: opts.subject } : {}), ...(opts.time ? { time: opts.time } : {}), data };

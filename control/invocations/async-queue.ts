@@ -4,9 +4,10 @@
 // least once: a job whose worker died mid-call is run again by another worker (or after a restart).
 
 import { Queue, Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
+import { bullPrefix, createRedisClient } from '../../core/redis-client.js';
 import type { InvocationTrigger } from '../../core/store/invocations.js';
 import type { ScopedIdempotencyKey } from './idempotency.js';
 
@@ -87,7 +88,7 @@ const iso = (ms: number | undefined | null): string | null => (ms ? new Date(ms)
 
 export interface BullQueueOptions {
   redisUrl: string;
-  /** The platform's Redis key prefix (core/store/redis.ts): two platforms on one Redis never share a queue. */
+  /** The platform's Redis key prefix (core/store/redis-keys.ts): two platforms on one Redis never share a queue. */
   prefix: string;
   concurrency: number;
   /** A worker's lock on a job; a worker that dies lets its jobs be taken over after about this long. */
@@ -105,10 +106,9 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
 
   constructor(private readonly o: BullQueueOptions) {
     super();
-    // BullMQ joins prefix and queue name with ":"; its blocking commands need maxRetriesPerRequest null.
-    this.#prefix = `${o.prefix}bull`;
-    this.#redis = new Redis(o.redisUrl, { maxRetriesPerRequest: null });
-    this.#redis.on('error', () => {}); // ioredis reconnects; commands meanwhile fail as their callers' errors
+    this.#prefix = bullPrefix(o.prefix);
+    // No logger: commands made while Redis is away fail as their callers' errors; the queue logs its own.
+    this.#redis = createRedisClient(o.redisUrl, { name: 'stratus-async', use: 'bullmq' });
     this.#queue = new Queue<AsyncJob, AsyncResult>('async', { connection: this.#redis, prefix: this.#prefix });
     this.#queue.on('error', (err) => o.logger.warn('async queue: Redis error', { error: err.message }));
   }

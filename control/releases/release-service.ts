@@ -1,5 +1,5 @@
 // Moving aliases: a new build's rollout, PUT …/aliases/:alias, a rollback by hand and one Stratus decides
-// on (auto-rollback.ts). Every move goes the same way: the target versions get a ready instance first
+// on (error-watch.ts). Every move goes the same way: the target versions get a ready instance first
 // (through the Scheduler, which starts one if none is warm), then the alias moves in one compare-and-set of
 // the function record — so traffic never moves to a version that cannot start. A move whose instances are
 // not ready by the deadline is abandoned: the alias stays where it was, the rollout says why, and a

@@ -1,6 +1,6 @@
 // Keys written by a Stratus from before per-platform prefixes all start with "stratus:", whatever the
 // state dir. At start a platform moves, once, the functions among them that are its own to its prefix;
-// the rest stay where they are, for the platform they belong to (README, "Configuration").
+// the rest stay where they are, for the platform they belong to (docs/configuration.md, STRATUS_REDIS_PREFIX).
 //
 // Whose a function is: a built version's artifact dir lies inside the state dir of the platform that
 // built it (<state>/artifacts/NAME/vN). A function with no such version (only your own images, or

@@ -1,33 +1,18 @@
 // Redis Store: the production twin of memory.ts, behaving the same (test/unit/store-contract.test.ts).
-// Every key and channel starts with the platform's prefix (STRATUS_REDIS_PREFIX, by default derived from
-// the state dir like the container label: core/platform-id.ts), so Stratus platforms sharing one Redis
-// never list, serve or delete each other's functions. Layout under the prefix:
-//   functions                 hash  name -> FunctionRecord JSON
-//   versions:<name>           hash  version -> VersionRecord JSON
-//   version-counter:<name>    INCR counter; the one key kept on delete, on purpose: a re-created function
-//                             goes on from the old number, so an image tag, an artifact dir or a late log
-//                             line of the deleted function is never taken for one of the new function
-//   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
-//   build-report:<id>         CheckReport JSON (the build's check stage)
-//   builds-of:<name>          set of build ids (what a delete must remove)
-//   builds-unfinished         set of build ids not yet succeeded or failed
-//   logs:<name>               list of LogRecord JSON, oldest first, trimmed to LOG_LINES_KEPT; it expires
-//                             LOGS_TTL_S after its last line, so lines arriving after a delete do not linger
-//   inv:<id>                  InvocationRecord JSON, expiring with the retention's age
-//   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
-//   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
-//   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
-// Changes are published on <prefix>function-changes and followed, with read-your-writes on this replica,
-// by redis-watch.ts.
+// Its keys, all under the platform's prefix, are laid out in redis-keys.ts; function changes are published
+// there and followed on a second connection, with read-your-writes on this replica (redis-watch.ts); triggers, leases and invoke keys are
+// redis-triggers.ts, metered usage usage-redis.ts.
 
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { CheckReport } from '../check-report.js';
 import { Closeable } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { createRedisClient, reportRedisErrors } from '../redis-client.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
+import { storeKeys, type StoreKeys } from './redis-keys.js';
 import { RedisTriggers } from './redis-triggers.js';
 import { RedisWatch } from './redis-watch.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
@@ -35,8 +20,6 @@ import { addUsage, readUsage } from './usage-redis.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
-/** While Redis is down ioredis reports every reconnect attempt: one log line per this period is enough. */
-const ERROR_LOG_EVERY_MS = 10_000;
 
 const parse = <T>(json: string | null | undefined): T | null => (json ? (JSON.parse(json) as T) : null);
 
@@ -62,8 +45,9 @@ export interface RedisStoreOptions {
 export class RedisStore extends Closeable implements Store {
   readonly kind = 'redis' as const;
   readonly #redis: Redis;
-  readonly #watch: RedisWatch;
   readonly #p: string;
+  readonly #k: StoreKeys;
+  readonly #watch: RedisWatch;
   readonly #triggers: RedisTriggers;
 
   // Triggers, fires, leases and invoke keys (TriggerStore): redis-triggers.ts.
@@ -80,10 +64,13 @@ export class RedisStore extends Closeable implements Store {
 
   constructor(client: Redis | string, opts: RedisStoreOptions) {
     super();
-    this.#redis = typeof client === 'string' ? new Redis(client, { maxRetriesPerRequest: 3 }) : client;
+    // A client handed in (tests) gets the same error reporting as one made here (core/redis-client.ts).
+    this.#redis = typeof client === 'string' ? createRedisClient(client, { name: 'stratus-store', use: 'commands', logger: opts.logger }) : client;
+    if (typeof client !== 'string') reportRedisErrors(client, opts.logger);
     this.#p = opts.prefix;
-    this.#watch = new RedisWatch(this.#redis, this.#channel);
-    const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#channel, () => this.#watch.settled()));
+    this.#k = storeKeys(opts.prefix);
+    this.#watch = new RedisWatch(this.#redis, this.#k.changes);
+    const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#k.changes, () => this.#watch.settled()));
     this.createTrigger = t.createTrigger.bind(t);
     this.replaceTriggers = t.replaceTriggers.bind(t);
     this.deleteTrigger = t.deleteTrigger.bind(t);
@@ -94,37 +81,28 @@ export class RedisStore extends Closeable implements Store {
     this.putInvokeKey = t.putInvokeKey.bind(t);
     this.listInvokeKeys = t.listInvokeKeys.bind(t);
     this.deleteInvokeKey = t.deleteInvokeKey.bind(t);
-    // Without a listener, an 'error' event ioredis emits directly (e.g. a reply it cannot match to a
-    // command) throws and ends the process, and each failed reconnect is printed unthrottled to stderr.
-    // With one, ioredis keeps reconnecting (its default retry strategy never gives up) and commands
-    // meanwhile fail on their own, as errors of the calls that made them.
-    this.#redis.on('error', rateLimitedErrorLog(opts.logger));
-  }
-
-  get #channel(): string {
-    return `${this.#p}function-changes`;
   }
 
   async getFunction(name: string): Promise<FunctionRecord | null> {
-    return parse<FunctionRecord>(await this.#redis.hget(`${this.#p}functions`, name));
+    return parse<FunctionRecord>(await this.#redis.hget(this.#k.functions, name));
   }
 
   async listFunctions(): Promise<FunctionRecord[]> {
-    const all = await this.#redis.hvals(`${this.#p}functions`);
+    const all = await this.#redis.hvals(this.#k.functions);
     return all.map((j) => JSON.parse(j) as FunctionRecord).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async putFunction(fn: FunctionRecord): Promise<void> {
-    await this.#redis.multi().hset(`${this.#p}functions`, fn.name, JSON.stringify(fn)).publish(this.#channel, fn.name).exec();
+    await this.#redis.multi().hset(this.#k.functions, fn.name, JSON.stringify(fn)).publish(this.#k.changes, fn.name).exec();
     await this.#watch.settled();
   }
 
   async updateFunction(name: string, mutate: (fn: FunctionRecord | null) => FunctionRecord | null): Promise<FunctionRecord | null> {
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const raw = await this.#redis.hget(`${this.#p}functions`, name);
+      const raw = await this.#redis.hget(this.#k.functions, name);
       const next = mutate(parse<FunctionRecord>(raw));
       if (next === null) return null;
-      const written = await this.#redis.eval(CAS_FUNCTION, 1, `${this.#p}functions`, name, raw ?? '', JSON.stringify(next), this.#channel);
+      const written = await this.#redis.eval(CAS_FUNCTION, 1, this.#k.functions, name, raw ?? '', JSON.stringify(next), this.#k.changes);
       if (written === 1) {
         await this.#watch.settled();
         return next;
@@ -134,18 +112,18 @@ export class RedisStore extends Closeable implements Store {
   }
 
   async deleteFunction(name: string): Promise<boolean> {
-    const buildsOf = `${this.#p}builds-of:${name}`;
+    const buildsOf = this.#k.buildsOf(name);
     // WATCH makes the MULTI fail if a build or a trigger is added meanwhile; then read the ids again.
     for (let attempt = 0; attempt < 10; attempt++) {
       await this.#redis.watch(buildsOf, this.#triggers.triggersKey(name));
       const ids = await this.#redis.smembers(buildsOf);
-      const invs = await this.#redis.zrange(`${this.#p}invs-of:${name}`, '0', '-1');
+      const invs = await this.#redis.zrange(this.#k.invocationsOf(name), '0', '-1');
       const triggerKeys = await this.#triggers.keysOfFunction(name);
-      const tx = this.#redis.multi().hdel(`${this.#p}functions`, name).del(`${this.#p}versions:${name}`, buildsOf, `${this.#p}logs:${name}`, `${this.#p}invs-of:${name}`, ...triggerKeys);
-      if (invs.length > 0) tx.del(...invs.map((id) => `${this.#p}inv:${id}`));
+      const tx = this.#redis.multi().hdel(this.#k.functions, name).del(this.#k.versions(name), buildsOf, this.#k.logs(name), this.#k.invocationsOf(name), ...triggerKeys);
+      if (invs.length > 0) tx.del(...invs.map((id) => this.#k.invocation(id)));
       if (ids.length > 0) {
-        tx.del(...ids.flatMap((id) => [`${this.#p}build:${id}`, `${this.#p}build-log:${id}`, `${this.#p}build-report:${id}`]));
-        tx.srem(`${this.#p}builds-unfinished`, ...ids);
+        tx.del(...ids.flatMap((id) => [this.#k.build(id), this.#k.buildLog(id), this.#k.buildReport(id)]));
+        tx.srem(this.#k.buildsUnfinished, ...ids);
       }
       const result = await tx.exec();
       if (result === null) continue;
@@ -153,7 +131,7 @@ export class RedisStore extends Closeable implements Store {
       if (err) throw err;
       const existed = removed === 1;
       if (existed) {
-        await this.#redis.publish(this.#channel, name);
+        await this.#redis.publish(this.#k.changes, name);
         await this.#watch.settled();
       }
       return existed;
@@ -162,46 +140,46 @@ export class RedisStore extends Closeable implements Store {
   }
 
   async nextVersion(name: string): Promise<number> {
-    return this.#redis.incr(`${this.#p}version-counter:${name}`);
+    return this.#redis.incr(this.#k.versionCounter(name));
   }
 
   async putVersion(v: VersionRecord): Promise<void> {
-    await this.#redis.hset(`${this.#p}versions:${v.function}`, String(v.version), JSON.stringify(v));
+    await this.#redis.hset(this.#k.versions(v.function), String(v.version), JSON.stringify(v));
   }
 
   async getVersion(name: string, version: number): Promise<VersionRecord | null> {
-    return parse<VersionRecord>(await this.#redis.hget(`${this.#p}versions:${name}`, String(version)));
+    return parse<VersionRecord>(await this.#redis.hget(this.#k.versions(name), String(version)));
   }
 
   async listVersions(name: string): Promise<VersionRecord[]> {
-    const all = await this.#redis.hvals(`${this.#p}versions:${name}`);
+    const all = await this.#redis.hvals(this.#k.versions(name));
     return all.map((j) => JSON.parse(j) as VersionRecord).sort((a, b) => a.version - b.version);
   }
 
   async putBuild(b: BuildRecord): Promise<void> {
-    const tx = this.#redis.multi().set(`${this.#p}build:${b.id}`, JSON.stringify(b)).sadd(`${this.#p}builds-of:${b.function}`, b.id);
-    if (TERMINAL_BUILD_STATUSES.includes(b.status)) tx.srem(`${this.#p}builds-unfinished`, b.id);
-    else tx.sadd(`${this.#p}builds-unfinished`, b.id);
+    const tx = this.#redis.multi().set(this.#k.build(b.id), JSON.stringify(b)).sadd(this.#k.buildsOf(b.function), b.id);
+    if (TERMINAL_BUILD_STATUSES.includes(b.status)) tx.srem(this.#k.buildsUnfinished, b.id);
+    else tx.sadd(this.#k.buildsUnfinished, b.id);
     await tx.exec();
   }
 
   async getBuild(id: string): Promise<BuildRecord | null> {
-    return parse<BuildRecord>(await this.#redis.get(`${this.#p}build:${id}`));
+    return parse<BuildRecord>(await this.#redis.get(this.#k.build(id)));
   }
 
   async listUnfinishedBuilds(): Promise<BuildRecord[]> {
-    const ids = await this.#redis.smembers(`${this.#p}builds-unfinished`);
+    const ids = await this.#redis.smembers(this.#k.buildsUnfinished);
     if (ids.length === 0) return [];
-    const all = await this.#redis.mget(ids.map((id) => `${this.#p}build:${id}`));
+    const all = await this.#redis.mget(ids.map((id) => this.#k.build(id)));
     return all.map((j) => parse<BuildRecord>(j)).filter((b): b is BuildRecord => b !== null && !TERMINAL_BUILD_STATUSES.includes(b.status));
   }
 
   async appendBuildLog(id: string, text: string): Promise<void> {
-    await this.#redis.append(`${this.#p}build-log:${id}`, text);
+    await this.#redis.append(this.#k.buildLog(id), text);
   }
 
   async readBuildLog(id: string, fromOffset = 0): Promise<{ text: string; nextOffset: number }> {
-    const key = `${this.#p}build-log:${id}`;
+    const key = this.#k.buildLog(id);
     const result = await this.#redis.multi().getrangeBuffer(key, fromOffset, -1).strlen(key).exec();
     const [[e1, chunk], [e2, length]] = result as [[Error | null, Buffer], [Error | null, number]];
     if (e1 || e2) throw e1 ?? e2;
@@ -211,16 +189,16 @@ export class RedisStore extends Closeable implements Store {
   }
 
   async putBuildReport(id: string, report: CheckReport): Promise<void> {
-    await this.#redis.set(`${this.#p}build-report:${id}`, JSON.stringify(report));
+    await this.#redis.set(this.#k.buildReport(id), JSON.stringify(report));
   }
 
   async getBuildReport(id: string): Promise<CheckReport | null> {
-    return parse<CheckReport>(await this.#redis.get(`${this.#p}build-report:${id}`));
+    return parse<CheckReport>(await this.#redis.get(this.#k.buildReport(id)));
   }
 
   async appendLogs(fn: string, lines: LogRecord[]): Promise<void> {
     if (lines.length === 0) return;
-    const key = `${this.#p}logs:${fn}`;
+    const key = this.#k.logs(fn);
     // One round trip per batch; MULTI so a reader never sees the list past its cap.
     const result = await this.#redis
       .multi()
@@ -234,7 +212,7 @@ export class RedisStore extends Closeable implements Store {
 
   async readLogs(fn: string, opts: LogQuery = {}): Promise<LogRecord[]> {
     if (opts.limit === 0) return [];
-    const key = `${this.#p}logs:${fn}`;
+    const key = this.#k.logs(fn);
     // Without a filter only the tail is read; a filter has to look at every kept line.
     const filtered = opts.requestId !== undefined || opts.since !== undefined;
     const from = !filtered && opts.limit !== undefined ? -opts.limit : 0;
@@ -248,12 +226,12 @@ export class RedisStore extends Closeable implements Store {
     const now = Date.now();
     const touched = new Set<string>();
     for (const r of records) {
-      tx.set(`${this.#p}inv:${r.id}`, JSON.stringify(r), 'PX', retention.maxAgeMs);
-      tx.zadd(`${this.#p}invs-of:${r.function}`, Date.parse(r.start), r.id);
+      tx.set(this.#k.invocation(r.id), JSON.stringify(r), 'PX', retention.maxAgeMs);
+      tx.zadd(this.#k.invocationsOf(r.function), Date.parse(r.start), r.id);
       touched.add(r.function);
     }
     for (const fn of touched) {
-      const key = `${this.#p}invs-of:${fn}`;
+      const key = this.#k.invocationsOf(fn);
       // The ids' own keys expire by age; the index drops the same ones, and keeps the newest by count.
       tx.zremrangebyscore(key, '-inf', `(${now - retention.maxAgeMs}`);
       tx.zremrangebyrank(key, 0, -retention.maxPerFunction - 1);
@@ -268,9 +246,9 @@ export class RedisStore extends Closeable implements Store {
   async listInvocations(fn: string, query: InvocationQuery = {}): Promise<InvocationRecord[]> {
     // The index is bounded by the retention's count, so reading it whole is bounded too.
     const max = query.before === undefined ? '+inf' : `(${Date.parse(query.before)}`;
-    const ids = await this.#redis.zrevrangebyscore(`${this.#p}invs-of:${fn}`, max, '-inf');
+    const ids = await this.#redis.zrevrangebyscore(this.#k.invocationsOf(fn), max, '-inf');
     if (ids.length === 0) return [];
-    const all = await this.#redis.mget(ids.map((id) => `${this.#p}inv:${id}`));
+    const all = await this.#redis.mget(ids.map((id) => this.#k.invocation(id)));
     // A record trimmed by count may still have its key until it expires: only the indexed ones count.
     return selectInvocations(all.map((j) => parse<InvocationRecord>(j)).filter((r): r is InvocationRecord => r !== null && r.function === fn), query);
   }
@@ -280,7 +258,7 @@ export class RedisStore extends Closeable implements Store {
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {
-    return parse<InvocationRecord>(await this.#redis.get(`${this.#p}inv:${id}`));
+    return parse<InvocationRecord>(await this.#redis.get(this.#k.invocation(id)));
   }
 
   watchFunctions(onChange: (name: string | null) => unknown): () => void {
@@ -301,24 +279,7 @@ export class RedisStore extends Closeable implements Store {
   }
 
   protected async doClose(): Promise<void> {
-    // The error listener stays: it holds nothing, and an error emitted while the client winds down must
-    // not be the one that finds no listener.
+    // The error listener stays (core/redis-client.ts): an error while the client winds down finds it.
     await Promise.allSettled([this.#watch.close(), this.#redis.quit()]);
   }
-}
-
-/** Logs the first connection error at once, then at most one line per ERROR_LOG_EVERY_MS with a count. */
-function rateLimitedErrorLog(logger: Logger | undefined, now: () => number = Date.now): (err: Error) => void {
-  let lastAt = -Infinity;
-  let suppressed = 0;
-  return (err) => {
-    if (!logger) return;
-    if (now() - lastAt < ERROR_LOG_EVERY_MS) {
-      suppressed++;
-      return;
-    }
-    lastAt = now();
-    logger.warn('Redis connection error; reconnecting', { error: err.message, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) });
-    suppressed = 0;
-  };
 }

@@ -1,7 +1,7 @@
 // The Store seam: all platform metadata (functions, versions, builds, build logs, invocation records,
 // triggers and invoke keys — the last in triggers.ts). Redis in production
 // (redis.ts), an in-memory twin for unit tests and for running without Redis (memory.ts). Both must
-// behave the same; test/unit/store.contract.ts runs one suite against each.
+// behave the same; test/unit/store-contract.test.ts runs one suite against each.
 
 import type { CheckReport } from '../check-report.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';

@@ -24,7 +24,8 @@ export function submitFromFunctionUrl(req: http.IncomingMessage, res: http.Serve
     return fail(new StratusError('INVALID_REQUEST', 'x-stratus-invocation-type is "async" (answered 202 at once) or "sync" (the default)', { field: 'headers.x-stratus-invocation-type' }));
   }
   if (!intake) return fail(new StratusError('FUNCTION_UNAVAILABLE', 'async invocations are not available on this platform'));
-  // The key is scoped to the caller: anyone on a public URL, else the invoke key it presented (idempotency.ts).
+  // The key is scoped to the caller: anyone on a public URL, else the invoke key it presented
+  // (control/invocations/idempotency.ts).
   let key: ScopedIdempotencyKey | undefined;
   try {
     const sent = idempotencyKey(req);

@@ -3,11 +3,11 @@
 // The route carries the URL's HttpPolicy (key auth, methods, CORS), applied before anything else — the
 // async intake included; a public URL's policy is the shared PUBLIC_POLICY, and costs one comparison.
 
-import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { StratusError } from '../../core/errors.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
+import { newRequestId } from '../../core/ids.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import { NEVER_RAN, billedMs, type InvocationRecord } from '../../core/store/invocations.js';
@@ -149,7 +149,7 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     // writeHead, sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
     onFunctionHost(req, res, host) {
       const arrivedAt = performance.now();
-      const requestId = randomUUID();
+      const requestId = newRequestId();
       if (!admit(req, res, requestId)) return;
       if (host === 'none') {
         return refuse(req, res, new StratusError('FUNCTION_NOT_FOUND', `a function's host is NAME.${deps.functionsDomain ?? 'fn.localhost'} (ALIAS.NAME.… or vN.NAME.… for an alias or a version), with NAME in lowercase letters, digits and "-"`), requestId);
@@ -158,7 +158,7 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     },
     onApiPath(req, res) {
       const arrivedAt = performance.now();
-      const requestId = randomUUID();
+      const requestId = newRequestId();
       if (!admit(req, res, requestId)) return;
       // A service worker is the one thing a sandbox cannot stop once registered: browsers fetch its script with
       // this header, and no function script is ever one on the API's origin.

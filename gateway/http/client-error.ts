@@ -7,9 +7,9 @@
 // "400 Bad Request"; every error Stratus gives is problem+json, so this writes one instead. The
 // connection is always closed afterwards: once framing is in doubt, the next byte on it cannot be trusted.
 
-import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { ERROR_CATALOGUE, StratusError, toProblem } from '../../core/errors.js';
+import { newRequestId } from '../../core/ids.js';
 import type { Logger } from '../../core/log.js';
 import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 
@@ -56,7 +56,7 @@ export function answerClientError(logger: Logger): (err: Error, socket: Duplex) 
       return;
     }
     const problem = problemFor(e);
-    const requestId = randomUUID();
+    const requestId = newRequestId();
     logger.debug('refused a malformed request', { requestId, code: e.code, reason: e.reason });
     // Once the answer is flushed the socket goes: a peer that never closes its side must not keep it.
     socket.end(problemBytes(problem, requestId), () => socket.destroy());

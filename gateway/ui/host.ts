@@ -8,8 +8,9 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../../core/log.js';
+import { createRedisClient } from '../../core/redis-client.js';
 
 export interface StemPoolView {
   runtime: string;
@@ -142,8 +143,8 @@ export class HostProbe {
   async #redisHealth(): Promise<HostSnapshot['redis']> {
     if (!this.deps.redisUrl) return { status: 'unused', latencyMs: null, detail: 'the store is in memory' };
     if (!this.#redis) {
-      this.#redis = new Redis(this.deps.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: DEADLINE_MS, connectionName: 'stratus-dashboard' });
-      this.#redis.on('error', () => {}); // health is what the probe reports; a reconnect is ioredis's business
+      // No logger: health is what the probe reports; a reconnect is ioredis's business.
+      this.#redis = createRedisClient(this.deps.redisUrl, { name: 'stratus-dashboard', use: 'health', connectTimeoutMs: DEADLINE_MS });
     }
     const redis = this.#redis;
     const t0 = performance.now();

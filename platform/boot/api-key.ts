@@ -3,9 +3,9 @@
 
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { StateLayout } from '../../core/state-layout.js';
 
 export interface ApiKeyResolution {
   key: string;
@@ -14,7 +14,7 @@ export interface ApiKeyResolution {
 }
 
 export async function resolveApiKey(fromEnv: string | undefined, stateDir: string, logger: Logger): Promise<ApiKeyResolution> {
-  const file = path.join(stateDir, 'api-key');
+  const file = new StateLayout(stateDir).apiKey;
   if (fromEnv) return { key: fromEnv, source: 'env', file };
   const handle = await fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;

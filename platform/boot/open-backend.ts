@@ -5,10 +5,10 @@
 // (service-wait.ts): a Docker slow to answer must not put functions on the host. Kubernetes only when
 // asked for (STRATUS_BACKEND=kubernetes), and then never with a fallback.
 
-import path from 'node:path';
 import Docker from 'dockerode';
 import type { Config } from '../../core/config.js';
 import type { Logger } from '../../core/log.js';
+import { StateLayout } from '../../core/state-layout.js';
 import type { Backend } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { ProcessBackend } from '../../scheduler/backends/process.js';
@@ -47,7 +47,7 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
   const cfg = config.backend;
   const processBackend = () =>
     new ProcessBackend({
-      runDir: path.join(config.stateDir, 'run'),
+      runDir: new StateLayout(config.stateDir).runDir,
       baseEnv: cfg.processBaseEnv,
       startTimeoutMs: cfg.startTimeoutMs,
       logger: logger.child({ component: 'process-backend' }),
@@ -86,7 +86,7 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
   const docker = new Docker({ socketPath: cfg.dockerSocket });
   const backend = new DockerBackend({
     docker,
-    runDir: path.join(config.stateDir, 'run'),
+    runDir: new StateLayout(config.stateDir).runDir,
     platformId,
     functionUid: cfg.functionUid,
     pidsLimit: cfg.pidsLimit,

@@ -4,9 +4,9 @@
 // Otherwise start-up waits for Redis (service-wait.ts): an empty store in place of a Redis that is down
 // for a moment would make every function URL a 404 until the next restart.
 
-import { Redis } from 'ioredis';
 import { redactUrl, type Config } from '../../core/config.js';
 import type { Logger } from '../../core/log.js';
+import { createRedisClient } from '../../core/redis-client.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import { RedisStore } from '../../core/store/redis.js';
 import type { Store } from '../../core/store/store.js';
@@ -14,8 +14,8 @@ import { adoptLegacyKeys } from './legacy-keys.js';
 import { findOnPath, markUsed, usedBefore, waitForService, type BootOptions } from './service-wait.js';
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: 1500, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {}); // a failed attempt is reported by the caller, not as an unhandled event
+  // No logger: a failed attempt is reported by the caller (service-wait.ts), not line by line.
+  const client = createRedisClient(url, { name: 'stratus-boot-probe', use: 'once', connectTimeoutMs: 1500 });
   try {
     await client.connect();
     await client.ping();

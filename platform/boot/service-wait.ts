@@ -10,6 +10,7 @@ import { constants as fsc, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
+import { StateLayout } from '../../core/state-layout.js';
 
 export type BootService = 'redis' | 'docker';
 
@@ -37,7 +38,7 @@ export interface WaitFor extends BootOptions {
 
 /** The path of the marker that records that this state dir's platform used the service. */
 export function markerPath(stateDir: string, service: BootService): string {
-  return path.join(stateDir, `used-${service}`);
+  return new StateLayout(stateDir).usedMarker(service);
 }
 
 /** Records that the platform of this state dir runs on the service: it is never replaced silently later. */

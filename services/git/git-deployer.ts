@@ -12,7 +12,6 @@
 // The URL a hook names (no pinned repository) is resolved and checked right before the fetch, and git
 // connects to the addresses checked then (fetch-target.ts); the hook's own answer checked it too.
 
-import { randomUUID } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { redactUrl } from '../../core/config.js';
@@ -24,6 +23,8 @@ import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
 import { StratusError } from '../../core/errors.js';
 import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
+import { newBuildId } from '../../core/ids.js';
+import { StateLayout } from '../../core/state-layout.js';
 import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
 import { checkedTarget, type Lookup } from './fetch-target.js';
 import { functionRoot, packDirectory, type PackLimits } from './pack.js';
@@ -69,7 +70,7 @@ export class GitDeployer {
   }
 
   get #root(): string {
-    return path.join(this.o.stateDir, 'git');
+    return new StateLayout(this.o.stateDir).git;
   }
 
   deploy(push: GitPush): Promise<GitDeployResult> {
@@ -143,9 +144,10 @@ export class GitDeployer {
     // Resolved and checked now, right before git connects to what was checked.
     const { url, target } = await this.#source(config.git, push.event);
 
-    const buildId = randomUUID();
-    const work = path.join(this.#root, buildId);
-    const uploadDir = path.join(this.o.stateDir, 'uploads', buildId);
+    const buildId = newBuildId();
+    const state = new StateLayout(this.o.stateDir);
+    const work = state.gitFetch(buildId);
+    const uploadDir = state.upload(buildId);
     const settings: GitSettings = config.git;
     try {
       if (target) this.o.logger.debug('fetching from a hook\'s clone URL', { function: push.function, repository: redactUrl(url), addresses: target.addresses });

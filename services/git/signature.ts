@@ -76,7 +76,10 @@ export function checkCredential(forge: Forge, headers: http.IncomingHttpHeaders,
   return timingSafeEqual(Buffer.from(hex, 'hex'), hmac(secret, rawBody)) ? 'ok' : 'wrong';
 }
 
-/** What a forge would send for `body` (tests and the README's curl example build requests with it). */
+/**
+ * What a forge would send for `body`: tests build requests with it (docs/tutorial.md signs its curl example
+ * the same way, with openssl).
+ */
 export function signatureFor(forge: Exclude<Forge, 'gitlab'>, secret: string, body: Buffer | string): string {
   const hex = hmac(secret, Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')).toString('hex');
   return forge === 'github' ? `sha256=${hex}` : hex;

@@ -7,6 +7,7 @@
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
+import { bullPrefix } from '../../core/redis-client.js';
 import type { Logger } from '../../core/log.js';
 import type { ChannelKind } from './channel.js';
 import type { NotifyEvent } from '../../core/ports/notifier.js';
@@ -44,11 +45,11 @@ export class BullDeliveryQueue extends Closeable implements DeliveryQueue {
   #worker: Worker<DeliveryJob> | null = null;
   readonly #prefix: string;
 
-  /** `connection` is the caller's (maxRetriesPerRequest null, as BullMQ's blocking commands need); not closed here. */
+  /** `connection` is the caller's, made for BullMQ (core/redis-client.ts, use 'bullmq'); not closed here. */
   constructor(private readonly o: { connection: Redis; prefix: string; concurrency: number; logger: Logger }) {
     super();
-    // Beside the async-invocation queue (events/async-queue.ts), under the platform's prefix.
-    this.#prefix = `${o.prefix}bull`;
+    // Beside the async-invocation queue (control/invocations/async-queue.ts), under the platform's prefix.
+    this.#prefix = bullPrefix(o.prefix);
     this.#queue = new Queue<DeliveryJob>('notify', { connection: o.connection, prefix: this.#prefix });
     this.#queue.on('error', (err) => o.logger.warn('notification queue: Redis error', { error: err.message }));
   }

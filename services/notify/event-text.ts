@@ -32,7 +32,7 @@ export function linksOf(e: NotifyEventInput, baseUrl: string | undefined): Recor
   return Object.fromEntries(Object.entries(links).map(([k, p]) => [k, base + p]));
 }
 
-/** The JSON every webhook receives (README, "Notifications"): the same bytes in every attempt. */
+/** The JSON every webhook receives (docs/pipeline.md, "Notifications"): the same bytes in every attempt. */
 export function payloadOf(e: NotifyEvent, baseUrl: string | undefined): Record<string, unknown> {
   return { id: e.id, type: e.kind, time: e.time, function: e.function, version: e.version, summary: summarize(e), data: e.data, links: linksOf(e, baseUrl) };
 }

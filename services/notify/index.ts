@@ -2,10 +2,10 @@
 // lists, and one close() for all of it. On Redis the queue and the records live under the platform's
 // prefix beside the async-invocation queue; in memory they end with the process.
 
-import { Redis } from 'ioredis';
 import type { Config } from '../../core/config.js';
 import { systemClock, type Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
+import { createRedisClient } from '../../core/redis-client.js';
 import type { Store } from '../../core/store/store.js';
 import { MemoryDeliveryLog, RedisDeliveryLog, type DeliveryLog } from './deliveries.js';
 import { BullDeliveryQueue, MemoryDeliveryQueue, type DeliveryQueue } from './delivery-queue.js';
@@ -40,9 +40,9 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger.child({ component: 'notify' });
   const transport = deps.settings.smtp ? createSmtpTransport(deps.settings.smtp, deps.settings.timeoutMs) : null;
-  // BullMQ's blocking commands need maxRetriesPerRequest null; ioredis reconnects by itself.
-  const redis = deps.redis ? new Redis(deps.redis.url, { maxRetriesPerRequest: null }) : null;
-  redis?.on('error', () => {}); // commands made meanwhile fail as their callers' errors; the queue logs its own
+  // One connection for the queue and the delivery records; no logger: commands made while Redis is away
+  // fail as their callers' errors, and the queue logs its own.
+  const redis = deps.redis ? createRedisClient(deps.redis.url, { name: 'stratus-notify', use: 'bullmq' }) : null;
   const log: DeliveryLog = redis && deps.redis ? new RedisDeliveryLog(redis, deps.redis.prefix) : new MemoryDeliveryLog(() => clock.now());
   const queue: DeliveryQueue = redis && deps.redis
     ? new BullDeliveryQueue({ connection: redis, prefix: deps.redis.prefix, concurrency: CONCURRENCY, logger })

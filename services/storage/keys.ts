@@ -10,6 +10,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import { StateLayout } from '../../core/state-layout.js';
 import { writeFileAtomic } from './disk.js';
 import { FULL_SCOPE, storedScope, type KeyScope } from './scope.js';
 import type { SecretLookup } from './sigv4.js';
@@ -39,7 +40,7 @@ export class AccessKeys implements SecretLookup {
   private readonly scopes = new Map<string, KeyScope>();
 
   constructor(stateDir: string) {
-    const dir = path.join(stateDir, 'storage');
+    const dir = new StateLayout(stateDir).storage;
     this.file = path.join(dir, 'access-keys.json');
     this.sealFile = path.join(dir, 'access-keys.seal');
     this.tmpDir = path.join(dir, 'tmp');

@@ -1,14 +1,15 @@
-// Multipart uploads under <stateDir>/storage/uploads/<uploadId>/: upload.json (bucket, key, content type,
-// user metadata, when it began), then per part its bytes in part-<n>.<uuid> and part-<n>.json (etag, size,
-// data file): the .json is the part's commit, so a part re-sent while an earlier copy is still arriving
-// never pairs one copy's bytes with the other's ETag. Every live upload is also held in memory with its
-// parts and a byte count bounded by the object size limit: an UploadPart that would take the upload past
-// it is refused (EntityTooLarge) when it starts, or at the chunk that crosses it, before anything is kept;
-// the part's bytes count against the quotas too (quota.ts). Complete checks the client's part list against
-// what arrived (ascending numbers, known parts, matching ETags, every part but the last at least 5 MiB),
-// streams the parts into one file and commits it through the object store like any put; the ETag is S3's:
-// md5 of the parts' binary md5s, "-<count>". Uploads not completed within the expiry are removed by
-// sweep() (upload-expiry.ts runs it), S3's AbortIncompleteMultipartUpload with one rule for every bucket.
+// Multipart uploads under <stateDir>/storage/uploads/<uploadId>/ (the names: upload-files.ts): upload.json
+// (bucket, key, content type, user metadata, when it began), then per part its bytes in part-<n>.<uuid> and
+// part-<n>.json (etag, size, data file): the .json is the part's commit, so a part re-sent while an earlier
+// copy is still arriving never pairs one copy's bytes with the other's ETag. Every live upload is also held
+// in memory with its parts and a byte count bounded by the object size limit: an UploadPart that would take
+// the upload past it is refused (EntityTooLarge) when it starts, or at the chunk that crosses it, before
+// anything is kept; the part's bytes count against the quotas too (quota.ts). Complete checks the client's
+// part list against what arrived (ascending numbers, known parts, matching ETags, every part but the last at
+// least 5 MiB), streams the parts into one file and commits it through the object store like any put; the
+// ETag is S3's: md5 of the parts' binary md5s, "-<count>". Uploads not completed within the expiry are
+// removed by sweep() (upload-expiry.ts runs it), S3's AbortIncompleteMultipartUpload with one rule for every
+// bucket.
 
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -22,24 +23,10 @@ import type { NewObject, ObjectMeta, ObjectStore } from './object-store.js';
 import { count, Tally } from './tally.js';
 import { Turns } from './turns.js';
 import { loadUpload } from './upload-disk.js';
+import { partFile, partRecord, UPLOAD_RECORD, type PartInfo, type Upload } from './upload-files.js';
 
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
 export const MAX_PARTS = 10_000;
-
-export interface Upload extends NewObject {
-  bucket: string;
-  key: string;
-  initiated: string;
-}
-
-export interface PartInfo {
-  partNumber: number;
-  etag: string;
-  size: number;
-  lastModified: string;
-  /** The file of its bytes in the upload's directory (absent in uploads begun before: part-<n>). */
-  data?: string;
-}
 
 /** An upload in progress, as this process holds it. */
 export interface LiveUpload {
@@ -58,8 +45,6 @@ export interface MultipartSettings {
   /** Milliseconds since the epoch (tests move it). */
   now: () => number;
 }
-
-const partFile = (p: PartInfo) => p.data ?? `part-${p.partNumber}`;
 
 export class Multipart {
   readonly root: string;
@@ -105,7 +90,7 @@ export class Multipart {
     const initiatedAt = this.settings.now();
     const upload: Upload = { bucket, key, ...props, initiated: new Date(initiatedAt).toISOString() };
     try {
-      await writeFileAtomic(this.objects.tmpDir, path.join(dir, 'upload.json'), JSON.stringify(upload));
+      await writeFileAtomic(this.objects.tmpDir, path.join(dir, UPLOAD_RECORD), JSON.stringify(upload));
     } catch (err) {
       await fsp.rm(dir, { recursive: true, force: true });
       throw err;
@@ -143,7 +128,7 @@ export class Multipart {
       const info: PartInfo = { partNumber, etag: written.md5, size: written.size, lastModified: new Date(this.settings.now()).toISOString(), data };
       const replaced = await this.turns.run(`${id}/${partNumber}`, async () => {
         if (gone()) throw noSuchUpload(id);
-        await writeFileAtomic(this.objects.tmpDir, path.join(dir, `part-${partNumber}.json`), JSON.stringify(info));
+        await writeFileAtomic(this.objects.tmpDir, path.join(dir, partRecord(partNumber)), JSON.stringify(info));
         // Aborted, expired or being completed while the .json was written: the directory goes with it.
         if (gone()) throw noSuchUpload(id);
         const old = live.parts.get(partNumber);

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { StateLayout } from '../../core/state-layout.js';
 import { writeAtomic, writeFileAtomic, type Written } from './disk.js';
 import { S3Error } from './errors.js';
 import { checkBucketName, checkKey, keyFileName } from './names.js';
@@ -58,7 +59,7 @@ export class ObjectStore {
   private readonly turns = new Turns();
 
   constructor(stateDir: string, readonly usage: StorageUsage = new StorageUsage()) {
-    this.root = path.join(stateDir, 'storage');
+    this.root = new StateLayout(stateDir).storage;
     this.tmpDir = path.join(this.root, 'tmp');
   }
 

@@ -21,8 +21,8 @@ export interface KeyScope {
 
 /**
  * A key issued without a scope, and every key issued before scopes existed: all buckets, every right. It is
- * what POST /v1/storage/keys without a body has always given (the README's walkthrough creates a bucket with
- * such a key), it is shown in full in the creation answer and the listing, and only the admin key can issue
+ * what POST /v1/storage/keys without a body has always given (docs/storage.md says so to the clients that
+ * rely on it), it is shown in full in the creation answer and the listing, and only the admin key can issue
  * one — narrowing old keys silently would break the clients that hold them.
  */
 export const FULL_SCOPE: KeyScope = Object.freeze({ buckets: ['*'], access: [...RIGHTS] }) as KeyScope;

@@ -5,12 +5,12 @@
 
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { PartInfo, Upload } from './multipart.js';
+import { partFile, partRecord, UPLOAD_RECORD, type PartInfo, type Upload } from './upload-files.js';
 
 export async function loadUpload(dir: string): Promise<{ up: Upload; parts: PartInfo[] } | null> {
   let up: Upload;
   try {
-    up = JSON.parse(await fsp.readFile(path.join(dir, 'upload.json'), 'utf8')) as Upload;
+    up = JSON.parse(await fsp.readFile(path.join(dir, UPLOAD_RECORD), 'utf8')) as Upload;
     if (typeof up.bucket !== 'string' || typeof up.key !== 'string') throw new Error('not an upload record');
   } catch {
     await fsp.rm(dir, { recursive: true, force: true });
@@ -18,13 +18,13 @@ export async function loadUpload(dir: string): Promise<{ up: Upload; parts: Part
   }
   const files = await fsp.readdir(dir);
   const parts: PartInfo[] = [];
-  const kept = new Set(['upload.json']);
+  const kept = new Set([UPLOAD_RECORD]);
   for (const f of files) {
     if (!/^part-\d+\.json$/.test(f)) continue;
     const info = await readPart(path.join(dir, f));
-    const data = info ? (info.data ?? `part-${info.partNumber}`) : undefined;
+    const data = info ? partFile(info) : undefined;
     const size = data && path.basename(data) === data ? await fsp.stat(path.join(dir, data)).then((s) => s.size, () => -1) : -1;
-    if (!info || size !== info.size || `part-${info.partNumber}.json` !== f) {
+    if (!info || size !== info.size || partRecord(info.partNumber) !== f) {
       await fsp.rm(path.join(dir, f), { force: true });
       continue;
     }

@@ -1,4 +1,4 @@
-// The function is the attacker (README, "Security model"), on a real Docker engine: it tries to point the
+// The function is the attacker (docs/security.md), on a real Docker engine: it tries to point the
 // gateway at another unix socket, to fill the host's disk through its socket dir, to reach the network
 // with network 'none', and to take more CPU than `cpus` allows. Hostile images are the runtime image
 // with another command, built here; the decoy is a unix socket this test owns, so "the gateway never

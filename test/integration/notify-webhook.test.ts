@@ -1,4 +1,4 @@
-// Webhook deliveries against a real HTTP server on loopback that checks every signature the way the README
+// Webhook deliveries against a real HTTP server on loopback that checks every signature the way docs/pipeline.md
 // tells receivers to: a receiver failing the first two attempts gets the same signed event a third time and
 // the delivery lists all three attempts; a refusal that will not change (401) is not retried; an unreachable
 // receiver is tried maxAttempts times. Each on the in-memory queue and on BullMQ over the real Redis.

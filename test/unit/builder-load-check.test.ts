@@ -1,6 +1,6 @@
 // The load check as the last build phase, with a Backend fake that plays the runtime's part: a start
 // that resolves (the handler loaded) or rejects with the instance's last words, as Docker and the
-// process backend do. The real runtimes are exercised in test/integration/load-check.test.ts.
+// process backend do. The real runtimes are exercised in test/integration/load-check-process.test.ts.
 
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,6 +1,6 @@
 // One entry of the API's registry: an operation as the app mounts it (method and express path), what it
 // takes — the very zod schemas its route validates with, imported, never copied — and what it answers.
-// document.ts turns the registry into the OpenAPI document; test/unit/openapi-routes.test.ts holds it
+// document.ts turns the registry into the OpenAPI document; test/unit/openapi.test.ts holds it
 // equal to the routes the app mounts, both ways.
 
 import type { z } from 'zod';

@@ -18,7 +18,7 @@ export const aliasName = z.string().regex(ALIAS_NAME).meta({ description: 'an al
 
 /**
  * The deploy config: the function's settings, and optionally `triggers`, which replaces the function's
- * triggers once the version is recorded (functions.ts takes it out and parseTriggerList checks it first).
+ * triggers once the version is recorded (routes/functions.ts takes it out and parseTriggerList checks it first).
  */
 export const deployConfigSchema = functionConfigSchema
   .extend({ triggers: z.array(trigger).max(MAX_TRIGGERS_PER_FUNCTION).optional().meta({ description: 'replaces every trigger of the function (at most one http trigger)' }) })

@@ -2,9 +2,7 @@
 // Parsing and validation happen here; what a change means for store, builder and scheduler lives in
 // FunctionService.
 
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
 import express, { type Request, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
 import { parseFunctionConfig, type FunctionConfig } from '../../../core/function-config.js';
@@ -15,6 +13,8 @@ import type { TriggerService } from '../../../control/triggers/trigger-service.j
 import type { Origins } from '../../dataplane/origins.js';
 import { parseUpload } from '../upload.js';
 import type { DeployResult } from '../../../core/ports/deployer.js';
+import { newBuildId } from '../../../core/ids.js';
+import { StateLayout } from '../../../core/state-layout.js';
 
 export interface FunctionsRouteDeps {
   service: FunctionService;
@@ -111,8 +111,8 @@ function unsupported(expected: string): StratusError {
 }
 
 async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<{ result: DeployResult; triggers: TriggerSpec[] | undefined }> {
-  const buildId = randomUUID();
-  const dir = path.join(deps.stateDir, 'uploads', buildId);
+  const buildId = newBuildId();
+  const dir = new StateLayout(deps.stateDir).upload(buildId);
   const upload = await parseUpload(req, dir, deps.maxUploadBytes);
   try {
     const { config, triggers } = parseConfigPart(upload.configText);

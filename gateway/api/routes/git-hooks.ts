@@ -1,5 +1,5 @@
-// POST /v1/hooks/git/:name — push events of GitHub, GitLab and Gitea build the function (README, "Git push
-// builds"). Mounted before the admin-key check: a forge cannot send the admin key; it proves the function's
+// POST /v1/hooks/git/:name — push events of GitHub, GitLab and Gitea build the function (docs/pipeline.md,
+// "Git push builds"). Mounted before the admin-key check: a forge cannot send the admin key; it proves the function's
 // git.secret instead (services/git/signature.ts). In order, each step refusing before the next costs more:
 //   1. the function exists and has git settings, the request names a forge   (before the body is read)
 //   2. the raw body, at most MAX_GIT_HOOK_BODY_BYTES, authenticated          → 401 otherwise

@@ -28,7 +28,8 @@ export function invocationsRouter(deps: InvocationsRouterDeps): Router {
   router.post('/functions/:name/invocations', json, async (req, res) => {
     const name = String(req.params.name);
     // An empty body is an event without data; express.json leaves req.body undefined then. Behind the admin
-    // key: its Idempotency-Keys are the admin's, apart from any function URL caller's (idempotency.ts).
+    // key: its Idempotency-Keys are the admin's, apart from any function URL caller's
+    // (control/invocations/idempotency.ts).
     const key = idempotencyKey(req);
     const submitted = await deps.async.submit(name, req.body ?? null, key === undefined ? {} : { idempotencyKey: scopedIdempotencyKey(ADMIN, key) });
     res.status(202).location(submitted.links.self).json({ id: submitted.id, status: submitted.status, duplicate: submitted.duplicate, links: submitted.links });
