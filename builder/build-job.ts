@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { Clock } from '../core/lifecycle.js';
 import type { CheckReport } from '../core/check-report.js';
 import type { BuildRequest, BuildStage, Runtime } from '../core/types.js';
+import { BuildFailure } from './build-failure.js';
 import type { BuildLog } from './build-log.js';
 import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
@@ -20,9 +21,6 @@ import { secretNote, secretPathsIn } from './secret-note.js';
 import { checkTree, TreeViolation, type TreeLimits } from './tree-check.js';
 
 export type BuildPhase = BuildStage;
-
-/** A failure the user can act on; its message becomes BuildRecord.error. */
-export class BuildFailure extends Error {}
 
 /** Builds and pushes images; the Docker implementation is in image.ts, tests pass a fake. */
 export interface ImageStep {

@@ -12,7 +12,7 @@ import type { Runtime } from '../core/types.js';
 import type { Backend, InstanceSpec } from '../scheduler/backends/backend.js';
 import { failureSummary, startOutputOf } from '../scheduler/backends/start-output.js';
 import { functionInstanceId } from '../scheduler/instance-id.js';
-import { BuildFailure } from './build-job.js';
+import { BuildFailure } from './build-failure.js';
 
 /** What the check starts: the version as the scheduler would run it. */
 export interface LoadCheckTarget {
