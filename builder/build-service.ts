@@ -18,7 +18,7 @@ import { runBuildJob, unpackSource, type BuildPhase, type ImageStep, type JobRes
 import { CheckFailure, type CheckStage } from './checks.js';
 import type { ExtractLimits } from './extract.js';
 import type { InstallRunner } from './install.js';
-import type { LoadCheck } from './load-check.js';
+import type { LoadCheck } from '../core/ports/load-check.js';
 import { Purger } from './purge.js';
 import { platformIdFor } from '../core/platform-id.js';
 import type { Notifier } from '../core/ports/notifier.js';

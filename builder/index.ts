@@ -15,7 +15,7 @@ import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './ch
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
 import { ContainerInstallRunner, type InstallRunner } from './install.js';
 import { HostInstallRunner } from './install-host.js';
-import type { LoadCheck } from './load-check.js';
+import type { LoadCheck } from '../core/ports/load-check.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { ImageRetention } from './image-retention.js';
@@ -34,8 +34,8 @@ export interface BuilderDeps {
   logger: Logger;
   clock?: Clock;
   /**
-   * Starts each built version once before it may become ready (BackendLoadCheck over the platform's
-   * backend, wired in platform/start-platform.ts). Absent: no check.
+   * Starts each built version once before it may become ready (the platform's Scheduler, whose probe keeps
+   * the instance warm; wired in platform/start-platform.ts). Absent: no check.
    */
   loadCheck?: LoadCheck | null;
   /** Told when a build fails (services/notify/, wired in platform/start-platform.ts). Absent: nobody is. */

@@ -7,7 +7,7 @@ import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder, createImageRetention } from '../builder/index.js';
-import { BackendLoadCheck } from '../builder/load-check.js';
+import { BackendLoadCheck } from '../scheduler/backend-load-check.js';
 import { describeConfig, type Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import { systemClock } from '../core/lifecycle.js';
