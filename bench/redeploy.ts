@@ -31,6 +31,8 @@ export interface RedeploySample {
 }
 
 export interface RedeployResult {
+  /** The platform's stem pool per runtime (0: every start is a container). */
+  stems: number;
   summary: Summary;
   /** The build's load phase alone (before: start and stop; after: the probe's start). */
   loadPhase: Summary;
@@ -131,6 +133,7 @@ export async function redeploy(p: Platform, fn: string, opts: RedeployOptions, s
   const starts = summarize(samples.map((s) => s.codeStarts));
   const phasesMs = (x: RedeploySample) => Object.values(x.phases).reduce((a, b) => a + b, 0);
   return {
+    stems: stemPool,
     summary: summarize(samples.map((x) => x.ms)),
     loadPhase: summarize(samples.map((x) => x.phases.load ?? NaN)),
     afterBuild: summarize(samples.map((x) => x.ms - phasesMs(x))),

@@ -87,7 +87,7 @@ export function verdicts(r: Results): Verdict[] {
   if (r.redeploy) {
     const d = r.redeploy;
     out.push({
-      figure: 'redeploy: upload → first answer of the new version', target: 'report',
+      figure: `redeploy: upload → first answer of the new version (${d.stems} stems)`, target: 'report',
       measured: `p50 ${ms(d.summary.p50)} · min ${ms(d.summary.min)} · max ${ms(d.summary.max)} (n=${d.summary.n}${d.errors ? `, ${d.errors} errors` : ''}); of which the load phase p50 ${ms(d.loadPhase.p50)}, after the build p50 ${ms(d.afterBuild.p50)}`, ratio: null, met: null,
     });
     out.push({ figure: 'starts of the new version\'s code per redeploy', target: '1 (load check = rollout\'s instance)', measured: `median ${d.codeStartsMedian} (per redeploy: ${d.samples.map((x) => x.codeStarts).join(', ') || '–'})`, ratio: null, met: d.samples.length ? d.codeStartsMedian <= 1 : null });

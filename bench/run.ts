@@ -44,11 +44,12 @@ const { values: args } = parseArgs({
     instances: { type: 'string' },
     'scale-per-instance': { type: 'string' },
     'scale-max': { type: 'string' },
+    'redeploy-stems': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick | --smoke] [--only ${SECTIONS.join(',')}] [--n COLD_SAMPLES] [--instances N] [--scale-per-instance C] [--scale-max M]`);
+  console.log(`usage: npm run bench -- [--quick | --smoke] [--only ${SECTIONS.join(',')}] [--n COLD_SAMPLES] [--instances N] [--scale-per-instance C] [--scale-max M] [--redeploy-stems S]`);
   process.exit(0);
 }
 const only = new Set((args.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
@@ -68,7 +69,8 @@ const opts = {
   // The smoke's step needs 2 instances rather than 7: it proves the section runs, not how fast it is.
   scale: { callers: pick(50, 50, 16), perInstance: num(args['scale-per-instance'], 8), maxInstances: num(args['scale-max'], pick(10, 10, 3)), holdMs: 100, stepMs: pick(8000, 5000, 3000) },
   footprintInstances: num(args.instances, pick(100, 10, 3)),
-  redeploy: { samples: num(args.n, pick(10, 5, 1)), pollMs: 10 },
+  // Stems per runtime on the redeploy platform: the default pool, or 0 (as Kubernetes, or network 'none') where every start is a container.
+  redeploy: { samples: num(args.n, pick(10, 5, 1)), pollMs: 10, stems: num(args['redeploy-stems'], 2) },
 };
 const runId = randomBytes(3).toString('hex');
 const runtimeImage = process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest';
@@ -224,11 +226,12 @@ async function main(): Promise<void> {
     });
   }
   if (want('redeploy')) {
-    await section(`platform with stems (pool size ${STEM_POOL}) for redeploys`, async () => {
+    const stems = opts.redeploy.stems;
+    await section(`platform with stem pool size ${stems} for redeploys`, async () => {
       const fn = `bench-${runId}-redeploy`;
-      const p = await launch('redeploy', { STRATUS_STEM_POOL_SIZE: String(STEM_POOL) });
+      const p = await launch('redeploy', { STRATUS_STEM_POOL_SIZE: String(stems) });
       try {
-        results.redeploy = await section('redeploy: upload → first answer of the new version', () => redeploy(p, fn, opts.redeploy, STEM_POOL, log));
+        results.redeploy = await section('redeploy: upload → first answer of the new version', () => redeploy(p, fn, opts.redeploy, stems, log));
       } finally {
         await stopPlatform(p, fn);
       }
