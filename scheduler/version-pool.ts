@@ -14,6 +14,7 @@ import { CrashBackoff, failingError, startFailedError } from './crash-backoff.js
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
 import { PoolLease, type LeaseOwner } from './lease.js';
+import { startTooSlowError, tooManyError } from './queue-errors.js';
 import type { AcquireOptions, Lease, LeaseOutcome, StartKind } from './scheduler.js';
 
 export type ScalingPolicy = Pick<Autoscaler, 'record' | 'decide'>;
@@ -117,7 +118,7 @@ export class VersionPool implements LeaseOwner {
       const startable = this.host.closing || this.retired ? 0 : Math.max(0, room);
       const starts = Math.max(this.starting, Math.min(Math.ceil(waiting / conc), this.starting + startable));
       if (waiting > starts * conc + this.host.queueDepth) {
-        reject(this.#tooMany('its queue is full'));
+        reject(tooManyError(this.target, 'its queue is full'));
         return;
       }
       const waiter: Waiter = { resolve, reject, enqueuedAt: now, deadline, cleanup: () => {} };
@@ -336,7 +337,7 @@ export class VersionPool implements LeaseOwner {
   expire(now: number): void {
     for (let i = 0; i < this.#waiters.length; ) {
       const w = this.#waiters[i]!;
-      if (w.deadline <= now) this.#drop(w, this.starting > 0 ? this.#startTooSlow(w) : this.#tooMany(`no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
+      if (w.deadline <= now) this.#drop(w, this.starting > 0 ? startTooSlowError(this.target, w.deadline - w.enqueuedAt) : tooManyError(this.target, `no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
       else i++;
     }
   }
@@ -368,24 +369,5 @@ export class VersionPool implements LeaseOwner {
     if (i >= 0) this.#waiters.splice(i, 1);
     w.cleanup();
     w.reject(err);
-  }
-
-  #startTooSlow(w: Waiter): StratusError {
-    const name = this.target.function;
-    const timeoutMs = this.target.config.timeoutMs;
-    return new StratusError(
-      'FUNCTION_TIMEOUT',
-      `function ${name} got no instance within ${w.deadline - w.enqueuedAt} ms: a cold start was still under way; raise timeoutMs (${timeoutMs} ms) or keep instances warm with minInstances`,
-      { function: name, timeoutMs },
-    );
-  }
-
-  #tooMany(why: string): StratusError {
-    const cfg = this.target.config;
-    return new StratusError(
-      'TOO_MANY_REQUESTS',
-      `${this.target.function} is at its limit (${cfg.maxInstances} instances × ${cfg.concurrency} concurrent requests) and ${why}; retry shortly or raise maxInstances/concurrency`,
-      { field: 'config.maxInstances', retryAfterSeconds: 1 },
-    );
   }
 }
