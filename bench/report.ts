@@ -4,6 +4,7 @@
 
 import type { ColdResult } from './cold.js';
 import type { FootprintResult } from './footprint.js';
+import type { RedeployResult } from './redeploy.js';
 import type { ScaleResult } from './scale.js';
 import { mib, ms, ratio } from './stats.js';
 import type { WarmLevel } from './warm.js';
@@ -16,6 +17,7 @@ export interface Results {
   warmRecords?: RecordsResult;
   scale?: ScaleResult;
   footprint?: FootprintResult;
+  redeploy?: RedeployResult;
   failures: Array<{ section: string; error: string }>;
   verdicts?: Verdict[];
 }
@@ -82,6 +84,14 @@ export function verdicts(r: Results): Verdict[] {
     out.push({ figure: 'gateway RSS', target: 'report', measured: `idle ${mib(f.gatewayRssIdleBytes)}; with ${f.instancesReady} warm instances ${mib(f.gatewayRssWithInstancesBytes)}`, ratio: null, met: null });
     out.push({ figure: 'memory per warm instance', target: 'report', measured: `p50 ${mib(f.instanceUsage.p50)} · max ${mib(f.instanceUsage.max)} (rss p50 ${mib(f.instanceRss.p50)}; ${f.instancesMeasured} of ${f.instancesWanted} measured)`, ratio: null, met: null });
   }
+  if (r.redeploy) {
+    const d = r.redeploy;
+    out.push({
+      figure: `redeploy: upload → first answer of the new version (${d.stems} stems)`, target: 'report',
+      measured: `p50 ${ms(d.summary.p50)} · min ${ms(d.summary.min)} · max ${ms(d.summary.max)} (n=${d.summary.n}${d.errors ? `, ${d.errors} errors` : ''}); of which the load phase p50 ${ms(d.loadPhase.p50)}, after the build p50 ${ms(d.afterBuild.p50)}`, ratio: null, met: null,
+    });
+    out.push({ figure: 'starts of the new version\'s code per redeploy', target: '1 (load check = rollout\'s instance)', measured: `median ${d.codeStartsMedian} (per redeploy: ${d.samples.map((x) => x.codeStarts).join(', ') || '–'})`, ratio: null, met: d.samples.length ? d.codeStartsMedian <= 1 : null });
+  }
   return out;
 }
 
@@ -120,6 +130,12 @@ export function render(r: Results): string {
     parts.push([
       'cold-start phases (mean, from the platform\'s stratus_cold_start_phase_seconds):',
       ...phases.map((c) => `  ${c.kind}: ${Object.entries(c.phasesMeanMs).map(([k, x]) => `${k} ${ms(x)}`).join(', ')}`),
+    ].join('\n'));
+  }
+  if (r.redeploy?.samples.length) {
+    parts.push([
+      'redeploys (upload → first answer; starts of the new code: Docker containers with the function\'s label + stem specializations):',
+      ...r.redeploy.samples.map((x, i) => `  ${i + 1}: ${ms(x.ms)}; ${x.codeStarts} start(s): ${x.containerStarts} container(s), scheduler cold starts ${Object.entries(x.coldStarts).map(([k, n]) => `${k} ${n}`).join(', ')}; build ${Object.entries(x.phases).map(([k, n]) => `${k} ${ms(n)}`).join(', ')}`),
     ].join('\n'));
   }
   if (r.scale) parts.push(`scale-up ready instances over time (ms: ready): ${r.scale.readyTimeline.map(([t, n]) => `${t}:${n}`).join(' ')}`);

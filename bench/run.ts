@@ -1,10 +1,11 @@
-// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint] [-- --n 20 --instances 100]
+// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy] [-- --n 20 --instances 100]
 //
 // Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
 // in one run: cold starts (stem / no stem, each on a platform of its own that scales an idle function to
 // zero in ~2 s; plain docker run floor), warm overhead (gateway vs the same
 // image called directly; and two more platforms on the Redis store, with invocation records on and off,
-// bench/warm-records.ts), a 1→50 step scale-up, and footprint. Prints a table of target vs measured
+// bench/warm-records.ts), a 1→50 step scale-up, footprint, and a redeploy's upload → first answer of the
+// new version (bench/redeploy.ts). Prints a table of target vs measured
 // and writes bench/results/latest.json. Every container and function it creates is removed, also on
 // failure or Ctrl-C. Targets are reported, never asserted. --quick: fewer and shorter samples; --smoke:
 // every section at its smallest (CI runs it so the bench cannot rot; its figures mean little), written
@@ -23,12 +24,13 @@ import { footprint } from './footprint.js';
 import { writeCodeDir } from './function-code.js';
 import { Platform, prepareRunner, type Runner } from './platform.js';
 import { render, verdicts, type Results } from './report.js';
+import { redeploy } from './redeploy.js';
 import { scaleUp } from './scale.js';
 import { warmOverhead } from './warm.js';
 import { recordsOnOff, recordsPrefixes } from './warm-records.js';
 import { removeRedisKeys } from '../test/support/stratus-process.js';
 
-const SECTIONS = ['cold', 'warm', 'scale', 'footprint'] as const;
+const SECTIONS = ['cold', 'warm', 'scale', 'footprint', 'redeploy'] as const;
 type Section = (typeof SECTIONS)[number];
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = path.join(HERE, 'results');
@@ -42,11 +44,12 @@ const { values: args } = parseArgs({
     instances: { type: 'string' },
     'scale-per-instance': { type: 'string' },
     'scale-max': { type: 'string' },
+    'redeploy-stems': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log(`usage: npm run bench -- [--quick | --smoke] [--only ${SECTIONS.join(',')}] [--n COLD_SAMPLES] [--instances N] [--scale-per-instance C] [--scale-max M]`);
+  console.log(`usage: npm run bench -- [--quick | --smoke] [--only ${SECTIONS.join(',')}] [--n COLD_SAMPLES] [--instances N] [--scale-per-instance C] [--scale-max M] [--redeploy-stems S]`);
   process.exit(0);
 }
 const only = new Set((args.only ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter(Boolean));
@@ -66,6 +69,8 @@ const opts = {
   // The smoke's step needs 2 instances rather than 7: it proves the section runs, not how fast it is.
   scale: { callers: pick(50, 50, 16), perInstance: num(args['scale-per-instance'], 8), maxInstances: num(args['scale-max'], pick(10, 10, 3)), holdMs: 100, stepMs: pick(8000, 5000, 3000) },
   footprintInstances: num(args.instances, pick(100, 10, 3)),
+  // Stems per runtime on the redeploy platform: the default pool, or 0 (as Kubernetes, or network 'none') where every start is a container.
+  redeploy: { samples: num(args.n, pick(10, 5, 1)), pollMs: 10, stems: num(args['redeploy-stems'], 2) },
 };
 const runId = randomBytes(3).toString('hex');
 const runtimeImage = process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest';
@@ -215,6 +220,18 @@ async function main(): Promise<void> {
         }
         if (want('scale')) results.scale = await section('scale-up', () => scaleUp(p, fn, opts.scale, log));
         if (want('footprint')) results.footprint = await section('footprint', () => footprint(p, fn, opts.footprintInstances, log));
+      } finally {
+        await stopPlatform(p, fn);
+      }
+    });
+  }
+  if (want('redeploy')) {
+    const stems = opts.redeploy.stems;
+    await section(`platform with stem pool size ${stems} for redeploys`, async () => {
+      const fn = `bench-${runId}-redeploy`;
+      const p = await launch('redeploy', { STRATUS_STEM_POOL_SIZE: String(stems) });
+      try {
+        results.redeploy = await section('redeploy: upload → first answer of the new version', () => redeploy(p, fn, opts.redeploy, stems, log));
       } finally {
         await stopPlatform(p, fn);
       }

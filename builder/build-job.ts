@@ -6,7 +6,9 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Clock } from '../core/lifecycle.js';
 import type { CheckReport } from '../core/check-report.js';
+import type { LoadCheck } from '../core/ports/load-check.js';
 import type { BuildRequest, BuildStage, Runtime } from '../core/types.js';
+import { BuildFailure } from './build-failure.js';
 import type { BuildLog } from './build-log.js';
 import { extractUpload, type ExtractLimits } from './extract.js';
 import { checkHandler, effectiveHandler } from './handler.js';
@@ -14,15 +16,12 @@ import { packageJsonFor } from './module-type.js';
 import type { ImageSpec } from './image.js';
 import { planInstall, PRUNE_DEV_PLAN, type InstallRunner } from './install.js';
 import type { CheckStage } from './checks.js';
-import type { LoadCheck } from './load-check.js';
+import { checkLoad } from './load-check.js';
 import { capOutput, INSTALL_OUTPUT_LIMIT } from './install-sandbox.js';
 import { secretNote, secretPathsIn } from './secret-note.js';
 import { checkTree, TreeViolation, type TreeLimits } from './tree-check.js';
 
 export type BuildPhase = BuildStage;
-
-/** A failure the user can act on; its message becomes BuildRecord.error. */
-export class BuildFailure extends Error {}
 
 /** Builds and pushes images; the Docker implementation is in image.ts, tests pass a fake. */
 export interface ImageStep {
@@ -38,7 +37,7 @@ export interface JobContext {
   /** Bytes of install output the build log keeps (default INSTALL_OUTPUT_LIMIT, 1 MiB). */
   installOutputLimit?: number;
   imageStep: ImageStep | null;
-  /** Starts the built version once before it may become ready (load-check.ts); null: no check (a builder given no backend). */
+  /** Starts the built version once before it may become ready (load-check.ts); null: no check (a builder given none). */
   loadCheck: LoadCheck | null;
   /** Lint and the function's tests between install and image (checks.ts); null: no check stage. */
   checks?: CheckStage | null;
@@ -176,17 +175,22 @@ export async function runBuildJob(req: BuildRequest, ctx: JobContext, prepared: 
     image = tag;
   }
 
-  // After the push, so that a backend that pulls from the registry (Kubernetes) finds the image; before
-  // the tree becomes the artifact, so that a version that cannot load leaves nothing the scheduler could run.
-  const check = ctx.loadCheck;
-  if (check) {
-    const target = { function: req.function, version: req.version, runtime, config: req.config, handler, image, codeDir };
-    await phase(ctx, 'load', () => check.run(target, (l) => ctx.log.line('load', l), ctx.signal));
-  }
-
   await fsp.rm(ctx.artifactDir, { recursive: true, force: true });
   await fsp.mkdir(path.dirname(ctx.artifactDir), { recursive: true });
   await fsp.rename(codeDir, ctx.artifactDir);
+
+  // After the push, so that a backend that pulls from the registry (Kubernetes) finds the image. After the
+  // tree became the artifact, because the version is started as it will run — from the artifact (process
+  // backend, stems) — and its instance stays warm for the rollout. The version is not ready yet, so nothing
+  // else runs it meanwhile; one that cannot load leaves no artifact behind.
+  const check = ctx.loadCheck;
+  if (check) {
+    const target = { function: req.function, version: req.version, config: req.config, image, artifactDir: ctx.artifactDir, handler };
+    await phase(ctx, 'load', () => checkLoad(check, target, (l) => ctx.log.line('load', l), ctx.signal)).catch(async (err: unknown) => {
+      await fsp.rm(ctx.artifactDir, { recursive: true, force: true });
+      throw err;
+    });
+  }
   return { image, digest, artifactDir: ctx.artifactDir, handler };
 }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { PROJECT_ROOT, RUNTIME_IMAGES_DIR } from '../core/paths.js';
 import type { Runtime } from '../core/types.js';
-import { BuildFailure } from './build-job.js';
+import { BuildFailure } from './build-failure.js';
 import { makeHostSandbox, spawnGroup } from './install-host.js';
 import { chownTree, installEnv, installIdentity, sandboxSettings, type InstallSandboxSettings } from './install-sandbox.js';
 import { imagePath, runContainerToEnd, sandboxHostConfig } from './install.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { CHECK_OUTPUT_KEPT, CHECK_PROBLEMS_KEPT, type CheckProblem, type CheckReport, type CheckResult, type CheckTool } from '../core/check-report.js';
 import type { FunctionConfig } from '../core/function-config.js';
 import type { Runtime } from '../core/types.js';
-import { BuildFailure } from './build-job.js';
+import { BuildFailure } from './build-failure.js';
 import { parseEslintJson, parsePyflakes, parsePytest, parseTap } from './checks-parse.js';
 import type { CheckSandbox, ToolRun } from './checks-sandbox.js';
 

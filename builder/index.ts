@@ -13,8 +13,9 @@ import { BuildService } from './build-service.js';
 import { CheckStage } from './checks.js';
 import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './checks-sandbox.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
-import { ContainerInstallRunner, HostInstallRunner, type InstallRunner } from './install.js';
-import type { LoadCheck } from './load-check.js';
+import { ContainerInstallRunner, type InstallRunner } from './install.js';
+import { HostInstallRunner } from './install-host.js';
+import type { LoadCheck } from '../core/ports/load-check.js';
 import type { Notifier } from '../core/ports/notifier.js';
 import type { InstallSandboxSettings } from './install-sandbox.js';
 import { ImageRetention } from './image-retention.js';
@@ -33,8 +34,8 @@ export interface BuilderDeps {
   logger: Logger;
   clock?: Clock;
   /**
-   * Starts each built version once before it may become ready (BackendLoadCheck over the platform's
-   * backend, wired in platform/start-platform.ts). Absent: no check.
+   * Starts each built version once before it may become ready (the platform's Scheduler, whose probe keeps
+   * the instance warm; wired in platform/start-platform.ts). Absent: no check.
    */
   loadCheck?: LoadCheck | null;
   /** Told when a build fails (services/notify/, wired in platform/start-platform.ts). Absent: nobody is. */

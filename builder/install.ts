@@ -11,8 +11,6 @@ import type Docker from 'dockerode';
 import type { Runtime } from '../core/types.js';
 import { chownTree, DEFAULT_INSTALL_PATH, installEnv, installIdentity, sandboxSettings, type InstallSandboxSettings } from './install-sandbox.js';
 
-export { HostInstallRunner } from './install-host.js';
-
 export interface InstallPlan {
   /** Short name for messages: "npm ci", "npm install", "pip install". */
   label: string;

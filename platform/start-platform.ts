@@ -9,7 +9,6 @@ import type Docker from 'dockerode';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import { createBuilder, createImageRetention } from '../builder/index.js';
-import { BackendLoadCheck } from '../builder/load-check.js';
 import { describeConfig, type Config } from '../core/config.js';
 import { DEFAULT_FUNCTIONS_DOMAIN } from '../core/function-origin.js';
 import { systemClock } from '../core/lifecycle.js';
@@ -123,8 +122,8 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       stateDir: config.stateDir,
       logger,
       clock,
-      // Every build starts its version once through the same backend the scheduler uses, before it is ready.
-      loadCheck: new BackendLoadCheck(backend, logger.child({ component: 'load-check' })),
+      // Every build starts its version once through the scheduler before it is ready; that instance stays, warm for the rollout.
+      loadCheck: scheduler,
       notifier: notifications,
       // After each rollout the function's old images go (those no alias uses, beyond STRATUS_IMAGES_KEPT).
       promote: (fn, version) => releases.promote(fn, version).finally(() => imageRetention.collectInBackground(fn)),

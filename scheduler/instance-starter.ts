@@ -4,13 +4,12 @@
 // new container, so a bad stem costs time, never the request. Phase durations feed the cold-start metric.
 
 import { StratusError } from '../core/errors.js';
-import { DEFAULT_HANDLER } from '../core/function-config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Backend, InstanceHandle } from './backends/backend.js';
 import { Instance } from './instance.js';
-import { functionInstanceId } from './instance-id.js';
+import { effectiveHandler, functionSpec } from './instance-spec.js';
 import { postInit } from './runtime-client.js';
 import type { StemPool } from './stem-pool.js';
 
@@ -19,12 +18,6 @@ export interface ColdStart {
   kind: 'stem' | 'container';
   /** Milliseconds per phase: claim, init (stem); create (container). */
   phases: Record<string, number>;
-}
-
-export function effectiveHandler(v: DeployedVersion): string | null {
-  if (v.handler) return v.handler;
-  if (v.config.handler) return v.config.handler;
-  return v.config.runtime ? DEFAULT_HANDLER[v.config.runtime] : null;
 }
 
 export class InstanceStarter {
@@ -98,23 +91,7 @@ export class InstanceStarter {
     }
     const t0 = this.clock.now();
     this.containerStarts++;
-    const handle = await this.backend.start(
-      {
-        instanceId: functionInstanceId(v.function, v.version),
-        role: 'function',
-        runtime: v.config.runtime ?? null,
-        function: v.function,
-        version: v.version,
-        image: v.image,
-        artifactDir: v.artifactDir,
-        handler: effectiveHandler(v),
-        memoryMb: v.config.memoryMb,
-        cpus: v.config.cpus ?? null,
-        network: v.config.network ?? 'egress',
-        env: v.config.env,
-      },
-      signal,
-    ).finally(() => {
+    const handle = await this.backend.start(functionSpec(v), signal).finally(() => {
       if (--this.containerStarts === 0) this.stems.fill();
     });
     return { instance: new Instance(handle, v.config.concurrency, 'container'), kind: 'container', phases: { create: this.clock.now() - t0 } };

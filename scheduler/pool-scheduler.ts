@@ -1,40 +1,39 @@
 // The Scheduler: one VersionPool per function version, a stem pool per runtime, an autoscaler tick, the
-// reaper (backend exits, timed-out and crashed instances) and reconciliation with what an earlier run
-// left behind. Pools do the dispatch arithmetic; this class owns I/O, lifecycle and metrics.
+// reaper (backend exits) and reconciliation with what an earlier run left behind (reconcile.ts). Pools do
+// the dispatch arithmetic; the I/O they need (start, stop, check an instance) is the InstanceKeeper's,
+// handed to them and to nobody else; this class owns the pools' lifecycle, the load-check probe and the
+// gauges.
 
 import { StratusError } from '../core/errors.js';
 import { Closeable, type Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
 import type { DeployedVersion, Runtime } from '../core/types.js';
 import type { InstanceExit } from './backends/backend.js';
-import { InstanceStarter, type ColdStart } from './instance-starter.js';
+import { asLoadFailure } from './backends/start-output.js';
+import { InstanceKeeper } from './instance-keeper.js';
+import { InstanceStarter } from './instance-starter.js';
 import { Instance } from './instance.js';
-import { isHealthy } from './runtime-client.js';
-import type { AcquireOptions, FailingView, InstanceView, Lease, LeaseOutcome, Scheduler } from './scheduler.js';
+import { reconcileLeftovers } from './reconcile.js';
+import type { AcquireOptions, FailingView, InstanceView, Lease, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
-import { VersionPool, type PoolHost } from './version-pool.js';
+import { VersionPool } from './version-pool.js';
 
-
-const DIAGNOSE_SETTLE_MS = 1000;
-const DIAGNOSE_POLL_MS = 25;
 export type { SchedulerDeps, SchedulerMetrics, SchedulerSettings } from './scheduler-deps.js';
 
-const noop = (): void => {};
+const DRAIN_POLL_MS = 20;
+const shuttingDown = () => new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica or after the restart', { retryAfterSeconds: 5 });
+const poolKey = (target: DeployedVersion) => `${target.function}@${target.version}`;
 
-export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
+export class PoolScheduler extends Closeable implements Scheduler {
   readonly clock: Clock;
-  readonly queueDepth: number;
-  readonly queueTimeoutMs: number;
-  closing = false;
   readonly stems: StemPool;
   readonly #pools = new Map<string, VersionPool>();
   /** Pools of replaced or deleted versions, kept until their last instance has drained. */
   readonly #retiring = new Set<VersionPool>();
   readonly #starter: InstanceStarter;
-  readonly #starts = new Set<Promise<unknown>>();
-  readonly #aborts = new Set<AbortController>();
-  readonly #stops = new Set<Promise<void>>();
+  /** What the pools are handed to start, stop and check instances with (PoolHost). */
+  readonly #host: InstanceKeeper;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout | undefined;
   readonly #unsubscribe: () => void;
@@ -45,12 +44,11 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     super();
     const s = deps.settings;
     this.clock = deps.clock;
-    this.queueDepth = s.queueDepth;
-    this.queueTimeoutMs = s.queueTimeoutMs;
     this.#log = deps.logger.child({ component: 'scheduler' });
     const holdRefill = () => this.#starter.containerStarts > 0;
     this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill, idleMs: s.stemIdleMs, clock: deps.clock }, this.#log);
     this.#starter = new InstanceStarter(deps.backend, this.stems, deps.clock, s.startTimeoutMs, this.#log);
+    this.#host = new InstanceKeeper(deps, this.#starter, this.#log);
     this.#unsubscribe = deps.backend.onExit((exit) => this.#onExit(exit));
     deps.registry?.collect(() => this.#collectGauges());
     if (deps.autoTick !== false) {
@@ -60,13 +58,14 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   }
 
   async acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease> {
-    if (this.closing) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica or after the restart', { retryAfterSeconds: 5 });
+    if (this.#host.closing) throw shuttingDown();
     return this.tryAcquire(target) ?? this.#pool(target).enqueue(opts);
   }
 
   tryAcquire(target: DeployedVersion): Lease | null {
-    if (this.closing) return null; // acquire() answers SHUTTING_DOWN
+    if (this.#host.closing) return null; // acquire() answers SHUTTING_DOWN
     const pool = this.#pool(target);
+    pool.probation = false; // asked for: the version is served
     pool.lastRequestAt = this.clock.now();
     const lease = pool.tryAcquire();
     if (lease) this.deps.metrics?.dispatchSeconds.observe({ function: target.function }, 0);
@@ -74,7 +73,7 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   }
 
   async prewarm(target: DeployedVersion): Promise<void> {
-    if (this.closing) return;
+    if (this.#host.closing) return;
     // A deployed version's runtime is in use: keep its stems ready for the first call, until it is retired.
     if (target.artifactDir && target.config.runtime) {
       let versions = this.#deployed.get(target.function);
@@ -82,7 +81,26 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       versions.set(target.version, target.config.runtime);
       this.stems.fill(target.config.runtime);
     }
-    this.#pool(target).ensureMin();
+    const pool = this.#pool(target);
+    pool.probation = false; // deployed: its minInstances hold from now on
+    pool.ensureMin();
+  }
+
+  /**
+   * The builder's load check (core/ports/load-check.ts): one start of the version, not yet ready in the
+   * store, whose ready instance stays in the version's pool — the rollout's warm-up finds it, and so does
+   * the first call: a redeploy costs one cold start. A pool made for it is on probation (no minInstances)
+   * until the version is asked for; if it never is, the idle TTL or a retire takes the instance away. A
+   * failed start rejects with a LoadFailure (the runtime's words) and leaves the crash-loop backoff alone.
+   */
+  async probe(target: DeployedVersion, signal: AbortSignal): Promise<void> {
+    if (this.#host.closing) throw shuttingDown();
+    const fresh = !this.#pools.has(poolKey(target));
+    const pool = this.#pool(target);
+    if (fresh) pool.probation = true;
+    await pool.probe(signal).catch((err: unknown) => {
+      throw asLoadFailure(err);
+    });
   }
 
   async retire(functionName: string, keep?: number | ReadonlySet<number>): Promise<void> {
@@ -115,55 +133,22 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     return out;
   }
 
-  /**
-   * Adopts or removes the instances an earlier run left behind (found by the backend's labels). One goes
-   * only on positive evidence: a stem (generic and cheap to recreate; a specialized one is listed as its
-   * function's), or an instance of a version other than the one the store names current. A function
-   * the store names no current version for counts as deleted only when `storeRemembers`: the store
-   * outlived the earlier run and holds its functions. A fresh in-memory store or an emptied Redis knows
-   * nothing, and its silence must not stop running functions: theirs are left running, unserved, and named
-   * in a warning (a later start with the store back adopts or removes them).
-   */
+  /** Adopts or removes the instances an earlier run left behind (reconcile.ts). */
   async reconcile(opts: { storeRemembers?: boolean } = {}): Promise<void> {
-    const found = await this.deps.backend.list();
     const known = new Set<string>();
     for (const pool of this.#allPools()) for (const i of pool.instances) known.add(i.id);
-    const current = new Map<string, number | null>();
-    const unvouched: string[] = [];
-    for (const h of found) {
-      if (known.has(h.instanceId)) continue;
-      let adopted = false;
-      if (h.role === 'function' && h.function !== null && h.version !== null) {
-        if (!current.has(h.function)) current.set(h.function, await this.deps.currentVersion(h.function));
-        const cur = current.get(h.function) ?? null;
-        if (cur === null && opts.storeRemembers !== true) {
-          unvouched.push(`${h.instanceId} (${h.function} v${h.version})`);
-          continue;
-        }
-        const v = cur === h.version ? await this.deps.lookupVersion(h.function, h.version) : null;
-        if (v && !this.closing) {
-          const pool = this.#pool(v);
-          pool.instances.push(new Instance(h, v.config.concurrency, 'container'));
-          adopted = true;
-        }
-      }
-      this.#log.info(adopted ? 'adopted an instance left by an earlier run' : 'removing an instance left by an earlier run', { instance: h.instanceId, role: h.role, function: h.function, version: h.version });
-      if (!adopted) this.#track(this.deps.backend.stop(h.instanceId));
-    }
-    if (unvouched.length > 0) {
-      this.#log.warn(
-        `left ${unvouched.length} instance(s) of an earlier run running: the store knows none of their functions, and it ` +
-          'does not remember earlier runs (in-memory, or empty), so that is no proof they were deleted. They serve nothing ' +
-          'until the store has their functions back; remove them by hand if they are gone for good',
-        { instances: unvouched },
-      );
-    }
-    await Promise.allSettled([...this.#stops]);
+    const adopt = (h: Instance['handle'], v: DeployedVersion): boolean => {
+      if (this.#host.closing) return false;
+      this.#pool(v).instances.push(new Instance(h, v.config.concurrency, 'container'));
+      return true;
+    };
+    await reconcileLeftovers(this.deps, { known, adopt, remove: (id) => this.#host.stopById(id) }, this.#log, opts);
+    await this.#host.stopsSettled();
   }
 
   /** One autoscaler step for every pool, then stem refill. Runs every tickMs; tests call it directly. */
   tick(): void {
-    if (this.closing) return;
+    if (this.#host.closing) return;
     const now = this.clock.now();
     for (const [key, pool] of this.#pools) {
       try {
@@ -183,87 +168,15 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
     this.stems.fill();
   }
 
-  // ---- PoolHost: what pools ask of the scheduler ----
-
-  start(target: DeployedVersion, opts: { avoidStems?: boolean } = {}): Promise<ColdStart> {
-    const abort = new AbortController();
-    this.#aborts.add(abort);
-    const timer = setTimeout(() => abort.abort(new StratusError('INSTANCE_START_FAILED', `an instance of ${target.function} did not become ready within ${this.deps.settings.startTimeoutMs} ms`)), this.deps.settings.startTimeoutMs);
-    const p = this.#starter.start(target, abort.signal, opts).then(
-      (cs) => {
-        this.deps.metrics?.coldStarts.inc({ function: target.function, kind: cs.kind });
-        for (const [phase, ms] of Object.entries(cs.phases)) this.deps.metrics?.coldStartPhaseSeconds.observe({ kind: cs.kind, phase }, ms / 1000);
-        this.#log.debug('instance started', { instance: cs.instance.id, function: target.function, version: target.version, kind: cs.kind, phases: cs.phases });
-        return cs;
-      },
-      (err: unknown) => {
-        if (!this.closing) this.#log.error('instance start failed', { function: target.function, version: target.version, err });
-        throw err;
-      },
-    );
-    const done = p.finally(() => {
-      clearTimeout(timer);
-      this.#aborts.delete(abort);
-    });
-    const settled = done.then(noop, noop);
-    this.#starts.add(settled);
-    void settled.then(() => this.#starts.delete(settled));
-    return done;
-  }
-
-  stop(inst: Instance): void {
-    inst.state = 'stopping';
-    inst.dispose();
-    this.#track(this.deps.backend.stop(inst.id));
-  }
-
-  troubled(pool: VersionPool, inst: Instance, outcome: LeaseOutcome): void {
-    if (outcome === 'timeout') {
-      void isHealthy(inst.requestOptions, this.deps.settings.healthTimeoutMs ?? 2000).then((ok) => {
-        if (ok || inst.state === 'stopping') return;
-        this.#log.warn('instance did not answer its health check after a timed-out request; replacing it', { instance: inst.id, function: pool.target.function });
-        pool.remove(inst);
-      });
-      return;
-    }
-    // Crashed: take no new requests on it; learn why for the log, then replace it.
-    if (inst.state === 'ready') inst.state = 'draining';
-    void this.deps.backend
-      .diagnose(inst.id)
-      .catch(() => null)
-      .then((exit) => {
-        this.#log.warn('instance failed a request; removing it', { instance: inst.id, function: pool.target.function, exit });
-        pool.remove(inst); // a request's crash is its caller's 502, not a crash loop: no backoff
-      });
-  }
-
-  /**
-   * Why a request on this instance failed. A reset connection usually comes a moment before the
-   * backend sees the instance gone (an OOM kill is only recorded once the container has exited), so a
-   * live-looking instance is asked again for up to DIAGNOSE_SETTLE_MS before calling it alive.
-   */
-  async diagnose(inst: Instance): Promise<{ reason: InstanceExit['reason']; exitCode: number | null } | null> {
-    for (let waited = 0; ; waited += DIAGNOSE_POLL_MS) {
-      const exit = await this.deps.backend.diagnose(inst.id);
-      if (exit) return { reason: exit.reason, exitCode: exit.exitCode };
-      if (waited >= DIAGNOSE_SETTLE_MS) return null;
-      await new Promise((resolve) => setTimeout(resolve, DIAGNOSE_POLL_MS));
-    }
-  }
-
-  dispatched(pool: VersionPool, waitedMs: number): void {
-    this.deps.metrics?.dispatchSeconds.observe({ function: pool.target.function }, waitedMs / 1000);
-  }
-
   // ---- internals ----
 
   #pool(target: DeployedVersion): VersionPool {
-    const key = `${target.function}@${target.version}`;
+    const key = poolKey(target);
     let pool = this.#pools.get(key);
     if (!pool) {
       const s = this.deps.settings;
       const autoscaler = this.deps.newAutoscaler({ stableWindowMs: s.stableWindowMs, panicWindowMs: s.panicWindowMs, targetUtilization: s.targetUtilization });
-      pool = new VersionPool(target, autoscaler, this);
+      pool = new VersionPool(target, autoscaler, this.#host);
       this.#pools.set(key, pool);
     }
     return pool;
@@ -275,10 +188,10 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   }
 
   #onExit(exit: InstanceExit): void {
-    if (this.closing) return;
+    if (this.#host.closing) return;
     if (this.stems.forget(exit.instanceId)) {
       this.#log.warn('a stem exited; the pool refills on the next tick', { instance: exit.instanceId, reason: exit.reason });
-      this.#track(this.deps.backend.stop(exit.instanceId));
+      this.#host.stopById(exit.instanceId);
       return;
     }
     for (const pool of this.#allPools()) {
@@ -288,11 +201,6 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
       pool.exited(inst, exitWords(exit)); // replaced there if below minInstances or requests are waiting (after a backoff)
       return;
     }
-  }
-
-  #track(p: Promise<void>): void {
-    const t = p.catch((err: unknown) => this.#log.warn('stopping an instance failed', { err })).finally(() => this.#stops.delete(t));
-    this.#stops.add(t);
   }
 
   #collectGauges(): void {
@@ -313,21 +221,20 @@ export class PoolScheduler extends Closeable implements Scheduler, PoolHost {
   }
 
   protected async doClose(): Promise<void> {
-    this.closing = true;
+    this.#host.beginClose();
     if (this.#timer) clearInterval(this.#timer);
     this.#unsubscribe();
-    const shutdown = new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; retry against another replica or after the restart', { retryAfterSeconds: 5 });
+    const shutdown = shuttingDown();
     for (const pool of this.#allPools()) pool.rejectAll(shutdown);
-    // Let requests in flight finish, within a bound: a hung function must not hold a shutdown forever.
-    const until = Date.now() + (this.deps.settings.drainTimeoutMs ?? 10_000);
-    while (Date.now() < until && [...this.#allPools()].some((p) => p.inFlight > 0)) await new Promise((r) => setTimeout(r, 20));
-    for (const a of this.#aborts) a.abort(shutdown);
-    await Promise.allSettled([...this.#starts]); // a start finishing now is stopped by its pool (closing)
-    for (const pool of this.#allPools()) for (const inst of pool.instances.splice(0)) this.stop(inst);
+    // Let requests in flight finish, within a bound on the platform's clock: a hung function must not hold a shutdown forever.
+    const until = this.clock.now() + (this.deps.settings.drainTimeoutMs ?? 10_000);
+    while (this.clock.now() < until && [...this.#allPools()].some((p) => p.inFlight > 0)) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    await this.#host.abortStarts(shutdown); // a start finishing now is stopped by its pool (closing)
+    for (const pool of this.#allPools()) for (const inst of pool.instances.splice(0)) this.#host.stop(inst);
     this.#pools.clear();
     this.#retiring.clear();
     await this.stems.close();
-    while (this.#stops.size > 0) await Promise.allSettled([...this.#stops]);
+    await this.#host.stopsSettled();
   }
 }
 

@@ -3,6 +3,7 @@
 // the request to lease.instance.endpoint and then releases the lease with the outcome.
 
 import type http from 'node:http';
+import type { LoadCheck } from '../core/ports/load-check.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { ExitReason, InstanceHandle } from './backends/backend.js';
 
@@ -67,7 +68,11 @@ export interface FailingView {
   nextTryAt: string;
 }
 
-export interface Scheduler {
+/**
+ * LoadCheck: the builder's load check is a probe of the Scheduler — one start of a version not yet
+ * ready, whose ready instance stays in the version's pool for the rollout and the first call.
+ */
+export interface Scheduler extends LoadCheck {
   acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease>;
   /**
    * The warm path without a promise: a lease on a ready instance with a free slot, or null when the

@@ -14,9 +14,19 @@ import { CrashBackoff, failingError, startFailedError } from './crash-backoff.js
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
 import { PoolLease, type LeaseOwner } from './lease.js';
+import { startTooSlowError, tooManyError } from './queue-errors.js';
 import type { AcquireOptions, Lease, LeaseOutcome, StartKind } from './scheduler.js';
 
 export type ScalingPolicy = Pick<Autoscaler, 'record' | 'decide'>;
+
+export interface StartOptions {
+  /** A version that keeps failing (or is load-checked) starts a container of its own, not at a stem's cost. */
+  avoidStems?: boolean;
+  /** Gives the start up early (the build that asked for a load check was stopped). */
+  signal?: AbortSignal;
+  /** A load check's start: its failure is the build's to tell, not the platform log's. */
+  probe?: boolean;
+}
 
 /** What a pool needs from the scheduler that owns it. */
 export interface PoolHost {
@@ -24,8 +34,7 @@ export interface PoolHost {
   readonly queueDepth: number;
   readonly queueTimeoutMs: number;
   readonly closing: boolean;
-  /** avoidStems: a version that keeps failing is probed with its own container, not at a stem's cost. */
-  start(target: DeployedVersion, opts?: { avoidStems?: boolean }): Promise<ColdStart>;
+  start(target: DeployedVersion, opts?: StartOptions): Promise<ColdStart>;
   /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
   stop(inst: Instance): void;
   /** After a release with 'timeout' (check it), 'crashed' or 'hung' (recycle it). */
@@ -49,6 +58,11 @@ export class VersionPool implements LeaseOwner {
   lastRequestAt: number | null = null;
   /** Retired: a newer version replaced this one (or the function is gone); instances drain and stop. */
   retired = false;
+  /**
+   * Made for a load check (probe) and not asked for by a call or a prewarm since: the version is not
+   * served (it may never be), so minInstances does not hold yet and only the idle TTL keeps its instance.
+   */
+  probation = false;
   readonly backoff: CrashBackoff;
 
   constructor(
@@ -104,7 +118,7 @@ export class VersionPool implements LeaseOwner {
       const startable = this.host.closing || this.retired ? 0 : Math.max(0, room);
       const starts = Math.max(this.starting, Math.min(Math.ceil(waiting / conc), this.starting + startable));
       if (waiting > starts * conc + this.host.queueDepth) {
-        reject(this.#tooMany('its queue is full'));
+        reject(tooManyError(this.target, 'its queue is full'));
         return;
       }
       const waiter: Waiter = { resolve, reject, enqueuedAt: now, deadline, cleanup: () => {} };
@@ -132,28 +146,51 @@ export class VersionPool implements LeaseOwner {
     for (let i = 0; i < n; i++) this.startOne();
   }
 
+  /** minInstances, once the version is served (see probation). */
+  get minInstances(): number {
+    return this.probation ? 0 : this.target.config.minInstances;
+  }
+
   /** Keep minInstances (running or starting). */
   ensureMin(): void {
     if (this.retired || this.host.closing) return;
-    const n = Math.min(this.target.config.minInstances - this.live - this.starting, this.backoff.budget(this.live, this.starting));
+    const n = Math.min(this.minInstances - this.live - this.starting, this.backoff.budget(this.live, this.starting));
     for (let i = 0; i < n; i++) this.startOne();
   }
 
   startOne(): void {
+    void this.#start({ avoidStems: this.backoff.failing }, true);
+  }
+
+  /**
+   * The load check of a version not served yet: one start of a container of its own (from the image, as
+   * the check always started it), whose ready instance joins the pool, so the rollout's warm-up and the
+   * first call find it warm. Rejects with the start's error. That failure is the build's, told by the
+   * build: it is not counted in the crash-loop backoff, which would otherwise show the function failing
+   * (GET /v1/functions/NAME) for a version that never served.
+   */
+  async probe(signal: AbortSignal): Promise<void> {
+    const failed = await this.#start({ avoidStems: true, signal, probe: true }, false);
+    if (failed) throw failed.error;
+  }
+
+  /** One start; resolves with its error (null once the instance is in the pool). `counted`: a failure counts in the backoff. */
+  async #start(opts: StartOptions, counted: boolean): Promise<{ error: unknown } | null> {
     this.starting++;
     const round = this.backoff.round;
-    this.host.start(this.target, { avoidStems: this.backoff.failing }).then(
-      (cs) => {
-        this.starting--;
-        this.backoff.ready(cs.instance, round);
-        this.#onStarted(cs);
-      },
-      (err: unknown) => {
-        this.starting--;
-        if (!this.host.closing) this.backoff.startFailed(round, err);
-        this.#onStartFailed(err);
-      },
-    );
+    let cs: ColdStart;
+    try {
+      cs = await this.host.start(this.target, opts);
+    } catch (err) {
+      this.starting--;
+      if (counted && !this.host.closing) this.backoff.startFailed(round, err);
+      this.#onStartFailed(err);
+      return { error: err };
+    }
+    this.starting--;
+    this.backoff.ready(cs.instance, round);
+    this.#onStarted(cs);
+    return null;
   }
 
   /**
@@ -269,12 +306,12 @@ export class VersionPool implements LeaseOwner {
       now,
       readyInstances: live,
       perInstanceConcurrency: cfg.concurrency,
-      minInstances: cfg.minInstances,
+      minInstances: this.minInstances,
       maxInstances: cfg.maxInstances,
       idleTtlMs: cfg.idleTtlMs,
       lastRequestAt: this.lastRequestAt,
     });
-    const desired = Math.min(Math.max(decision.desired, cfg.minInstances), cfg.maxInstances);
+    const desired = Math.min(Math.max(decision.desired, this.minInstances), cfg.maxInstances);
     if (this.backoff.failing) {
       // No instance is kept warm for a failing version: only waiting callers and minInstances start one.
       this.ensureStarts();
@@ -300,7 +337,7 @@ export class VersionPool implements LeaseOwner {
   expire(now: number): void {
     for (let i = 0; i < this.#waiters.length; ) {
       const w = this.#waiters[i]!;
-      if (w.deadline <= now) this.#drop(w, this.starting > 0 ? this.#startTooSlow(w) : this.#tooMany(`no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
+      if (w.deadline <= now) this.#drop(w, this.starting > 0 ? startTooSlowError(this.target, w.deadline - w.enqueuedAt) : tooManyError(this.target, `no slot freed up within ${w.deadline - w.enqueuedAt} ms`));
       else i++;
     }
   }
@@ -324,7 +361,7 @@ export class VersionPool implements LeaseOwner {
   /** Nothing running, starting or waiting, nothing to keep warm, no backoff to remember: the scheduler may forget the pool. */
   get empty(): boolean {
     const idle = this.instances.length === 0 && this.starting === 0 && this.#waiters.length === 0;
-    return idle && (this.retired || (this.target.config.minInstances === 0 && !this.backoff.failing));
+    return idle && (this.retired || (this.minInstances === 0 && !this.backoff.failing));
   }
 
   #drop(w: Waiter, err: unknown): void {
@@ -332,24 +369,5 @@ export class VersionPool implements LeaseOwner {
     if (i >= 0) this.#waiters.splice(i, 1);
     w.cleanup();
     w.reject(err);
-  }
-
-  #startTooSlow(w: Waiter): StratusError {
-    const name = this.target.function;
-    const timeoutMs = this.target.config.timeoutMs;
-    return new StratusError(
-      'FUNCTION_TIMEOUT',
-      `function ${name} got no instance within ${w.deadline - w.enqueuedAt} ms: a cold start was still under way; raise timeoutMs (${timeoutMs} ms) or keep instances warm with minInstances`,
-      { function: name, timeoutMs },
-    );
-  }
-
-  #tooMany(why: string): StratusError {
-    const cfg = this.target.config;
-    return new StratusError(
-      'TOO_MANY_REQUESTS',
-      `${this.target.function} is at its limit (${cfg.maxInstances} instances × ${cfg.concurrency} concurrent requests) and ${why}; retry shortly or raise maxInstances/concurrency`,
-      { field: 'config.maxInstances', retryAfterSeconds: 1 },
-    );
   }
 }

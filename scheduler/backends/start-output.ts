@@ -1,10 +1,11 @@
 // What an instance wrote before its start failed. A backend that has it (Docker: the container's last
 // log lines; process: the child's last output) rejects with an InstanceStartError carrying them, so the
-// builder's load check can put the runtime's own error in the build log and the scheduler can say what
-// went wrong in GET /v1/functions/NAME. The lines stay off the error's details on purpose: details go
+// load check (asLoadFailure, below) can put the runtime's own error in the build log and the scheduler
+// can say what went wrong in GET /v1/functions/NAME. The lines stay off the error's details on purpose: details go
 // into the problem document, and a function URL's caller is anonymous — it gets the logs' address instead.
 
-import { StratusError, type ErrorDetails } from '../../core/errors.js';
+import { StratusError, isStratusError, type ErrorDetails } from '../../core/errors.js';
+import { LoadFailure } from '../../core/ports/load-check.js';
 
 export class InstanceStartError extends StratusError {
   constructor(
@@ -38,4 +39,14 @@ export function failureSummary(output: readonly string[]): string | null {
   }
   for (let i = lines.length - 1; i >= 0; i--) if (/\b\w*(Error|Exception|Exit)\b/.test(lines[i]!)) return lines[i]!.trim();
   return lines.at(-1)?.trim() ?? null;
+}
+
+/**
+ * A failed start as the load check port tells it (core/ports/load-check.ts): the version's own failure
+ * with its output and summary; anything that is not a failed start (shutdown, a bug) passes unchanged.
+ */
+export function asLoadFailure(err: unknown): unknown {
+  if (!isStratusError(err) || err.code !== 'INSTANCE_START_FAILED' || err instanceof LoadFailure) return err;
+  const output = startOutputOf(err);
+  return new LoadFailure(err.message, output, failureSummary(output), { cause: err });
 }

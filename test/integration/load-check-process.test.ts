@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Builder } from '../../builder/builder.js';
 import { createBuilder } from '../../builder/index.js';
-import { BackendLoadCheck } from '../../builder/load-check.js';
+import { BackendLoadCheck } from '../../scheduler/backend-load-check.js';
 import { loadConfig } from '../../core/config.js';
 import { parseFunctionConfig } from '../../core/function-config.js';
 import { silentLogger } from '../../core/log.js';

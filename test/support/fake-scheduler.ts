@@ -36,6 +36,13 @@ export class FakeScheduler implements Scheduler {
     };
   }
 
+  readonly probed: DeployedVersion[] = [];
+
+  /** The load check: every version loads. */
+  async probe(target: DeployedVersion): Promise<void> {
+    this.probed.push(target);
+  }
+
   async prewarm(target: DeployedVersion): Promise<void> {
     this.prewarmed.push(target);
   }

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HostInstallRunner, planInstall, type RunOptions } from '../../builder/install.js';
+import { HostInstallRunner } from '../../builder/install-host.js';
+import { planInstall, type RunOptions } from '../../builder/install.js';
 import { capOutput } from '../../builder/install-sandbox.js';
 import { loadConfig } from '../../core/config.js';
 

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Builder } from '../../builder/builder.js';
 import type { ImageStep } from '../../builder/build-job.js';
 import { createBuilder } from '../../builder/index.js';
-import { BackendLoadCheck } from '../../builder/load-check.js';
+import { BackendLoadCheck } from '../../scheduler/backend-load-check.js';
 import { loadConfig } from '../../core/config.js';
 import { StratusError } from '../../core/errors.js';
 import { parseFunctionConfig, type FunctionConfigInput } from '../../core/function-config.js';
