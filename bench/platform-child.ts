@@ -12,7 +12,7 @@ import { createLogger, type Logger } from '../core/log.js';
 /** The composition root's contract (platform/start-platform.ts), stated here so the bench names what it relies on. */
 type StartPlatform = (config: Config, logger: Logger, options?: { discardRecords?: boolean }) => Promise<{ url: string; apiKey: string; stop(): Promise<void> }>;
 
-const modulePath = process.env.BENCH_PLATFORM_MODULE ?? '../gateway/platform.js';
+const modulePath = process.env.BENCH_PLATFORM_MODULE ?? '../platform/start-platform.js';
 const { startPlatform } = (await import(modulePath)) as { startPlatform: StartPlatform };
 
 const config = loadConfig(process.env);
