@@ -12,7 +12,7 @@ import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import { billedMs, type InvocationTrigger } from '../../core/store/invocations.js';
 import type { DeployedVersion } from '../../core/types.js';
-import { DEADLINE_HEADER, HANDLER_GRACE_MS, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
+import { DEADLINE_HEADER, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 import type { Lease, Scheduler } from '../../scheduler/scheduler.js';
 import { callBuffered, failedResult, type BufferedResult } from '../../scheduler/upstream/buffered-call.js';
 import type { InvocationRecordSink } from './invocation-records.js';
@@ -85,7 +85,7 @@ export class Invoker {
     for (const [k, v] of Object.entries(message.headers)) if (typeof v === 'string') headers[k] = v;
     Object.assign(headers, { 'content-length': String(body.length), [REQUEST_ID_HEADER]: event.id, [DEADLINE_HEADER]: String(deadline) });
     return callBuffered(lease, { method: 'POST', path: '/', headers, body }, {
-      target, requestId: event.id, timeoutMs, graceMs: this.deps.graceMs ?? HANDLER_GRACE_MS,
+      target, requestId: event.id, timeoutMs, graceMs: this.deps.graceMs,
       maxBytes: this.deps.maxResultBytes ?? MAX_RESULT_BYTES, logger: this.deps.logger,
     });
   }

@@ -6,10 +6,8 @@
 
 import type http from 'node:http';
 import type { ErrorCode } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import type { DeployedVersion } from '../../core/types.js';
 import type { Lease } from '../scheduler.js';
-import { UpstreamCall, type CrashDiagnosis } from './upstream-call.js';
+import { UpstreamCall, type CrashDiagnosis, type UpstreamTarget } from './upstream-call.js';
 
 /** How a call ended, as its record and its retry policy need it. */
 export interface BufferedResult {
@@ -33,15 +31,10 @@ export interface BufferedRequest {
   body: Buffer;
 }
 
-export interface BufferedOptions {
-  target: DeployedVersion;
-  /** The call's id, for the log line of a recycled instance. */
-  requestId: string;
+export interface BufferedOptions extends UpstreamTarget {
   timeoutMs: number;
-  graceMs: number;
   /** A longer answer is cut to this many bytes and marked truncated. */
   maxBytes: number;
-  logger: Logger;
 }
 
 /** A failure the platform answered in the function's place. */
@@ -66,7 +59,7 @@ class BufferedCall extends UpstreamCall {
     readonly options: BufferedOptions,
     private readonly resolve: (result: BufferedResult) => void,
   ) {
-    super(options.target, options.requestId, options.timeoutMs, options.graceMs, options.logger);
+    super(options, options.timeoutMs);
   }
 
   send(lease: Lease, request: BufferedRequest): void {
@@ -101,25 +94,26 @@ class BufferedCall extends UpstreamCall {
     this.settle({
       outcome: ok ? 'succeeded' : 'failed', statusCode: status, contentType: typeof type === 'string' ? type : null,
       body: Buffer.concat(this.chunks).toString('utf8'), truncated: this.truncated,
-      ...(ok ? {} : { error: 'FUNCTION_ERROR' as const, message: `function ${this.target.function} answered ${status}` }),
+      ...(ok ? {} : { error: 'FUNCTION_ERROR' as const, message: `function ${this.options.target.function} answered ${status}` }),
     });
   }
 
   protected answerBrokenOff(): void {
-    this.settle(failedResult('FUNCTION_CRASHED', 502, `function ${this.target.function} broke off its answer`));
+    this.settle(failedResult('FUNCTION_CRASHED', 502, `function ${this.options.target.function} broke off its answer`));
   }
 
   protected answerTimeout(): void {
-    this.settle(failedResult('FUNCTION_TIMEOUT', 504, `function ${this.target.function} did not answer within its timeout of ${this.timeoutMs} ms`));
+    this.settle(failedResult('FUNCTION_TIMEOUT', 504, `function ${this.options.target.function} did not answer within its timeout of ${this.timeoutMs} ms`));
   }
 
   protected answerBadResponse(what: string): void {
-    this.settle(failedResult('FUNCTION_BAD_RESPONSE', 502, `function ${this.target.function} sent an invalid HTTP response (${what})`));
+    this.settle(failedResult('FUNCTION_BAD_RESPONSE', 502, `function ${this.options.target.function} sent an invalid HTTP response (${what})`));
   }
 
   protected answerCrash(diagnosis: CrashDiagnosis): void {
-    const name = this.target.function;
-    if (diagnosis?.reason === 'oom') this.settle(failedResult('FUNCTION_OUT_OF_MEMORY', 502, `function ${name} ran out of memory (limit ${this.target.config.memoryMb} MB)`));
+    const { target } = this.options;
+    const name = target.function;
+    if (diagnosis?.reason === 'oom') this.settle(failedResult('FUNCTION_OUT_OF_MEMORY', 502, `function ${name} ran out of memory (limit ${target.config.memoryMb} MB)`));
     else this.settle(failedResult('FUNCTION_CRASHED', 502, `function ${name} crashed before answering`));
   }
 }

@@ -19,13 +19,11 @@
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { StratusError } from '../../core/errors.js';
-import { HANDLER_GRACE_MS, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
-import type { Logger } from '../../core/log.js';
+import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 import type { InvocationMetrics } from '../../core/ports/metrics.js';
-import type { DeployedVersion } from '../../core/types.js';
 import type { Lease, Scheduler } from '../scheduler.js';
 import { copyEndToEnd } from './end-to-end-headers.js';
-import { UpstreamCall, type CrashDiagnosis } from './upstream-call.js';
+import { UpstreamCall, type CrashDiagnosis, type UpstreamTarget } from './upstream-call.js';
 
 /** Headers that replace the function's own in its answer (CORS, the API origin's sandbox: gateway/dataplane/http-policy.ts). */
 export interface ReplacedAnswerHeaders {
@@ -35,9 +33,7 @@ export interface ReplacedAnswerHeaders {
   readonly drop: ReadonlySet<string>;
 }
 
-export interface StreamContext {
-  requestId: string;
-  target: DeployedVersion;
+export interface StreamContext extends UpstreamTarget {
   /** Path after /fn/NAME (at least "/"), with the query string. */
   path: string;
   /** ms since epoch, on the same clock the scheduler uses. */
@@ -46,9 +42,6 @@ export interface StreamContext {
   arrivedAt: number;
   scheduler: Scheduler;
   metrics: InvocationMetrics;
-  logger: Logger;
-  /** After the deadline, how long the handler may still run before its instance is recycled (HANDLER_GRACE_MS). */
-  graceMs?: number;
   /** Headers that replace the function's own in its answer, and go on the platform's; none for most URLs. */
   answerHeaders?: ReplacedAnswerHeaders;
 }
@@ -70,7 +63,7 @@ export abstract class StreamedCall extends UpstreamCall {
     readonly ctx: StreamContext,
     timeoutMs: number,
   ) {
-    super(ctx.target, ctx.requestId, timeoutMs, ctx.graceMs ?? HANDLER_GRACE_MS, ctx.logger);
+    super(ctx, timeoutMs);
     // One listener covers both ends: finished (ok) and closed early (the caller went away).
     res.once('close', () => this.onCallerClose());
   }
@@ -83,7 +76,7 @@ export abstract class StreamedCall extends UpstreamCall {
   /** Takes a slot: at once when a ready instance has one free (the warm path), else through the pool's queue. */
   start(): void {
     // The warm path: a free slot on a ready instance is leased synchronously, without a promise.
-    const lease = this.ctx.scheduler.tryAcquire?.(this.target) ?? null;
+    const lease = this.ctx.scheduler.tryAcquire?.(this.ctx.target) ?? null;
     if (lease) this.forward(lease);
     else this.wait();
   }
@@ -94,7 +87,7 @@ export abstract class StreamedCall extends UpstreamCall {
     this.answered = true;
     if (this.aborter !== null) this.aborter.abort(GAVE_UP);
     if (this.lease === null) clearTimeout(this.timer); // no instance to watch over
-    const labels = { function: this.target.function, status };
+    const labels = { function: this.ctx.target.function, status };
     this.ctx.metrics.invocations.inc(labels);
     this.ctx.metrics.invocationSeconds.observe(labels, (performance.now() - this.ctx.arrivedAt) / 1000);
     return true;
@@ -108,7 +101,7 @@ export abstract class StreamedCall extends UpstreamCall {
   private wait(): void {
     const aborter = new AbortController();
     this.aborter = aborter;
-    this.ctx.scheduler.acquire(this.target, { deadline: this.ctx.deadline, signal: aborter.signal }).then(
+    this.ctx.scheduler.acquire(this.ctx.target, { deadline: this.ctx.deadline, signal: aborter.signal }).then(
       (acquired) => {
         this.aborter = null;
         if (this.answered) return acquired.release('ok'); // the caller or the deadline gave up while we waited
@@ -172,22 +165,25 @@ export abstract class StreamedCall extends UpstreamCall {
   }
 
   protected answerTimeout(): void {
-    const name = this.target.function;
-    const logs = callLogs(name, this.requestId);
+    const { target, requestId } = this.ctx;
+    const name = target.function;
+    const logs = callLogs(name, requestId);
     this.fail(new StratusError('FUNCTION_TIMEOUT', `function ${name} did not answer within its timeout of ${this.timeoutMs} ms; make it faster or raise timeoutMs, and see GET ${logs}`, { function: name, timeoutMs: this.timeoutMs, logs }));
   }
 
   protected answerBadResponse(what: string): void {
-    const name = this.target.function;
-    const logs = callLogs(name, this.requestId);
+    const { target, requestId } = this.ctx;
+    const name = target.function;
+    const logs = callLogs(name, requestId);
     this.fail(new StratusError('FUNCTION_BAD_RESPONSE', `function ${name} sent an invalid HTTP response (${what}); its instance is replaced. Return results through the runtime; see GET ${logs}`, { function: name, logs }));
   }
 
   protected answerCrash(diagnosis: CrashDiagnosis): void {
-    const name = this.target.function;
-    const logs = callLogs(name, this.requestId);
+    const { target, requestId } = this.ctx;
+    const name = target.function;
+    const logs = callLogs(name, requestId);
     if (diagnosis?.reason === 'oom') {
-      const memoryMb = this.target.config.memoryMb;
+      const memoryMb = target.config.memoryMb;
       this.fail(new StratusError('FUNCTION_OUT_OF_MEMORY', `function ${name} ran out of memory (limit ${memoryMb} MB); raise memoryMb, and see GET ${logs}`, { function: name, memoryMb, logs }));
     } else {
       const how = diagnosis ? `its instance ${diagnosis.reason === 'killed' ? 'was killed' : `exited${diagnosis.exitCode === null ? '' : ` with code ${diagnosis.exitCode}`}`}` : 'the connection to its instance was reset';

@@ -13,12 +13,26 @@
 
 import http from 'node:http';
 import type net from 'node:net';
+import { HANDLER_GRACE_MS } from '../../core/invocation-contract.js';
 import type { Logger } from '../../core/log.js';
 import type { DeployedVersion } from '../../core/types.js';
 import type { Lease, LeaseOutcome } from '../scheduler.js';
 
 /** What lease.diagnose() found after the connection broke: why the instance died, or null if it looks alive. */
 export type CrashDiagnosis = Awaited<ReturnType<Lease['diagnose']>>;
+
+/**
+ * Who is called, for whom: what each answer mode's context has anyway (the proxy's per-call context is
+ * passed as it is, so the warm path copies nothing into the call).
+ */
+export interface UpstreamTarget {
+  target: DeployedVersion;
+  /** The call's id: its request id header, and the key of its log lines. */
+  requestId: string;
+  logger: Logger;
+  /** After the deadline, how long the handler may still run before its instance is recycled (default HANDLER_GRACE_MS). */
+  graceMs?: number;
+}
 
 export abstract class UpstreamCall {
   lease: Lease | null = null;
@@ -36,11 +50,8 @@ export abstract class UpstreamCall {
 
   /** The deadline timer starts here: construct when the call's clock starts (on arrival, or once leased). */
   constructor(
-    readonly target: DeployedVersion,
-    readonly requestId: string,
+    readonly call: UpstreamTarget,
     readonly timeoutMs: number,
-    readonly graceMs: number,
-    readonly logger: Logger,
   ) {
     this.timer = setTimeout(() => this.onDeadline(), timeoutMs);
   }
@@ -106,13 +117,13 @@ export abstract class UpstreamCall {
   private onDeadline(): void {
     this.late = true;
     this.answerTimeout();
-    if (this.lease !== null && !this.released) this.timer = setTimeout(() => this.onGraceOver(), this.graceMs);
+    if (this.lease !== null && !this.released) this.timer = setTimeout(() => this.onGraceOver(), this.call.graceMs ?? HANDLER_GRACE_MS);
   }
 
   private onGraceOver(): void {
     if (this.released) return;
-    const name = this.target.function;
-    this.logger.warn(`function ${name}: a handler still ran ${this.graceMs} ms after its timeout; recycling its instance`, { function: name, requestId: this.requestId, instance: this.lease?.instance.instanceId });
+    const { target, requestId, logger, graceMs = HANDLER_GRACE_MS } = this.call;
+    logger.warn(`function ${target.function}: a handler still ran ${graceMs} ms after its timeout; recycling its instance`, { function: target.function, requestId, instance: this.lease?.instance.instanceId });
     this.release('hung'); // first: what the destroy below causes must not count as a crash of its own
     this.upstream?.destroy();
   }
