@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import type { ErrorCode } from '../../core/errors.js';
 import type { Lease } from '../scheduler.js';
-import { UpstreamCall, type CrashDiagnosis, type UpstreamTarget } from './upstream-call.js';
+import { UpstreamCall, type CrashDiagnosis, type CallContext } from './upstream-call.js';
 
 /** How a call ended, as its record and its retry policy need it. */
 export interface BufferedResult {
@@ -31,7 +31,7 @@ export interface BufferedRequest {
   body: Buffer;
 }
 
-export interface BufferedOptions extends UpstreamTarget {
+export interface BufferedOptions extends CallContext {
   timeoutMs: number;
   /** A longer answer is cut to this many bytes and marked truncated. */
   maxBytes: number;

@@ -23,7 +23,7 @@ import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 import type { InvocationMetrics } from '../../core/ports/metrics.js';
 import type { Lease, Scheduler } from '../scheduler.js';
 import { copyEndToEnd } from './end-to-end-headers.js';
-import { UpstreamCall, type CrashDiagnosis, type UpstreamTarget } from './upstream-call.js';
+import { UpstreamCall, type CrashDiagnosis, type CallContext } from './upstream-call.js';
 
 /** Headers that replace the function's own in its answer (CORS, the API origin's sandbox: gateway/dataplane/http-policy.ts). */
 export interface ReplacedAnswerHeaders {
@@ -33,7 +33,7 @@ export interface ReplacedAnswerHeaders {
   readonly drop: ReadonlySet<string>;
 }
 
-export interface StreamContext extends UpstreamTarget {
+export interface StreamContext extends CallContext {
   /** Path after /fn/NAME (at least "/"), with the query string. */
   path: string;
   /** ms since epoch, on the same clock the scheduler uses. */

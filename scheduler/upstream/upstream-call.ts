@@ -22,10 +22,10 @@ import type { Lease, LeaseOutcome } from '../scheduler.js';
 export type CrashDiagnosis = Awaited<ReturnType<Lease['diagnose']>>;
 
 /**
- * Who is called, for whom: what each answer mode's context has anyway (the proxy's per-call context is
+ * Who is called, for whom, and how long a late handler may run: what each answer mode's context has anyway (the proxy's per-call context is
  * passed as it is, so the warm path copies nothing into the call).
  */
-export interface UpstreamTarget {
+export interface CallContext {
   target: DeployedVersion;
   /** The call's id: its request id header, and the key of its log lines. */
   requestId: string;
@@ -50,7 +50,7 @@ export abstract class UpstreamCall {
 
   /** The deadline timer starts here: construct when the call's clock starts (on arrival, or once leased). */
   constructor(
-    readonly call: UpstreamTarget,
+    readonly call: CallContext,
     readonly timeoutMs: number,
   ) {
     this.timer = setTimeout(() => this.onDeadline(), timeoutMs);
