@@ -22,8 +22,8 @@ import type { Lease, LeaseOutcome } from '../scheduler.js';
 export type CrashDiagnosis = Awaited<ReturnType<Lease['diagnose']>>;
 
 /**
- * Who is called, for whom, and how long a late handler may run: what each answer mode's context has anyway (the proxy's per-call context is
- * passed as it is, so the warm path copies nothing into the call).
+ * Who is called, for whom, and how long a late handler may run: what each answer mode's context has
+ * anyway (the proxy's per-call context is passed as it is, so the warm path copies nothing into the call).
  */
 export interface CallContext {
   target: DeployedVersion;
