@@ -1,44 +1,11 @@
-// Headers and message framing of a proxied call: which headers cross the gateway, and how a request
-// body is framed on its way to an instance. The rule (RFC 9112, DESIGN.md's security model): every
-// forwarded message is framed by the gateway, never passed through as bytes — a body the instance
-// cannot delimit would be read as a second request on the kept-alive socket, with headers of the
-// caller's choosing and outside the concurrency limit.
+// The request side of a proxied call: the forwarded-for chain, and how a request body is framed on its
+// way to an instance (which headers cross is scheduler/upstream/end-to-end-headers.ts, shared with the
+// answer's way back). The rule (RFC 9112, docs/security.md): every forwarded message is framed by the
+// gateway, never passed through as bytes — a body the instance cannot delimit would be read as a second
+// request on the kept-alive socket, with headers of the caller's choosing and outside the concurrency limit.
 
 import type http from 'node:http';
 import { StratusError } from '../../core/errors.js';
-
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
-
-/** Lower-case names the Connection header(s) of a raw header list mark as hop-by-hop; null when none. */
-function connectionNamed(raw: readonly string[]): string[] | null {
-  let named: string[] | null = null;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const token of raw[i + 1]!.split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t) (named ??= []).push(t);
-    }
-  }
-  return named;
-}
-
-/**
- * Appends to `out` the end-to-end headers of a raw list (name, value, name, value…, as in
- * IncomingMessage.rawHeaders): hop-by-hop ones, any the Connection header names, proxy-* and the names
- * in `drop` are left out. Duplicates stay as they came (e.g. several set-cookie). Transfer-Encoding is
- * hop-by-hop: the gateway frames each message itself (see requestFraming).
- */
-export function copyEndToEnd(raw: readonly string[], out: string[], drop: ReadonlySet<string>): string[] {
-  const named = connectionNamed(raw);
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || drop.has(lower) || lower.startsWith('proxy-') || (named !== null && named.includes(lower))) continue;
-    out.push(name, raw[i + 1]!);
-  }
-  return out;
-}
 
 /** The caller's x-forwarded-for values joined, with the peer appended (RFC 7239's de-facto predecessor). */
 export function forwardedFor(raw: readonly string[], peer: string): string {
