@@ -1,7 +1,7 @@
 // Installs without Docker (process backend): the same command on the host, as the function uid when
 // the platform is root, in a sandbox directory of its own, with an environment built from nothing and
 // its whole process group killed when it ends, is aborted or times out. No cgroup caps here: the
-// process backend is the weaker isolation, for laptops and CI (see the README's security model).
+// process backend is the weaker isolation, for laptops and CI (see docs/security.md).
 
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';

@@ -1,5 +1,5 @@
-// Reads DeployedVersion records from the store: used by the scheduler to adopt instances after a restart
-// and by start-up to prewarm functions with minInstances.
+// A version record as what runs (DeployedVersion), and lookups of it in the store: the scheduler adopts
+// instances after a restart with them; the route cache, served versions and releases turn records into it.
 
 import type { Store } from './store/store.js';
 import type { DeployedVersion, VersionRecord } from './types.js';

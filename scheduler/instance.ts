@@ -9,7 +9,7 @@ import type { InstanceState, InstanceView, Lease, StartKind } from './scheduler.
 export type RequestOptions = Lease['requestOptions'];
 
 export function requestOptionsFor(endpoint: Endpoint): RequestOptions {
-  // Only unix sockets or loopback ports: never a bridge address (see DESIGN.md, runtime protocol).
+  // Only unix sockets or loopback ports: never a bridge address (runtime-images/README.md, the runtime protocol).
   return endpoint.kind === 'unix' ? { socketPath: endpoint.socketPath } : { host: endpoint.host, port: endpoint.port };
 }
 
@@ -31,7 +31,7 @@ export class Instance {
     // lifo: the most recently used socket is reused first, so a light load keeps a few hot sockets
     // instead of rotating through every one a burst opened (those then expire on the runtime's side).
     // noDelay matters for a tcp endpoint only: a small response must not wait for Nagle.
-    // A sealed unix socket is dialled only while it is still the one the instance bound (socket-dir.ts).
+    // A sealed unix socket is dialled only while it is still the one the instance bound (backends/socket-dir.ts).
     const opts: http.AgentOptions = { keepAlive: true, maxSockets: Math.max(concurrency, 1) * 2, scheduling: 'lifo', noDelay: true };
     const ep = handle.endpoint;
     this.agent = ep.kind === 'unix' && ep.pin ? new PinnedSocketAgent(ep.socketPath, ep.pin, opts) : new http.Agent(opts);

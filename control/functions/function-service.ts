@@ -1,6 +1,6 @@
 // Create, update, patch and delete functions over the store, builder and scheduler. Routes stay thin:
 // they parse the request and hand a validated config here. The data plane is reached only through the
-// store: a write resolves once this replica's views have taken in its change notice (store.ts
+// store: a write resolves once this replica's views have taken in its change notice (core/store/store.ts
 // watchFunctions), so the function URL flips before the answer and no call here names the route cache;
 // the served-versions reconciler (control/releases/) prewarms and retires on the same notices.
 

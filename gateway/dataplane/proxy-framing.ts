@@ -34,7 +34,7 @@ const framing = (detail: string) => new StratusError('INVALID_REQUEST', `${detai
 /**
  * Why a request's framing is refused, or null. Node's parser refuses most ambiguous framings before any
  * handler runs (Content-Length with Transfer-Encoding, a last coding other than chunked, chunked twice,
- * duplicate Content-Length: client-error.ts answers those); this is the same rule for what it lets
+ * duplicate Content-Length: gateway/http/client-error.ts answers those); this is the same rule for what it lets
  * through — a coding stacked before chunked ("gzip, chunked"), an empty Transfer-Encoding, any
  * Transfer-Encoding in HTTP/1.0 (§6.1: its framing is faulty) — and for a parser run leniently.
  */

@@ -4,7 +4,7 @@
 // how the request body is framed on its way, and how a failure is answered (problem+json, with the
 // URL's CORS headers so a page can read why).
 //
-// On the warm path (cost per request: see streamed-call.ts) the headers go as one flat raw array and a
+// On the warm path (cost per request: see scheduler/upstream/streamed-call.ts) the headers go as one flat raw array and a
 // bodiless request is ended at once instead of piped.
 
 import type http from 'node:http';

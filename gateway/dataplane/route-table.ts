@@ -3,7 +3,7 @@
 // reports a change (from this or another replica), so any replica, or a native proxy, could rebuild it
 // from the same records. A refresh flips the routes (`latest` for /fn/NAME, each alias for /fn/NAME@ALIAS,
 // a canary split by weight) before the write that caused it resolves on this replica (read-your-writes:
-// store.ts watchFunctions). Beside the versions it keeps the function URL's HttpPolicy (auth, methods,
+// core/store/store.ts watchFunctions). Beside the versions it keeps the function URL's HttpPolicy (auth, methods,
 // CORS: http-policy.ts), compiled at the same load. What runs where — prewarming the versions now served,
 // retiring those no alias serves — is the control plane's served-versions reconciler
 // (control/releases/served-versions.ts).
