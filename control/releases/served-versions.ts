@@ -16,6 +16,7 @@
 // per replica: they must then run on every replica, leader or not.
 
 import { aliasedVersions } from '../../core/aliases.js';
+import { KeyedTurns } from '../../core/keyed-turns.js';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
@@ -38,7 +39,7 @@ export class ServedVersions extends Closeable {
   /** Per function, the pending retirement of versions no alias serves any more. */
   readonly #retireTimers = new Map<string, NodeJS.Timeout>();
   /** The work on one function runs one step after another, so an older read never acts after a newer one. */
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #turns = new KeyedTurns();
   readonly #background = new Set<Promise<void>>();
   #unwatch: (() => void) | undefined;
 
@@ -77,13 +78,9 @@ export class ServedVersions extends Closeable {
   }
 
   #step(name: string, work: () => Promise<void>): Promise<void> {
-    const next = (this.#chains.get(name) ?? Promise.resolve()).catch(() => {}).then(() => (this.closed ? undefined : work()));
-    this.#chains.set(name, next);
-    void next.finally(() => {
-      if (this.#chains.get(name) === next) this.#chains.delete(name);
-    }).catch(() => {});
-    return next;
+    return this.#turns.take(name, () => (this.closed ? Promise.resolve() : work()));
   }
+
 
   async #look(name: string): Promise<void> {
     const fn = await this.deps.store.getFunction(name);
@@ -137,7 +134,7 @@ export class ServedVersions extends Closeable {
     this.#unwatch?.();
     for (const t of this.#retireTimers.values()) clearTimeout(t);
     this.#retireTimers.clear();
-    await Promise.allSettled([...this.#chains.values()]);
+    await this.#turns.settled();
     await Promise.allSettled([...this.#background]);
   }
 }

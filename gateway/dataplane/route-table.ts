@@ -10,6 +10,7 @@
 
 import { LATEST, aliasVersions, aliasedVersions, pickWeighted, type WeightedVersion } from '../../core/aliases.js';
 import { StratusError } from '../../core/errors.js';
+import { KeyedTurns } from '../../core/keyed-turns.js';
 import { Closeable, type Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
@@ -49,7 +50,7 @@ export class RouteTable extends Closeable {
   /** Last current version seen per function, to tell a real flip from an unrelated update. */
   readonly #seen = new Map<string, number | null>();
   /** Refreshes of one function run one after another so an older read never overwrites a newer one. */
-  readonly #chains = new Map<string, Promise<void>>();
+  readonly #turns = new KeyedTurns();
   /**
    * Why a name is not routable, so that a stream of calls to a wrong or not-yet-built URL does not cost
    * store reads per request. Forgotten when the store reports a change to the function (a create, a
@@ -154,13 +155,7 @@ export class RouteTable extends Closeable {
   /** Re-read a function from the store and update its route. */
   refresh(name: string): Promise<void> {
     this.#misses.delete(name);
-    const previous = this.#chains.get(name) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.#load(name));
-    this.#chains.set(name, next);
-    void next.finally(() => {
-      if (this.#chains.get(name) === next) this.#chains.delete(name);
-    }).catch(() => {});
-    return next;
+    return this.#turns.take(name, () => this.#load(name));
   }
 
   async #load(name: string): Promise<void> {
@@ -228,7 +223,7 @@ export class RouteTable extends Closeable {
 
   protected async doClose(): Promise<void> {
     this.#unwatch();
-    await Promise.allSettled([...this.#chains.values()]);
+    await this.#turns.settled();
     this.#routes.clear();
   }
 }
