@@ -7,7 +7,7 @@ import { ERROR_DOCS_PATH } from '../../../core/errors.js';
 import { gitHookQuerySchema } from '../routes/git-hooks.js';
 import { minioEventSchema } from '../routes/hooks.js';
 import { deliveryQuerySchema } from '../routes/notifications.js';
-import { invokeKeyBodySchema, triggerQuerySchema } from '../routes/triggers.js';
+import { cronPreviewQuerySchema, invokeKeyBodySchema, triggerQuerySchema } from '../routes/triggers.js';
 import { usageQuerySchema } from '../routes/usage.js';
 import { keyRequestSchema } from '../../../services/storage/scope.js';
 import type { OperationGroup } from './operation.js';
@@ -49,6 +49,14 @@ export const platformOperations: OperationGroup = [
     query: triggerQuerySchema,
     answers: { 200: { description: '{ triggers: [...] }', type: json } },
     errors: [],
+  },
+  {
+    method: 'get', path: '/v1/triggers/cron-preview', tag: 'Triggers', access: 'admin',
+    summary: 'Preview a cron schedule\'s next fire times',
+    description: 'Validated as a cron trigger is and computed by the parser the scheduler runs; nothing is saved.',
+    query: cronPreviewQuerySchema,
+    answers: { 200: { description: '{ schedule, timezone, next: [ISO times] }', type: json } },
+    errors: ['INVALID_TRIGGER'],
   },
   {
     method: 'post', path: '/v1/functions/:name/keys', tag: 'Invoke keys', access: 'admin',

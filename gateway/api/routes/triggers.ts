@@ -1,6 +1,7 @@
 // Triggers and invoke keys over the API (admin key, like the rest of /v1):
 //   POST/GET /v1/functions/:name/triggers, GET/DELETE /v1/functions/:name/triggers/:id, GET /v1/triggers
 //   POST/GET /v1/functions/:name/keys, DELETE /v1/functions/:name/keys/:id
+//   GET /v1/triggers/cron-preview (a schedule's next fire times, before a trigger is saved)
 // Parsing only; what a trigger means lives in control/triggers/.
 
 import express, { type Router } from 'express';
@@ -9,13 +10,21 @@ import { StratusError } from '../../../core/errors.js';
 import { TRIGGER_TYPES, type TriggerRecord } from '../../../core/triggers.js';
 import type { InvokeKeyRecord } from '../../../core/store/triggers.js';
 import { type TriggerService } from '../../../control/triggers/trigger-service.js';
-import { oneOfParam, parseQuery } from './query.js';
+import { DEFAULT_PREVIEW_FIRES, MAX_PREVIEW_FIRES, previewCron } from '../../../control/triggers/cron-preview.js';
+import { limitParam, oneOfParam, parseQuery } from './query.js';
 import { INVOKE_KEY_HEADER } from '../../../core/invocation-contract.js';
 
 const json = express.json({ limit: '256kb' });
 
 /** The query of GET /v1/triggers (also its description in the OpenAPI document). */
 export const triggerQuerySchema = z.object({ type: oneOfParam(TRIGGER_TYPES, 'only triggers of this type').optional() });
+
+/** The query of GET /v1/triggers/cron-preview. */
+export const cronPreviewQuerySchema = z.object({
+  schedule: z.string({ error: 'is required: a 5- or 6-field cron expression, e.g. "*/5 * * * *"' }).meta({ description: 'a cron expression as a cron trigger takes it (5 fields, or 6 with seconds first)' }),
+  timezone: z.string().optional().meta({ description: 'an IANA time zone; UTC when left out' }),
+  count: limitParam(MAX_PREVIEW_FIRES, `how many fire times (default ${DEFAULT_PREVIEW_FIRES})`).optional(),
+});
 
 const KEY_NAME_RULE = 'name: an optional note of 1-100 characters telling the key apart';
 /** The body of POST /v1/functions/:name/keys: nothing, or a note telling the key apart. */
@@ -52,6 +61,11 @@ export function triggersRouter(triggers: TriggerService): Router {
     const { type } = parseQuery(triggerQuerySchema, req.query as Record<string, unknown>);
     const all = await triggers.listAll();
     res.json({ triggers: all.filter((t) => type === undefined || t.type === type).map(withLinks) });
+  });
+
+  router.get('/triggers/cron-preview', (req, res) => {
+    const q = parseQuery(cronPreviewQuerySchema, req.query as Record<string, unknown>);
+    res.json(previewCron(q, q.count ?? DEFAULT_PREVIEW_FIRES, 'query'));
   });
 
   router.post('/functions/:name/keys', json, async (req, res) => {
