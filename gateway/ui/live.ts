@@ -6,6 +6,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../core/errors.js';
 import { openEventStream, sseEvent } from '../api/routes/builds.js';
+import { trafficFragments, triggersFragments } from './console/index.js';
 import type { DashboardDeps } from './deps.js';
 import { buildFragments, invocationFragments } from './pages/details.js';
 import { functionFragments } from './pages/function.js';
@@ -25,7 +26,9 @@ function viewOf(d: DashboardDeps, req: Request): View {
     case 'host': return { render: () => hostFragments(d), ...(activity ? { series: () => activity.series(null) } : {}) };
     case 'invocation': return { render: () => invocationFragments(d, q('name'), q('id')) };
     case 'build': return { render: async () => (await buildFragments(d, q('id'))).fragments };
-    default: throw new StratusError('INVALID_REQUEST', 'view: one of functions, function, host, invocation, build', { field: 'view' });
+    case 'triggers': return { render: () => triggersFragments(d, q('name')) };
+    case 'traffic': return { render: () => trafficFragments(d, q('name')) };
+    default: throw new StratusError('INVALID_REQUEST', 'view: one of functions, function, host, invocation, build, triggers, traffic', { field: 'view' });
   }
 }
 

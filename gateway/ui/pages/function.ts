@@ -144,7 +144,7 @@ ${chartsSection()}
 <section class="panel"><h2>Versions</h2>${live('versions', 'div', f.versions!)}</section>
 </div>
 <div class="cols">
-<section class="panel"><h2>Triggers</h2>${live('triggers', 'div', f.triggers!)}</section>
+<section class="panel"><h2>Triggers</h2>${live('triggers', 'div', f.triggers!)}<p><a href="/ui/functions/${fn}/triggers" id="manage-triggers">Triggers and invoke keys</a> · <a href="/ui/functions/${fn}/traffic" id="manage-traffic">Traffic: canary, promote, roll back</a></p></section>
 <section class="panel"><h2>Usage</h2>${live('usage', 'div', f.usage!)}</section>
 </div>`;
 }

@@ -1,0 +1,43 @@
+// How a console action answers: a browser's form gets the page again (with the outcome as the next page's
+// flash after a redirect, or, for a refused form, the page itself with the message and what was typed); the
+// page's own script (it asks for JSON) gets JSON or problem+json. The same rules as gateway/ui/actions.ts.
+
+import type { Request, Response } from 'express';
+import { asStratusError } from '../../http/problem.js';
+import type { DashboardDeps } from '../deps.js';
+import { wantsHtml } from '../guard.js';
+import type { Html } from '../html.js';
+import { page, type PageOptions } from '../layout.js';
+import type { Session } from '../sessions.js';
+
+export const sessionOf = (res: Response) => res.locals.uiSession as Session;
+export const fnName = (req: Request) => String(req.params.name);
+
+export function sendPage(res: Response, status: number, title: string, body: Html, extra: Partial<PageOptions> = {}): void {
+  res.status(status).type('html').send(page({ title, session: sessionOf(res), body, nav: 'functions', ...extra }));
+}
+
+/** The refusal as the API would answer it (status, message), for a page to show. */
+export function refusal(d: DashboardDeps, res: Response, err: unknown): { status: number; message: string } {
+  const e = asStratusError(err, String(res.getHeader('x-stratus-request-id') ?? ''), d.logger);
+  return { status: e.status, message: e.message };
+}
+
+/**
+ * Runs an action whose outcome is a sentence: a form is redirected to `to` with it as a flash (or with the
+ * refusal as one), a script gets { ok, message } or problem+json.
+ */
+export function flashAction(d: DashboardDeps, to: (req: Request) => string, run: (req: Request, res: Response) => Promise<string>) {
+  return async (req: Request, res: Response) => {
+    const session = sessionOf(res);
+    try {
+      const text = await run(req, res);
+      if (!wantsHtml(req)) return void res.json({ ok: true, message: text });
+      session.flash = { kind: 'ok', text };
+    } catch (err) {
+      if (!wantsHtml(req)) throw err;
+      session.flash = { kind: 'error', text: refusal(d, res, err).message };
+    }
+    res.redirect(303, to(req));
+  };
+}
