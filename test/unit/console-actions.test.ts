@@ -153,6 +153,46 @@ describe('console actions: triggers, keys, traffic', () => {
     }
   });
 
+  it('lets a slow rollout run on and the page\'s live stream follow it from warming to done', async () => {
+    // Instances of the target versions take their time: the action answers before the move is done.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const acquire = h.scheduler.acquire.bind(h.scheduler);
+    h.scheduler.acquire = async (target, opts) => {
+      await gate;
+      return acquire(target, opts);
+    };
+    try {
+      const started = Date.now();
+      const res = await form('/ui/functions/hello/traffic/canary', { alias: 'latest', stable: '2', canary: '1', weight: '30' });
+      expect(res.status).toBe(303);
+      expect(Date.now() - started).toBeLessThan(5000);
+      const page = await (await get('/ui/functions/hello/traffic')).text();
+      expect(page).toContain('is moving to v2 70 %, v1 30 %: waiting for a ready instance, this page follows it');
+      expect(page).toMatch(/data-state="warming" data-alias="latest"/);
+
+      const live = new AbortController();
+      const stream = await fetch(`${base}/ui/live?view=traffic&name=hello`, { headers: { cookie, accept: 'text/event-stream' }, signal: live.signal });
+      const reader = stream.body!.getReader();
+      let seen = '';
+      const read = async (until: string) => {
+        while (!seen.includes(until)) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`stream ended before ${until}`);
+          seen += new TextDecoder().decode(value);
+        }
+      };
+      await read('data-state=\\"warming\\"');
+      open();
+      await read('data-state=\\"done\\"');
+      live.abort();
+      expect((await request(h.app).get('/v1/functions/hello/aliases').set(auth)).body.aliases.latest).toEqual([{ version: 2, weight: 70 }, { version: 1, weight: 30 }]);
+    } finally {
+      open();
+      h.scheduler.acquire = acquire;
+    }
+  });
+
   it('refuses every new action from another origin or without the CSRF token', async () => {
     const actions = ['triggers/cron-preview', 'triggers/cron', 'triggers/storage', 'triggers/http', 'triggers/http/delete', 'keys', 'keys/x/revoke', 'traffic/canary', 'traffic/promote', 'traffic/rollback', 'traffic/move'];
     const before = JSON.stringify((await request(h.app).get('/v1/functions/hello/triggers').set(auth)).body);
