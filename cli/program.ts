@@ -114,6 +114,7 @@ export function buildProgram(ctx: Context, version: string): Command {
     .action(async (name: string, opts) => (await functions()).remove(ctx, name, opts));
 
   program.command('triggers').description("list a function's triggers (declare them in stratus.yaml)").argument('<name>').addOption(json()).action(async (name: string, opts) => (await keysOf()).triggers(ctx, name, opts));
+  program.command('cron-preview').description("a cron schedule's next fire times, as Stratus will fire them (nothing is saved)").argument('<schedule>', 'e.g. "*/5 * * * *", or 6 fields with seconds first').option('--timezone <zone>', 'an IANA time zone (default UTC)').option('--count <n>', 'how many fire times (1-20, default 5)').addOption(json()).action(async (schedule: string, opts) => (await keysOf()).cronPreview(ctx, schedule, opts));
 
   const keys = program.command('keys').description('invoke keys for a function URL with auth: key');
   keys.command('create').description('issue a key (shown once)').argument('<name>').option('--note <text>', 'tells the key apart in listings').addOption(json()).action(async (name: string, opts) => (await keysOf()).createKey(ctx, name, opts));

@@ -1,5 +1,5 @@
 // A function's triggers (read: they are declared in stratus.yaml and replaced by `stratus deploy`) and
-// its invoke keys (for an http trigger with auth: key): create, list, revoke.
+// its invoke keys (for an http trigger with auth: key): create, list, revoke; a schedule's next fires before it is declared.
 
 import type { Context } from '../context.js';
 import { safeLine } from '../terminal-text.js';
@@ -30,6 +30,14 @@ export async function triggers(ctx: Context, name: string, opts: { json?: boolea
   if (opts.json) return ctx.ui.json(res);
   if (res.triggers.length === 0) return ctx.ui.line(`${name} has no triggers: list them under triggers: in stratus.yaml and deploy`);
   ctx.ui.table(['ID', 'TYPE', 'WHAT', 'CREATED'], res.triggers.map((t) => [t.id, t.type, detail(t), ago(t.createdAt)]));
+}
+
+/** The next fire times of a schedule before it goes into stratus.yaml (GET /v1/triggers/cron-preview; nothing is saved). */
+export async function cronPreview(ctx: Context, schedule: string, opts: { timezone?: string; count?: string; json?: boolean }): Promise<void> {
+  const res = await (await ctx.client()).call<{ schedule: string; timezone: string; next: string[] }>('GET', '/v1/triggers/cron-preview', { query: { schedule, timezone: opts.timezone, count: opts.count } });
+  if (opts.json) return ctx.ui.json(res);
+  ctx.ui.line(ctx.ui.dim(safeLine(`${res.schedule} in ${res.timezone} fires next at:`)));
+  for (const t of res.next) ctx.ui.line(safeLine(t));
 }
 
 interface KeyView {

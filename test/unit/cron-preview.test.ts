@@ -2,12 +2,20 @@
 // fire times of a schedule as the scheduler will run it (seconds, time zones, leap days), refused for what a
 // trigger is refused for, bounded in how many times it lists, and leaving no node-cron task behind.
 
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import cron from 'node-cron';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_PREVIEW_FIRES, previewCron } from '../../control/triggers/cron-preview.js';
 import { StratusError } from '../../core/errors.js';
-import { auth, startHarness, type Harness } from '../support/gateway-harness.js';
+import { API_KEY, auth, startHarness, type Harness } from '../support/gateway-harness.js';
 
 const parisTime = (iso: string) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Paris', weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
 
@@ -88,6 +96,30 @@ describe('GET /v1/triggers/cron-preview', () => {
     expectProblem(await get(`schedule=${encodeURIComponent('* * * * *')}&count=0`), 'INVALID_REQUEST', 'query.count');
     expectProblem(await get(`schedule=${encodeURIComponent('* * * * *')}&every=5`), 'INVALID_REQUEST', 'query.every');
   });
+
+  it('is what `stratus cron-preview` prints', async () => {
+    const server = http.createServer(h.app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-cli-home-'));
+    try {
+      const repo = path.resolve(import.meta.dirname, '../..');
+      const run = (args: string[]) => promisify(execFile)(process.execPath, ['--import', pathToFileURL(path.join(repo, 'node_modules/tsx/dist/loader.mjs')).href, path.join(repo, 'cli/main.ts'), ...args], {
+        env: { PATH: process.env.PATH ?? '', NO_COLOR: '1', HOME: home, STRATUS_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, STRATUS_API_KEY: API_KEY },
+      });
+      const { stdout } = await run(['cron-preview', '30 9 * * 1', '--timezone', 'Europe/Paris', '--count', '3']);
+      const times = stdout.trim().split('\n').slice(1);
+      expect(stdout).toContain('30 9 * * 1 in Europe/Paris fires next at:');
+      expect(times).toHaveLength(3);
+      for (const t of times) expect(parisTime(t)).toBe('Mon 09:30');
+      const bad = await run(['cron-preview', '* * *']).then(() => null, (err: { stderr: string; code: number }) => err);
+      expect(bad?.code).toBe(1);
+      expect(bad?.stderr).toContain('query.schedule: must have 5 fields');
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('needs the admin key like the rest of /v1', async () => {
     expect((await request(h.app).get('/v1/triggers/cron-preview?schedule=*%20*%20*%20*%20*')).status).toBe(401);
