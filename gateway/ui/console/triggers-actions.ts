@@ -19,7 +19,8 @@ import { seg } from '../html.js';
 import { formValues, one } from './form-values.js';
 import { fnName, flashAction, refusal, sendPage, sessionOf } from './respond.js';
 import { cronBody, httpBody, storageBody } from './trigger-forms.js';
-import { keyIssuedBody, triggersBody, type FormState } from './triggers-page.js';
+import { keyIssuedBody } from './key-issued.js';
+import { triggersBody, type FormState } from './triggers-page.js';
 
 const triggersPage = (req: Request) => `/ui/functions/${seg(fnName(req))}/triggers`;
 
