@@ -6,7 +6,7 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../core/errors.js';
 import { openEventStream, sseEvent } from '../api/routes/builds.js';
-import { trafficFragments, triggersFragments } from './console/index.js';
+import { trafficFragments, triggersFragments } from './console/triggers-traffic.js';
 import type { DashboardDeps } from './deps.js';
 import { buildFragments, invocationFragments } from './pages/details.js';
 import { functionFragments } from './pages/function.js';

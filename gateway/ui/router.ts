@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from '../../core/paths.js';
 import { dashboardOrigin } from '../dataplane/origins.js';
 import { asStratusError, sendProblem } from '../http/problem.js';
 import { actionsRouter } from './actions.js';
-import { consoleRouter } from './console/index.js';
+import { triggersTrafficRouter } from './console/triggers-traffic.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
 import { html } from './html.js';
@@ -130,7 +130,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   // The build's log stream and report as /v1 serves them, the same code, behind the cookie: read-only.
   router.use('/api', (req, _res, next) => next(req.method === 'GET' ? undefined : new StratusError('NOT_FOUND', 'the dashboard reads builds here, nothing else')), d.builds);
   router.use(actionsRouter(d));
-  router.use(consoleRouter(d)); // triggers, keys and traffic (gateway/ui/console/)
+  router.use(triggersTrafficRouter(d)); // triggers, keys and traffic (gateway/ui/console/)
 
   router.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no dashboard page at ${req.originalUrl.split('?')[0]}`)));
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -9,7 +9,7 @@ import { html, seg, type Html } from '../html.js';
 /** The page that shows a new invoke key: its only appearance (the answer to the POST, never stored, no-store). */
 export function keyIssuedBody(d: DashboardDeps, name: string, k: InvokeKeyRecord & { key: string }, header: string): Html {
   const url = d.origins.functionUrl(name, undefined);
-  return html`<link rel="stylesheet" href="/ui/assets/console.css">
+  return html`<link rel="stylesheet" href="/ui/assets/console-triggers.css">
 <section class="panel key-issued">
 <h1>Invoke key for ${name}</h1>
 <p><strong>Copy it now: this is the only time it is shown.</strong> Stratus keeps only its hash.</p>

@@ -12,8 +12,8 @@ import { StratusError } from '../../../core/errors.js';
 import type { MoveResult } from '../../../control/releases/release-service.js';
 import type { DashboardDeps } from '../deps.js';
 import { seg } from '../html.js';
-import { formValues, one } from './form-values.js';
-import { fnName, flashAction, sendPage, sessionOf } from './respond.js';
+import { formValues, one } from './posted-fields.js';
+import { fnName, flashAction, sendPage, sessionOf } from './page-answers.js';
 import { describeVersions, trafficBody } from './traffic-page.js';
 
 /** How long an action waits for its move before the page takes over following it. */

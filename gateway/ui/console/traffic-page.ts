@@ -65,7 +65,7 @@ export async function trafficBody(d: DashboardDeps, name: string, s: Session): P
   const aliasOptions = aliasNames.map((a) => html`<option value="${a}">${a}</option>`);
   return html`<h1>${name} · traffic</h1>
 <p class="crumbs"><a href="/ui/functions/${fn}">← ${name}</a> · <a href="/ui/functions/${fn}/triggers">Triggers and keys</a></p>
-<link rel="stylesheet" href="/ui/assets/console.css">
+<link rel="stylesheet" href="/ui/assets/console-triggers.css">
 <section class="panel" aria-label="Rollout"><h2>Last rollout</h2>${live('traffic-rollout', 'div', rolloutPanel(d, t.fn.rollout ?? null))}</section>
 <section class="panel" aria-label="Aliases"><h2>Aliases</h2>${live('traffic-aliases', 'div', aliasesTable(d, name, t.aliases))}</section>
 <div class="cols">
@@ -101,5 +101,5 @@ ${ready.length < 2 ? html`<p class="empty">A canary needs two ready versions; de
 </form>
 </section>
 </div>
-<script src="/ui/assets/console.js" defer></script>`;
+<script src="/ui/assets/console-triggers.js" defer></script>`;
 }

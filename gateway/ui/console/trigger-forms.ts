@@ -3,7 +3,7 @@
 // messages); a form only decides what an empty field means — left out, so the API's default applies.
 
 import { StratusError } from '../../../core/errors.js';
-import { items, many, one, type FormValues } from './form-values.js';
+import { items, many, one, type FormValues } from './posted-fields.js';
 
 export function cronBody(v: FormValues): Record<string, unknown> {
   const raw = one(v, 'payload');

@@ -12,7 +12,7 @@ import { ago, badge, html, seg, type Html } from '../html.js';
 import { csrfField, live } from '../layout.js';
 import type { Session } from '../sessions.js';
 import type { Fragments } from '../pages/functions.js';
-import { many, one, type FormValues } from './form-values.js';
+import { many, one, type FormValues } from './posted-fields.js';
 
 type Described = TriggerRecord & { fires: FireView[]; next?: string[] };
 
@@ -156,7 +156,7 @@ export async function triggersBody(d: DashboardDeps, name: string, s: Session, s
   const http = triggers.find((t): t is Described & HttpTrigger => t.type === 'http');
   return html`<h1>${name} · triggers and keys</h1>
 <p class="crumbs"><a href="/ui/functions/${fn}">← ${name}</a> · <a href="/ui/functions/${fn}/traffic">Traffic</a></p>
-<link rel="stylesheet" href="/ui/assets/console.css">
+<link rel="stylesheet" href="/ui/assets/console-triggers.css">
 <section class="panel"><h2>Triggers</h2>${triggersTable(d, name, triggers, s)}</section>
 <div class="cols">
 <section class="panel" aria-label="Add a cron trigger"><h2>Add a cron trigger</h2>${cronForm(name, s, state)}</section>
@@ -175,5 +175,5 @@ export async function triggersBody(d: DashboardDeps, name: string, s: Session, s
   <p class="note">The key is shown once, on the page that issues it; only its first characters are kept in view.</p>
 </section>
 </div>
-<script src="/ui/assets/console.js" defer></script>`;
+<script src="/ui/assets/console-triggers.js" defer></script>`;
 }

@@ -15,11 +15,11 @@ export { triggersFragments } from './triggers-page.js';
 const ASSETS = path.join(PROJECT_ROOT, 'gateway', 'ui', 'assets');
 /** The only files this router serves (no path from the request reaches the file system). */
 const CONSOLE_ASSETS: Record<string, string> = {
-  'console.js': path.join(ASSETS, 'console.js'),
-  'console.css': path.join(ASSETS, 'console.css'),
+  'console-triggers.js': path.join(ASSETS, 'console-triggers.js'),
+  'console-triggers.css': path.join(ASSETS, 'console-triggers.css'),
 };
 
-export function consoleRouter(d: DashboardDeps): Router {
+export function triggersTrafficRouter(d: DashboardDeps): Router {
   const router = express.Router();
   router.get('/assets/:file', (req, res, next) => {
     const file = CONSOLE_ASSETS[String(req.params.file)];
