@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import type { StorageEvent } from '../../core/ports/storage-events.js';
@@ -131,10 +132,16 @@ describe('storage console', () => {
     expect(rest).toMatchObject({ objects: [expect.objectContaining({ key: 'page/2 file' })], next: undefined });
 
     const before = events.length;
+    const held = storage.browser.usedIn(bucket);
     const big = await upload('too-big.bin', Buffer.alloc(MAX_OBJECT + 1));
     expect(big.status).toBe(413);
     expect(((await big.json()) as { code: string; detail: string })).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', detail: expect.stringContaining(`${MAX_OBJECT} bytes`) });
     await expect(storage.browser.head(bucket, 'too-big.bin')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // A body without a declared length is cut at the first byte past the bound, before anything is visible.
+    const chunks = Readable.from([Buffer.alloc(MAX_OBJECT / 2), Buffer.alloc(MAX_OBJECT / 2), Buffer.alloc(1)]);
+    await expect(storage.browser.put(bucket, 'too-big.bin', chunks, 'application/octet-stream', undefined)).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    await expect(storage.browser.head(bucket, 'too-big.bin')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(storage.browser.usedIn(bucket)).toBe(held); // the refused writes' reservations were given back
     expect(events.length).toBe(before);
   });
 
