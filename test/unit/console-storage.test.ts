@@ -15,7 +15,10 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import type { StorageEvent } from '../../core/ports/storage-events.js';
+import type { AsyncView } from '../../control/invocations/async-queue.js';
 import { contentDisposition } from '../../gateway/ui/console/download.js';
+import { deadLettersBody } from '../../gateway/ui/pages/dead-letters.js';
+import type { Session } from '../../gateway/ui/sessions.js';
 import { startStorage, type RunningStorage } from '../../services/storage/server.js';
 import { API_KEY, startHarness, type Harness } from '../support/gateway-harness.js';
 
@@ -208,6 +211,21 @@ describe('storage console', () => {
       expect(res.status, p).toBe(303);
       expect(res.headers.get('location'), p).toMatch(/^\/ui\/login\?next=/);
     }
+  });
+});
+
+describe('dead letters page', () => {
+  it('shows each letter\'s last error as text, and links and forms by the encoded id', () => {
+    const letter: AsyncView = {
+      id: '0190"><img src=x onerror=alert(1)>', function: 'f', trigger: 'storage', status: 'dead', attempts: 3, maxAttempts: 3, result: null,
+      error: { code: 'FUNCTION_ERROR', message: '<script>alert("e")</script>' }, timings: { queuedAt: new Date().toISOString(), startedAt: null, finishedAt: null },
+    };
+    const out = deadLettersBody('f', [letter], { csrf: 'tok', createdAt: 0, lastSeenAt: 0, flash: null } satisfies Session, Date.now()).value;
+    expect(out).not.toMatch(/<script>alert|<img /);
+    expect(out).toContain('&lt;script&gt;alert(&quot;e&quot;)&lt;/script&gt;');
+    expect(out).toContain(`action="/ui/functions/f/dead-letters/${encodeURIComponent(letter.id)}/replay"`);
+    expect(out).toContain('id="replay-all"');
+    expect(deadLettersBody('f', [], { csrf: 'tok', createdAt: 0, lastSeenAt: 0, flash: null }, Date.now()).value).toContain('id="no-dead-letters"');
   });
 });
 
