@@ -27,7 +27,7 @@ export function deadLettersConsole(d: DashboardDeps): Router {
     await d.service.get(name(req));
     const replayed = await queue.replay(name(req));
     if (replayed.length === 0) throw new StratusError('NOT_FOUND', `${name(req)} has no dead letter to replay`);
-    return { text: `${replayed.length} dead letter${replayed.length === 1 ? '' : 's'} of ${name(req)} queued again: ${replayed.map((id) => id.slice(0, 8)).join(', ')}` };
+    return { text: `${replayed.length} dead letter${replayed.length === 1 ? '' : 's'} of ${name(req)} queued again with fresh attempts${replayed.length <= 5 ? `: ${replayed.join(', ')}` : ''}` };
   }));
 
   router.post('/functions/:name/dead-letters/:id/replay', consoleAction(d.logger, back, async (req) => {
@@ -35,7 +35,7 @@ export function deadLettersConsole(d: DashboardDeps): Router {
     await d.service.get(name(req));
     const replayed = await queue.replay(name(req), id);
     if (replayed.length === 0) throw new StratusError('NOT_FOUND', `${id.slice(0, 100)} is not a dead letter of ${name(req)} (replayed already, or never failed)`);
-    return { text: `${id.slice(0, 8)} is queued again with fresh attempts`, to: `/ui/functions/${encodeURIComponent(name(req))}/invocations/${encodeURIComponent(id)}` };
+    return { text: `${id} is queued again with fresh attempts`, to: `/ui/functions/${encodeURIComponent(name(req))}/invocations/${encodeURIComponent(id)}` };
   }));
 
   return router;

@@ -14,7 +14,7 @@ ${letters.length === 0 ? html`<p class="empty" id="no-dead-letters">No dead lett
 <form method="post" action="${fn}/dead-letters/replay" id="replay-all">${csrfField(session)}<button type="submit">Replay all ${letters.length}</button></form>
 <table class="grid" id="dead-letters"><thead><tr><th>Invocation</th><th>Trigger</th><th>Queued</th><th>Failed</th><th class="num">Attempts</th><th>Last error</th><th></th></tr></thead><tbody>
 ${letters.map((l) => html`<tr data-invocation="${l.id}">
-  <td><a href="${fn}/invocations/${seg(l.id)}"><code>${l.id.slice(0, 8)}</code></a></td><td>${l.trigger}</td>
+  <td><a href="${fn}/invocations/${seg(l.id)}"><code>${l.id}</code></a></td><td>${l.trigger}</td>
   <td>${ago(l.timings.queuedAt, now)}</td><td>${ago(l.timings.finishedAt, now)}</td><td class="num">${l.attempts} / ${l.maxAttempts}</td>
   <td class="error-text">${l.error ? html`<strong>${l.error.code}</strong> ${l.error.message}` : '–'}</td>
   <td><form method="post" action="${fn}/dead-letters/${seg(l.id)}/replay">${csrfField(session)}<button type="submit">Replay</button></form></td>
