@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -203,7 +204,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     const actions: Array<[string, Record<string, string>]> = [
       ['/ui/storage/buckets', { bucket: `forged-${suffix}` }],
       [`/ui/storage/b/${bucket}/delete`, { confirm: bucket }],
-      [`/ui/storage/b/${bucket}/objects/delete`, { key: 'tabby cat.jpg' }],
+      [`/ui/storage/b/${bucket}/objects/delete`, { key64: Buffer.from('tabby cat.jpg').toString('base64url') }],
       [`/ui/storage/b/${bucket}/upload?key=forged.html`, { body: '<script>alert(1)</script>' }],
       ['/ui/storage/keys', { buckets: '*', access: 'manage' }],
       [`/ui/storage/keys/${key.accessKeyId}/revoke`, {}],
@@ -237,6 +238,18 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     expect((await storageKeys()).map((k) => k.accessKeyId)).toContain(key.accessKeyId);
     expect((await storageKeys()).length).toBe(keysBefore);
   }, 120_000);
+
+  it('deletes, from the page, an object whose key holds line breaks, markup and "../"', async () => {
+    const key = '../odd\r\nkey <b>x\n.txt'; // one "/" only: listed under the "../" folder
+    await platform.storage!.browser.put(bucket, key, Readable.from([Buffer.from('odd')]), 'text/plain', 3);
+    await page.goto(`${platform.url}/ui/storage/b/${bucket}?${new URLSearchParams({ prefix: '../' })}`);
+    const row = page.locator('#objects tr', { hasText: 'odd' });
+    expect(await row.locator('code').textContent()).toBe('../odd\u240d\u240akey <b>x\u240a.txt'); // line breaks shown, not folded
+    expect(await page.$('#objects b')).toBeNull(); // the key's markup is text
+    await row.locator('button').click();
+    await expect.poll(() => page.textContent('.flash-ok')).toContain('is deleted from');
+    await expect(platform.storage!.browser.head(bucket, key)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
 
   it('saves a hostile HTML object as a download: it never runs with the dashboard\'s origin', async () => {
     const keysBefore = (await storageKeys()).length;

@@ -18,6 +18,7 @@ import type { StorageEvent } from '../../core/ports/storage-events.js';
 import type { AsyncView } from '../../control/invocations/async-queue.js';
 import { contentDisposition } from '../../gateway/ui/console/download.js';
 import { deadLettersBody } from '../../gateway/ui/pages/dead-letters.js';
+import { keyField } from '../../gateway/ui/pages/storage.js';
 import type { Session } from '../../gateway/ui/sessions.js';
 import { startStorage, type RunningStorage } from '../../services/storage/server.js';
 import { API_KEY, startHarness, type Harness } from '../support/gateway-harness.js';
@@ -149,11 +150,13 @@ describe('storage console', () => {
   });
 
   it('deletes an object by its key (ObjectRemoved:Delete), then refuses to delete it twice', async () => {
-    const del = await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key: HOSTILE_KEY });
+    const del = await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key64: keyField(HOSTILE_KEY) });
     expect(del.status).toBe(303);
     expect(events.at(-1)).toMatchObject({ name: 'ObjectRemoved:Delete', key: HOSTILE_KEY });
-    await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key: HOSTILE_KEY });
+    await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key64: keyField(HOSTILE_KEY) });
     expect((await flash())![1]).toContain('no object');
+    await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key64: 'not base64url!' });
+    expect((await flash())![1]).toContain('key64: not an object key as the page encodes it');
   });
 
   it('issues an S3 key with its scope, shows the secret once, lists it without, and revokes it', async () => {
@@ -182,7 +185,7 @@ describe('storage console', () => {
     const actions: Array<[string, Record<string, string>]> = [
       ['/ui/storage/buckets', { bucket: 'forged-bucket' }],
       ['/ui/storage/b/keep-me/delete', { confirm: 'keep-me' }],
-      [`/ui/storage/b/${bucket}/objects/delete`, { key: 'page/0 file' }],
+      [`/ui/storage/b/${bucket}/objects/delete`, { key64: keyField('page/0 file') }],
       ['/ui/storage/keys', { buckets: '*', access: 'manage' }],
       [`/ui/storage/keys/${key.accessKeyId}/revoke`, {}],
       ['/ui/functions/any/dead-letters/replay', {}],

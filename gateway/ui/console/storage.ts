@@ -16,7 +16,7 @@ import type { StorageBrowser } from '../../../services/storage/browser.js';
 import { parseKeyRequest } from '../../../services/storage/scope.js';
 import type { DashboardDeps } from '../deps.js';
 import { page } from '../layout.js';
-import { bucketBody, bucketPath, keyIssuedBody, storageBody, storageOffBody } from '../pages/storage.js';
+import { bucketBody, bucketPath, keyField, keyIssuedBody, storageBody, storageOffBody } from '../pages/storage.js';
 import type { Session } from '../sessions.js';
 import { consoleAction, field, fields, queryParam } from './action.js';
 import { contentDisposition } from './download.js';
@@ -91,7 +91,7 @@ export function storageConsole(d: DashboardDeps): Router {
 
   router.post('/storage/b/:bucket/objects/delete', act(inBucket, async (req) => {
     const bucket = bucketOf(req);
-    const key = requiredKey(field(req, 'key'));
+    const key = requiredKey(fromKeyField(field(req, 'key64')));
     if (!(await need().delete(bucket, key))) throw new StratusError('NOT_FOUND', `no object ${JSON.stringify(key.slice(0, 200))} in ${bucket}`);
     return { text: `${key} is deleted from ${bucket}` };
   }));
@@ -125,6 +125,14 @@ export function storageConsole(d: DashboardDeps): Router {
 
 function requiredKey(key: string | undefined): string {
   if (!key) throw new StratusError('INVALID_REQUEST', 'key: name the object (its key may hold any characters)', { field: 'key' });
+  return key;
+}
+
+/** The key a form carried as keyField made it; a value that is not exactly such an encoding is refused. */
+function fromKeyField(value: string | undefined): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  const key = Buffer.from(value, 'base64url').toString('utf8');
+  if (keyField(key) !== value) throw new StratusError('INVALID_REQUEST', 'key64: not an object key as the page encodes it (base64url of its UTF-8); reload the page', { field: 'key64' });
   return key;
 }
 

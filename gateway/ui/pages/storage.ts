@@ -19,6 +19,16 @@ export interface KeyRow {
 /** `key=…` for a link: URLSearchParams encodes every byte that is not safe (and never throws, unlike encodeURIComponent on a lone surrogate). */
 export const keyQuery = (params: Record<string, string>): string => new URLSearchParams(params).toString();
 
+/**
+ * A key as a form field: base64url of its UTF-8. A browser rewrites every line break in a submitted value to
+ * CRLF, so a key holding "\n" or "\r" would come back as another key; this way every byte comes back as it was.
+ */
+export const keyField = (key: string): string => Buffer.from(key, 'utf8').toString('base64url');
+
+/** A key as shown: control characters as their visible pictures (␍ ␊ ␀ …), which HTML would otherwise fold or drop. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const showKey = (key: string): string => key.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\x7f' ? '\u2421' : String.fromCharCode(0x2400 + c.charCodeAt(0))));
+
 export const bucketPath = (bucket: string) => `/ui/storage/b/${seg(bucket)}`;
 
 export function storageOffBody(): Html {
@@ -98,10 +108,10 @@ export function bucketBody(v: BucketView): Html {
   ${prefix ? html`<a href="${here}?${keyQuery({ prefix: upOne })}">up</a>` : ''}
 </form>
 ${listed.objects.length === 0 && listed.prefixes.length === 0 ? html`<p class="empty">No object${prefix ? ' under this prefix' : ''}.</p>` : html`<table class="grid" id="objects"><thead><tr><th>Key</th><th class="num">Size</th><th>Type</th><th>Modified</th><th></th></tr></thead><tbody>
-${listed.prefixes.map((p) => html`<tr class="folder"><td colspan="5"><a href="${here}?${keyQuery({ prefix: p })}">${p}</a></td></tr>`)}
-${listed.objects.map((m) => html`<tr data-key="${m.key}"><td><code>${m.key}</code></td><td class="num">${bytes(m.size)}</td><td>${m.contentType}</td><td>${ago(m.lastModified, now)}</td>
+${listed.prefixes.map((p) => html`<tr class="folder"><td colspan="5"><a href="${here}?${keyQuery({ prefix: p })}">${showKey(p)}</a></td></tr>`)}
+${listed.objects.map((m) => html`<tr data-key="${m.key}"><td><code>${showKey(m.key)}</code></td><td class="num">${bytes(m.size)}</td><td>${m.contentType}</td><td>${ago(m.lastModified, now)}</td>
 <td class="row-actions"><a class="download" href="${here}/object?${keyQuery({ key: m.key })}" download>Download</a>
-<form method="post" action="${here}/objects/delete" class="danger inline">${csrfField(session)}<input type="hidden" name="key" value="${m.key}"><button type="submit">Delete</button></form></td></tr>`)}
+<form method="post" action="${here}/objects/delete" class="danger inline">${csrfField(session)}<input type="hidden" name="key64" value="${keyField(m.key)}"><button type="submit">Delete</button></form></td></tr>`)}
 </tbody></table>`}
 ${listed.next ? html`<p><a id="next-page" href="${here}?${keyQuery({ prefix, after: listed.next })}">Next page</a></p>` : ''}
 </section>
