@@ -149,6 +149,20 @@ describe('storage console', () => {
     expect(events.length).toBe(before);
   });
 
+  it('pages the bucket\'s listing 100 at a time through a Next link that keeps the prefix', async () => {
+    for (let i = 0; i < 101; i++) await storage.browser.put(bucket, `many/${String(i).padStart(3, '0')}`, Readable.from([Buffer.from('x')]), 'text/plain', 1);
+    const first = await (await get(`/ui/storage/b/${bucket}?prefix=many%2F`)).text();
+    expect(first.match(/<tr data-key="many\//g)?.length).toBe(100);
+    const next = /<a id="next-page" href="([^"]+)"/.exec(first)![1]!.replace(/&amp;/g, '&');
+    expect(new URL(next, srv.base).searchParams.get('prefix')).toBe('many/');
+    const second = await (await get(next)).text();
+    expect([...second.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1])).toEqual(['many/100']);
+    expect(second).not.toContain('id="next-page"');
+    const bad = await get(`/ui/storage/b/${bucket}?after=%25%25`);
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain('continuation token');
+  });
+
   it('deletes an object by its key (ObjectRemoved:Delete), then refuses to delete it twice', async () => {
     const del = await form(`/ui/storage/b/${bucket}/objects/delete`, { _csrf: s.csrf, key64: keyField(HOSTILE_KEY) });
     expect(del.status).toBe(303);
