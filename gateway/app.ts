@@ -58,6 +58,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
   const ui = createDashboard({
     config: deps.config, store: deps.store, scheduler: deps.scheduler, clock: deps.clock, dashboard: deps.dashboard,
     logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey: deps.adminKey, builds: builds.router, origins,
+    storage: deps.storage,
   });
 
   const api = express();

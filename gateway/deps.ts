@@ -13,6 +13,7 @@ import type { InvocationRecordSink } from '../control/invocations/invocation-rec
 import type { ReleaseService } from '../control/releases/release-service.js';
 import type { TriggerService } from '../control/triggers/trigger-service.js';
 import type { GitService } from '../services/git/index.js';
+import type { StorageBrowser } from '../services/storage/browser.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
 import type { AdminKeyCheck } from './api/auth.js';
 import type { ImageCollector } from './api/routes/admin.js';
@@ -47,7 +48,7 @@ export interface GatewayDeps {
   /** The admin key's check and its per-client throttle, shared by /v1 and the dashboard's sign-in. */
   adminKey: AdminKeyCheck;
   /** S3 access keys of the object storage and its endpoint; absent: /v1/storage/keys is not served. */
-  storage?: { keys: StorageKeyIssuer; url: string };
+  storage?: { keys: StorageKeyIssuer; url: string; browser?: StorageBrowser };
   /** Where MinIO's bucket notifications (POST /v1/hooks/storage/minio) go; absent: the hook is off. */
   minioEvents?: MinioEventSink;
   /** Notification deliveries and their attempts (services/notify/); absent: /v1/notifications is not served. */

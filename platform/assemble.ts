@@ -29,6 +29,7 @@ import { TriggerIndex } from '../control/triggers/trigger-index.js';
 import { TriggerService } from '../control/triggers/trigger-service.js';
 import { createGitService, type GitServiceDeps } from '../services/git/index.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
+import type { StorageBrowser } from '../services/storage/browser.js';
 import { createApp, type GatewayApp } from '../gateway/app.js';
 import { adminKeyCheck } from '../gateway/api/auth.js';
 import type { ImageCollector } from '../gateway/api/routes/admin.js';
@@ -61,7 +62,7 @@ export interface PlatformParts {
   metrics: InvocationMetrics;
   registry: MetricsSource;
   /** The S3 endpoint's access keys, URL and object events; null: no object storage. */
-  storage: { keys: StorageKeyIssuer; url: string; events?: StorageEvents } | null;
+  storage: { keys: StorageKeyIssuer; url: string; events?: StorageEvents; browser?: StorageBrowser } | null;
   /** Old versions' images (builder/image-retention.ts); absent: POST /v1/admin/gc is not served. */
   images?: ImageCollector;
   /** The dashboard's hour of activity and host probe; absent: its charts and host page are empty. */

@@ -8,6 +8,8 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
 import type { AdminKeyCheck } from '../api/auth.js';
+import type { StorageKeyIssuer } from '../api/routes/storage-keys.js';
+import type { StorageBrowser } from '../../services/storage/browser.js';
 import type { AsyncInvocations } from '../../control/invocations/async-invocations.js';
 import type { FunctionService } from '../../control/functions/function-service.js';
 import type { Origins } from '../dataplane/origins.js';
@@ -39,6 +41,8 @@ export interface DashboardDeps {
   logger: Logger;
   /** Which hosts are function content's (gateway/dataplane/origins.ts): the dashboard is never served where they could set cookies. */
   origins: Origins;
+  /** The S3 storage's keys and, in process, its buckets and objects; absent: STRATUS_S3_PORT=off. */
+  storage?: { keys: StorageKeyIssuer; url: string; browser?: StorageBrowser };
   /** Absent (a test harness without the composition root): charts stay empty, the host page says so. */
   dashboard?: Partial<DashboardSources>;
 }

@@ -9,7 +9,7 @@ import type { Session } from './sessions.js';
 export interface PageOptions {
   title: string;
   session: Session | null;
-  nav?: 'functions' | 'host';
+  nav?: 'functions' | 'host' | 'storage';
   /** The /ui/live query this page's fragments are refreshed from, if any. */
   live?: string;
   body: Html;
@@ -30,6 +30,7 @@ ${o.session ? html`<meta name="csrf-token" content="${o.session.csrf}">` : ''}
 <link rel="stylesheet" href="/ui/assets/dashboard.css">
 <script src="/ui/assets/uPlot.iife.min.js" defer></script>
 <script src="/ui/assets/dashboard.js" defer></script>
+${o.nav === 'storage' ? html`<script src="/ui/assets/storage.js" defer></script>` : ''}
 </head>
 <body${o.live ? html` data-live="/ui/live?${o.live}"` : ''}>
 <header class="top">
@@ -37,6 +38,7 @@ ${o.session ? html`<meta name="csrf-token" content="${o.session.csrf}">` : ''}
   ${o.session ? html`<nav>
     <a href="/ui/functions"${o.nav === 'functions' ? html` aria-current="page"` : ''}>Functions</a>
     <a href="/ui/host"${o.nav === 'host' ? html` aria-current="page"` : ''}>Host</a>
+    <a href="/ui/storage"${o.nav === 'storage' ? html` aria-current="page"` : ''}>Storage</a>
   </nav>
   <span class="live-dot" id="live-state" title="live updates">live</span>
   <form method="post" action="/ui/logout" class="signout">${csrfField(o.session)}<button type="submit">Sign out</button></form>` : ''}

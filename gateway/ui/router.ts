@@ -12,6 +12,8 @@ import { dashboardOrigin } from '../dataplane/origins.js';
 import { asStratusError, sendProblem } from '../http/problem.js';
 import { actionsRouter } from './actions.js';
 import { triggersTrafficRouter } from './console/triggers-traffic.js';
+import { deadLettersConsole } from './console/dead-letters.js';
+import { storageConsole } from './console/storage.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
 import { html } from './html.js';
@@ -30,6 +32,7 @@ const OWN_ASSETS = path.join(PROJECT_ROOT, 'gateway', 'ui', 'assets');
 const ASSETS: Record<string, string> = {
   'dashboard.js': path.join(OWN_ASSETS, 'dashboard.js'),
   'dashboard.css': path.join(OWN_ASSETS, 'dashboard.css'),
+  'storage.js': path.join(OWN_ASSETS, 'storage.js'),
   'uPlot.iife.min.js': require.resolve('uplot/dist/uPlot.iife.min.js'),
   'uPlot.min.css': require.resolve('uplot/dist/uPlot.min.css'),
 };
@@ -131,6 +134,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   router.use('/api', (req, _res, next) => next(req.method === 'GET' ? undefined : new StratusError('NOT_FOUND', 'the dashboard reads builds here, nothing else')), d.builds);
   router.use(actionsRouter(d));
   router.use(triggersTrafficRouter(d)); // triggers, keys and traffic (gateway/ui/console/)
+  router.use(storageConsole(d), deadLettersConsole(d));
 
   router.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no dashboard page at ${req.originalUrl.split('?')[0]}`)));
   router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

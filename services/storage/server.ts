@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { Logger } from '../../core/log.js';
 import { authorize } from './access.js';
 import { BucketOps } from './bucket-ops.js';
+import { StorageBrowser } from './browser.js';
 import { StorageEventHub } from './events.js';
 import { S3Error } from './errors.js';
 import { type S3Request } from './http-util.js';
@@ -47,6 +48,8 @@ export interface RunningStorage {
   root: string;
   /** Bytes held per bucket and in all, as the quotas count them. */
   usage: StorageUsage;
+  /** Buckets and objects for the dashboard, in process, with the same bounds and object events as the S3 API. */
+  browser: StorageBrowser;
   close(): Promise<void>;
 }
 
@@ -63,6 +66,7 @@ export async function startStorage(settings: StorageSettings, logger: Logger, no
   const events = new StorageEventHub(log);
   const objectOps = new ObjectOps(objects, events, settings.maxObjectBytes);
   const ops: Ops = { buckets: new BucketOps(objects, multipart), objects: objectOps, multipart: new MultipartOps(multipart, objectOps, settings.maxObjectBytes) };
+  const browser = new StorageBrowser(objects, objectOps, multipart, settings.maxObjectBytes);
 
   // No bound on a whole request (Node's default 5 min would cut a large upload on a slow link); a socket
   // that moves no byte for 2 minutes is closed instead, and headers must still arrive within a minute.
@@ -82,6 +86,7 @@ export async function startStorage(settings: StorageSettings, logger: Logger, no
     events,
     root: objects.root,
     usage,
+    browser,
     close: async () => {
       events.clear();
       await expiry.close();

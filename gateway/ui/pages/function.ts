@@ -138,7 +138,7 @@ ${chartsSection()}
 </section>
 <section class="panel" aria-label="Instances"><h2>Instances</h2>${live('instances', 'div', f.instances!)}</section>
 </div>
-<section class="panel"><h2>Recent invocations</h2>${live('invocations', 'div', f.invocations!)}</section>
+<section class="panel"><h2>Recent invocations</h2><p><a href="/ui/functions/${fn}/dead-letters" id="dead-letters-link">Dead letters (failed async invocations) and replay</a></p>${live('invocations', 'div', f.invocations!)}</section>
 <div class="cols">
 <section class="panel"><h2>Builds</h2>${live('builds', 'div', f.builds!)}</section>
 <section class="panel"><h2>Versions</h2>${live('versions', 'div', f.versions!)}</section>
