@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type http from 'node:http';
 import { StratusError } from '../../core/errors.js';
-import { parseFunctionConfig, type FunctionConfig } from '../../core/function-config.js';
+import { mergeFunctionConfig, parseFunctionConfig, type FunctionConfig } from '../../core/function-config.js';
 import { newBuildId } from '../../core/ids.js';
 import type { DeployResult } from '../../core/ports/deployer.js';
 import { StateLayout } from '../../core/state-layout.js';
@@ -28,14 +28,18 @@ export interface UploadDeployed {
   triggers?: Awaited<ReturnType<TriggerService['declare']>>;
 }
 
-/** Receives a multipart upload (parts config and code) and deploys it; a 4xx StratusError for anything wrong. */
-export async function deployUpload(req: http.IncomingMessage, deps: DeployUploadDeps): Promise<UploadDeployed> {
+/**
+ * Receives a multipart upload (parts config and code) and deploys it; a 4xx StratusError for anything wrong.
+ * `inherit`: the config part changes these settings as a PATCH would (the console's redeploy of edited code
+ * keeps the version's settings, secrets included, without ever sending them to the page).
+ */
+export async function deployUpload(req: http.IncomingMessage, deps: DeployUploadDeps, inherit?: FunctionConfig): Promise<UploadDeployed> {
   const buildId = newBuildId();
   const dir = new StateLayout(deps.stateDir).upload(buildId);
   const upload = await parseUpload(req, dir, deps.maxUploadBytes);
   let deployed: { result: DeployResult; triggers: TriggerSpec[] | undefined };
   try {
-    const { config, triggers } = parseConfigPart(upload.configText);
+    const { config, triggers } = parseConfigPart(upload.configText, inherit);
     if (!upload.code) throw new StratusError('INVALID_REQUEST', 'add a file part named "code" (a .zip, a .tar.gz or a single source file)', { field: 'code' });
     if (upload.code.bytes === 0) throw new StratusError('INVALID_REQUEST', 'the "code" part is empty', { field: 'code' });
     deployed = { result: await deps.service.deployUpload(config, buildId, upload.code), triggers };
@@ -59,7 +63,7 @@ export function splitTriggers(input: unknown, field: string): { config: unknown;
   return { config, triggers: parseTriggerList(triggers, `${field}.triggers`) };
 }
 
-function parseConfigPart(text: string | undefined): { config: FunctionConfig; triggers: TriggerSpec[] | undefined } {
+function parseConfigPart(text: string | undefined, inherit?: FunctionConfig): { config: FunctionConfig; triggers: TriggerSpec[] | undefined } {
   if (text === undefined) throw new StratusError('INVALID_REQUEST', 'add a part named "config" holding the function configuration as JSON', { field: 'config' });
   let input: unknown;
   try {
@@ -68,7 +72,7 @@ function parseConfigPart(text: string | undefined): { config: FunctionConfig; tr
     throw new StratusError('INVALID_REQUEST', 'the "config" part is not valid JSON', { field: 'config' });
   }
   const { config: settings, triggers } = splitTriggers(input, 'config');
-  const config = parseFunctionConfig(settings, 'config');
+  const config = inherit ? mergeFunctionConfig(inherit, settings) : parseFunctionConfig(settings, 'config');
   if (config.image !== undefined) {
     throw new StratusError('INVALID_CONFIG', 'an upload brings its own code; to run your own image send application/json without a code part', { field: 'config.image' });
   }

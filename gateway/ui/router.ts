@@ -11,6 +11,7 @@ import { PROJECT_ROOT } from '../../core/paths.js';
 import { dashboardOrigin } from '../dataplane/origins.js';
 import { asStratusError, sendProblem } from '../http/problem.js';
 import { actionsRouter } from './actions.js';
+import { consoleRouter } from './console/router.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
 import { html } from './html.js';
@@ -128,6 +129,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   router.get('/live', liveHandler(d, streams));
   // The build's log stream and report as /v1 serves them, the same code, behind the cookie: read-only.
   router.use('/api', (req, _res, next) => next(req.method === 'GET' ? undefined : new StratusError('NOT_FOUND', 'the dashboard reads builds here, nothing else')), d.builds);
+  router.use(consoleRouter(d)); // create, edit, diff and deploy code (gateway/ui/console/)
   router.use(actionsRouter(d));
 
   router.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no dashboard page at ${req.originalUrl.split('?')[0]}`)));
