@@ -26,7 +26,7 @@ function fileDiff(path: string, l: SourceFile | undefined, r: SourceFile | undef
   const head = html`<h2 class="diff-file">${path}${!l ? ' (added)' : !r ? ' (removed)' : ''}</h2>`;
   if ((l && l.text === undefined) || (r && r.text === undefined)) return html`${head}<p class="note">Not compared: ${l?.omitted ?? r?.omitted} (download each version's source to compare it).</p>`;
   const rows = lineDiff(splitLines(l?.text ?? ''), splitLines(r?.text ?? ''));
-  return html`${head}<table class="diff" data-file="${path}"><thead><tr><th colspan="2">v${va}</th><th colspan="2">v${vb}</th></tr></thead><tbody>
+  return html`${head}<table class="diff" data-file="${path}"><colgroup><col class="ln"><col><col class="ln"><col></colgroup><thead><tr><th colspan="2">v${va}</th><th colspan="2">v${vb}</th></tr></thead><tbody>
 ${rows.map(row)}
 </tbody></table>`;
 }

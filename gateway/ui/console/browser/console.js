@@ -13,10 +13,23 @@ const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('co
 
 const languageFor = (pathOrRuntime) => (/(^python$|\.py$)/.test(pathOrRuntime) ? python() : javascript());
 
-/** An editor over `textarea`, kept in sync with it; `language` can be swapped (a runtime change). */
+/**
+ * An editor over `textarea`, kept in sync with it; `language` can be swapped (a runtime change). It lives in
+ * a shadow root: there CodeMirror's generated styles go into a constructed stylesheet, where on the
+ * document they would be a <style> element the dashboard's CSP (styles from /ui/assets/ only) refuses.
+ */
 function mount(textarea, what) {
   const language = new Compartment();
+  const host = document.createElement('div');
+  host.className = 'code-host';
+  const shadow = host.attachShadow({ mode: 'open' });
+  const sheet = document.createElement('link');
+  sheet.rel = 'stylesheet';
+  sheet.href = '/ui/assets/console.css';
+  shadow.append(sheet);
   const view = new EditorView({
+    root: shadow,
+    parent: shadow,
     doc: textarea.value,
     extensions: [
       basicSetup,
@@ -26,10 +39,11 @@ function mount(textarea, what) {
       }),
     ],
   });
-  view.dom.dataset.path = textarea.dataset.path ?? '';
-  textarea.after(view.dom);
+  host.dataset.path = textarea.dataset.path ?? '';
+  textarea.after(host);
   textarea.hidden = true;
   return {
+    host,
     view,
     setLanguage: (w) => view.dispatch({ effects: language.reconfigure(languageFor(w)) }),
     setText: (text) => view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } }),
@@ -173,7 +187,7 @@ if (edit) {
   const editors = new Map(areas.map((a) => [a.dataset.path, mount(a, a.dataset.path)]));
   const picker = document.getElementById('code-file');
   const show = () => {
-    for (const [p, e] of editors) e.view.dom.hidden = p !== picker.value;
+    for (const [p, e] of editors) e.host.hidden = p !== picker.value;
   };
   picker?.addEventListener('change', show);
   show();
