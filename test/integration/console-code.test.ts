@@ -155,7 +155,19 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     const files = (await (await api(`/v1/functions/${pyFn}/versions/1/source/files`)).json()) as { sourceName: string; files: Array<{ path: string; text: string }> };
     expect(files.sourceName).toBe('py-code.zip');
     expect(files.files).toEqual([{ path: 'main.py', bytes: Buffer.byteLength(main), text: main }]);
-  }, BUILD_MS + 60_000);
+
+    // An archive's files come back into the editor (Python highlighting) and go out again as an archive.
+    await page.goto(`${platform.url}/ui/functions/${pyFn}/code`);
+    await page.waitForSelector('.cm-editor .cm-content');
+    expect(await page.textContent('.cm-content')).toContain('"runtime": "python"');
+    await replaceEditorText(main.replace('"python"', '"python, edited"'));
+    await page.click('#code-form button[type=submit]');
+    await followBuildToFunction(pyFn);
+    expect(JSON.parse((await call(pyFn)).body)).toEqual({ runtime: 'python, edited', name: 'console' });
+    const v2 = (await (await api(`/v1/functions/${pyFn}/versions/2/source/files`)).json()) as { sourceName: string; files: Array<{ path: string; text: string }> };
+    expect(v2.sourceName).toBe('code.tar');
+    expect(v2.files).toEqual([{ path: 'main.py', bytes: Buffer.byteLength(main) + 8, text: main.replace('"python"', '"python, edited"') }]);
+  }, 2 * BUILD_MS + 60_000);
 
   it('opens the serving version\'s source, edits it, deploys a new version with the same settings, and shows the diff', async () => {
     await page.goto(`${platform.url}/ui/functions/${nodeFn}`);

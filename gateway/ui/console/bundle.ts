@@ -14,7 +14,7 @@ interface BuildScript {
 
 let pending: Promise<string> | null = null;
 
-/** The bundle's path, built first when needed; SHUTTING_DOWN-free: a failed build is retried on the next request. */
+/** The bundle's path, built first when needed; a failed build is logged and retried on the next request. */
 export function consoleBundle(logger: Logger): Promise<string> {
   pending ??= build(logger).catch((err: unknown) => {
     pending = null;
