@@ -271,7 +271,7 @@ export class BuildService extends Closeable implements Builder {
   /**
    * The upload, read by its build, moves to the build's source dir (StateLayout.source): the console's
    * editor and GET /v1/functions/NAME/versions/N/source give it back as it was sent. A failed build's too:
-   * its code is what the user wants to fix. A source outside uploads/<buildId>/ (a git fetch) is not ours to move.
+   * its code is what the user wants to fix. A source outside uploads/<buildId>/ is not ours to move.
    */
   async #removeUpload(req: BuildRequest): Promise<void> {
     const dir = path.dirname(req.sourcePath);

@@ -64,7 +64,7 @@ export class VersionSources {
     const dir = new StateLayout(this.stateDir).source(fn, v.buildId);
     const names = await fsp.readdir(dir).catch(() => [] as string[]);
     if (names.length !== 1) {
-      throw notKept(v.status === 'building' ? 'its build has not read it yet; try again when the build is done' : 'it was built before sources were kept, or from a git push');
+      throw notKept(v.status === 'building' ? 'its build has not read it yet; try again when the build is done' : 'it was built before Stratus kept sources');
     }
     const file = path.join(dir, names[0]!);
     return { path: file, name: names[0]!, bytes: (await fsp.stat(file)).size, buildId: v.buildId };
