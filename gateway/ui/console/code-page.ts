@@ -25,6 +25,7 @@ export function codeBody(src: SourceFiles, versions: VersionRecord[], serving: n
 <script src="/ui/assets/console.js" defer></script>
 <section class="panel console">
 <h1>Code of <a href="/ui/functions/${seg(fn)}">${fn}</a> v${src.version}${serving === src.version ? ' (serving)' : ''}</h1>
+${versions.length > 1 ? html`<form method="get" action="/ui/functions/${seg(fn)}/code" class="inline"><label>Version <select name="version">${[...versions].sort((x, y) => y.version - x.version).map((v) => html`<option value="${v.version}"${v.version === src.version ? html` selected` : ''}>v${v.version} ${v.status}${v.version === serving ? ' (serving)' : ''}</option>`)}</select></label> <button type="submit">Open</button></form>` : ''}
 <p class="sub">Uploaded as <a href="/ui/functions/${seg(fn)}/versions/${src.version}/source" download>${src.sourceName}</a>. Deploying makes a new version with this version's settings.</p>
 <form id="code-form" method="post" action="/ui/console/deploy?from=${seg(fn)}&amp;version=${src.version}" enctype="multipart/form-data"${src.singleFile ? html` data-single="${src.singleFile}"` : ''}>
   ${text.length > 1 ? html`<label>File <select id="code-file">${text.map((f) => html`<option value="${f.path}"${f === first ? html` selected` : ''}>${f.path}</option>`)}</select></label>` : html`<input type="hidden" id="code-file" value="${first?.path ?? ''}">`}
