@@ -1,6 +1,7 @@
 // /ui/assets/console.js: the editor bundle scripts/build-console.mjs makes (CodeMirror 6 and the console's
-// script). `npm start` builds it at prestart; here it is built on the first request when absent or stale
-// (a test run under tsx, a changed source), once per process however many requests wait for it.
+// script). `npm start` builds it at prestart; here it is built on a request that finds it absent or older
+// than its sources (a test run under tsx, a source changed under `npm run dev`). Requests that come while
+// it builds wait for that one build; the freshness check itself is a few stat calls.
 
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,13 +15,16 @@ interface BuildScript {
 
 let pending: Promise<string> | null = null;
 
-/** The bundle's path, built first when needed; a failed build is logged and retried on the next request. */
+/** The bundle's path, built first when needed; a failed build is logged and tried again by the next request. */
 export function consoleBundle(logger: Logger): Promise<string> {
-  pending ??= build(logger).catch((err: unknown) => {
-    pending = null;
-    logger.error('the console bundle could not be built', { err });
-    throw new StratusError('INTERNAL', 'the console editor could not be built; run `node scripts/build-console.mjs` to see why');
-  });
+  pending ??= build(logger)
+    .catch((err: unknown) => {
+      logger.error('the console bundle could not be built', { err });
+      throw new StratusError('INTERNAL', 'the console editor could not be built; run `node scripts/build-console.mjs` to see why');
+    })
+    .finally(() => {
+      pending = null;
+    });
   return pending;
 }
 
