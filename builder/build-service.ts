@@ -268,9 +268,23 @@ export class BuildService extends Closeable implements Builder {
     );
   }
 
+  /**
+   * The upload, read by its build, moves to the build's source dir (StateLayout.source): the console's
+   * editor and GET /v1/functions/NAME/versions/N/source give it back as it was sent. A failed build's too:
+   * its code is what the user wants to fix. A source outside uploads/<buildId>/ is not ours to move.
+   */
   async #removeUpload(req: BuildRequest): Promise<void> {
     const dir = path.dirname(req.sourcePath);
-    if (path.basename(dir) === req.buildId) await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
+    if (path.basename(dir) !== req.buildId) return;
+    const keep = new StateLayout(this.o.stateDir).source(req.function, req.buildId);
+    try {
+      await fsp.rm(keep, { recursive: true, force: true });
+      await fsp.mkdir(keep, { recursive: true });
+      await fsp.rename(req.sourcePath, path.join(keep, path.basename(req.sourcePath)));
+    } catch (err) {
+      this.o.logger.warn('could not keep the version\'s source', { buildId: req.buildId, function: req.function, version: req.version, err });
+    }
+    await fsp.rm(dir, { recursive: true, force: true }).catch(() => {});
   }
 }
 

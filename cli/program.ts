@@ -47,6 +47,7 @@ export function buildProgram(ctx: Context, version: string): Command {
 
   program.command('ls').alias('list').description('list the functions').addOption(json()).action(async (opts) => (await functions()).list(ctx, opts));
   program.command('get').description('show one function').argument('<name>').addOption(json()).action(async (name: string, opts) => (await functions()).get(ctx, name, opts));
+  program.command('source').description("save a version's code as it was uploaded (default: the serving version)").argument('<name>').argument('[version]').option('-o, --output <file>', 'where to save it (default: its uploaded name, here)').option('--force', 'overwrite an existing file').action(async (name: string, version: string | undefined, opts) => (await import('./commands/source.js')).source(ctx, name, version, opts));
   program.command('versions').description("list a function's versions (* serves the plain URL)").argument('<name>').addOption(json()).action(async (name: string, opts) => (await functions()).versions(ctx, name, opts));
 
   program

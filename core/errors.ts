@@ -7,6 +7,7 @@ export const ERROR_CATALOGUE = {
   NOT_FOUND: { status: 404, title: 'Not found' },
   FUNCTION_NOT_FOUND: { status: 404, title: 'Function not found' },
   BUILD_NOT_FOUND: { status: 404, title: 'Build not found' },
+  SOURCE_NOT_KEPT: { status: 404, title: 'The version has no kept source' },
   INVALID_CONFIG: { status: 400, title: 'Invalid function configuration' },
   INVALID_REQUEST: { status: 400, title: 'Invalid request' },
   REQUEST_TIMEOUT: { status: 408, title: 'The request did not arrive in time' },

@@ -7,6 +7,9 @@
 //   work/<buildId>/          a build's unpacked and installed tree
 //   artifacts/<fn>/v<N>/     a built version's files (a version record names the dir; the process backend
 //                            runs from it; platform/boot/legacy-keys.ts tells a platform's own versions by it)
+//   artifacts/<fn>/sources/<buildId>/  a build's upload as it was sent (GET …/versions/N/source): by build,
+//                            as a config-only version shares its build's code; beside the artifacts so
+//                            deleting the function removes it, outside v<N>/ so it never joins a running tree
 //   git/<buildId>/           a git push's fetch, until its build is queued
 //   storage/                 the S3 service's buckets, multipart uploads and access keys (services/storage/)
 // A build id or a function name is one path segment: one that could climb out of its dir is a bug upstream
@@ -47,6 +50,11 @@ export class StateLayout {
   artifact(fn: string, version: number): string {
     if (!Number.isSafeInteger(version) || version < 1) throw new StratusError('INTERNAL', `a version is a positive integer, not ${version}`);
     return path.join(this.artifactsOf(fn), `v${version}`);
+  }
+
+  /** Where a build's upload is kept once the build has read it: one file, named as it was uploaded. */
+  source(fn: string, buildId: string): string {
+    return path.join(this.artifactsOf(fn), 'sources', segment('build id', buildId));
   }
 
   /** Git fetches; removed whole at start (what a killed Stratus left). */

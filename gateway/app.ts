@@ -27,6 +27,7 @@ import { systemRouter } from './api/routes/system.js';
 import { triggersRouter } from './api/routes/triggers.js';
 import { usageRouter } from './api/routes/usage.js';
 import { releasesRouter } from './api/routes/releases.js';
+import { sourcesRouter } from './api/routes/sources.js';
 import { adminRouter } from './api/routes/admin.js';
 import type { AsyncInvocations } from '../control/invocations/async-invocations.js';
 import type { ReleaseService } from '../control/releases/release-service.js';
@@ -59,6 +60,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     config: deps.config, store: deps.store, scheduler: deps.scheduler, clock: deps.clock, dashboard: deps.dashboard,
     logger: logger.child({ component: 'dashboard' }), service, triggers, releases, asyncInvocations, adminKey: deps.adminKey, builds: builds.router, origins,
     storage: deps.storage,
+    sources: deps.sources,
   });
 
   const api = express();
@@ -77,6 +79,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     '/v1',
     auth,
     functionsRouter({ service, triggers, scheduler: deps.scheduler, stateDir: deps.config.stateDir, maxUploadBytes: deps.config.build.maxUploadBytes, publicUrl: deps.config.publicUrl, origins }),
+    sourcesRouter(deps.sources),
     logsRouter({ service, store: deps.store }),
     invocationsRouter({ service, store: deps.store, async: asyncInvocations }),
     builds.router,

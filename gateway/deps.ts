@@ -8,6 +8,7 @@ import type { InvocationMetrics, MetricsSource } from '../core/ports/metrics.js'
 import type { Store } from '../core/store/store.js';
 import type { Scheduler } from '../scheduler/scheduler.js';
 import type { FunctionService } from '../control/functions/function-service.js';
+import type { VersionSources } from '../control/functions/version-sources.js';
 import type { AsyncInvocations } from '../control/invocations/async-invocations.js';
 import type { InvocationRecordSink } from '../control/invocations/invocation-records.js';
 import type { ReleaseService } from '../control/releases/release-service.js';
@@ -38,6 +39,8 @@ export interface GatewayDeps {
   /** The data plane's view of which version serves each function URL. */
   routes: RouteTable;
   functions: FunctionService;
+  /** Each version's kept upload: GET …/versions/N/source and the console's editor. */
+  sources: VersionSources;
   releases: ReleaseService;
   triggers: TriggerService;
   asyncInvocations: AsyncInvocations;

@@ -27,6 +27,7 @@ import { CronScheduler } from '../control/triggers/cron-scheduler.js';
 import { StorageDispatcher } from '../control/triggers/storage-dispatcher.js';
 import { TriggerIndex } from '../control/triggers/trigger-index.js';
 import { TriggerService } from '../control/triggers/trigger-service.js';
+import { VersionSources } from '../control/functions/version-sources.js';
 import { createGitService, type GitServiceDeps } from '../services/git/index.js';
 import type { DeliveryLog } from '../services/notify/deliveries.js';
 import type { StorageBrowser } from '../services/storage/browser.js';
@@ -160,6 +161,7 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
     config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind,
     metrics: parts.metrics, registry: parts.registry, records,
     routes, functions, releases, triggers, asyncInvocations, git,
+    sources: new VersionSources(store, config.stateDir, { maxEntries: config.build.maxEntries, maxUnpackedBytes: config.build.maxUnpackedBytes, maxCompressionRatio: config.build.maxCompressionRatio }),
     origins: new Origins(config),
     // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
     adminKey: adminKeyCheck(parts.apiKey, clock, config.auth, gatewayLogger),

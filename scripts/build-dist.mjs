@@ -11,13 +11,15 @@
 //
 // usage: node scripts/build-dist.mjs [--outdir DIR]   (run from the project root; DIR defaults to
 // tsconfig.json's outDir). Prints one line when it built something, nothing when all was current.
+// Then the console's editor bundle (scripts/build-console.mjs), when stale, into dist/ui-assets/.
 
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import * as esbuild from 'esbuild';
+import { buildConsole, consolePaths } from './build-console.mjs';
 
 const STAMP = '.build-stamp.json';
 const SELF = fileURLToPath(import.meta.url);
@@ -114,6 +116,11 @@ if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
     const r = await buildDist({ outDir: values.outdir });
     if (r.built > 0 || r.removed > 0) {
       process.stderr.write(`build: ${r.built} of ${r.sources} sources transpiled${r.removed ? `, ${r.removed} stale outputs removed` : ''} into ${path.relative(process.cwd(), r.outDir) || '.'} in ${Math.round(r.ms)} ms\n`);
+    }
+    // The console's editor bundle too, where this project has one (scripts/build-console.mjs says why).
+    if (existsSync(consolePaths(process.cwd()).entry)) {
+      const c = await buildConsole({ root: process.cwd() });
+      if (c.built) process.stderr.write(`build: console bundle ${path.relative(process.cwd(), c.out)}\n`);
     }
   } catch (err) {
     // esbuild has already printed the file and line of a syntax error; this says what failed.

@@ -12,6 +12,7 @@ import type { StorageKeyIssuer } from '../api/routes/storage-keys.js';
 import type { StorageBrowser } from '../../services/storage/browser.js';
 import type { AsyncInvocations } from '../../control/invocations/async-invocations.js';
 import type { FunctionService } from '../../control/functions/function-service.js';
+import type { VersionSources } from '../../control/functions/version-sources.js';
 import type { Origins } from '../dataplane/origins.js';
 import type { ReleaseService } from '../../control/releases/release-service.js';
 import type { TriggerService } from '../../control/triggers/trigger-service.js';
@@ -32,6 +33,8 @@ export interface DashboardDeps {
   store: Store;
   scheduler: Scheduler;
   service: FunctionService;
+  /** Each version's kept upload, for the console's editor and diff. */
+  sources: VersionSources;
   triggers: TriggerService;
   releases: ReleaseService;
   asyncInvocations: AsyncInvocations;

@@ -14,6 +14,7 @@ import { actionsRouter } from './actions.js';
 import { triggersTrafficRouter } from './console/triggers-traffic.js';
 import { deadLettersConsole } from './console/dead-letters.js';
 import { storageConsole } from './console/storage.js';
+import { consoleRouter } from './console/router.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
 import { html } from './html.js';
@@ -132,6 +133,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   router.get('/live', liveHandler(d, streams));
   // The build's log stream and report as /v1 serves them, the same code, behind the cookie: read-only.
   router.use('/api', (req, _res, next) => next(req.method === 'GET' ? undefined : new StratusError('NOT_FOUND', 'the dashboard reads builds here, nothing else')), d.builds);
+  router.use(consoleRouter(d)); // create, edit, diff and deploy code (gateway/ui/console/)
   router.use(actionsRouter(d));
   router.use(triggersTrafficRouter(d)); // triggers, keys and traffic (gateway/ui/console/)
   router.use(storageConsole(d), deadLettersConsole(d));

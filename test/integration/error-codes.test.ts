@@ -112,6 +112,12 @@ describe('every documented error code, provoked', () => {
       expectProblem('GET /v1/builds/<unknown>', await request(h.app).get(`/v1/builds/${randomUUID()}`).set(auth), 'BUILD_NOT_FOUND');
     });
 
+    it('SOURCE_NOT_KEPT: the source of a version that runs an image given at deploy', async () => {
+      const deployed = await request(h.app).post('/v1/functions').set(auth).send({ name: 'own-image', image: 'example/own:1' });
+      expect(deployed.status).toBe(201);
+      expectProblem('GET /v1/functions/own-image/versions/1/source', await request(h.app).get(`/v1/functions/own-image/versions/${deployed.body.version}/source`).set(auth), 'SOURCE_NOT_KEPT');
+    });
+
     it('INVALID_CONFIG: a name outside the pattern, a value out of range', async () => {
       const badName = expectProblem('deploy with name "Hello_World"', await upload({ name: 'Hello_World', runtime: 'node' }), 'INVALID_CONFIG');
       expect(badName.field).toBe('config.name');

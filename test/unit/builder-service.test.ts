@@ -125,6 +125,22 @@ async function eventually(cond: () => boolean): Promise<void> {
 }
 
 describe('BuildService', () => {
+  it('keeps the upload as the version\'s source beside the artifacts, a failed build\'s too, and the upload dir goes', async () => {
+    const ok = await upload('kept', { 'index.js': 'export default () => 1' });
+    await ok.submit();
+    const keptOk = path.join(stateDir, 'artifacts/kept/sources', ok.buildId, 'code.zip');
+    await finished(ok.buildId);
+    await eventually(() => fs.existsSync(keptOk));
+    expect(fs.readFileSync(keptOk)).toEqual(makeZip([{ name: 'index.js', data: 'export default () => 1' }]));
+    expect(fs.existsSync(path.dirname(ok.sourcePath))).toBe(false);
+    // Never inside the version's own tree, which the process backend runs.
+    expect(fs.readdirSync(path.join(stateDir, 'artifacts/kept/v1'))).not.toContain('code.zip');
+    const bad = await upload('kept', { 'index.js': 'export default () => 1', 'package.json': '{"dependencies":{"dep":"1"}}', 'package-lock.json': '{}', FAIL: '' });
+    await bad.submit();
+    expect((await finished(bad.buildId)).status).toBe('failed');
+    await eventually(() => fs.existsSync(path.join(stateDir, 'artifacts/kept/sources', bad.buildId, 'code.zip')));
+  });
+
   it('builds a node function with dependencies: artifact, image, records and log', async () => {
     const u = await upload('hello', { 'index.js': 'export default () => 1', 'package.json': '{"dependencies":{"dep":"1"}}', 'package-lock.json': '{}' });
     await u.submit();

@@ -29,6 +29,13 @@ describe('StateLayout', () => {
     expect(() => state.usedMarker('../x')).toThrow(/one path segment/);
   });
 
+  it('keeps a build\'s source beside the artifacts, never inside a version\'s tree', () => {
+    expect(state.source('hello', 'b-1')).toBe('/srv/stratus/artifacts/hello/sources/b-1');
+    expect(state.source('hello', 'b-1').startsWith(`${state.artifactsOf('hello')}/`)).toBe(true); // a delete removes it
+    expect(() => state.source('hello', '../v1')).toThrow(/one path segment/);
+    expect(() => state.source('..', 'b-1')).toThrow(/one path segment/);
+  });
+
   it('refuses a version that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => state.artifact('hello', bad), String(bad)).toThrow(/positive integer/);
   });

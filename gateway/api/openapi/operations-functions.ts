@@ -13,6 +13,7 @@ import { deployConfigSchema, functionPatchSchema, uploadSchema } from './schemas
 
 const json = 'application/json';
 const id = (what: string) => z.string().meta({ description: what });
+const versionNumber = z.string().regex(/^[1-9]\d{0,8}$/).meta({ description: 'the version number (1, 2, …)' });
 
 export const functionOperations: OperationGroup = [
   {
@@ -57,6 +58,20 @@ export const functionOperations: OperationGroup = [
     summary: 'List a function\'s instances',
     answers: { 200: { description: '{ instances: [{ id, state, inFlight, startedAt, lastUsedAt, … }] }', type: json } },
     errors: ['FUNCTION_NOT_FOUND'],
+  },
+  {
+    method: 'get', path: '/v1/functions/:name/versions/:version/source', tag: 'Functions', access: 'admin', params: { version: versionNumber },
+    summary: 'Download a version\'s source as it was uploaded',
+    description: 'The .zip, .tar.gz or single source file the version was built from (a config-only version gives its build\'s), as an attachment named as uploaded. Kept until the function is deleted.',
+    answers: { 200: { description: 'the uploaded file', type: 'application/octet-stream' } },
+    errors: ['FUNCTION_NOT_FOUND', 'SOURCE_NOT_KEPT', 'INVALID_REQUEST'],
+  },
+  {
+    method: 'get', path: '/v1/functions/:name/versions/:version/source/files', tag: 'Functions', access: 'admin', params: { version: versionNumber },
+    summary: 'A version\'s source files as text',
+    description: 'The upload unpacked as the builder unpacks it, each file with its text: at most 200 files, 256 KiB each and 2 MiB in all; a file over a bound, not UTF-8 text (binary) or a link is listed with `omitted` saying why and no text.',
+    answers: { 200: { description: '{ function, version, sourceName, singleFile, files: [{ path, bytes, text?, omitted? }], truncated }', type: json } },
+    errors: ['FUNCTION_NOT_FOUND', 'SOURCE_NOT_KEPT', 'INVALID_REQUEST', 'BAD_ARCHIVE'],
   },
   {
     method: 'get', path: '/v1/functions/:name/logs', tag: 'Logs', access: 'admin',

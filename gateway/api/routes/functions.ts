@@ -2,19 +2,16 @@
 // Parsing and validation happen here; what a change means for store, builder and scheduler lives in
 // FunctionService.
 
-import fs from 'node:fs';
 import express, { type Request, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
-import { parseFunctionConfig, type FunctionConfig } from '../../../core/function-config.js';
-import { parseTriggerList, type TriggerSpec } from '../../../core/triggers.js';
+import { parseFunctionConfig } from '../../../core/function-config.js';
+import type { TriggerSpec } from '../../../core/triggers.js';
 import type { Scheduler } from '../../../scheduler/scheduler.js';
 import type { FunctionService } from '../../../control/functions/function-service.js';
 import type { TriggerService } from '../../../control/triggers/trigger-service.js';
 import type { Origins } from '../../dataplane/origins.js';
-import { parseUpload } from '../upload.js';
+import { deployUpload, splitTriggers } from '../deploy-upload.js';
 import type { DeployResult } from '../../../core/ports/deployer.js';
-import { newBuildId } from '../../../core/ids.js';
-import { StateLayout } from '../../../core/state-layout.js';
 
 export interface FunctionsRouteDeps {
   service: FunctionService;
@@ -51,7 +48,7 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
   router.post('/functions', json, async (req, res) => {
     if (req.is('multipart/form-data')) {
       const { result, triggers } = await deployUpload(req, deps);
-      res.status(202).location(`/v1/builds/${result.buildId}`).json({ ...answerDeploy(req, result), ...(await declareTriggers(result, triggers)) });
+      res.status(202).location(`/v1/builds/${result.buildId}`).json({ ...answerDeploy(req, result), ...(triggers ? { triggers } : {}) });
     } else if (req.is('application/json')) {
       const { config, triggers } = splitTriggers(req.body, 'body');
       const result = await deployImage(config);
@@ -108,45 +105,4 @@ export function functionsRouter(deps: FunctionsRouteDeps): Router {
 
 function unsupported(expected: string): StratusError {
   return new StratusError('UNSUPPORTED_MEDIA_TYPE', `send ${expected}`, { field: 'content-type' });
-}
-
-async function deployUpload(req: Request, deps: FunctionsRouteDeps): Promise<{ result: DeployResult; triggers: TriggerSpec[] | undefined }> {
-  const buildId = newBuildId();
-  const dir = new StateLayout(deps.stateDir).upload(buildId);
-  const upload = await parseUpload(req, dir, deps.maxUploadBytes);
-  try {
-    const { config, triggers } = parseConfigPart(upload.configText);
-    if (!upload.code) throw new StratusError('INVALID_REQUEST', 'add a file part named "code" (a .zip, a .tar.gz or a single source file)', { field: 'code' });
-    if (upload.code.bytes === 0) throw new StratusError('INVALID_REQUEST', 'the "code" part is empty', { field: 'code' });
-    return { result: await deps.service.deployUpload(config, buildId, upload.code), triggers };
-  } catch (err) {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-/**
- * The deploy config's `triggers` list is the function's, not the version's: it is taken out and validated
- * on its own (INVALID_TRIGGER naming config.triggers.N.field) before the settings are.
- */
-function splitTriggers(input: unknown, field: string): { config: unknown; triggers: TriggerSpec[] | undefined } {
-  if (typeof input !== 'object' || input === null || Array.isArray(input) || !('triggers' in input)) return { config: input, triggers: undefined };
-  const { triggers, ...config } = input as { triggers: unknown };
-  return { config, triggers: parseTriggerList(triggers, `${field}.triggers`) };
-}
-
-function parseConfigPart(text: string | undefined): { config: FunctionConfig; triggers: TriggerSpec[] | undefined } {
-  if (text === undefined) throw new StratusError('INVALID_REQUEST', 'add a part named "config" holding the function configuration as JSON', { field: 'config' });
-  let input: unknown;
-  try {
-    input = JSON.parse(text);
-  } catch {
-    throw new StratusError('INVALID_REQUEST', 'the "config" part is not valid JSON', { field: 'config' });
-  }
-  const { config: settings, triggers } = splitTriggers(input, 'config');
-  const config = parseFunctionConfig(settings, 'config');
-  if (config.image !== undefined) {
-    throw new StratusError('INVALID_CONFIG', 'an upload brings its own code; to run your own image send application/json without a code part', { field: 'config.image' });
-  }
-  return { config, triggers };
 }

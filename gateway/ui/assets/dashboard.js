@@ -102,6 +102,13 @@
   // --- a running build's log, from the builds API's own event stream ---
   const log = document.getElementById('build-log');
   const follow = log?.getAttribute('data-follow');
+  // A deploy from the console comes here with ?then=NAME: once the build succeeded (by then its rollout
+  // is done and the version serves) the page moves on to the function.
+  const then = new URLSearchParams(window.location.search).get('then');
+  const land = (status) => {
+    if (then && status === 'succeeded') window.location.assign(`/ui/functions/${encodeURIComponent(then)}`);
+  };
+  if (log && !follow && document.querySelector('#build-head .badge-succeeded')) land('succeeded');
   if (log && follow) {
     const es = new EventSource(follow);
     let started = false;
@@ -111,9 +118,16 @@
       log.textContent += e.data.endsWith('\n') ? e.data : `${e.data}\n`;
       log.scrollTop = log.scrollHeight;
     });
-    es.addEventListener('end', () => {
+    es.addEventListener('end', (e) => {
       es.close();
       log.classList.add('ended');
+      let status = null;
+      try {
+        status = JSON.parse(e.data).status;
+      } catch {
+        // an end without a status: stay on the build
+      }
+      land(status);
     });
   }
 

@@ -106,6 +106,7 @@ export function functionBody(d: DashboardDeps, name: string, f: Fragments, sessi
 ${chartsSection()}
 <div class="cols">
 <section class="panel actions" aria-label="Actions">
+  <p><a class="button" href="/ui/functions/${fn}/code" id="edit-code">Edit code</a></p>
   <h2>Invoke</h2>
   <form method="post" action="/ui/functions/${fn}/invoke" id="invoke-form" data-ajax>
     ${csrfField(session)}

@@ -39,6 +39,7 @@ export async function functionsFragments(d: DashboardDeps, q: string): Promise<F
 
 export function functionsBody(f: Fragments, q: string): Html {
   return html`<h1>Functions</h1>
+<p><a class="button" href="/ui/new" id="create-function">Create function</a></p>
 <form method="get" action="/ui/functions" class="search" role="search">
   <input type="search" name="q" value="${q}" placeholder="Search functions" aria-label="Search functions" id="search" autocomplete="off">
   <button type="submit">Search</button>
