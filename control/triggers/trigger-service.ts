@@ -47,6 +47,23 @@ export class TriggerService {
   }
 
   /**
+   * Sets a function URL's http settings (auth, methods, CORS), replacing the ones it has in one atomic step:
+   * the URL is never without them in between (a key-protected URL never public), and the function's other
+   * triggers are not touched.
+   */
+  async setHttp(fn: string, body: unknown): Promise<TriggerRecord> {
+    const spec = parseTrigger(body, 'body');
+    if (spec.type !== 'http') throw new StratusError('INVALID_REQUEST', 'a function URL\'s settings are an http trigger: {"type":"http",…}', { field: 'body.type' });
+    const record = this.#record(fn, spec);
+    const result = await this.deps.store.putTrigger(record, MAX_TRIGGERS_PER_FUNCTION);
+    if (result === 'no-function') throw functionNotFound(fn);
+    if (result === 'full') {
+      throw new StratusError('CONFLICT', `function ${fn} has ${MAX_TRIGGERS_PER_FUNCTION} triggers, the most it can have; delete one first`, { function: fn, limit: MAX_TRIGGERS_PER_FUNCTION });
+    }
+    return record;
+  }
+
+  /**
    * The deploy config's `triggers` list replaces the function's triggers. A trigger equal to one it already
    * has keeps that one's id, and so its fires: redeploying the same config changes nothing.
    */

@@ -31,6 +31,18 @@ export class MemoryTriggers implements TriggerStore {
     return 'created';
   }
 
+  async putTrigger(t: TriggerRecord, limit: number): Promise<'created' | 'replaced' | 'no-function' | 'full'> {
+    if (!this.exists(t.function)) return 'no-function';
+    let of = this.#triggers.get(t.function);
+    if (!of) this.#triggers.set(t.function, (of = new Map()));
+    const replacing = of.has(t.id);
+    if (!replacing && of.size >= limit) return 'full';
+    if (replacing) this.#fires.delete(t.id);
+    of.set(t.id, clone(t));
+    await this.changed(t.function);
+    return replacing ? 'replaced' : 'created';
+  }
+
   async replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean> {
     if (!this.exists(fn)) return false;
     for (const id of this.#triggers.get(fn)?.keys() ?? []) if (!triggers.some((t) => t.id === id)) this.#fires.delete(id);

@@ -30,6 +30,7 @@ export class MemoryStore extends Closeable implements Store {
 
   // Triggers, fires, leases and invoke keys (TriggerStore): memory-triggers.ts.
   readonly createTrigger = this.#triggers.createTrigger.bind(this.#triggers);
+  readonly putTrigger = this.#triggers.putTrigger.bind(this.#triggers);
   readonly replaceTriggers = this.#triggers.replaceTriggers.bind(this.#triggers);
   readonly deleteTrigger = this.#triggers.deleteTrigger.bind(this.#triggers);
   readonly listTriggers = this.#triggers.listTriggers.bind(this.#triggers);

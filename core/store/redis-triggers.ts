@@ -22,6 +22,19 @@ redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
 const ADD_RESULT = { 0: 'no-function', 1: 'created', 2: 'exists', 3: 'full' } as const;
 
+// KEYS: functions hash, triggers:<fn>, the trigger's fires. ARGV: fn, id, json, channel, limit.
+// Returns 0: no such function, 3: a new trigger past `limit`, 1: added, 4: replaced (its fires dropped).
+const PUT_TRIGGER = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local replacing = redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1
+if not replacing and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[5]) then return 3 end
+if replacing then redis.call('DEL', KEYS[3]) end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[1])
+if replacing then return 4 end
+return 1`;
+const PUT_RESULT = { 0: 'no-function', 1: 'created', 3: 'full', 4: 'replaced' } as const;
+
 // KEYS: functions hash, triggers:<fn>. ARGV: fn, channel, fires-key prefix, then id, json pairs.
 const REPLACE_TRIGGERS = `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -68,6 +81,12 @@ export class RedisTriggers implements TriggerStore {
 
   createTrigger(t: TriggerRecord, limit: number): Promise<CreateResult> {
     return this.#addIfFunction(this.triggersKey(t.function), t.function, t.id, JSON.stringify(t), limit);
+  }
+
+  async putTrigger(t: TriggerRecord, limit: number): Promise<(typeof PUT_RESULT)[keyof typeof PUT_RESULT]> {
+    const r = (await this.redis.eval(PUT_TRIGGER, 3, `${this.p}functions`, this.triggersKey(t.function), this.#firesKey(t.id), t.function, t.id, JSON.stringify(t), this.channel, String(limit))) as keyof typeof PUT_RESULT;
+    if (PUT_RESULT[r] === 'created' || PUT_RESULT[r] === 'replaced') await this.announced();
+    return PUT_RESULT[r];
   }
 
   async replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean> {

@@ -52,6 +52,7 @@ export class RedisStore extends Closeable implements Store {
 
   // Triggers, fires, leases and invoke keys (TriggerStore): redis-triggers.ts.
   readonly createTrigger: RedisTriggers['createTrigger'];
+  readonly putTrigger: RedisTriggers['putTrigger'];
   readonly replaceTriggers: RedisTriggers['replaceTriggers'];
   readonly deleteTrigger: RedisTriggers['deleteTrigger'];
   readonly listTriggers: RedisTriggers['listTriggers'];
@@ -72,6 +73,7 @@ export class RedisStore extends Closeable implements Store {
     this.#watch = new RedisWatch(this.#redis, this.#k.changes);
     const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#k.changes, () => this.#watch.settled()));
     this.createTrigger = t.createTrigger.bind(t);
+    this.putTrigger = t.putTrigger.bind(t);
     this.replaceTriggers = t.replaceTriggers.bind(t);
     this.deleteTrigger = t.deleteTrigger.bind(t);
     this.listTriggers = t.listTriggers.bind(t);

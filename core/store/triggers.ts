@@ -49,6 +49,12 @@ export interface TriggerStore {
    * 'exists' when its id is taken, 'full' at the limit.
    */
   createTrigger(t: TriggerRecord, limit: number): Promise<CreateResult>;
+  /**
+   * Sets one trigger, replacing the one with its id if there is one (its fires go), adding it otherwise
+   * (then within `limit`), atomically with both checks: how a function URL's http settings change without a
+   * moment in which the URL has none, and without touching the function's other triggers.
+   */
+  putTrigger(t: TriggerRecord, limit: number): Promise<Exclude<CreateResult, 'exists'> | 'replaced'>;
   /** Replaces all of a function's triggers in one step (a deploy config's `triggers` list). False if the function is gone. */
   replaceTriggers(fn: string, triggers: TriggerRecord[]): Promise<boolean>;
   /** Removes one trigger and its fires; false if there was none. */

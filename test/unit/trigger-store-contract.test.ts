@@ -70,6 +70,20 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(await store.listTriggers('a')).toEqual([]);
   });
 
+  it('sets one trigger in one step: replaces the one with its id (dropping its fires), adds within the limit, leaves the others', async () => {
+    expect(await store.createTrigger(cronTrigger('a', 'cron-1'), 10)).toBe('created');
+    await store.recordTriggerFire('cron-1', fire(1));
+    expect(await store.putTrigger(httpTrigger('a'), 2)).toBe('created');
+    await store.recordTriggerFire('http', fire(2));
+    const open = { ...httpTrigger('a'), auth: 'none' } as TriggerRecord;
+    expect(await store.putTrigger(open, 2)).toBe('replaced'); // at the limit, but replacing
+    expect((await store.listTriggers('a')).map((t) => [t.id, t.type === 'http' ? t.auth : t.type])).toEqual([['cron-1', 'cron'], ['http', 'none']]);
+    expect(await store.listTriggerFires('http')).toEqual([]);
+    expect(await store.listTriggerFires('cron-1')).toHaveLength(1);
+    expect(await store.putTrigger(cronTrigger('a', 'cron-2'), 2)).toBe('full');
+    expect(await store.putTrigger(httpTrigger('nobody'), 10)).toBe('no-function');
+  });
+
   it('keeps the newest fires of a trigger, newest first, and deletes them with the trigger', async () => {
     await store.createTrigger(cronTrigger('a', 't1'), 10);
     for (let n = 0; n < TRIGGER_FIRES_KEPT + 5; n++) await store.recordTriggerFire('t1', fire(n));

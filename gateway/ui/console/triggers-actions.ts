@@ -11,7 +11,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
 import { INVOKE_KEY_HEADER } from '../../../core/invocation-contract.js';
-import { HTTP_TRIGGER_ID, parseTrigger, type TriggerRecord, type TriggerSpec } from '../../../core/triggers.js';
+import { HTTP_TRIGGER_ID } from '../../../core/triggers.js';
 import { previewCron } from '../../../control/triggers/cron-preview.js';
 import type { DashboardDeps } from '../deps.js';
 import { wantsHtml } from '../guard.js';
@@ -72,12 +72,11 @@ export function triggersRouter(d: DashboardDeps): Router {
 
   router.post('/functions/:name/triggers/http', formAction('http', async (req) => {
     const name = fnName(req);
-    const spec = parseTrigger(httpBody(formValues(req)), 'body');
-    // One replace of the whole list (the other triggers keep their ids and fires): removing the old http
-    // trigger and adding the new one would leave a key-protected URL public in between.
-    const others = (await d.triggers.list(name)).filter((t) => t.id !== HTTP_TRIGGER_ID).map(specOf);
-    await d.triggers.declare(name, [...others, spec]);
-    return `${name}'s URL: ${spec.type === 'http' && spec.auth === 'key' ? 'an invoke key is required' : 'public'}`;
+    // One atomic replace of the http trigger alone (TriggerService.setHttp): removing the old one and adding the
+    // new would leave a key-protected URL public in between, and a read-then-replace of the whole list would
+    // lose a trigger another caller adds meanwhile.
+    const t = await d.triggers.setHttp(name, httpBody(formValues(req)));
+    return `${name}'s URL: ${t.type === 'http' && t.auth === 'key' ? 'an invoke key is required' : 'public'}`;
   }));
 
   router.post('/functions/:name/triggers/:id/delete', flashAction(d, triggersPage, async (req) => {
@@ -109,10 +108,4 @@ export function triggersRouter(d: DashboardDeps): Router {
   }));
 
   return router;
-}
-
-/** A kept trigger as the spec it was made from (what declare compares, to keep its id and fires). */
-function specOf(t: TriggerRecord): TriggerSpec {
-  const { id: _id, function: _fn, createdAt: _at, ...spec } = t;
-  return spec as TriggerSpec;
 }
