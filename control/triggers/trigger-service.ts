@@ -41,7 +41,7 @@ export class TriggerService {
       throw new StratusError('CONFLICT', `function ${fn} has ${MAX_TRIGGERS_PER_FUNCTION} triggers, the most it can have; delete one first`, { function: fn, limit: MAX_TRIGGERS_PER_FUNCTION });
     }
     if (result === 'exists') {
-      throw new StratusError('CONFLICT', `function ${fn} already has an http trigger (its URL's settings); DELETE /v1/functions/${fn}/triggers/http first to change it`, { function: fn, trigger: HTTP_TRIGGER_ID });
+      throw new StratusError('CONFLICT', `function ${fn} already has an http trigger (its URL's settings); change it with PUT /v1/functions/${fn}/triggers/http`, { function: fn, trigger: HTTP_TRIGGER_ID });
     }
     return record;
   }
@@ -53,7 +53,7 @@ export class TriggerService {
    */
   async setHttp(fn: string, body: unknown): Promise<TriggerRecord> {
     const spec = parseTrigger(body, 'body');
-    if (spec.type !== 'http') throw new StratusError('INVALID_REQUEST', 'a function URL\'s settings are an http trigger: {"type":"http",…}', { field: 'body.type' });
+    if (spec.type !== 'http') throw new StratusError('INVALID_REQUEST', 'PUT …/triggers/http takes an http trigger: {"type":"http",…}; add other triggers with POST …/triggers', { field: 'body.type' });
     const record = this.#record(fn, spec);
     const result = await this.deps.store.putTrigger(record, MAX_TRIGGERS_PER_FUNCTION);
     if (result === 'no-function') throw functionNotFound(fn);

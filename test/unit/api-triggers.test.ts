@@ -76,6 +76,22 @@ describe('triggers API', () => {
     expectProblem(await request(h.app).post('/v1/functions/hello/triggers').set(auth).set('content-type', 'text/plain').send('cron'), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('sets the http trigger with PUT in one step: added, then replaced, the other triggers kept; anything else refused', async () => {
+    const cron = await post(h, '/v1/functions/hello/triggers', { type: 'cron', schedule: '*/5 * * * *' });
+    const put = (body: unknown) => request(h.app).put('/v1/functions/hello/triggers/http').set(auth).send(body as object);
+    const added = await put({ type: 'http', auth: 'key' });
+    expect(added.status).toBe(200);
+    expect(added.body).toMatchObject({ id: 'http', auth: 'key' });
+    const replaced = await put({ type: 'http', auth: 'public', methods: ['GET'] });
+    expect(replaced.body).toMatchObject({ id: 'http', auth: 'public', methods: ['GET'] });
+    const list = await request(h.app).get('/v1/functions/hello/triggers').set(auth);
+    expect(list.body.triggers.map((t: { id: string }) => t.id)).toEqual([cron.body.id, 'http']);
+    expectProblem(await put({ type: 'cron', schedule: '* * * * *' }), 400, 'INVALID_REQUEST', 'body.type');
+    expectProblem(await put({ type: 'http', methods: ['FETCH'] }), 400, 'INVALID_TRIGGER');
+    expectProblem(await request(h.app).put('/v1/functions/nobody/triggers/http').set(auth).send({ type: 'http' }), 404, 'FUNCTION_NOT_FOUND');
+    expectProblem(await request(h.app).put('/v1/functions/hello/triggers/http').set(auth).set('content-type', 'text/plain').send('{"type":"http"}'), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('deletes a trigger, and all of them with their function', async () => {
     const t = await post(h, '/v1/functions/hello/triggers', { type: 'cron', schedule: '* * * * *' });
     expect((await request(h.app).delete(`/v1/functions/hello/triggers/${t.body.id}`).set(auth)).status).toBe(204);

@@ -75,9 +75,9 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     await store.recordTriggerFire('cron-1', fire(1));
     expect(await store.putTrigger(httpTrigger('a'), 2)).toBe('created');
     await store.recordTriggerFire('http', fire(2));
-    const open = { ...httpTrigger('a'), auth: 'none' } as TriggerRecord;
+    const open: TriggerRecord = { ...httpTrigger('a'), auth: 'public' } as TriggerRecord;
     expect(await store.putTrigger(open, 2)).toBe('replaced'); // at the limit, but replacing
-    expect((await store.listTriggers('a')).map((t) => [t.id, t.type === 'http' ? t.auth : t.type])).toEqual([['cron-1', 'cron'], ['http', 'none']]);
+    expect((await store.listTriggers('a')).map((t) => [t.id, t.type === 'http' ? t.auth : t.type])).toEqual([['cron-1', 'cron'], ['http', 'public']]);
     expect(await store.listTriggerFires('http')).toEqual([]);
     expect(await store.listTriggerFires('cron-1')).toHaveLength(1);
     expect(await store.putTrigger(cronTrigger('a', 'cron-2'), 2)).toBe('full');

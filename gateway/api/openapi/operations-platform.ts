@@ -26,6 +26,14 @@ export const platformOperations: OperationGroup = [
     errors: ['FUNCTION_NOT_FOUND', 'INVALID_TRIGGER', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT'],
   },
   {
+    method: 'put', path: '/v1/functions/:name/triggers/http', tag: 'Triggers', access: 'admin',
+    summary: 'Set the function URL\'s http trigger',
+    description: 'Adds the http trigger (auth, methods, CORS) or replaces the one there is, in one step: the URL is never without its settings in between, and the other triggers stay.',
+    body: { [json]: trigger },
+    answers: { 200: { description: 'the http trigger with its links', type: json } },
+    errors: ['FUNCTION_NOT_FOUND', 'INVALID_TRIGGER', 'INVALID_REQUEST', 'UNSUPPORTED_MEDIA_TYPE', 'CONFLICT'],
+  },
+  {
     method: 'get', path: '/v1/functions/:name/triggers', tag: 'Triggers', access: 'admin',
     summary: 'List a function\'s triggers',
     answers: { 200: { description: '{ triggers: [...] }', type: json } },

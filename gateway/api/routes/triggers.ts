@@ -44,6 +44,13 @@ export function triggersRouter(triggers: TriggerService): Router {
     res.status(201).location(`/v1/functions/${t.function}/triggers/${t.id}`).json(withLinks(t));
   });
 
+  // The function URL's settings changed in one step: a DELETE then a POST would leave the URL without them
+  // (a key-protected URL public) in between.
+  router.put('/functions/:name/triggers/http', json, async (req, res) => {
+    if (!req.is('application/json')) throw new StratusError('UNSUPPORTED_MEDIA_TYPE', 'send the http trigger as application/json, e.g. {"type":"http","auth":"key"}', { field: 'content-type' });
+    res.json(withLinks(await triggers.setHttp(name(req), req.body)));
+  });
+
   router.get('/functions/:name/triggers', async (req, res) => {
     res.json({ triggers: (await triggers.list(name(req))).map(withLinks) });
   });
