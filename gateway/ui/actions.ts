@@ -5,10 +5,9 @@
 
 import express, { type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../core/errors.js';
-import { asStratusError } from '../http/problem.js';
+import { consoleAction, type ActionDone } from './console/action.js';
 import type { DashboardDeps } from './deps.js';
 import { wantsHtml } from './guard.js';
-import type { Session } from './sessions.js';
 
 /** How long an invoke from the page waits for the result before answering with the invocation's id only. */
 const INVOKE_WAIT_MS = 30_000;
@@ -23,21 +22,7 @@ export function actionsRouter(d: DashboardDeps): Router {
   const page = (req: Request) => `/ui/functions/${encodeURIComponent(name(req))}`;
 
   /** Runs an action; a form's failure comes back to the page as its message, a script's as problem+json. */
-  const action = (run: (req: Request, res: Response) => Promise<{ text: string; to?: string } | void>) => async (req: Request, res: Response) => {
-    const session = res.locals.uiSession as Session;
-    try {
-      const done = await run(req, res);
-      if (!done || res.headersSent) return;
-      if (!wantsHtml(req)) return void res.json({ ok: true, message: done.text });
-      session.flash = { kind: 'ok', text: done.text };
-      res.redirect(303, done.to ?? page(req));
-    } catch (err) {
-      if (!wantsHtml(req)) throw err;
-      const e = asStratusError(err, String(res.getHeader('x-stratus-request-id') ?? ''), d.logger);
-      session.flash = { kind: 'error', text: e.message };
-      res.redirect(303, page(req));
-    }
-  };
+  const action = (run: (req: Request, res: Response) => Promise<ActionDone>) => consoleAction(d.logger, page, run);
 
   router.post('/functions/:name/invoke', action(async (req, res) => {
     const raw = field(req, 'payload') ?? '';

@@ -1,6 +1,7 @@
-// How a console action answers, shared by the storage and dead-letter screens: a form gets a redirect to the
-// page it came from with a message (the flash), the page's script gets JSON (or problem+json on failure). The
-// session, CSRF token and origin were checked before any of this runs (guard.ts's requireSession).
+// How a dashboard action answers, for the function page's actions (actions.ts) and the console's screens:
+// a form gets a redirect to the page it came from with a message (the flash), the page's script gets JSON (or
+// problem+json on failure). The session, CSRF token and origin were checked before any of this runs
+// (guard.ts's requireSession).
 
 import type { Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../../core/errors.js';
