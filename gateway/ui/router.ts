@@ -26,6 +26,7 @@ import { functionsBody, functionsFragments } from './pages/functions.js';
 import { hostBody, hostFragments } from './pages/host.js';
 import { loginBody, safeNext } from './pages/login.js';
 import { SessionStore, type Session } from './sessions.js';
+import { sendOwnFile } from '../http/send-file.js';
 
 const require = createRequire(import.meta.url);
 const OWN_ASSETS = path.join(PROJECT_ROOT, 'gateway', 'ui', 'assets');
@@ -68,7 +69,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     const file = ASSETS[String(req.params.file)];
     if (!file) return next();
     res.setHeader('cache-control', 'no-cache');
-    res.sendFile(file);
+    sendOwnFile(res, file);
   });
 
   router.get('/login', (req, res) => {

@@ -4,6 +4,7 @@
 // as builder-service.test.ts checks it does. Deleting the function removes it (the real Purger).
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -53,6 +54,20 @@ describe('a version\'s source', () => {
       function: 'hello', version, sourceName: 'app.zip', singleFile: null, truncated: false,
       files: [{ path: 'index.js', bytes: 24, text: 'export default () => 1;\n' }, { path: 'lib/util.js', bytes: 20, text: 'export const x = 2;\n' }],
     });
+  });
+
+  it('is given back when the state dir is a dot directory (the default is .stratus)', async () => {
+    await h.close();
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-dot-'));
+    h = await startHarness({ STRATUS_STATE_DIR: path.join(root, '.stratus') });
+    try {
+      const { version } = await deployKept('dotted', Buffer.from('export default () => 1;\n'), 'index.mjs');
+      const res = await request(h.app).get(`/v1/functions/dotted/versions/${version}/source`).set(auth);
+      expect(res.status).toBe(200);
+      expect(res.text).toBe('export default () => 1;\n');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('a config-only version (PATCH) gives its build\'s source; a single file says its name', async () => {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import express, { type Request, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
 import type { VersionSources } from '../../../control/functions/version-sources.js';
+import { sendOwnFile } from '../../http/send-file.js';
 
 /** The version in the path: a positive whole number, else INVALID_REQUEST naming the field. */
 export function versionParam(raw: unknown): number {
@@ -36,7 +37,7 @@ export function sourcesRouter(sources: VersionSources): Router {
     // Always a download, never rendered: the bytes are the uploader's.
     res.setHeader('content-disposition', `attachment; filename="${path.basename(kept.name)}"`);
     res.setHeader('x-content-type-options', 'nosniff');
-    res.sendFile(kept.path, { headers: { 'cache-control': 'no-store' } });
+    sendOwnFile(res, kept.path, { 'cache-control': 'no-store' });
   });
 
   router.get('/functions/:name/versions/:version/source/files', async (req, res) => {

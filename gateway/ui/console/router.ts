@@ -16,6 +16,7 @@ import { consoleBundle } from './bundle.js';
 import { codeBody } from './code-page.js';
 import { diffBody } from './diff-page.js';
 import { newFunctionBody } from './new-page.js';
+import { sendOwnFile } from '../../http/send-file.js';
 
 const CSS = path.join(PROJECT_ROOT, 'gateway', 'ui', 'console', 'console.css');
 
@@ -27,11 +28,13 @@ export function consoleRouter(d: DashboardDeps): Router {
   router.get('/assets/console.js', async (_req, res) => {
     const file = await consoleBundle(d.logger);
     res.setHeader('cache-control', 'no-cache');
-    res.type('text/javascript').sendFile(file);
+    res.type('text/javascript');
+    sendOwnFile(res, file);
   });
   router.get('/assets/console.css', (_req, res) => {
     res.setHeader('cache-control', 'no-cache');
-    res.type('text/css').sendFile(CSS);
+    res.type('text/css');
+    sendOwnFile(res, CSS);
   });
 
   router.get('/new', (_req, res) => {
@@ -56,7 +59,7 @@ export function consoleRouter(d: DashboardDeps): Router {
     const kept = await d.sources.file(name(req), versionParam(req.params.version));
     res.setHeader('content-type', sourceMediaType(kept.name));
     res.setHeader('content-disposition', `attachment; filename="${path.basename(kept.name)}"`);
-    res.sendFile(kept.path);
+    sendOwnFile(res, kept.path);
   });
 
   // Answered as JSON (the page's script sends it); ?from=NAME&version=N: the edited code of that version,

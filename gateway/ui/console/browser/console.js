@@ -62,7 +62,8 @@ function tarOf(files) {
     let prefix = '';
     if (enc.encode(name).length > 100) {
       const cut = path.lastIndexOf('/', 154);
-      if (cut <= 0 || enc.encode(path.slice(cut + 1)).length > 100) throw new Error(`the path ${path} is too long for the editor to pack; upload an archive instead`);
+      // ustar's fields are bytes (prefix 155, name 100): a longer one would be cut silently, naming another file.
+      if (cut <= 0 || enc.encode(path.slice(0, cut)).length > 155 || enc.encode(path.slice(cut + 1)).length > 100) throw new Error(`the path ${path} is too long for the editor to pack; upload an archive instead`);
       prefix = path.slice(0, cut);
       name = path.slice(cut + 1);
     }
