@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
 import { makeZip } from '../fixtures/archives/make-archives.js';
-import { chromiumFor, launchChromium } from '../support/chromium.js';
+import { chromiumFor, launchChromium, signIn } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { missing, REDIS_URL } from '../support/services.js';
 import { removeRedisKeys } from '../support/stratus-process.js';
@@ -80,10 +80,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     browser = await launchChromium(CHROMIUM!);
     context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await context.newPage();
-    await page.goto(`${platform.url}/ui/login`);
-    await page.fill('#key', platform.apiKey);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/ui\/functions$/);
+    await signIn(page, platform.url, platform.apiKey);
   }, 120_000);
 
   afterAll(async () => {

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import type { TriggerFire } from '../../core/store/triggers.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
-import { chromiumFor, launchChromium } from '../support/chromium.js';
+import { chromiumFor, launchChromium, signIn } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { missing, REDIS_URL } from '../support/services.js';
@@ -79,10 +79,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
     browser = await launchChromium(CHROMIUM!);
     context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
     page = await context.newPage();
-    await page.goto(`${platform.url}/ui/storage`);
-    await page.fill('#key', platform.apiKey);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/ui\/storage$/);
+    await signIn(page, platform.url, platform.apiKey, '/ui/storage');
   }, 600_000);
 
   afterAll(async () => {

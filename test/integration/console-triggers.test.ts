@@ -16,7 +16,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
-import { chromiumFor, launchChromium } from '../support/chromium.js';
+import { chromiumFor, launchChromium, signIn } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
 import { missing, REDIS_URL } from '../support/services.js';
@@ -88,10 +88,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
   });
 
   it('signs in, shows a cron schedule\'s next fire times before saving, saves it and sees it fire', async () => {
-    await page.goto(`${platform.url}/ui/login`);
-    await page.fill('#key', platform.apiKey);
-    await page.click('button[type=submit]');
-    await page.waitForURL(/\/ui\/functions$/);
+    await signIn(page, platform.url, platform.apiKey);
     await page.goto(`${platform.url}/ui/functions/${name}`);
     await page.click('#manage-triggers');
     await page.waitForURL(new RegExp(`/ui/functions/${name}/triggers$`));

@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.js';
 import { platformIdFor, startPlatform, type RunningPlatform } from '../../platform/start-platform.js';
-import { chromiumFor, launchChromium } from '../support/chromium.js';
+import { chromiumFor, launchChromium, signIn } from '../support/chromium.js';
 import { e2eConfig } from '../support/e2e-config.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { presignUrl, type TestKey } from '../support/s3-sign.js';
@@ -101,10 +101,7 @@ describe.skipIf(!CHROMIUM || (await missing('docker', 'redis', 'registry', 'runt
       if (req.url().startsWith(`${dash}/ui`)) void req.allHeaders().then((h) => uiCookies.push(h.cookie ?? ''));
     });
     operator = await context.newPage();
-    await operator.goto(`${dash}/ui/login`);
-    await operator.fill('#key', platform.apiKey);
-    await operator.click('button[type=submit]');
-    await operator.waitForURL(/\/ui\/functions$/);
+    await signIn(operator, dash, platform.apiKey);
   }, 400_000);
 
   afterAll(async () => {

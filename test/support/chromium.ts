@@ -2,7 +2,7 @@
 // ever downloaded by a test tool). Outside CI a missing chromium skips the suite; with CI=true it fails.
 
 import { execFileSync } from 'node:child_process';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { isCI } from './services.js';
 
 function findChromium(): string | null {
@@ -30,4 +30,12 @@ export function launchChromium(executablePath: string): Promise<Browser> {
     // As root in a container, without the sandbox; no background traffic to hosts this machine cannot reach.
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** Signs `page` in to the dashboard at `origin` with `key` and waits to land on `then` (where sign-in sends it on). */
+export async function signIn(page: Page, origin: string, key: string, then = '/ui/functions'): Promise<void> {
+  await page.goto(`${origin}/ui/login?next=${encodeURIComponent(then)}`);
+  await page.fill('#key', key);
+  await page.click('button[type=submit]');
+  await page.waitForURL((url) => url.pathname === then);
 }
