@@ -132,7 +132,8 @@ describe('BuildService', () => {
     await finished(ok.buildId);
     await eventually(() => fs.existsSync(keptOk));
     expect(fs.readFileSync(keptOk)).toEqual(makeZip([{ name: 'index.js', data: 'export default () => 1' }]));
-    expect(fs.existsSync(path.dirname(ok.sourcePath))).toBe(false);
+    // The upload dir goes right after the move (the build's record is written before either): waited for, not raced.
+    await eventually(() => !fs.existsSync(path.dirname(ok.sourcePath)));
     // Never inside the version's own tree, which the process backend runs.
     expect(fs.readdirSync(path.join(stateDir, 'artifacts/kept/v1'))).not.toContain('code.zip');
     const bad = await upload('kept', { 'index.js': 'export default () => 1', 'package.json': '{"dependencies":{"dep":"1"}}', 'package-lock.json': '{}', FAIL: '' });
