@@ -28,5 +28,6 @@ export function functionSpec(v: DeployedVersion): InstanceSpec {
     cpus: v.config.cpus ?? null,
     network: v.config.network ?? 'egress',
     env: v.config.env,
+    concurrency: v.config.concurrency,
   };
 }

@@ -80,7 +80,7 @@ export class InstanceStarter {
     // The specialized handle (role function, its version): a backend that records it lets a restarted
     // platform adopt this instance instead of removing it as a stem (its labels still say stem).
     const codeDir = await this.backend.stageCode(instance.handle, artifactDir);
-    const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
+    const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env, concurrency: v.config.concurrency };
     const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
     if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
   }

@@ -11,6 +11,8 @@ export interface InitPayload {
   function: string;
   version: number;
   env: Record<string, string>;
+  /** Calls the instance runs at once; the runtime holds the rest. */
+  concurrency: number;
 }
 
 export interface RuntimeResponse {

@@ -28,6 +28,30 @@ const settings = {
   drainMs: 10_000,
 };
 
+// The function's concurrency per instance, held here rather than by each caller: several Stratus replicas
+// route to one instance, each counting only its own calls, so the instance is where the limit holds for the
+// platform (as Knative's queue-proxy does). Calls past it wait their turn, first come first served.
+const slots = { limit: positiveInt(env.STRATUS_CONCURRENCY), running: 0, waiting: [] };
+
+function positiveInt(raw) {
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n > 0 ? n : Infinity;
+}
+
+function takeSlot() {
+  if (slots.running < slots.limit) {
+    slots.running++;
+    return null;
+  }
+  return new Promise((resolve) => slots.waiting.push(resolve));
+}
+
+function giveSlot() {
+  const next = slots.waiting.shift();
+  if (next) next(); // the slot passes on: running stays the same
+  else slots.running--;
+}
+
 const state = {
   phase: settings.stem ? 'stem' : 'loading',
   handler: null,
@@ -94,6 +118,10 @@ async function invoke(req, res, requestId) {
   const deadline = deadlineHeader > 0 ? deadlineHeader : Date.now() + state.timeoutMs;
   const context = new InvocationContext(requestId, deadline);
   const handler = state.handler;
+  const turn = takeSlot();
+  if (turn !== null) await turn;
+  // A caller that gave up while waiting for its turn gets no handler run.
+  if (res.destroyed) return giveSlot();
   try {
     const result = await invocationStore.run(requestId, () => handler(buildEvent(req, raw), context));
     // Draining: tell the client this connection ends with this response, so it does not reuse it.
@@ -110,6 +138,8 @@ async function invoke(req, res, requestId) {
     // keeps to itself (a connection string, a path): it goes to the function's log, not to the caller.
     for (const name of res.getHeaderNames()) if (name !== 'x-stratus-request-id') res.removeHeader(name);
     sendProblem(res, 'FUNCTION_ERROR', functionErrorDetail(err, requestId), { 'x-stratus-function-error': 'unhandled' });
+  } finally {
+    giveSlot();
   }
 }
 
@@ -139,6 +169,7 @@ async function init(req, res) {
     state.functionName = typeof spec.function === 'string' ? spec.function : state.functionName;
     state.version = typeof spec.version === 'number' ? spec.version : state.version;
     if (typeof spec.timeoutMs === 'number' && spec.timeoutMs > 0) state.timeoutMs = spec.timeoutMs;
+    if (spec.concurrency !== undefined) slots.limit = positiveInt(spec.concurrency);
     if (state.phase === 'initializing') state.phase = 'ready';
     sendJson(res, 200, { status: 'ready' });
   } catch (err) {

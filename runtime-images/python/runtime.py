@@ -46,6 +46,17 @@ class State:
         self.lock = threading.Lock()
         self.idle = threading.Condition(self.lock)
         self.in_flight = 0
+        # The function's concurrency per instance, held here: several Stratus replicas route to one instance,
+        # each counting only its own calls (as Knative's queue-proxy does). Calls past it wait their turn.
+        self.slots = concurrency_slots(ENV.get("STRATUS_CONCURRENCY"))
+
+
+def concurrency_slots(raw):
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return threading.Semaphore(n) if n > 0 else None
 
 
 state = State()
@@ -183,15 +194,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         deadline = int(deadline_header) if deadline_header and deadline_header.isdigit() else int(time.time() * 1000) + state.timeout_ms
         event = stratus_http.build_event(self.command, self.path, self.headers, raw)
         inv = stratus_logs.Invocation(rid)
+        slots = state.slots
+        if slots is not None:
+            slots.acquire()
         try:
-            result = run_handler(state.handler, event, Context(rid, deadline), inv)
-            status, headers, body = stratus_http.map_result(result)
-        except BaseException as err:  # the function's own failure (even sys.exit()): a FunctionError
-            stratus_logs.write_line(streams[3], rid, "error", "unhandled error: " + "".join(traceback.format_exception(err)).rstrip())
-            detail = stratus_http.function_error_detail(err, state.function_name, rid)
-            return self.reply(*stratus_http.problem("FUNCTION_ERROR", detail, {**rid_header, "x-stratus-function-error": "unhandled"}))
-        headers["x-stratus-request-id"] = rid
-        self.reply(status, headers, body)
+            try:
+                result = run_handler(state.handler, event, Context(rid, deadline), inv)
+                status, headers, body = stratus_http.map_result(result)
+            except BaseException as err:  # the function's own failure (even sys.exit()): a FunctionError
+                stratus_logs.write_line(streams[3], rid, "error", "unhandled error: " + "".join(traceback.format_exception(err)).rstrip())
+                detail = stratus_http.function_error_detail(err, state.function_name, rid)
+                return self.reply(*stratus_http.problem("FUNCTION_ERROR", detail, {**rid_header, "x-stratus-function-error": "unhandled"}))
+            headers["x-stratus-request-id"] = rid
+            self.reply(status, headers, body)
+        finally:
+            if slots is not None:
+                slots.release()
 
     @staticmethod
     def back_to_stem():
@@ -231,6 +249,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             state.version = spec["version"]
         if isinstance(spec.get("timeoutMs"), int) and spec["timeoutMs"] > 0:
             state.timeout_ms = spec["timeoutMs"]
+        if "concurrency" in spec:
+            state.slots = concurrency_slots(spec["concurrency"])
         with state.lock:
             if state.phase == "initializing":
                 state.phase = "ready"

@@ -36,6 +36,8 @@ export interface InstanceSpec {
   /** 'none': the instance gets no network interface but loopback (stems are always 'egress'). */
   network: NetworkPolicy;
   env: Record<string, string>;
+  /** Calls the instance runs at once (the runtime holds the rest: several replicas call one instance); null: no limit (a stem). */
+  concurrency: number | null;
 }
 
 /** Limits a stem takes when it is specialized for a function. */
@@ -94,8 +96,15 @@ export interface Backend {
   /** Stops and removes an instance; idempotent (an unknown or already gone instance is not an error). */
   stop(instanceId: string, opts?: { graceMs?: number }): Promise<void>;
 
-  /** Instances this platform owns, found by the backend's labels: for reconciliation after a restart. */
-  list(): Promise<InstanceHandle[]>;
+  /**
+   * Instances this platform owns, found by the backend's labels: for reconciliation after a restart.
+   * `follow: false`: only look (another replica follows their logs); by default the running ones'
+   * logs are followed from now on, as this replica's own.
+   */
+  list(opts?: { follow?: boolean }): Promise<InstanceHandle[]>;
+
+  /** Optional: follow the logs of an instance another replica started and can no longer follow (it died). */
+  follow?(instance: InstanceHandle): void;
 
   /** Why an instance is gone or failing (e.g. OOM-killed), or null while it is running fine. */
   diagnose(instanceId: string): Promise<InstanceExit | null>;

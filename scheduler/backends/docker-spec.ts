@@ -77,6 +77,7 @@ export function envFor(spec: InstanceSpec, mode: EndpointMode): string[] {
   if (spec.role === 'stem') env.STRATUS_STEM = '1';
   if (spec.handler) env.STRATUS_HANDLER = spec.handler;
   if (spec.function) env.STRATUS_FUNCTION_NAME = spec.function;
+  if (spec.concurrency !== null) env.STRATUS_CONCURRENCY = String(spec.concurrency);
   if (spec.version !== null) env.STRATUS_FUNCTION_VERSION = String(spec.version);
   return Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }

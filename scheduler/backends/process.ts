@@ -197,6 +197,7 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
     if (spec.handler) env.STRATUS_HANDLER = spec.handler;
     if (spec.role === 'stem') env.STRATUS_STEM = '1';
     if (spec.function) env.STRATUS_FUNCTION_NAME = spec.function;
+    if (spec.concurrency !== null) env.STRATUS_CONCURRENCY = String(spec.concurrency);
     if (spec.version !== null) env.STRATUS_FUNCTION_VERSION = String(spec.version);
     const [bin, args] =
       spec.runtime === 'python'

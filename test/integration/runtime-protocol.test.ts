@@ -225,6 +225,25 @@ describe.each(Object.keys(RUNTIMES) as RuntimeName[])('%s runtime', (runtime) =>
     expect(new Set(replies.map((r) => r.headers['x-stratus-request-id'])).size).toBe(4);
   });
 
+  it('runs at most STRATUS_CONCURRENCY invocations at once; the others wait their turn and are answered', async () => {
+    // Several Stratus replicas call one instance, each counting only its own calls: the runtime holds the limit.
+    const p = await fn(rt.modes, { STRATUS_CONCURRENCY: '2' });
+    const both = await Promise.all([request(p, { path: '/barrier?n=2' }), request(p, { path: '/barrier?n=2' })]);
+    expect(both.map((r) => (r.json() as { reached: boolean }).reached)).toEqual([true, true]); // 2 do run at once
+    const replies = await Promise.all(Array.from({ length: 6 }, () => request(p, { path: '/peak?ms=60' })));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(Math.max(...replies.map((r) => (r.json() as { peak: number }).peak))).toBe(2);
+  });
+
+  it('a stem takes its concurrency from /init', async () => {
+    const p = await ready(start(runtime, { STRATUS_STEM: '1' }));
+    const init = await request(p, { path: '/init', ...postJson({ codeDir: fixture(rt.modes), handler: rt.handler, function: 'modes', version: 1, env: {}, concurrency: 1 }) });
+    expect(init.status).toBe(200);
+    const replies = await Promise.all(Array.from({ length: 4 }, () => request(p, { path: '/peak?ms=40' })));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(Math.max(...replies.map((r) => (r.json() as { peak: number }).peak))).toBe(1);
+  });
+
   it('answers 413 past STRATUS_MAX_BODY_BYTES', async () => {
     const p = await fn(rt.echo, { STRATUS_MAX_BODY_BYTES: '16' });
     const res = await request(p, { method: 'POST', body: 'x'.repeat(100) });

@@ -31,14 +31,14 @@ describe('stems', () => {
     h.scheduler.tick();
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1));
     const stemId = h.backend.byRole('stem').find((s) => s.spec.runtime === 'node')!.spec.instanceId;
-    const v = withCode('fast', 3, { memoryMb: 512, env: { GREETING: 'hi' } });
+    const v = withCode('fast', 3, { memoryMb: 512, concurrency: 7, env: { GREETING: 'hi' } });
     const lease = await h.scheduler.acquire(v, within(h));
     expect(lease.start).toBe('stem');
     expect(lease.coldStart?.kind).toBe('stem');
     expect(lease.instance.instanceId).toBe(stemId);
     expect(h.backend.memoryLimits).toEqual([{ instanceId: stemId, memoryMb: 512 }]);
     expect(h.backend.staged).toEqual([{ instanceId: stemId, artifactDir: '/artifacts/fast/3' }]);
-    expect(h.backend.running.get(stemId)!.init).toEqual({ codeDir: '/code', handler: 'index.handler', function: 'fast', version: 3, env: { GREETING: 'hi' } });
+    expect(h.backend.running.get(stemId)!.init).toEqual({ codeDir: '/code', handler: 'index.handler', function: 'fast', version: 3, env: { GREETING: 'hi' }, concurrency: 7 });
     expect((await invokeThrough(lease)).body.function).toBe('fast');
     expect(h.backend.starts.filter((s) => s.role === 'function')).toHaveLength(0);
     await vi.waitFor(() => expect(h.scheduler.stems.readyCount('node')).toBe(1)); // refilled
