@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
 import { networkList } from './ip-policy.js';
-import { platformIdFor, redisPrefixFor } from './platform-id.js';
+import { platformIdFor } from './platform-id.js';
 import { StateLayout } from './state-layout.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -38,6 +38,11 @@ const schema = z
     STRATUS_HOST: z.string().default('127.0.0.1'),
     STRATUS_API_KEY: z.string().min(16, 'use at least 16 characters').optional(),
     STRATUS_STATE_DIR: z.string().default('.stratus'),
+    /**
+     * Which Stratus this is: every replica of one platform sets the same value (its instances' label, the
+     * default Redis key prefix and image prefix). Unset: derived from the state dir, as one process needs.
+     */
+    STRATUS_PLATFORM_ID: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be 1-63 characters of a-z, 0-9 and "-", starting with a letter or digit').optional(),
     STRATUS_PUBLIC_URL: z.string().url().optional(),
     /**
      * Where function content is served: each function at its own host under this one (NAME.fn.localhost,
@@ -180,6 +185,8 @@ export interface Config {
   host: string;
   apiKey: string | undefined;
   stateDir: string;
+  /** STRATUS_PLATFORM_ID, or derived from the state dir (core/platform-id.ts). */
+  platformId: string;
   publicUrl: string | undefined;
   /** Function content's own origins: https?://NAME.DOMAIN[:port]; port null: the port the request came in on. */
   functions: FunctionsOrigin;
@@ -285,14 +292,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const mb = 1024 * 1024;
+  const platformId = e.STRATUS_PLATFORM_ID ?? platformIdFor(path.resolve(e.STRATUS_STATE_DIR));
   return {
     port: e.STRATUS_PORT,
     host: e.STRATUS_HOST,
     apiKey: e.STRATUS_API_KEY,
     stateDir: path.resolve(e.STRATUS_STATE_DIR),
+    platformId,
     publicUrl: e.STRATUS_PUBLIC_URL,
     functions: functionsOrigin(e.STRATUS_FUNCTIONS_URL),
-    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? redisPrefixFor(path.resolve(e.STRATUS_STATE_DIR)), redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
+    store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? `${platformId}:`, redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
     stopTimeoutMs: e.STRATUS_STOP_TIMEOUT_MS,
     auth: { maxFailures: e.STRATUS_AUTH_MAX_FAILURES, windowMs: e.STRATUS_AUTH_WINDOW_MS, trustedProxies: e.STRATUS_TRUSTED_PROXIES ?? [] },
@@ -310,7 +319,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registry: e.STRATUS_REGISTRY,
       // Per platform by default, like the Redis prefix: two Stratus pushing to one registry must not
       // overwrite or purge each other's NAME:vN.
-      prefix: e.STRATUS_IMAGE_PREFIX ?? platformIdFor(path.resolve(e.STRATUS_STATE_DIR)),
+      prefix: e.STRATUS_IMAGE_PREFIX ?? platformId,
       runtime: { node: e.STRATUS_RUNTIME_IMAGE_NODE, python: e.STRATUS_RUNTIME_IMAGE_PYTHON },
       kept: e.STRATUS_IMAGES_KEPT,
     },

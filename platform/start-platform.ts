@@ -15,7 +15,6 @@ import { systemClock } from '../core/lifecycle.js';
 import { listenOn } from '../core/listen.js';
 import type { Logger } from '../core/log.js';
 import { MetricsRegistry } from '../core/metrics.js';
-import { platformIdFor } from '../core/platform-id.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { deployedVersionLookup } from '../core/versions.js';
 import { createScheduler } from '../scheduler/index.js';
@@ -31,6 +30,7 @@ import { dashboardSources } from '../gateway/ui/sources.js';
 import { assemblePlatform } from './assemble.js';
 import { resolveApiKey, type ApiKeyResolution as ResolvedApiKey } from './boot/api-key.js';
 import { openBackend } from './boot/open-backend.js';
+import { openDirectory } from './boot/open-directory.js';
 import { openStore } from './boot/open-store.js';
 import { ShutdownStack } from './shutdown.js';
 
@@ -65,7 +65,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Each waits for its service when it is meant to be there but not answering yet (boot/service-wait.ts).
   const store = await openStore(config, logger);
   shutdown.add('state', 'store', () => store.close());
-  const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
+  const { backend, docker } = await openBackend(config, config.platformId, logger);
   shutdown.add('instances', 'backend', () => backend.close());
   // Closed after the backend (a later phase): the last lines of drained instances are kept.
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
@@ -78,7 +78,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Before the builder: a build that fails (also one recover() gives up below) is announced through it.
   const notifications = createNotifications({ settings: config.notify, store, redis: store.kind === 'redis' ? { url: config.store.redisUrl, prefix: config.store.redisPrefix } : null, baseUrl: config.publicUrl, logger });
   shutdown.add('work', 'notifications', () => notifications.close()); // after the builds: the last failure is queued
+  // Replicas of one platform share their instances and elect one leader to scale them (scheduler/shared/).
+  const directory = await openDirectory(config, store.kind, backend.kind, logger);
   const scheduler = createScheduler({
+    directory,
     backend,
     clock,
     settings: {
@@ -109,7 +112,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   shutdown.add('work', 'async queue', () => asyncQueue.close()); // waits for the async invocations under way, before their instances go
   const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes, uploadExpiryMs: config.storage.uploadExpiryMs, quota: config.storage.quota }, logger);
   if (storage) shutdown.add('connections', 'object storage', () => storage.close());
-  const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: platformIdFor(config.stateDir), clock, logger });
+  const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: config.platformId, clock, logger });
   shutdown.add('state', 'dashboard', () => dashboard.close());
 
   const platform = assemblePlatform({

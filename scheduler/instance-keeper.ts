@@ -14,12 +14,21 @@ import type { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
 import type { LeaseOutcome } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
-import type { PoolHost, StartOptions, VersionPool } from './version-pool.js';
+import { StartNotNeeded, type InstanceDirectory } from './shared/directory.js';
+import type { PoolHost, StartOptions, StopCause, VersionPool } from './version-pool.js';
 
 const DIAGNOSE_SETTLE_MS = 1000;
 const DIAGNOSE_POLL_MS = 25;
 
 const noop = (): void => {};
+
+
+/** A drained instance the leader stops once no replica may still call it. */
+export interface PendingStop {
+  function: string;
+  version: number;
+  markedAt: number;
+}
 
 export class InstanceKeeper implements PoolHost {
   readonly clock: Clock;
@@ -30,10 +39,19 @@ export class InstanceKeeper implements PoolHost {
   readonly #aborts = new Set<AbortController>();
   readonly #stops = new Set<Promise<void>>();
 
+  /** True while this replica holds the leader's lease (always, when the directory is not shared). */
+  leads = true;
+  /**
+   * Instances the leader decided to stop (scale-down, retire): drained here, told draining to the others,
+   * stopped once no replica may still have a call on them (see PoolScheduler's tick). id -> when marked.
+   */
+  readonly pendingStops = new Map<string, PendingStop>();
+
   constructor(
     private readonly deps: Pick<SchedulerDeps, 'backend' | 'clock' | 'settings' | 'metrics'>,
     private readonly starter: InstanceStarter,
     private readonly log: Logger,
+    readonly directory: InstanceDirectory,
   ) {
     this.clock = deps.clock;
     this.queueDepth = deps.settings.queueDepth;
@@ -44,7 +62,38 @@ export class InstanceKeeper implements PoolHost {
     return this.#closing;
   }
 
-  start(target: DeployedVersion, opts: StartOptions = {}): Promise<ColdStart> {
+  /**
+   * One start, reserved platform-wide first (a load check's start is not: its version serves nobody yet),
+   * and published once ready so every replica routes to it. Rejects with StartNotNeeded when the platform
+   * already has `opts.want` instances of the version ready or starting.
+   */
+  async start(target: DeployedVersion, opts: StartOptions = {}): Promise<ColdStart> {
+    const dir = this.directory;
+    const { function: fn, version } = target;
+    let ticket: string | null = null;
+    if (!opts.probe) {
+      const want = Math.min(opts.want ?? target.config.maxInstances, target.config.maxInstances);
+      ticket = await dir.reserveStart(fn, version, want, target.config.maxInstances, this.deps.settings.startTimeoutMs + 5000);
+      if (ticket === null) throw new StartNotNeeded();
+    }
+    let cs: ColdStart;
+    try {
+      cs = await this.#startReserved(target, opts);
+    } catch (err) {
+      if (ticket) await dir.cancelStart(fn, version, ticket).catch((e: unknown) => this.log.warn('could not give a start reservation back; it expires on its own', { err: e }));
+      throw err;
+    }
+    if (dir.shared) {
+      const inst = cs.instance;
+      const h = inst.handle;
+      await dir
+        .publish({ id: inst.id, function: fn, version, runtime: h.runtime, endpoint: h.endpoint, backendRef: h.backendRef, concurrency: inst.concurrency, startKind: inst.startKind, startedAt: h.startedAt, draining: false, replica: dir.replica }, ticket)
+        .catch((err: unknown) => this.log.error('could not tell the other replicas of a new instance; only this one routes to it', { instance: inst.id, err }));
+    }
+    return cs;
+  }
+
+  #startReserved(target: DeployedVersion, opts: StartOptions): Promise<ColdStart> {
     const abort = new AbortController();
     this.#aborts.add(abort);
     const { startTimeoutMs } = this.deps.settings;
@@ -77,10 +126,50 @@ export class InstanceKeeper implements PoolHost {
     return done;
   }
 
-  stop(inst: Instance): void {
+  /**
+   * An instance left its pool. Broken (exited, crashed, unhealthy) it goes at once, for every replica. Let
+   * go by policy (scale-down, retire, idle) on a shared platform, only the leader stops it — after the
+   * others have let go of it too; any other replica just forgets it.
+   */
+  stop(inst: Instance, cause: StopCause = 'policy'): void {
     inst.state = 'stopping';
     inst.dispose();
-    this.stopById(inst.id);
+    const dir = this.directory;
+    if (!dir.shared || cause === 'broken' || this.#closing) {
+      if (dir.shared) this.#unpublish(inst);
+      this.stopById(inst.id);
+      return;
+    }
+    if (!this.leads) return;
+    const h = inst.handle;
+    if (h.function !== null && h.version !== null) this.pendingStops.set(inst.id, { function: h.function, version: h.version, markedAt: this.clock.now() });
+    this.draining(inst);
+  }
+
+  /** Tell the other replicas to send it no new calls. */
+  draining(inst: Instance): void {
+    const h = inst.handle;
+    if (this.directory.shared && h.function !== null && h.version !== null) {
+      void this.directory.drain(h.function, h.version, inst.id).catch((err: unknown) => this.log.warn('could not tell the other replicas an instance is draining', { instance: inst.id, err }));
+    }
+  }
+
+  /** The leader's stop of a drained instance no replica calls any more. */
+  finishStop(id: string): void {
+    const pending = this.pendingStops.get(id);
+    if (!pending) return;
+    this.pendingStops.delete(id);
+    this.unpublish(pending.function, pending.version, id);
+    this.stopById(id);
+  }
+
+  #unpublish(inst: Instance): void {
+    const h = inst.handle;
+    if (h.function !== null && h.version !== null) this.unpublish(h.function, h.version, inst.id);
+  }
+
+  unpublish(fn: string, version: number, id: string): void {
+    void this.directory.remove(fn, version, id).catch((err: unknown) => this.log.warn('could not tell the other replicas an instance is gone', { instance: id, err }));
   }
 
   /** Stops a backend instance no pool holds (an exited stem, a leftover of an earlier run); close() waits for it. */
@@ -97,7 +186,7 @@ export class InstanceKeeper implements PoolHost {
       void isHealthy(inst.requestOptions, this.deps.settings.healthTimeoutMs ?? 2000).then((ok) => {
         if (ok || inst.state === 'stopping') return;
         this.log.warn('instance did not answer its health check after a timed-out request; replacing it', { instance: inst.id, function: pool.target.function });
-        pool.remove(inst);
+        pool.remove(inst, 'broken');
       });
       return;
     }
@@ -108,7 +197,7 @@ export class InstanceKeeper implements PoolHost {
       .catch(() => null)
       .then((exit) => {
         this.log.warn('instance failed a request; removing it', { instance: inst.id, function: pool.target.function, exit });
-        pool.remove(inst); // a request's crash is its caller's 502, not a crash loop: no backoff
+        pool.remove(inst, 'broken'); // a request's crash is its caller's 502, not a crash loop: no backoff
       });
   }
 

@@ -14,6 +14,8 @@ import { InstanceKeeper } from './instance-keeper.js';
 import { InstanceStarter } from './instance-starter.js';
 import { Instance } from './instance.js';
 import { reconcileLeftovers } from './reconcile.js';
+import { handleOf, LocalDirectory, newReplicaName, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
+import { PlatformSync } from './shared/platform-sync.js';
 import type { AcquireOptions, FailingView, InstanceView, Lease, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
@@ -39,6 +41,16 @@ export class PoolScheduler extends Closeable implements Scheduler {
   readonly #unsubscribe: () => void;
   /** Deployed versions that can start from a stem (function -> version -> runtime): their runtimes keep stems. */
   readonly #deployed = new Map<string, Map<number, Runtime>>();
+  /** Where the replicas of one platform meet (shared/directory.ts); a LocalDirectory when this process is the platform. */
+  readonly #directory: InstanceDirectory;
+  /** The per-tick exchange with the other replicas; null when the directory is not shared. */
+  readonly #sync: PlatformSync | null;
+  readonly #unwatch: () => void;
+  /**
+   * Instances other replicas published for a version this replica cannot look up yet (a load check's, before
+   * its build marks the version ready): taken in when the version's pool is made. fn@version -> id -> record.
+   */
+  readonly #unadopted = new Map<string, Map<string, SharedInstance>>();
 
   constructor(private readonly deps: SchedulerDeps) {
     super();
@@ -46,10 +58,22 @@ export class PoolScheduler extends Closeable implements Scheduler {
     this.clock = deps.clock;
     this.#log = deps.logger.child({ component: 'scheduler' });
     const holdRefill = () => this.#starter.containerStarts > 0;
-    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill, idleMs: s.stemIdleMs, clock: deps.clock }, this.#log);
+    this.#directory = deps.directory ?? new LocalDirectory(newReplicaName());
+    const replica = this.#directory.shared ? this.#directory.replica : undefined;
+    this.stems = new StemPool(deps.backend, { size: s.stemPoolSize, images: s.runtimeImages, startTimeoutMs: s.startTimeoutMs, holdRefill, idleMs: s.stemIdleMs, clock: deps.clock, replica }, this.#log);
     this.#starter = new InstanceStarter(deps.backend, this.stems, deps.clock, s.startTimeoutMs, this.#log);
-    this.#host = new InstanceKeeper(deps, this.#starter, this.#log);
+    this.#host = new InstanceKeeper(deps, this.#starter, this.#log, this.#directory);
     this.#unsubscribe = deps.backend.onExit((exit) => this.#onExit(exit));
+    this.#unwatch = this.#directory.onChange((change) => this.#onDirectoryChange(change));
+    this.#sync = this.#directory.shared
+      ? new PlatformSync({
+          directory: this.#directory, keeper: this.#host, backend: deps.backend, clock: deps.clock, logger: this.#log, tickMs: s.tickMs, startTimeoutMs: s.startTimeoutMs,
+          pools: () => this.#allPools(),
+          drainBoundMs: (fn, v) => (this.#pools.get(`${fn}@${v}`)?.target.config.timeoutMs ?? 60_000) + 5000,
+        })
+      : null;
+    // Until the first exchange says otherwise, a shared replica does not lead: it must not scale what another leads.
+    if (this.#sync) this.#host.leads = false;
     deps.registry?.collect(() => this.#collectGauges());
     if (deps.autoTick !== false) {
       this.#timer = setInterval(() => this.tick(), s.tickMs);
@@ -133,8 +157,17 @@ export class PoolScheduler extends Closeable implements Scheduler {
     return out;
   }
 
-  /** Adopts or removes the instances an earlier run left behind (reconcile.ts). */
+  /**
+   * Adopts or removes the instances an earlier run left behind (reconcile.ts). On a shared platform: takes
+   * every instance the directory lists into its pool and removes nothing — what no replica owns is the
+   * leader's to sweep (shared/platform-sync.ts), and a replica that joins touches nothing of the others.
+   */
   async reconcile(opts: { storeRemembers?: boolean } = {}): Promise<void> {
+    if (this.#sync) {
+      for (const rec of await this.#directory.list()) await this.#adoptShared(rec);
+      this.#sync.tick(); // lead or follow from the start, not a tick later
+      return;
+    }
     const known = new Set<string>();
     for (const pool of this.#allPools()) for (const i of pool.instances) known.add(i.id);
     const adopt = (h: Instance['handle'], v: DeployedVersion): boolean => {
@@ -150,9 +183,12 @@ export class PoolScheduler extends Closeable implements Scheduler {
   tick(): void {
     if (this.#host.closing) return;
     const now = this.clock.now();
+    this.#sync?.tick();
+    const remote = this.#sync?.remoteDemand;
+    if (remote) for (const key of remote.keys()) if (!this.#pools.has(key)) void this.#poolFor(key, 'demand');
     for (const [key, pool] of this.#pools) {
       try {
-        pool.scale(now);
+        pool.scale(now, remote?.get(key) ?? null);
       } catch (err) {
         this.#log.error('autoscaler step failed', { pool: key, err });
       }
@@ -178,8 +214,62 @@ export class PoolScheduler extends Closeable implements Scheduler {
       const autoscaler = this.deps.newAutoscaler({ stableWindowMs: s.stableWindowMs, panicWindowMs: s.panicWindowMs, targetUtilization: s.targetUtilization });
       pool = new VersionPool(target, autoscaler, this.#host);
       this.#pools.set(key, pool);
+      const unadopted = this.#unadopted.get(key);
+      this.#unadopted.delete(key);
+      for (const rec of unadopted?.values() ?? []) pool.adopt(new Instance(handleOf(rec), rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready'));
     }
     return pool;
+  }
+
+  /** The pool of `fn@version`, made from the store's record when there is none here yet (demand another replica reported). */
+  async #poolFor(key: string, why: 'demand' | 'instance'): Promise<VersionPool | null> {
+    const at = key.lastIndexOf('@');
+    const v = await this.deps.lookupVersion(key.slice(0, at), Number(key.slice(at + 1))).catch(() => null);
+    if (!v || this.#host.closing) return null;
+    const known = this.#pools.get(key);
+    if (known) return known;
+    const pool = this.#pool(v);
+    // An instance alone (a load check's, through another replica) does not make the version served here.
+    pool.probation = why === 'instance';
+    return pool;
+  }
+
+  /** An instance another replica started: it serves this replica's calls too. */
+  async #adoptShared(rec: SharedInstance): Promise<void> {
+    if (rec.replica === this.#directory.replica) return; // this replica's own: already in its pool
+    const key = `${rec.function}@${rec.version}`;
+    const pool = await this.#poolFor(key, 'instance');
+    if (pool) return pool.adopt(new Instance(handleOf(rec), rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready'));
+    let waiting = this.#unadopted.get(key);
+    if (!waiting) this.#unadopted.set(key, (waiting = new Map()));
+    waiting.set(rec.id, rec);
+  }
+
+  #onDirectoryChange(change: DirectoryChange): void {
+    if (this.#host.closing) return;
+    if (change.op === 'up') {
+      void this.#adoptShared(change.instance).catch((err: unknown) => this.#log.warn('could not take in an instance another replica started', { instance: change.instance.id, err }));
+      return;
+    }
+    if (change.op === 'resync') {
+      void this.#resync().catch((err: unknown) => this.#log.warn('could not re-read the instance directory', { err }));
+      return;
+    }
+    const key = `${change.function}@${change.version}`;
+    const unadopted = this.#unadopted.get(key)?.get(change.id);
+    if (unadopted && change.op === 'drain') unadopted.draining = true;
+    if (unadopted && change.op === 'down') this.#unadopted.get(key)!.delete(change.id);
+    const pool = this.#pools.get(key) ?? [...this.#retiring].find((p) => p.key === key);
+    if (change.op === 'drain') pool?.markDraining(change.id);
+    else pool?.forget(change.id);
+  }
+
+  /** After lost notices: take in what is listed, forget what no longer is. */
+  async #resync(): Promise<void> {
+    const records = await this.#directory.list();
+    const listed = new Set(records.map((r) => r.id));
+    for (const pool of this.#allPools()) for (const i of [...pool.instances]) if (!listed.has(i.id) && i.state !== 'starting') pool.forget(i.id);
+    for (const rec of records) await this.#adoptShared(rec);
   }
 
   *#allPools(): Iterable<VersionPool> {
@@ -230,11 +320,21 @@ export class PoolScheduler extends Closeable implements Scheduler {
     const until = this.clock.now() + (this.deps.settings.drainTimeoutMs ?? 10_000);
     while (this.clock.now() < until && [...this.#allPools()].some((p) => p.inFlight > 0)) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
     await this.#host.abortStarts(shutdown); // a start finishing now is stopped by its pool (closing)
-    for (const pool of this.#allPools()) for (const inst of pool.instances.splice(0)) this.#host.stop(inst);
+    // On a shared platform the instances serve the other replicas: they stay, unless this was the last one.
+    const othersLive = this.#sync !== null && (await this.#sync.othersAlive());
+    this.#unwatch();
+    await this.#sync?.close();
+    for (const pool of this.#allPools()) {
+      for (const inst of pool.instances.splice(0)) {
+        if (othersLive) inst.dispose();
+        else this.#host.stop(inst, 'broken');
+      }
+    }
     this.#pools.clear();
     this.#retiring.clear();
     await this.stems.close();
     await this.#host.stopsSettled();
+    await this.#directory.close();
   }
 }
 

@@ -9,6 +9,7 @@ import type { PlatformMetrics } from '../core/platform-metrics.js';
 import type { DeployedVersion, Runtime } from '../core/types.js';
 import type { AutoscalerSettings } from './autoscaler.js';
 import type { Backend } from './backends/backend.js';
+import type { InstanceDirectory } from './shared/directory.js';
 import type { ScalingPolicy } from './version-pool.js';
 
 /** The scheduler's slice of the platform config (core/config.ts), plus what it takes from the images and backend slices. */
@@ -38,6 +39,8 @@ export interface SchedulerDeps {
   lookupVersion(fn: string, version: number): Promise<DeployedVersion | null>;
   currentVersion(fn: string): Promise<number | null>;
   newAutoscaler(settings: AutoscalerSettings): ScalingPolicy;
+  /** Where the replicas of one platform share instances and elect the leader; absent: this process is the platform. */
+  directory?: InstanceDirectory;
   /** Run the autoscaler on a timer every tickMs (default true); tests drive tick() by hand. */
   autoTick?: boolean;
 }

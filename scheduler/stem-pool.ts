@@ -27,6 +27,8 @@ export interface StemPoolSettings {
   /** How long a runtime stays unused before its stems are stopped (stopIdle); undefined: never. */
   idleMs?: number;
   clock: Clock;
+  /** This replica's name (8 hex): in every stem's id, so the leader knows whose stems outlived their replica. */
+  replica?: string;
 }
 
 export class StemPool extends Closeable {
@@ -127,7 +129,7 @@ export class StemPool extends Closeable {
     const abort = new AbortController();
     this.#aborts.add(abort);
     const timer = setTimeout(() => abort.abort(), this.settings.startTimeoutMs);
-    const instanceId = `stem-${runtime}-${randomUUID().slice(0, 12)}`;
+    const instanceId = this.settings.replica ? `stem-${runtime}-${this.settings.replica}-${randomUUID().slice(0, 8)}` : `stem-${runtime}-${randomUUID().slice(0, 12)}`;
     const p = this.backend
       .start(
         {
@@ -139,6 +141,7 @@ export class StemPool extends Closeable {
           image: this.settings.images[runtime],
           artifactDir: null,
           handler: null,
+          concurrency: null, // set by /init, with the function
           memoryMb: this.memoryMb,
           // Uncapped and networked: a function that asks for a CPU cap gets it at specialization, and
           // one with network 'none' never starts from a stem (scheduler/instance-starter.ts).

@@ -11,6 +11,7 @@ import type { Clock } from '../core/lifecycle.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { Autoscaler, ScaleDecision } from './autoscaler.js';
 import { CrashBackoff, failingError, startFailedError } from './crash-backoff.js';
+import { StartNotNeeded } from './shared/directory.js';
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
 import { PoolLease, type LeaseOwner } from './lease.js';
@@ -26,6 +27,17 @@ export interface StartOptions {
   signal?: AbortSignal;
   /** A load check's start: its failure is the build's to tell, not the platform log's. */
   probe?: boolean;
+  /** How many instances of the version the platform should have, ready or starting, counting this start. */
+  want?: number;
+}
+
+/** Why an instance leaves its pool: 'broken' ones go for every replica at once; 'policy' ones are the leader's to stop. */
+export type StopCause = 'broken' | 'policy';
+
+/** Demand for the version seen by the other replicas (their last reports), added to this pool's own. */
+export interface RemoteDemand {
+  concurrency: number;
+  lastRequestAt: number | null;
 }
 
 /** What a pool needs from the scheduler that owns it. */
@@ -34,9 +46,13 @@ export interface PoolHost {
   readonly queueDepth: number;
   readonly queueTimeoutMs: number;
   readonly closing: boolean;
+  /** This replica decides the platform's scaling (the leader; always, on one process). */
+  readonly leads: boolean;
   start(target: DeployedVersion, opts?: StartOptions): Promise<ColdStart>;
   /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
-  stop(inst: Instance): void;
+  stop(inst: Instance, cause?: StopCause): void;
+  /** An instance takes no new calls from now on: the other replicas are told. */
+  draining(inst: Instance): void;
   /** After a release with 'timeout' (check it), 'crashed' or 'hung' (recycle it). */
   troubled(pool: VersionPool, inst: Instance, outcome: LeaseOutcome): void;
   diagnose(inst: Instance): ReturnType<Lease['diagnose']>;
@@ -143,7 +159,9 @@ export class VersionPool implements LeaseOwner {
     // A retired pool starts nothing, unless its waiters would otherwise have nobody to serve them.
     const retiredNeed = this.retired && this.instances.length === 0 && this.starting === 0 && this.#waiters.length > 0 ? 1 : 0;
     const n = Math.min(Math.max(Math.min(want - this.starting, room), retiredNeed), this.backoff.budget(this.live, this.starting));
-    for (let i = 0; i < n; i++) this.startOne();
+    // Platform-wide, what these waiters need is the ready instances plus one start per `concurrency` of them:
+    // a start another replica has under way for its own waiters counts, and serves these too.
+    for (let i = 0; i < n; i++) this.startOne(this.live + Math.max(want, retiredNeed));
   }
 
   /** minInstances, once the version is served (see probation). */
@@ -153,13 +171,14 @@ export class VersionPool implements LeaseOwner {
 
   /** Keep minInstances (running or starting). */
   ensureMin(): void {
-    if (this.retired || this.host.closing) return;
+    if (this.retired || this.host.closing || !this.host.leads) return;
     const n = Math.min(this.minInstances - this.live - this.starting, this.backoff.budget(this.live, this.starting));
-    for (let i = 0; i < n; i++) this.startOne();
+    for (let i = 0; i < n; i++) this.startOne(this.minInstances);
   }
 
-  startOne(): void {
-    void this.#start({ avoidStems: this.backoff.failing }, true);
+  /** One start, if the platform has fewer than `want` instances of the version ready or starting. */
+  startOne(want?: number): void {
+    void this.#start({ avoidStems: this.backoff.failing, want }, true);
   }
 
   /**
@@ -183,6 +202,7 @@ export class VersionPool implements LeaseOwner {
       cs = await this.host.start(this.target, opts);
     } catch (err) {
       this.starting--;
+      if (err instanceof StartNotNeeded) return null; // another replica's start serves the same need
       if (counted && !this.host.closing) this.backoff.startFailed(round, err);
       this.#onStartFailed(err);
       return { error: err };
@@ -201,7 +221,7 @@ export class VersionPool implements LeaseOwner {
   exited(inst: Instance, why: string): void {
     const spontaneous = inst.state === 'ready' && inst.inFlight === 0 && this.instances.includes(inst);
     const counted = spontaneous && this.backoff.instanceExited(inst, why);
-    this.remove(inst);
+    this.remove(inst, 'broken');
     if (counted && this.backoff.blocks(this.live, this.starting)) this.rejectAll(failingError(this.target.function, this.backoff));
   }
 
@@ -213,6 +233,41 @@ export class VersionPool implements LeaseOwner {
     }
     inst.state = this.retired ? 'draining' : 'ready';
     this.instances.push(inst);
+    this.#serveWaiters(inst, cs);
+  }
+
+  /**
+   * An instance another replica started (or one found at start-up): it serves this replica's calls too.
+   * The waiters get it as a warm slot: they did not wait for a start of their own.
+   */
+  adopt(inst: Instance): void {
+    if (this.instances.some((i) => i.id === inst.id)) return inst.dispose();
+    if (this.retired && inst.state === 'ready') inst.state = 'draining';
+    this.instances.push(inst);
+    if (inst.state === 'ready' || (this.retired && inst.state === 'draining')) this.#serveWaiters(inst, null);
+    if (inst.inFlight === 0 && inst.state === 'draining') this.remove(inst);
+  }
+
+  /** Another replica drains it: no new calls from here; it leaves this pool once this replica's calls on it end. */
+  markDraining(id: string): void {
+    const inst = this.instances.find((i) => i.id === id);
+    if (!inst || inst.state !== 'ready') return;
+    inst.state = 'draining';
+    if (inst.inFlight === 0) this.remove(inst);
+  }
+
+  /** It is gone (stopped or exited, as another replica saw): forget it; calls on it fail on their own. */
+  forget(id: string): void {
+    const i = this.instances.findIndex((x) => x.id === id);
+    if (i < 0) return;
+    const [inst] = this.instances.splice(i, 1);
+    inst!.state = 'stopping';
+    inst!.dispose();
+    this.ensureStarts();
+    this.ensureMin();
+  }
+
+  #serveWaiters(inst: Instance, cs: ColdStart | null): void {
     // The waiters this start was made for are served first, and are told they waited for a cold start.
     while (this.#waiters.length > 0 && inst.inFlight < inst.concurrency) {
       const w = this.#waiters.shift()!;
@@ -274,13 +329,13 @@ export class VersionPool implements LeaseOwner {
     }
   }
 
-  /** Take an instance out of the pool and stop it; waiters it leaves behind get a replacement. */
-  remove(inst: Instance): void {
+  /** Take an instance out of the pool and stop it (see StopCause); waiters it leaves behind get a replacement. */
+  remove(inst: Instance, cause: StopCause = 'policy'): void {
     const i = this.instances.indexOf(inst);
     if (i < 0) return;
     this.instances.splice(i, 1);
     inst.state = 'stopping';
-    this.host.stop(inst);
+    this.host.stop(inst, cause);
     this.ensureStarts();
     this.ensureMin();
   }
@@ -290,15 +345,33 @@ export class VersionPool implements LeaseOwner {
     const candidates = this.instances.filter((i) => i.state === 'ready').sort((a, b) => a.inFlight - b.inFlight || (a.lastUsedAt ?? 0) - (b.lastUsedAt ?? 0));
     for (const inst of candidates.slice(0, n)) {
       inst.state = 'draining';
+      this.host.draining(inst);
       if (inst.inFlight === 0) this.remove(inst);
     }
   }
 
-  /** One autoscaler step: record the observed concurrency, then start or drain toward the decision. */
-  scale(now: number): ScaleDecision | null {
+  /** What this replica reports of the version each tick: its own calls, in flight and waiting. */
+  get concurrency(): number {
+    return this.inFlight + this.#waiters.length;
+  }
+
+  /**
+   * One autoscaler step: record the observed concurrency (this replica's, plus the others' last reports on
+   * the leader), then — on the leader only — start or drain toward the decision. A replica that does not
+   * lead only retries the starts its own waiters need (a refused reservation, a failed start elsewhere).
+   */
+  scale(now: number, remote: RemoteDemand | null = null): ScaleDecision | null {
     this.expire(now);
-    this.autoscaler.record(now, this.inFlight + this.#waiters.length);
+    this.autoscaler.record(now, this.concurrency + (remote?.concurrency ?? 0));
+    if (remote?.lastRequestAt != null) {
+      this.lastRequestAt = Math.max(this.lastRequestAt ?? 0, remote.lastRequestAt);
+      this.probation = false; // served, through another replica
+    }
     if (this.retired || this.host.closing) return null;
+    if (!this.host.leads) {
+      this.ensureStarts();
+      return null;
+    }
     this.backoff.settleFrom(this.instances);
     const cfg = this.target.config;
     const live = this.live;
@@ -317,13 +390,13 @@ export class VersionPool implements LeaseOwner {
       this.ensureStarts();
       this.ensureMin();
     } else if (desired > live + this.starting) {
-      for (let i = live + this.starting; i < desired; i++) this.startOne();
+      for (let i = live + this.starting; i < desired; i++) this.startOne(desired);
     } else if (desired < live && this.#waiters.length === 0) {
       // Instances started on demand during a burst are not the autoscaler's doing, and its stable window
       // still averages the quiet seconds before the burst: never drain below what the requests in flight
       // need right now, and (as Knative's max scale-down rate) at most half of the instances per tick.
       const neededNow = Math.ceil(this.inFlight / cfg.concurrency);
-      const keep = Math.max(desired, neededNow, Math.floor(live / 2));
+      const keep = Math.max(desired, neededNow + Math.ceil((remote?.concurrency ?? 0) / cfg.concurrency), Math.floor(live / 2));
       if (keep < live) this.drain(live - keep);
     }
     return decision;

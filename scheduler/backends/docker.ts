@@ -204,7 +204,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     await this.#remove(instanceId, opts?.graceMs ?? this.#o.stopGraceMs);
   }
 
-  async list(): Promise<InstanceHandle[]> {
+  async list(opts: { follow?: boolean } = {}): Promise<InstanceHandle[]> {
     const containers = await this.#o.docker.listContainers({ all: true, filters: { label: [`${LABEL.platform}=${this.#o.platformId}`] } });
     const handles: InstanceHandle[] = [];
     for (const c of containers) {
@@ -221,12 +221,16 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       }
       handles.push({ ...identity, endpoint, backendRef: c.Id, startedAt: c.Created * 1000 });
       // Found, not started: follow from now, since an earlier run collected what it wrote before.
-      if (c.State === 'running') this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
+      if (c.State === 'running' && opts.follow !== false) this.#logs.track(identity.instanceId, identity.function, identity.version, Date.now() / 1000);
     }
     // A container removed behind a killed platform's back leaves its dir (and socket tmpfs) behind.
     const kept = new Set(containers.map((c) => c.Labels[LABEL.instance] ?? ''));
     await sweepOrphanInstanceDirs(this.runDir, kept, this.#o.startTimeoutMs * 2, (dir, err) => this.#log.warn('could not remove an orphaned instance directory', { dir, error: err as Error }));
     return handles;
+  }
+
+  follow(instance: InstanceHandle): void {
+    this.#logs.track(instance.instanceId, instance.function, instance.version, Date.now() / 1000);
   }
 
   async diagnose(instanceId: string): Promise<InstanceExit | null> {
