@@ -154,6 +154,11 @@ export class InstanceKeeper implements PoolHost {
     }
   }
 
+  /** Stop now every drained instance waiting for the others (this replica is the last one). */
+  finishAllStops(): void {
+    for (const id of [...this.pendingStops.keys()]) this.finishStop(id);
+  }
+
   /** The leader's stop of a drained instance no replica calls any more. */
   finishStop(id: string): void {
     const pending = this.pendingStops.get(id);

@@ -46,6 +46,8 @@ export class PoolScheduler extends Closeable implements Scheduler {
   /** The per-tick exchange with the other replicas; null when the directory is not shared. */
   readonly #sync: PlatformSync | null;
   readonly #unwatch: () => void;
+  /** Whether the store outlived the earlier run (reconcile()'s opts): a leftover of an unknown function may go. */
+  #storeRemembers = false;
   /**
    * Instances other replicas published for a version this replica cannot look up yet (a load check's, before
    * its build marks the version ready): taken in when the version's pool is made. fn@version -> id -> record.
@@ -69,6 +71,8 @@ export class PoolScheduler extends Closeable implements Scheduler {
       ? new PlatformSync({
           directory: this.#directory, keeper: this.#host, backend: deps.backend, clock: deps.clock, logger: this.#log, tickMs: s.tickMs, startTimeoutMs: s.startTimeoutMs,
           pools: () => this.#allPools(),
+          starting: (fn, v) => (this.#pools.get(`${fn}@${v}`)?.starting ?? 0) > 0,
+          leftovers: (found) => this.#reconcileFound(found),
           drainBoundMs: (fn, v) => (this.#pools.get(`${fn}@${v}`)?.target.config.timeoutMs ?? 60_000) + 5000,
         })
       : null;
@@ -164,8 +168,9 @@ export class PoolScheduler extends Closeable implements Scheduler {
    */
   async reconcile(opts: { storeRemembers?: boolean } = {}): Promise<void> {
     if (this.#sync) {
+      this.#storeRemembers = opts.storeRemembers === true;
       for (const rec of await this.#directory.list()) await this.#adoptShared(rec);
-      this.#sync.tick(); // lead or follow from the start, not a tick later
+      await this.#sync.tick(); // lead (and sweep) or follow from the start, not a tick later
       return;
     }
     const known = new Set<string>();
@@ -219,6 +224,20 @@ export class PoolScheduler extends Closeable implements Scheduler {
       for (const rec of unadopted?.values() ?? []) pool.adopt(new Instance(handleOf(rec), rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready'));
     }
     return pool;
+  }
+
+  /** Shared platform: leftovers the leader's sweep found, judged as at a restart; one of a current version is published. */
+  async #reconcileFound(found: Instance['handle'][]): Promise<void> {
+    const adopt = (h: Instance['handle'], v: DeployedVersion): boolean => {
+      if (this.#host.closing) return false;
+      this.#pool(v).adopt(new Instance(h, v.config.concurrency, 'container'));
+      this.deps.backend.follow?.(h);
+      void this.#directory
+        .publish({ id: h.instanceId, function: v.function, version: v.version, runtime: h.runtime, endpoint: h.endpoint, backendRef: h.backendRef, concurrency: v.config.concurrency, startKind: 'container', startedAt: h.startedAt, draining: false, replica: this.#directory.replica }, null)
+        .catch((err: unknown) => this.#log.warn('could not publish an adopted instance', { instance: h.instanceId, err }));
+      return true;
+    };
+    await reconcileLeftovers(this.deps, { known: new Set(), adopt, remove: (id) => this.#host.stopById(id) }, this.#log, { storeRemembers: this.#storeRemembers, found });
   }
 
   /** The pool of `fn@version`, made from the store's record when there is none here yet (demand another replica reported). */
@@ -330,6 +349,8 @@ export class PoolScheduler extends Closeable implements Scheduler {
         else this.#host.stop(inst, 'broken');
       }
     }
+    // Drained instances waiting for the others: now, if there are none (else the next leader's sweep finishes them).
+    if (!othersLive) this.#host.finishAllStops();
     this.#pools.clear();
     this.#retiring.clear();
     await this.stems.close();

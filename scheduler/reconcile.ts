@@ -24,9 +24,9 @@ export async function reconcileLeftovers(
   deps: Pick<SchedulerDeps, 'backend' | 'lookupVersion' | 'currentVersion'>,
   scheduler: Leftovers,
   log: Logger,
-  opts: { storeRemembers?: boolean },
+  opts: { storeRemembers?: boolean; found?: InstanceHandle[] },
 ): Promise<void> {
-  const found = await deps.backend.list();
+  const found = opts.found ?? (await deps.backend.list());
   const current = new Map<string, number | null>();
   const unvouched: string[] = [];
   for (const h of found) {

@@ -7,7 +7,7 @@
 
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
-import type { Backend } from '../backends/backend.js';
+import type { Backend, InstanceHandle } from '../backends/backend.js';
 import type { InstanceKeeper } from '../instance-keeper.js';
 import type { RemoteDemand, VersionPool } from '../version-pool.js';
 import { stemReplica, type InstanceDirectory, type ReplicaReport, type SharedInstance } from './directory.js';
@@ -28,6 +28,13 @@ export interface PlatformSyncDeps {
   startTimeoutMs: number;
   /** Every pool this replica has (retiring ones too). */
   pools(): Iterable<VersionPool>;
+  /**
+   * Function instances running that no replica published: adopt those of a current version (and publish
+   * them), remove the others — on the store's evidence only (scheduler/reconcile.ts).
+   */
+  leftovers(found: InstanceHandle[]): Promise<void>;
+  /** Whether this replica is starting an instance of the version right now (its container exists, not yet published). */
+  starting(fn: string, version: number): boolean;
   /** How long a drained instance may be waited on (its function's timeout, plus a grace). */
   drainBoundMs(fn: string, version: number): number;
 }
@@ -53,12 +60,13 @@ export class PlatformSync {
     return live;
   }
 
-  /** Start a round unless one is still under way (a slow Redis skips ticks rather than piling rounds up). */
-  tick(): void {
-    if (this.#closed || this.#round) return;
-    this.#round = this.#run()
+  /** Start a round unless one is still under way (a slow Redis skips ticks rather than piling rounds up); resolves when it ends. */
+  tick(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#round ??= this.#run()
       .catch((err: unknown) => this.d.logger.warn('the exchange with the other replicas failed; retried next tick', { err }))
       .finally(() => (this.#round = null));
+    return this.#round;
   }
 
   async #run(): Promise<void> {
@@ -142,14 +150,22 @@ export class PlatformSync {
       if (rec.draining && !keeper.pendingStops.has(rec.id)) keeper.pendingStops.set(rec.id, { function: rec.function, version: rec.version, markedAt: now });
       if (!live.has(rec.replica)) await this.#takeOver(rec, h);
     }
+    // Unpublished function instances: a start under way (here, or on another replica while it is young) is not
+    // one; the rest are left by a replica that died mid-start or by an earlier run, judged as at a restart.
+    const alone = live.size === 1;
+    const leftovers: InstanceHandle[] = [];
     for (const h of handles) {
       if (listed.has(h.instanceId)) continue;
-      const owner = h.role === 'stem' ? stemReplica(h.instanceId) : null;
-      const orphan = h.role === 'stem' ? owner === null || !live.has(owner) : now - h.startedAt > this.d.startTimeoutMs + 5000;
-      if (!orphan) continue;
-      this.d.logger.info('removing an instance no replica owns', { instance: h.instanceId, role: h.role, function: h.function, version: h.version });
-      keeper.stopById(h.instanceId);
+      if (h.role === 'stem') {
+        const owner = stemReplica(h.instanceId);
+        if (owner !== null && live.has(owner)) continue;
+        this.d.logger.info('removing a stem no replica owns', { instance: h.instanceId });
+        keeper.stopById(h.instanceId);
+      } else if (h.function !== null && h.version !== null && !this.d.starting(h.function, h.version) && (alone || now - h.startedAt > this.d.startTimeoutMs + 5000)) {
+        leftovers.push(h);
+      }
     }
+    if (leftovers.length > 0) await this.d.leftovers(leftovers);
   }
 
   /** Its replica is gone: follow its logs from here, and say so in the directory so no other leader does it again. */
@@ -159,10 +175,18 @@ export class PlatformSync {
     this.d.logger.info('took over an instance of a replica that is gone', { instance: rec.id, replica: rec.replica });
   }
 
-  /** Whether another replica reported lately (read now: a replica that does not lead keeps no reports). */
+  /**
+   * Whether another replica is alive: its report is fresh and it reports again within a tick (a replica
+   * killed a moment ago still has a fresh report; a live one keeps making new ones).
+   */
   async othersAlive(): Promise<boolean> {
-    this.#reports = await this.d.directory.reports().catch(() => this.#reports);
-    return this.liveReplicas().size > 0;
+    const read = async () => new Map((await this.d.directory.reports().catch(() => [])).filter((r) => r.replica !== this.d.directory.replica).map((r) => [r.replica, r.at]));
+    const first = await read();
+    const now = this.d.clock.now();
+    if (![...first.values()].some((at) => now - at <= FRESH_TICKS * this.d.tickMs)) return false;
+    await new Promise((r) => setTimeout(r, this.d.tickMs + 250));
+    const again = await read();
+    return [...again].some(([replica, at]) => at > (first.get(replica) ?? Number.POSITIVE_INFINITY) || (!first.has(replica) && this.d.clock.now() - at <= FRESH_TICKS * this.d.tickMs));
   }
 
   /** The last demand and calls this replica reports are none: the leader must not wait on a replica that left. */
