@@ -281,8 +281,13 @@ export interface Config {
   serviceLinks: string[];
 }
 
+/** Every variable the config reads (STRATUS_* and NODE_EXTRA_CA_CERTS): what a deployment may set. */
+export function settingNames(): string[] {
+  return Object.keys(schema.shape);
+}
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const known = Object.keys(schema.shape);
+  const known = settingNames();
   const notSettings = Object.keys(env).filter((k) => k.startsWith('STRATUS_') && !known.includes(k));
   // On Kubernetes a Service named stratus-* adds STRATUS_*_SERVICE_HOST and the like to every pod: not
   // settings, ignored. A misspelt setting is no such whole, consistent set and is still refused below.

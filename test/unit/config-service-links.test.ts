@@ -4,7 +4,7 @@
 // The variables below are what pkg/kubelet/envvars in Kubernetes writes (FromServices + makeLinkVariables).
 
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../core/config.js';
+import { loadConfig, settingNames } from '../../core/config.js';
 import { StratusError } from '../../core/errors.js';
 import { linkHint, serviceLinkNames, servicesInjecting } from '../../core/service-links.js';
 
@@ -116,9 +116,3 @@ describe('Kubernetes service links in the environment', () => {
     expect(loadConfig(env).serviceLinks).toEqual([]);
   });
 });
-
-/** The names of the settings: what "unknown setting" lists as known. */
-function settingNames(): string[] {
-  const err = refusal({ STRATUS_NO_SUCH_SETTING: '1' });
-  return /known settings: (.*)$/.exec(err.message)![1]!.split(', ');
-}
