@@ -52,7 +52,8 @@ const find = <T extends KubeObject>(objects: KubeObject[], kind: string, name: s
 };
 const gateway = find<Deployment>(main, 'Deployment', 'stratus-gateway');
 const buildWorker = find<Deployment>(worker, 'Deployment', 'stratus-build-worker');
-const stratusOf = (d: Deployment) => d.spec.template.spec.containers.find((c) => c.image.startsWith('stratus/gateway'))!;
+/** The Stratus container: the platform image, under whatever registry the operator pushed it to. */
+const stratusOf = (d: Deployment) => d.spec.template.spec.containers.find((c) => /(^|\/)stratus\/gateway(:|@|$)/.test(c.image))!;
 const envOf = (c: Container) => new Map((c.env ?? []).map((e) => [e.name, e]));
 const valueOf = (c: Container, name: string) => envOf(c).get(name)?.value;
 const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
