@@ -140,37 +140,45 @@ const CLIENT_EXPORTS: Record<string, 'none' | 'methods' | 'watch' | Permission> 
 export function permissionsUsedByCode(): { used: Map<Permission, string[]>; unplaced: string[] } {
   const used = new Map<Permission, string[]>();
   const unplaced: string[] = [];
-  const add = (p: Permission, where: string) => used.set(p, [...(used.get(p) ?? []), where]);
   for (const file of sourceFiles()) {
-    const text = fs.readFileSync(file, 'utf8');
-    const rel = path.relative(ROOT, file);
-    for (const m of text.matchAll(/\.([a-z]+)Namespaced([A-Z][A-Za-z]*)\(/g)) {
-      const [call, verbWord, rest] = [m[0].slice(1, -1), m[1]!, m[2]!];
-      const verb = VERBS[verbWord];
-      const kind = Object.keys(KINDS).find((k) => rest === k || (rest.startsWith(k) && SUBRESOURCES[rest.slice(k.length)] !== undefined));
-      if (!verb || !kind) {
-        unplaced.push(`${rel}: ${call} (add its verb/kind to test/support/kube-manifests.ts and the permission to deploy/rbac.yaml)`);
-        continue;
-      }
-      const [group, plural] = KINDS[kind]!;
-      const sub = rest === kind ? '' : `/${SUBRESOURCES[rest.slice(kind.length)]!}`;
-      // An eviction or binding is created, whatever the method's verb word says.
-      add(`${group}|${plural}${sub}|${sub === '/eviction' || sub === '/binding' ? 'create' : verb}`, `${rel}: ${call}`);
+    const found = permissionsInSource(fs.readFileSync(file, 'utf8'), path.relative(ROOT, file));
+    for (const [p, where] of found.used) used.set(p, [...(used.get(p) ?? []), ...where]);
+    unplaced.push(...found.unplaced);
+  }
+  return { used, unplaced };
+}
+
+/** permissionsUsedByCode() for one source file's text. */
+export function permissionsInSource(text: string, rel: string): { used: Map<Permission, string[]>; unplaced: string[] } {
+  const used = new Map<Permission, string[]>();
+  const unplaced: string[] = [];
+  const add = (p: Permission, where: string) => used.set(p, [...(used.get(p) ?? []), where]);
+  for (const m of text.matchAll(/\.([a-z]+)Namespaced([A-Z][A-Za-z]*)\(/g)) {
+    const [call, verbWord, rest] = [m[0].slice(1, -1), m[1]!, m[2]!];
+    const verb = VERBS[verbWord];
+    const kind = Object.keys(KINDS).find((k) => rest === k || (rest.startsWith(k) && SUBRESOURCES[rest.slice(k.length)] !== undefined));
+    if (!verb || !kind) {
+      unplaced.push(`${rel}: ${call} (add its verb/kind to test/support/kube-manifests.ts and the permission to deploy/rbac.yaml)`);
+      continue;
     }
-    for (const m of text.matchAll(/\.([a-z]\w*)(ForAllNamespaces|Namespace)\(/g)) unplaced.push(`${rel}: ${m[1]}${m[2]} (cluster-wide: a Role cannot grant it)`);
-    const imports = [...text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@kubernetes\/client-node'/g)].flatMap((m) =>
-      m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('type ')),
-    );
-    for (const name of imports) {
-      if (/^(V\d\w*|Core\w*Api|\w+V\d\w*Api)$/.test(name)) continue; // models; API classes, whose calls are read above
-      const kind = CLIENT_EXPORTS[name];
-      if (kind === undefined) unplaced.push(`${rel}: uses ${name} from @kubernetes/client-node (say what it asks of the API server in test/support/kube-manifests.ts)`);
-      else if (kind === 'watch') {
-        const paths = [...text.matchAll(/`\/api(?:s\/([a-z0-9.-]+))?\/v\d\w*\/namespaces\/\$\{[^}]+\}\/([a-z]+)`/g)];
-        if (paths.length === 0) unplaced.push(`${rel}: opens a Watch on a path this reader does not find`);
-        for (const p of paths) add(`${p[1] ?? ''}|${p[2]}|watch`, `${rel}: Watch ${p[0]}`);
-      } else if (kind !== 'none') add(kind, `${rel}: ${name}`);
-    }
+    const [group, plural] = KINDS[kind]!;
+    const sub = rest === kind ? '' : `/${SUBRESOURCES[rest.slice(kind.length)]!}`;
+    // An eviction or binding is created, whatever the method's verb word says.
+    add(`${group}|${plural}${sub}|${sub === '/eviction' || sub === '/binding' ? 'create' : verb}`, `${rel}: ${call}`);
+  }
+  for (const m of text.matchAll(/\.([a-z]\w*)(ForAllNamespaces|Namespace)\(/g)) unplaced.push(`${rel}: ${m[1]}${m[2]} (cluster-wide: a Role cannot grant it)`);
+  const imports = [...text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@kubernetes\/client-node'/g)].flatMap((m) =>
+    m[1]!.split(',').map((s) => s.trim()).filter((s) => s !== '' && !s.startsWith('type ')),
+  );
+  for (const name of imports) {
+    if (/^(V\d\w*|Core\w*Api|\w+V\d\w*Api)$/.test(name)) continue; // models; API classes, whose calls are read above
+    const kind = CLIENT_EXPORTS[name];
+    if (kind === undefined) unplaced.push(`${rel}: uses ${name} from @kubernetes/client-node (say what it asks of the API server in test/support/kube-manifests.ts)`);
+    else if (kind === 'watch') {
+      const paths = [...text.matchAll(/`\/api(?:s\/([a-z0-9.-]+))?\/v\d\w*\/namespaces\/\$\{[^}]+\}\/([a-z]+)`/g)];
+      if (paths.length === 0) unplaced.push(`${rel}: opens a Watch on a path this reader does not find`);
+      for (const p of paths) add(`${p[1] ?? ''}|${p[2]}|watch`, `${rel}: Watch ${p[0]}`);
+    } else if (kind !== 'none') add(kind, `${rel}: ${name}`);
   }
   return { used, unplaced };
 }

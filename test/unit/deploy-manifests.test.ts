@@ -13,7 +13,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig, settingNames } from '../../core/config.js';
 import { servicesInjecting } from '../../core/service-links.js';
 import { OPERATIONS } from '../../gateway/api/openapi/document.js';
-import { permissionsOfRole, permissionsUsedByCode, readKustomization, ROOT, schemaErrors, unknownFields, objectKey, type KubeObject } from '../support/kube-manifests.js';
+import { permissionsInSource, permissionsOfRole, permissionsUsedByCode, readKustomization, ROOT, schemaErrors, unknownFields, objectKey, type KubeObject } from '../support/kube-manifests.js';
 import { isCI } from '../support/services.js';
 
 const MAIN = path.join(ROOT, 'deploy');
@@ -173,6 +173,27 @@ describe('deploy/ manifests', () => {
       expect(find(all, 'ServiceAccount', sa.name).metadata.namespace).toBe(sa.namespace);
       expect(bindings.some((b) => b.metadata.namespace === 'stratus' && b.roleRef.kind === 'Role' && b.roleRef.name === 'stratus-pods' && b.subjects.some((s) => s.kind === sa.kind && s.name === sa.name && s.namespace === sa.namespace)), sa.name).toBe(true);
     }
+  });
+
+  it('read the permissions off the code: typed calls, watches, the Log class; and name what they cannot place', () => {
+    const found = permissionsInSource(
+      [
+        "import { CoordinationV1Api, KubeConfig, Log, Watch, type V1Pod } from '@kubernetes/client-node';",
+        'await api.readNamespacedPodLog({ name, namespace });',
+        'await leases.replaceNamespacedLease({ name, namespace, body });',
+        'await api.createNamespacedPodEviction({ name, namespace, body });',
+        'const w = new Watch(kc); await w.watch(`/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`, {}, cb, done);',
+        'await api.listPodForAllNamespaces();',
+        'await api.createNamespacedWidget({ namespace, body });',
+      ].join('\n'),
+      'x.ts',
+    );
+    expect([...found.used.keys()].sort()).toEqual(['coordination.k8s.io|leases|update', 'coordination.k8s.io|leases|watch', '|pods/eviction|create', '|pods/log|get']);
+    expect(found.unplaced).toEqual([
+      'x.ts: createNamespacedWidget (add its verb/kind to test/support/kube-manifests.ts and the permission to deploy/rbac.yaml)',
+      'x.ts: listPodForAllNamespaces (cluster-wide: a Role cannot grant it)',
+    ]);
+    expect(permissionsInSource("import { Exec } from '@kubernetes/client-node';", 'y.ts').unplaced).toEqual([expect.stringMatching(/^y\.ts: uses Exec /)]);
   });
 
   it('keep privileged containers out of the restricted namespace', () => {
