@@ -188,3 +188,69 @@ export function permissionsOfRole(role: KubeObject): Permission[] {
   const rules = (role as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }).rules;
   return rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}|${res}|${v}`))));
 }
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+/** Kubernetes' label selector rules (an empty selector selects everything). */
+export function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpressions = (selector.matchExpressions ?? []).every((e) => {
+    if (e.operator === 'Exists') return e.key in labels;
+    if (e.operator === 'DoesNotExist') return !(e.key in labels);
+    const has = e.key in labels && (e.values ?? []).includes(labels[e.key]!);
+    return e.operator === 'In' ? has : !has;
+  });
+  return byLabels && byExpressions;
+}
+
+interface NetworkPolicy extends KubeObject {
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes?: ('Ingress' | 'Egress')[];
+    ingress?: { from?: { podSelector?: LabelSelector; namespaceSelector?: LabelSelector; ipBlock?: unknown }[]; ports?: { port?: number | string; protocol?: string }[] }[];
+  };
+}
+
+export interface PodRef {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Whether the NetworkPolicies among `objects` let `from` open a TCP connection to `to` on `port`, as an
+ * enforcing CNI decides it: a pod no Ingress policy selects takes anything; one that is selected takes what
+ * one of those policies' rules admits. Namespace labels: the Namespace objects' own and kubernetes.io/metadata.name.
+ */
+export function ingressAllowed(objects: KubeObject[], from: PodRef, to: PodRef, port: number): boolean {
+  const nsLabels = (ns: string) => ({ ...(objects.find((o) => o.kind === 'Namespace' && o.metadata.name === ns)?.metadata.labels ?? {}), 'kubernetes.io/metadata.name': ns });
+  const policies = (objects.filter((o) => o.kind === 'NetworkPolicy') as NetworkPolicy[]).filter(
+    (p) => p.metadata.namespace === to.namespace && (p.spec.policyTypes ?? ['Ingress']).includes('Ingress') && selects(p.spec.podSelector, to.labels),
+  );
+  if (policies.length === 0) return true;
+  return policies.some((p) =>
+    (p.spec.ingress ?? []).some((rule) => {
+      const portOk = !rule.ports?.length || rule.ports.some((rp) => {
+        if (typeof rp.port === 'string') throw new Error(`${objectKey(p)}: named port ${rp.port} (this evaluator knows numbers only)`);
+        return (rp.protocol ?? 'TCP') === 'TCP' && (rp.port === undefined || rp.port === port);
+      });
+      const peerOk = !rule.from?.length || rule.from.some((peer) => {
+        if (peer.ipBlock) throw new Error(`${objectKey(p)}: ipBlock (this evaluator knows pod and namespace selectors only)`);
+        const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, nsLabels(from.namespace)) : from.namespace === p.metadata.namespace;
+        return nsOk && (peer.podSelector ? selects(peer.podSelector, from.labels) : true);
+      });
+      return portOk && peerOk;
+    }),
+  );
+}
+
+/** Whether a pod may send nothing at all: Egress policies select it and none has a rule (network: none). */
+export function egressDenied(objects: KubeObject[], pod: PodRef): boolean {
+  const policies = (objects.filter((o) => o.kind === 'NetworkPolicy') as (NetworkPolicy & { spec: { egress?: unknown[] } })[]).filter(
+    (p) => p.metadata.namespace === pod.namespace && (p.spec.policyTypes ?? []).includes('Egress') && selects(p.spec.podSelector, pod.labels),
+  );
+  return policies.length > 0 && policies.every((p) => (p.spec.egress ?? []).length === 0);
+}

@@ -13,8 +13,10 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig, settingNames } from '../../core/config.js';
 import { servicesInjecting } from '../../core/service-links.js';
 import { OPERATIONS } from '../../gateway/api/openapi/document.js';
-import { permissionsInSource, permissionsOfRole, permissionsUsedByCode, readKustomization, ROOT, schemaErrors, unknownFields, objectKey, type KubeObject } from '../support/kube-manifests.js';
+import { egressDenied, ingressAllowed, permissionsInSource, permissionsOfRole, permissionsUsedByCode, readKustomization, ROOT, schemaErrors, unknownFields, objectKey, type KubeObject } from '../support/kube-manifests.js';
+import { instanceSpec } from '../support/instance-spec.js';
 import { isCI } from '../support/services.js';
+import { podManifest, POD_PORT } from '../../scheduler/backends/kubernetes-spec.js';
 
 const MAIN = path.join(ROOT, 'deploy');
 const WORKER = path.join(ROOT, 'deploy/build-worker');
@@ -194,6 +196,29 @@ describe('deploy/ manifests', () => {
       'x.ts: listPodForAllNamespaces (cluster-wide: a Role cannot grant it)',
     ]);
     expect(permissionsInSource("import { Exec } from '@kubernetes/client-node';", 'y.ts').unplaced).toEqual([expect.stringMatching(/^y\.ts: uses Exec /)]);
+  });
+
+  it('let every Stratus process reach the function pods (the one running a build rolls it out), and nothing else', () => {
+    // Function pods as the backend makes them: labels from scheduler/backends/kubernetes-spec.ts.
+    const ns = gateway.metadata.namespace!;
+    const fnPod = (network: 'egress' | 'none') => {
+      const spec = instanceSpec('np-', { role: 'function', function: 'shop', version: 3, network });
+      const pod = podManifest(spec, 'img', { namespace: ns, platformId: 'stratus-k8s', functionUid: 10001, tmpfsMb: 32, stopGraceSeconds: 10 });
+      return { namespace: ns, labels: pod.metadata!.labels! };
+    };
+    const open = fnPod('egress');
+    const closed = fnPod('none');
+    for (const d of [gateway, buildWorker]) {
+      const from = { namespace: d.metadata.namespace!, labels: d.spec.template.metadata.labels };
+      for (const to of [open, closed]) expect(ingressAllowed(all, from, to, POD_PORT), `${d.metadata.name} → ${to.labels['dev.stratus.network'] ?? 'egress'} function pod`).toBe(true);
+    }
+    // Not from another function, nor from Redis, nor on another port.
+    expect(ingressAllowed(all, open, closed, POD_PORT)).toBe(false);
+    expect(ingressAllowed(all, { namespace: ns, labels: find<Deployment>(main, 'Deployment', 'redis').spec.template.metadata.labels }, open, POD_PORT)).toBe(false);
+    expect(ingressAllowed(all, { namespace: ns, labels: gateway.spec.template.metadata.labels }, open, 22)).toBe(false);
+    // network: none sends nothing; the others may.
+    expect(egressDenied(all, closed)).toBe(true);
+    expect(egressDenied(all, open)).toBe(false);
   });
 
   it('keep privileged containers out of the restricted namespace', () => {
