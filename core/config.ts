@@ -9,6 +9,7 @@ import { StratusError } from './errors.js';
 import { functionsOrigin, functionsUrl, hostsOverlap, type FunctionsOrigin } from './function-origin.js';
 import { networkList } from './ip-policy.js';
 import { platformIdFor } from './platform-id.js';
+import { linkHint, serviceLinkNames } from './service-links.js';
 import { StateLayout } from './state-layout.js';
 
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
@@ -276,11 +277,22 @@ export interface Config {
     timeoutMs: number;
   };
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'text' | 'json' };
+  /** STRATUS_* variables the kubelet injected as Kubernetes service links (core/service-links.ts): ignored, named in a debug line. */
+  serviceLinks: string[];
+}
+
+/** Every variable the config reads (STRATUS_* and NODE_EXTRA_CA_CERTS): what a deployment may set. */
+export function settingNames(): string[] {
+  return Object.keys(schema.shape);
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const known = Object.keys(schema.shape);
-  const unknown = Object.keys(env).filter((k) => k.startsWith('STRATUS_') && !known.includes(k));
+  const known = settingNames();
+  const notSettings = Object.keys(env).filter((k) => k.startsWith('STRATUS_') && !known.includes(k));
+  // On Kubernetes a Service named stratus-* adds STRATUS_*_SERVICE_HOST and the like to every pod: not
+  // settings, ignored. A misspelt setting is no such whole, consistent set and is still refused below.
+  const serviceLinks = serviceLinkNames(env, notSettings);
+  const unknown = notSettings.filter((k) => !serviceLinks.includes(k));
   if (unknown.length > 0) {
     throw new StratusError('INVALID_CONFIG', `unknown setting ${unknown.join(', ')}; known settings: ${known.filter((k) => k.startsWith('STRATUS_')).join(', ')}`, { field: unknown[0] });
   }
@@ -288,7 +300,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.map(String).join('.');
-    throw new StratusError('INVALID_CONFIG', `${field}: ${issue.message}`, { field });
+    const hint = linkHint(field, env[field]);
+    throw new StratusError('INVALID_CONFIG', `${field}: ${issue.message}${hint ? `; ${hint}` : ''}`, { field });
   }
   const e = parsed.data;
   const mb = 1024 * 1024;
@@ -377,6 +390,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       timeoutMs: e.STRATUS_NOTIFY_TIMEOUT_MS,
     },
     log: { level: e.STRATUS_LOG_LEVEL, format: e.STRATUS_LOG_FORMAT },
+    serviceLinks,
   };
 }
 

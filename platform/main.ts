@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger({ level: config.log.level, json: config.log.format === 'json' });
+  if (config.serviceLinks.length > 0) logger.debug('ignored Kubernetes service-link variables (set enableServiceLinks: false in the pod spec to not get them)', { names: config.serviceLinks });
   let platform: RunningPlatform | undefined;
   keepServingThroughFaults(process, logger, (why) => {
     logger.error(`giving up: ${why}; stopping`);
