@@ -1,13 +1,15 @@
 // In-memory Store: for unit tests, and for running Stratus without Redis (state is lost on restart).
 
 import type { CheckReport } from '../check-report.js';
-import { Closeable } from '../lifecycle.js';
+import { Closeable, type Clock } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
 import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { MemoryTriggers } from './memory-triggers.js';
 import { MemoryUsage } from './usage-memory.js';
+import { MemorySessions } from './sessions-memory.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -182,6 +184,10 @@ export class MemoryStore extends Closeable implements Store {
   watchFunctions(onChange: (name: string | null) => unknown): () => void {
     this.#watchers.add(onChange);
     return () => this.#watchers.delete(onChange);
+  }
+
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore {
+    return new MemorySessions(clock, limits);
   }
 
   /** Tells every watcher (each a microtask later, never inside the write) and waits for what they return. */

@@ -19,6 +19,7 @@
 //   function-changes          the pub/sub channel a function's name is published on when it changes
 //   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
 //   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
+//   session:, sessions        the dashboard's sessions: see sessions-redis.ts
 // The names are the ones redis-legacy.ts moves from a Stratus without prefixes: renaming one here means
 // moving it there too.
 

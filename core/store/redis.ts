@@ -5,7 +5,7 @@
 
 import type { Redis } from 'ioredis';
 import type { CheckReport } from '../check-report.js';
-import { Closeable } from '../lifecycle.js';
+import { Closeable, type Clock } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { createRedisClient, reportRedisErrors } from '../redis-client.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
@@ -17,6 +17,8 @@ import { RedisTriggers } from './redis-triggers.js';
 import { RedisWatch } from './redis-watch.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 import { addUsage, readUsage } from './usage-redis.js';
+import { RedisSessions } from './sessions-redis.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
@@ -265,6 +267,10 @@ export class RedisStore extends Closeable implements Store {
 
   watchFunctions(onChange: (name: string | null) => unknown): () => void {
     return this.#watch.add(onChange);
+  }
+
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore {
+    return new RedisSessions(this.#redis, this.#p, clock, limits);
   }
 
   /**

@@ -4,8 +4,10 @@
 // behave the same; test/unit/store-contract.test.ts runs one suite against each.
 
 import type { CheckReport } from '../check-report.js';
+import type { Clock } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { TriggerStore } from './triggers.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
@@ -75,6 +77,12 @@ export interface Store extends TriggerStore {
    * store: that write would wait for it in turn.
    */
   watchFunctions(onChange: (name: string | null) => unknown): () => void;
+
+  /**
+   * The dashboard's sessions, kept where this store keeps its state (sessions.ts): in Redis, shared by every
+   * replica, on this store's connection; in memory, this process's. Closed by its caller, before the store.
+   */
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore;
 
   close(): Promise<void>;
 }
