@@ -32,6 +32,18 @@ export interface Store extends TriggerStore {
 
   /** Atomically hands out the next version number of a function (1, 2, 3 …; never reused, even after delete). */
   nextVersion(name: string): Promise<number>;
+  /**
+   * The order of a function's git pushes (services/git/): the next ticket, 1, 2, 3 … for the platform, in
+   * the order asked. Kept on delete, like the version counter, so a push in flight across a delete still
+   * compares with the ones after it.
+   */
+  takePushTicket(name: string): Promise<number>;
+  /**
+   * The function's next version number (as nextVersion) for the push holding `ticket` — unless a push with a
+   * later ticket has taken one already: then nothing is taken, and the answer names that push and its
+   * version. Check and take are one atomic step, so versions follow the pushes' order across replicas.
+   */
+  nextVersionInTurn(name: string, ticket: number): Promise<PushTurn>;
   putVersion(v: VersionRecord): Promise<void>;
   getVersion(name: string, version: number): Promise<VersionRecord | null>;
   listVersions(name: string): Promise<VersionRecord[]>;
@@ -86,6 +98,9 @@ export interface Store extends TriggerStore {
 
   close(): Promise<void>;
 }
+
+/** nextVersionInTurn's answer: the version taken, or the later push that took one first (and its version). */
+export type PushTurn = { version: number } | { passedBy: number; version: number };
 
 /** The query applied to one function's kept lines (oldest first), the same way by every store. */
 export function selectLogs(lines: LogRecord[], opts: LogQuery = {}): LogRecord[] {
