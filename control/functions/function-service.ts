@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log.js';
 import type { Store } from '../../core/store/store.js';
 import type { BuildRecord, FunctionRecord, Origin, VersionRecord } from '../../core/types.js';
 import type { Builder } from '../../builder/builder.js';
-import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
+import { TurnPassed, type DeployResult, type Deployer, type VersionTurn } from '../../core/ports/deployer.js';
 import type { FailingView, Scheduler } from '../../scheduler/scheduler.js';
 
 /** failing: the current version's instances keep failing to start, and the scheduler backs off (FailingView). */
@@ -34,12 +34,14 @@ export class FunctionService implements Deployer {
    * waits: a bad archive is a 4xx and nothing is recorded — the function stays as it was. `origin` says
    * what brought the source (an upload, or a git push with its commit), kept on the build and the version.
    */
-  async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }, origin: Origin = { kind: 'upload' }): Promise<DeployResult> {
+  async deployUpload(config: FunctionConfig, buildId: string, source: { path: string; name: string }, origin: Origin = { kind: 'upload' }, turn?: VersionTurn): Promise<DeployResult> {
     await this.builder.prepare({ buildId, config, sourcePath: source.path, sourceName: source.name });
     let build: BuildRecord | undefined;
     try {
       const now = this.#now();
-      const version = await this.store.nextVersion(config.name);
+      // A git push takes its number in its turn (services/git/): after the upload's checks, so a push refused
+      // there takes no turn, and not at all when a later push took one first (TurnPassed, nothing recorded).
+      const version = turn ? await turn() : await this.store.nextVersion(config.name);
       build = {
         id: buildId, function: config.name, version, status: 'queued', createdAt: now,
         startedAt: null, finishedAt: null, timings: {}, image: null, error: null,
@@ -52,7 +54,7 @@ export class FunctionService implements Deployer {
       await this.builder.submit({ buildId, function: config.name, version, config, sourcePath: source.path, sourceName: source.name });
       return { name: config.name, version, buildId, status: 'queued' };
     } catch (err) {
-      this.logger.error('could not record or queue the build', { buildId, function: config.name, err });
+      if (!(err instanceof TurnPassed)) this.logger.error('could not record or queue the build', { buildId, function: config.name, err });
       await this.builder.discard(buildId);
       if (build) {
         const failedAt = this.#now();

@@ -1,13 +1,15 @@
 // In-memory Store: for unit tests, and for running Stratus without Redis (state is lost on restart).
 
 import type { CheckReport } from '../check-report.js';
-import { Closeable } from '../lifecycle.js';
+import { Closeable, type Clock } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
-import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+import { LOG_LINES_KEPT, selectLogs, type PushTurn, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { MemoryTriggers } from './memory-triggers.js';
 import { MemoryUsage } from './usage-memory.js';
+import { MemorySessions } from './sessions-memory.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -17,6 +19,8 @@ export class MemoryStore extends Closeable implements Store {
   readonly #functions = new Map<string, FunctionRecord>();
   readonly #versions = new Map<string, Map<number, VersionRecord>>();
   readonly #counters = new Map<string, number>();
+  /** Per function: the last push ticket handed out, and the latest ticket that took a version (with it). */
+  readonly #pushTurns = new Map<string, { issued: number; deployed: number; version: number }>();
   readonly #builds = new Map<string, BuildRecord>();
   readonly #logs = new Map<string, string>();
   readonly #reports = new Map<string, CheckReport>();
@@ -83,9 +87,33 @@ export class MemoryStore extends Closeable implements Store {
   }
 
   async nextVersion(name: string): Promise<number> {
+    return this.#nextVersion(name);
+  }
+
+  #nextVersion(name: string): number {
     const next = (this.#counters.get(name) ?? 0) + 1;
     this.#counters.set(name, next);
     return next;
+  }
+
+  async takePushTicket(name: string): Promise<number> {
+    const turns = this.#turnsOf(name);
+    return ++turns.issued;
+  }
+
+  async nextVersionInTurn(name: string, ticket: number): Promise<PushTurn> {
+    const turns = this.#turnsOf(name);
+    if (turns.deployed > ticket) return { passedBy: turns.deployed, version: turns.version };
+    // No await between the check and the take: one step, as the Redis store's script.
+    const version = this.#nextVersion(name);
+    Object.assign(turns, { deployed: ticket, version });
+    return { version };
+  }
+
+  #turnsOf(name: string): { issued: number; deployed: number; version: number } {
+    let turns = this.#pushTurns.get(name);
+    if (!turns) this.#pushTurns.set(name, (turns = { issued: 0, deployed: 0, version: 0 }));
+    return turns;
   }
 
   async putVersion(v: VersionRecord): Promise<void> {
@@ -182,6 +210,10 @@ export class MemoryStore extends Closeable implements Store {
   watchFunctions(onChange: (name: string | null) => unknown): () => void {
     this.#watchers.add(onChange);
     return () => this.#watchers.delete(onChange);
+  }
+
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore {
+    return new MemorySessions(clock, limits);
   }
 
   /** Tells every watcher (each a microtask later, never inside the write) and waits for what they return. */

@@ -7,6 +7,9 @@
 //   version-counter:<name>    INCR counter; the one key kept on delete, on purpose: a re-created function
 //                             goes on from the old number, so an image tag, an artifact dir or a late log
 //                             line of the deleted function is never taken for one of the new function
+//   push-turns:<name>         hash  issued (the last git push ticket handed out), deployed (the latest ticket
+//                             that took a version), version (the one it took); kept on delete with the
+//                             version counter, for the same reason: tickets only grow (services/git/)
 //   build:<id>                BuildRecord JSON;   build-log:<id>  APPENDed text, read by byte offset
 //   build-report:<id>         CheckReport JSON (the build's check stage)
 //   builds-of:<name>          set of build ids (what a delete must remove)
@@ -19,6 +22,7 @@
 //   function-changes          the pub/sub channel a function's name is published on when it changes
 //   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
 //   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
+//   session:, sessions        the dashboard's sessions: see sessions-redis.ts
 // The names are the ones redis-legacy.ts moves from a Stratus without prefixes: renaming one here means
 // moving it there too.
 
@@ -27,6 +31,7 @@ export function storeKeys(prefix: string) {
     functions: `${prefix}functions`,
     versions: (fn: string) => `${prefix}versions:${fn}`,
     versionCounter: (fn: string) => `${prefix}version-counter:${fn}`,
+    pushTurns: (fn: string) => `${prefix}push-turns:${fn}`,
     build: (id: string) => `${prefix}build:${id}`,
     buildLog: (id: string) => `${prefix}build-log:${id}`,
     buildReport: (id: string) => `${prefix}build-report:${id}`,

@@ -5,18 +5,20 @@
 
 import type { Redis } from 'ioredis';
 import type { CheckReport } from '../check-report.js';
-import { Closeable } from '../lifecycle.js';
+import { Closeable, type Clock } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { createRedisClient, reportRedisErrors } from '../redis-client.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import { TERMINAL_BUILD_STATUSES } from '../types.js';
-import { LOG_LINES_KEPT, selectLogs, type Store } from './store.js';
+import { LOG_LINES_KEPT, selectLogs, type PushTurn, type Store } from './store.js';
 import { selectInvocations, type InvocationQuery, type InvocationRecord, type InvocationRetention } from './invocations.js';
 import { storeKeys, type StoreKeys } from './redis-keys.js';
 import { RedisTriggers } from './redis-triggers.js';
 import { RedisWatch } from './redis-watch.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
 import { addUsage, readUsage } from './usage-redis.js';
+import { RedisSessions } from './sessions-redis.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
 const LOGS_TTL_S = 7 * 24 * 3600;
@@ -32,6 +34,15 @@ if (current or '') ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1`;
+// A git push's version in its turn. KEYS: push-turns:<fn>, version-counter:<fn>. ARGV: the push's ticket.
+// Returns { 1, version } taken, or { 0, the later ticket that took one, its version }.
+const VERSION_IN_TURN = `
+local done = tonumber(redis.call('HGET', KEYS[1], 'deployed') or '0')
+if done > tonumber(ARGV[1]) then return { 0, done, tonumber(redis.call('HGET', KEYS[1], 'version') or '0') } end
+local v = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], 'deployed', ARGV[1], 'version', v)
+return { 1, v }`;
+
 /** Compare-and-set attempts before giving up: only a storm of writes to one function gets this far. */
 const CAS_ATTEMPTS = 50;
 
@@ -143,6 +154,15 @@ export class RedisStore extends Closeable implements Store {
 
   async nextVersion(name: string): Promise<number> {
     return this.#redis.incr(this.#k.versionCounter(name));
+  }
+
+  async takePushTicket(name: string): Promise<number> {
+    return this.#redis.hincrby(this.#k.pushTurns(name), 'issued', 1);
+  }
+
+  async nextVersionInTurn(name: string, ticket: number): Promise<PushTurn> {
+    const [taken, a, b] = (await this.#redis.eval(VERSION_IN_TURN, 2, this.#k.pushTurns(name), this.#k.versionCounter(name), ticket)) as number[];
+    return taken === 1 ? { version: a! } : { passedBy: a!, version: b! };
   }
 
   async putVersion(v: VersionRecord): Promise<void> {
@@ -265,6 +285,10 @@ export class RedisStore extends Closeable implements Store {
 
   watchFunctions(onChange: (name: string | null) => unknown): () => void {
     return this.#watch.add(onChange);
+  }
+
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore {
+    return new RedisSessions(this.#redis, this.#p, clock, limits);
   }
 
   /**

@@ -4,8 +4,10 @@
 // behave the same; test/unit/store-contract.test.ts runs one suite against each.
 
 import type { CheckReport } from '../check-report.js';
+import type { Clock } from '../lifecycle.js';
 import type { BuildRecord, FunctionRecord, LogQuery, LogRecord, VersionRecord } from '../types.js';
 import type { InvocationQuery, InvocationRecord, InvocationRetention } from './invocations.js';
+import type { SessionLimits, SessionStore } from './sessions.js';
 import type { TriggerStore } from './triggers.js';
 import type { UsageRange, UsageRow } from './usage.js';
 
@@ -30,6 +32,18 @@ export interface Store extends TriggerStore {
 
   /** Atomically hands out the next version number of a function (1, 2, 3 …; never reused, even after delete). */
   nextVersion(name: string): Promise<number>;
+  /**
+   * The order of a function's git pushes (services/git/): the next ticket, 1, 2, 3 … for the platform, in
+   * the order asked. Kept on delete, like the version counter, so a push in flight across a delete still
+   * compares with the ones after it.
+   */
+  takePushTicket(name: string): Promise<number>;
+  /**
+   * The function's next version number (as nextVersion) for the push holding `ticket` — unless a push with a
+   * later ticket has taken one already: then nothing is taken, and the answer names that push and its
+   * version. Check and take are one atomic step, so versions follow the pushes' order across replicas.
+   */
+  nextVersionInTurn(name: string, ticket: number): Promise<PushTurn>;
   putVersion(v: VersionRecord): Promise<void>;
   getVersion(name: string, version: number): Promise<VersionRecord | null>;
   listVersions(name: string): Promise<VersionRecord[]>;
@@ -76,8 +90,17 @@ export interface Store extends TriggerStore {
    */
   watchFunctions(onChange: (name: string | null) => unknown): () => void;
 
+  /**
+   * The dashboard's sessions, kept where this store keeps its state (sessions.ts): in Redis, shared by every
+   * replica, on this store's connection; in memory, this process's. Closed by its caller, before the store.
+   */
+  sessions(clock: Clock, limits?: SessionLimits): SessionStore;
+
   close(): Promise<void>;
 }
+
+/** nextVersionInTurn's answer: the version taken, or the later push that took one first (and its version). */
+export type PushTurn = { version: number } | { passedBy: number; version: number };
 
 /** The query applied to one function's kept lines (oldest first), the same way by every store. */
 export function selectLogs(lines: LogRecord[], opts: LogQuery = {}): LogRecord[] {

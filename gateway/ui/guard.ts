@@ -6,7 +6,7 @@
 
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { StratusError } from '../../core/errors.js';
-import { sameToken, type SessionStore } from './sessions.js';
+import { holdSession, sameToken, type SessionStore } from './sessions.js';
 
 export const SESSION_COOKIE = 'stratus_session';
 export const CSRF_FIELD = '_csrf';
@@ -58,16 +58,16 @@ const csrf = (why: string) => new StratusError('CSRF_REFUSED', `${why}; reload t
 export const wantsHtml = (req: Request) => (req.get('accept') ?? '').includes('text/html');
 
 export function requireSession(sessions: SessionStore, publicUrl: string | undefined): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const id = readCookie(req, SESSION_COOKIE);
-    const session = sessions.get(id);
-    if (!session) {
+    const session = await sessions.get(id);
+    if (!session || id === undefined) {
       if ((req.method === 'GET' || req.method === 'HEAD') && wantsHtml(req)) {
         return res.redirect(303, `/ui/login?next=${encodeURIComponent(req.originalUrl)}`);
       }
       return next(new StratusError('UNAUTHORIZED', 'sign in to the dashboard first (/ui/login): its pages and actions need the session cookie'));
     }
-    res.locals.uiSession = session;
+    holdSession(res, sessions, id, session);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       try {
         checkOrigin(req, publicUrl);

@@ -2,9 +2,10 @@
 // action, the CSRF token for the page's script, and the live stream the script should follow. No inline
 // script or style (the Content-Security-Policy forbids them): behaviour comes from /ui/assets/dashboard.js.
 
+import type { Response } from 'express';
 import { html, type Html } from './html.js';
 import { CSRF_FIELD } from './guard.js';
-import type { Session } from './sessions.js';
+import { takeFlash, type Flash, type Session } from './sessions.js';
 
 export interface PageOptions {
   title: string;
@@ -13,11 +14,18 @@ export interface PageOptions {
   /** The /ui/live query this page's fragments are refreshed from, if any. */
   live?: string;
   body: Html;
+  /** The last action's message, taken from the session (answerPage does). */
+  flash?: Flash | null;
+}
+
+/** Answers with a page, showing the session's flash, which it takes from the store before the answer leaves. */
+export async function answerPage(res: Response, status: number, o: Omit<PageOptions, 'flash'>): Promise<void> {
+  const flash = await takeFlash(res);
+  res.status(status).type('html').send(page({ ...o, flash }));
 }
 
 export function page(o: PageOptions): string {
-  const flash = o.session?.flash ?? null;
-  if (o.session) o.session.flash = null;
+  const flash = o.flash ?? null;
   return html`<!doctype html>
 <html lang="en">
 <head>

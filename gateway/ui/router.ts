@@ -1,7 +1,8 @@
 // The dashboard at /ui: server-rendered pages (no build step), a small script that follows their live
 // stream, uPlot for the charts, served from node_modules by Stratus itself. Sign-in exchanges the admin key
-// for a session cookie (sessions.ts); every other page, stream and action needs it (guard.ts). /v1 never
-// takes the cookie: it keeps its Bearer key, which no other site can make a browser send.
+// for a session cookie (sessions.ts: kept by the store, so every replica knows it); every other page, stream
+// and action needs it (guard.ts). /v1 never takes the cookie: it keeps its Bearer key, which no other site
+// can make a browser send.
 
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -18,14 +19,14 @@ import { consoleRouter } from './console/router.js';
 import type { DashboardDeps } from './deps.js';
 import { checkOrigin, isHttps, readCookie, requireSession, securityHeaders, SESSION_COOKIE, sessionCookie, wantsHtml } from './guard.js';
 import { html } from './html.js';
-import { page } from './layout.js';
+import { answerPage, type PageOptions } from './layout.js';
 import { liveHandler } from './live.js';
 import { buildBody, buildFragments, invocationBody, invocationFragments } from './pages/details.js';
 import { functionBody, functionFragments } from './pages/function.js';
 import { functionsBody, functionsFragments } from './pages/functions.js';
 import { hostBody, hostFragments } from './pages/host.js';
 import { loginBody, safeNext } from './pages/login.js';
-import { SessionStore, type Session } from './sessions.js';
+import type { Session } from './sessions.js';
 import { sendOwnFile } from '../http/send-file.js';
 
 const require = createRequire(import.meta.url);
@@ -45,15 +46,15 @@ export interface Dashboard {
 }
 
 export function createDashboard(d: DashboardDeps): Dashboard {
-  const sessions = new SessionStore(d.clock);
+  const sessions = d.store.sessions(d.clock);
   const streams = new Set<() => void>();
   const publicUrl = d.config.publicUrl;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: '300kb' });
   const json = express.json({ limit: '300kb' });
   const session = (res: Response) => res.locals.uiSession as Session;
-  const send = (res: Response, status: number, title: string, body: Parameters<typeof page>[0]['body'], s: Session | null, extra: Partial<Parameters<typeof page>[0]> = {}) =>
-    res.status(status).type('html').send(page({ title, session: s, body, ...extra }));
+  const send = (res: Response, status: number, title: string, body: PageOptions['body'], s: Session | null, extra: Partial<Omit<PageOptions, 'flash'>> = {}) =>
+    answerPage(res, status, { title, session: s, body, ...extra });
 
   router.use(securityHeaders);
   // On a host function content can set cookies for (e.g. "localhost" for *.fn.localhost) a session could be
@@ -72,13 +73,13 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     sendOwnFile(res, file);
   });
 
-  router.get('/login', (req, res) => {
+  router.get('/login', async (req, res) => {
     const next = safeNext(req.query.next);
-    if (sessions.get(readCookie(req, SESSION_COOKIE))) return res.redirect(303, next);
-    send(res, 200, 'Sign in', loginBody(next, null), null);
+    if (await sessions.get(readCookie(req, SESSION_COOKIE))) return res.redirect(303, next);
+    await send(res, 200, 'Sign in', loginBody(next, null), null);
   });
 
-  router.post('/login', form, (req, res) => {
+  router.post('/login', form, async (req, res) => {
     checkOrigin(req, publicUrl); // nobody else's page may sign this browser in
     const body = (req.body ?? {}) as Record<string, unknown>;
     const next = safeNext(body.next);
@@ -87,7 +88,7 @@ export function createDashboard(d: DashboardDeps): Dashboard {
     if (!d.adminKey.verify(req, typeof body.key === 'string' ? body.key.trim() : '', throttled)) {
       return send(res, 401, 'Sign in', loginBody(next, 'That is not the admin key.'), null);
     }
-    const { id } = sessions.create();
+    const { id } = await sessions.create();
     res.setHeader('set-cookie', sessionCookie(id, Math.floor(sessions.limits.maxAgeMs / 1000), isHttps(req, publicUrl)));
     res.redirect(303, next);
   });
@@ -95,8 +96,8 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   // Everything below needs the session; actions also its CSRF token and this origin.
   router.use(form, json, requireSession(sessions, publicUrl));
 
-  router.post('/logout', (req, res) => {
-    sessions.delete(readCookie(req, SESSION_COOKIE));
+  router.post('/logout', async (req, res) => {
+    await sessions.delete(readCookie(req, SESSION_COOKIE)); // on every replica: the store's record goes
     res.setHeader('set-cookie', sessionCookie('', 0, isHttps(req, publicUrl)));
     res.redirect(303, '/ui/login');
   });
@@ -106,29 +107,29 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   router.get('/functions', async (req, res) => {
     const q = typeof req.query.q === 'string' ? req.query.q.slice(0, 100) : '';
     const f = await functionsFragments(d, q);
-    send(res, 200, 'Functions', functionsBody(f, q), session(res), { nav: 'functions', live: `view=functions&q=${encodeURIComponent(q)}` });
+    await send(res, 200, 'Functions', functionsBody(f, q), session(res), { nav: 'functions', live: `view=functions&q=${encodeURIComponent(q)}` });
   });
 
   router.get('/functions/:name', async (req, res) => {
     const name = String(req.params.name);
     const f = await functionFragments(d, name);
-    send(res, 200, name, functionBody(d, name, f, session(res)), session(res), { nav: 'functions', live: `view=function&name=${encodeURIComponent(name)}` });
+    await send(res, 200, name, functionBody(d, name, f, session(res)), session(res), { nav: 'functions', live: `view=function&name=${encodeURIComponent(name)}` });
   });
 
   router.get('/functions/:name/invocations/:id', async (req, res) => {
     const [name, id] = [String(req.params.name), String(req.params.id)];
     const f = await invocationFragments(d, name, id);
-    send(res, 200, `Invocation ${id.slice(0, 8)}`, invocationBody(f), session(res), { nav: 'functions', live: `view=invocation&name=${encodeURIComponent(name)}&id=${encodeURIComponent(id)}` });
+    await send(res, 200, `Invocation ${id.slice(0, 8)}`, invocationBody(f), session(res), { nav: 'functions', live: `view=invocation&name=${encodeURIComponent(name)}&id=${encodeURIComponent(id)}` });
   });
 
   router.get('/builds/:id', async (req, res) => {
     const id = String(req.params.id);
     const f = await buildFragments(d, id);
-    send(res, 200, `Build ${id.slice(0, 8)}`, await buildBody(d, id, f), session(res), { nav: 'functions', live: `view=build&id=${encodeURIComponent(id)}` });
+    await send(res, 200, `Build ${id.slice(0, 8)}`, await buildBody(d, id, f), session(res), { nav: 'functions', live: `view=build&id=${encodeURIComponent(id)}` });
   });
 
   router.get('/host', async (_req, res) => {
-    send(res, 200, 'Host', hostBody(await hostFragments(d)), session(res), { nav: 'host', live: 'view=host' });
+    await send(res, 200, 'Host', hostBody(await hostFragments(d)), session(res), { nav: 'host', live: 'view=host' });
   });
 
   router.get('/live', liveHandler(d, streams));
@@ -140,13 +141,13 @@ export function createDashboard(d: DashboardDeps): Dashboard {
   router.use(storageConsole(d), deadLettersConsole(d));
 
   router.use((req, _res, next) => next(new StratusError('NOT_FOUND', `no dashboard page at ${req.originalUrl.split('?')[0]}`)));
-  router.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  router.use(async (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const requestId = String(res.getHeader('x-stratus-request-id') ?? '');
     if (!wantsHtml(req) || res.headersSent) return sendProblem(res, err, requestId, d.logger, req.originalUrl.split('?')[0]);
     const e = asStratusError(err, requestId, d.logger);
     if (e.details.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(e.details.retryAfterSeconds));
     const s = (res.locals.uiSession as Session | undefined) ?? null;
-    send(res, e.status, e.code === 'SIGN_IN_THROTTLED' ? 'Sign in' : 'Error', html`<section class="panel"><h1>${e.status} ${e.code}</h1><p>${e.message}</p><p><a href="/ui/functions">Back to the functions</a></p></section>`, s);
+    await send(res, e.status, e.code === 'SIGN_IN_THROTTLED' ? 'Sign in' : 'Error', html`<section class="panel"><h1>${e.status} ${e.code}</h1><p>${e.message}</p><p><a href="/ui/functions">Back to the functions</a></p></section>`, s);
   });
 
   return {

@@ -1,93 +1,49 @@
 // Dashboard sessions: the admin key is exchanged once, at sign-in, for a random session id that the
-// browser keeps in an HttpOnly cookie. Sessions live in this process's memory (a restart or another replica
-// asks for the key again): the dashboard holds no state another replica would need, and a stolen cookie
-// dies with the process or its idle timeout. Only a hash of each id is kept, so a heap dump holds no
-// cookie that works. Each session has its own CSRF token, checked on every action.
+// browser keeps in an HttpOnly cookie. The sessions are kept by the store (core/store/sessions.ts): in Redis
+// when the store is Redis, so that behind a balancer every replica knows a session another replica made (a
+// sign-in, an action's flash, a sign-out hold for the platform); in this process's memory otherwise. Only a
+// hash of each id is kept, so a heap or a Redis dump holds no cookie that works, and a stolen cookie dies
+// with its idle timeout or max age. Each session has its own CSRF token, checked on every action.
+//
+// A request's session (guard.ts puts it on res.locals): the session as read, and the store and id an
+// action's flash is written through — before its redirect leaves, as the next page may be another replica's.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Clock } from '../../core/lifecycle.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Response } from 'express';
+import type { Flash, Session, SessionStore } from '../../core/store/sessions.js';
 
-export interface Session {
-  csrf: string;
-  createdAt: number;
-  lastSeenAt: number;
-  /** One message for the next page (an action's outcome after its redirect). */
-  flash: { kind: 'ok' | 'error'; text: string } | null;
+export type { Flash, Session, SessionLimits, SessionStore } from '../../core/store/sessions.js';
+
+/** Where the guard leaves the request's session id and store, for flashes. */
+interface SessionRef {
+  sessions: SessionStore;
+  id: string;
 }
 
-export interface SessionLimits {
-  /** A session unused this long is gone. */
-  idleMs: number;
-  /** A session is gone this long after sign-in, however much it is used. */
-  maxAgeMs: number;
-  /** Sessions kept at most; the least recently used goes first. */
-  max: number;
+export function holdSession(res: Response, sessions: SessionStore, id: string, session: Session): void {
+  res.locals.uiSession = session;
+  res.locals.uiSessionRef = { sessions, id } satisfies SessionRef;
 }
 
-export const DEFAULT_SESSION_LIMITS: SessionLimits = { idleMs: 8 * 3600_000, maxAgeMs: 24 * 3600_000, max: 1000 };
+/** Keeps `flash` for the next page, in the store, before the caller answers (its redirect). */
+export async function setFlash(res: Response, flash: Flash): Promise<void> {
+  const ref = res.locals.uiSessionRef as SessionRef | undefined;
+  if (!ref) return; // no session (a page before sign-in): no next page to tell
+  await ref.sessions.setFlash(ref.id, flash);
+}
 
-const hash = (id: string) => createHash('sha256').update(id).digest('base64url');
-
-export class SessionStore {
-  readonly #sessions = new Map<string, Session>();
-  readonly #timer: NodeJS.Timeout;
-
-  constructor(
-    private readonly clock: Clock,
-    readonly limits: SessionLimits = DEFAULT_SESSION_LIMITS,
-  ) {
-    this.#timer = setInterval(() => this.#sweep(), 60_000).unref();
-  }
-
-  /** A new session; returns its id (the cookie's value), never kept as such. */
-  create(): { id: string; session: Session } {
-    const id = randomBytes(32).toString('base64url');
-    const now = this.clock.now();
-    const session: Session = { csrf: randomBytes(32).toString('base64url'), createdAt: now, lastSeenAt: now, flash: null };
-    if (this.#sessions.size >= this.limits.max) this.#sessions.delete(this.#sessions.keys().next().value!);
-    this.#sessions.set(hash(id), session);
-    return { id, session };
-  }
-
-  /** The live session of a cookie value, refreshed; null when unknown or expired. */
-  get(id: string | undefined): Session | null {
-    if (!id || id.length > 100) return null;
-    const key = hash(id);
-    const s = this.#sessions.get(key);
-    if (!s) return null;
-    const now = this.clock.now();
-    if (this.#expired(s, now)) {
-      this.#sessions.delete(key);
-      return null;
-    }
-    s.lastSeenAt = now;
-    // Map order is insertion order: re-inserting keeps the least recently used first, for eviction.
-    this.#sessions.delete(key);
-    this.#sessions.set(key, s);
-    return s;
-  }
-
-  delete(id: string | undefined): void {
-    if (id) this.#sessions.delete(hash(id));
-  }
-
-  get size(): number {
-    return this.#sessions.size;
-  }
-
-  close(): void {
-    clearInterval(this.#timer);
-    this.#sessions.clear();
-  }
-
-  #expired(s: Session, now: number): boolean {
-    return now - s.lastSeenAt > this.limits.idleMs || now - s.createdAt > this.limits.maxAgeMs;
-  }
-
-  #sweep(): void {
-    const now = this.clock.now();
-    for (const [k, s] of this.#sessions) if (this.#expired(s, now)) this.#sessions.delete(k);
-  }
+/**
+ * The flash the page being answered shows: the one the session held when read, taken from the store so
+ * no other page (another tab, another replica) shows it too. Null when there is none, or another page
+ * took it first.
+ */
+export async function takeFlash(res: Response): Promise<Flash | null> {
+  const ref = res.locals.uiSessionRef as SessionRef | undefined;
+  const session = res.locals.uiSession as Session | undefined;
+  const flash = session?.flash ?? null;
+  if (!ref || !flash) return null;
+  session!.flash = null; // shown once, even if this answer renders a second page
+  return (await ref.sessions.takeFlash(ref.id, flash)) ? flash : null;
 }
 
 /** Constant-time comparison of two tokens (hashed first, so their lengths do not show either). */

@@ -2,10 +2,15 @@
 // same path an upload takes (FunctionService.deployUpload with the function's current config): unpacking,
 // checks, image, push, load check and rollout are the upload's.
 //
-// Pushes of one function run one after the other, in the order their hooks arrived, so versions follow
-// the pushes (a slow fetch of an older push cannot become a newer version than a later one). A commit
-// already queued here, or already the function's newest version built from the same config, is not built
-// again (a forge's redelivery). Both hold per Stratus process: replicas sharing a Redis order their own.
+// Versions follow the pushes: a slow fetch of an older push must not become a newer version than a later
+// push's. Each hook takes a ticket from the store when it arrives (platform-wide: replicas on one Redis
+// share the counter), and a push takes its version number in its turn — in one atomic step with the check
+// that no push with a later ticket has taken one already (Store.nextVersionInTurn). An older push arriving
+// late (its fetch was slower, or another replica got the later hook) is skipped, with that reason in its
+// answer and the log. Within a process, pushes of one function also run one after the other in the order
+// their hooks arrived, so one replica never skips its own pushes. A commit already queued here, or already
+// the function's newest version built from the same config, is not built again (a forge's redelivery; a
+// redelivery to another replica is caught by the hook's delivery lease).
 // A commit that is an older version of the function is refused (409): a redelivered or replayed old push
 // would otherwise make old code the newest version. The caller may ask for it (`redeploy`).
 //
@@ -22,7 +27,7 @@ import type { Store } from '../../core/store/store.js';
 import type { AddressPolicy } from '../../core/ip-policy.js';
 import type { Origin } from '../../core/types.js';
 import { StratusError } from '../../core/errors.js';
-import type { DeployResult, Deployer } from '../../core/ports/deployer.js';
+import { TurnPassed, type DeployResult, type Deployer } from '../../core/ports/deployer.js';
 import { newBuildId } from '../../core/ids.js';
 import { StateLayout } from '../../core/state-layout.js';
 import { fetchCommit, type GitFetchOptions, type PinnedTarget } from './fetch.js';
@@ -33,7 +38,7 @@ import { repositoryToFetch } from './repository.js';
 
 export interface GitDeployerOptions {
   service: Deployer;
-  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions'>;
+  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions' | 'takePushTicket' | 'nextVersionInTurn'>;
   stateDir: string;
   /** Which addresses a URL from a hook may reach, and the resolver that finds them. */
   addresses: { policy: AddressPolicy; lookup: Lookup };
@@ -78,8 +83,11 @@ export class GitDeployer {
     const key = `${push.function}@${commit}`;
     if (this.#pending.has(key)) return Promise.resolve({ skipped: `commit ${commit} is already being fetched or queued for ${push.function}`, commit });
     this.#pending.add(key);
+    // The ticket is asked for now, as the hook arrives; the push waits for it in its turn.
+    const ticket = this.o.store.takePushTicket(push.function);
+    ticket.catch(() => {}); // its failure is the push's, when #run awaits it
     const previous = this.#queues.get(push.function) ?? Promise.resolve();
-    const run = previous.then(() => this.#run(push)).finally(() => this.#pending.delete(key));
+    const run = previous.then(() => this.#run(push, ticket)).finally(() => this.#pending.delete(key));
     const tail = run.then(
       () => {},
       () => {},
@@ -128,8 +136,9 @@ export class GitDeployer {
     );
   }
 
-  async #run(push: GitPush): Promise<GitDeployResult> {
+  async #run(push: GitPush, ticketTaken: Promise<number>): Promise<GitDeployResult> {
     await this.#swept;
+    const ticket = await ticketTaken;
     const commit = push.event.after;
     // The config as it is now (a PATCH may have come while this push waited for the one before).
     const fn = await this.o.store.getFunction(push.function);
@@ -158,15 +167,26 @@ export class GitDeployer {
       await packDirectory(root, source, this.o.limits);
       await fsp.rm(work, { recursive: true, force: true }); // the checkout is not needed by the build
       const origin: Origin = { kind: 'git', commit, message: fetched.message, ref: push.event.ref, repository: redactUrl(url) };
-      const result = await this.o.service.deployUpload(config, buildId, { path: source, name: SOURCE_NAME }, origin);
-      this.o.logger.info('git push queued a build', { function: push.function, commit, buildId, version: result.version, repository: origin.repository });
+      const result = await this.o.service.deployUpload(config, buildId, { path: source, name: SOURCE_NAME }, origin, () => this.#versionInTurn(push.function, commit, ticket));
+      this.o.logger.info('git push queued a build', { function: push.function, commit, buildId, version: result.version, repository: origin.repository, push: ticket });
       return { ...result, commit };
     } catch (err) {
       await fsp.rm(uploadDir, { recursive: true, force: true });
-      throw err;
+      if (!(err instanceof TurnPassed)) throw err;
+      this.o.logger.info('git push skipped: a later push of the function deployed first', { function: push.function, commit, push: ticket, reason: err.message });
+      return { skipped: err.message, commit };
     } finally {
       await fsp.rm(work, { recursive: true, force: true });
     }
+  }
+
+  /** The version of push `ticket`, unless a later push took one first (TurnPassed, saying which). */
+  async #versionInTurn(fn: string, commit: string, ticket: number): Promise<number> {
+    const turn = await this.o.store.nextVersionInTurn(fn, ticket);
+    if (!('passedBy' in turn)) return turn.version;
+    throw new TurnPassed(
+      `commit ${commit} is push #${ticket} of ${fn}, and push #${turn.passedBy}, which came later, became version ${turn.version} first (fetched sooner, here or on another replica): an older push arriving late does not become a newer version. To build this commit anyway, post its hook again with ?redeploy=true`,
+    );
   }
 
   /** Why `commit` needs no new build: the function's newest version is it, with this config, not failed. */

@@ -16,7 +16,7 @@ export const GIT_FETCH_TIMEOUT_MS = 120_000;
 
 export interface GitServiceDeps {
   deployer: Deployer;
-  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions'>;
+  store: Pick<Store, 'getFunction' | 'getVersion' | 'listVersions' | 'takePushTicket' | 'nextVersionInTurn'>;
   config: Pick<Config, 'stateDir' | 'build' | 'backend' | 'git'>;
   logger: Logger;
   fetchTimeoutMs?: number;

@@ -237,12 +237,12 @@ describe('dead letters page', () => {
       id: '0190"><img src=x onerror=alert(1)>', function: 'f', trigger: 'storage', status: 'dead', attempts: 3, maxAttempts: 3, result: null,
       error: { code: 'FUNCTION_ERROR', message: '<script>alert("e")</script>' }, timings: { queuedAt: new Date().toISOString(), startedAt: null, finishedAt: null },
     };
-    const out = deadLettersBody('f', [letter], { csrf: 'tok', createdAt: 0, lastSeenAt: 0, flash: null } satisfies Session, Date.now()).value;
+    const out = deadLettersBody('f', [letter], { csrf: 'tok', createdAt: 0, flash: null } satisfies Session, Date.now()).value;
     expect(out).not.toMatch(/<script>alert|<img /);
     expect(out).toContain('&lt;script&gt;alert(&quot;e&quot;)&lt;/script&gt;');
     expect(out).toContain(`action="/ui/functions/f/dead-letters/${encodeURIComponent(letter.id)}/replay"`);
     expect(out).toContain('id="replay-all"');
-    expect(deadLettersBody('f', [], { csrf: 'tok', createdAt: 0, lastSeenAt: 0, flash: null }, Date.now()).value).toContain('id="no-dead-letters"');
+    expect(deadLettersBody('f', [], { csrf: 'tok', createdAt: 0, flash: null }, Date.now()).value).toContain('id="no-dead-letters"');
   });
 });
 

@@ -1,6 +1,6 @@
-// The dashboard's pure parts: escaping, sessions and their expiry, where sign-in may send a browser, and the
-// in-memory hour behind the charts (rates, errors, percentiles, samples). The sign-in throttle is
-// gateway/api/auth-throttle.ts's, shared with /v1: test/unit/auth-throttle.test.ts.
+// The dashboard's pure parts: escaping, where sign-in may send a browser, and the in-memory hour behind the
+// charts (rates, errors, percentiles, samples). Sessions and their expiry: dashboard-sessions.test.ts. The
+// sign-in throttle is gateway/api/auth-throttle.ts's, shared with /v1: test/unit/auth-throttle.test.ts.
 
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/lifecycle.js';
@@ -8,7 +8,6 @@ import type { InvocationRecord } from '../../core/store/invocations.js';
 import { Activity, BUCKET_MS, percentile } from '../../gateway/ui/activity.js';
 import { html } from '../../gateway/ui/html.js';
 import { safeNext } from '../../gateway/ui/pages/login.js';
-import { SessionStore } from '../../gateway/ui/sessions.js';
 
 const record = (fn: string, durationMs: number, outcome: 'succeeded' | 'failed' = 'succeeded'): InvocationRecord => ({
   id: `${fn}-${Math.random()}`, function: fn, version: 1, trigger: 'http', start: new Date().toISOString(), durationMs, statusCode: outcome === 'failed' ? 500 : 200, outcome, billedMs: Math.ceil(durationMs), memoryMb: 128,
@@ -24,37 +23,6 @@ describe('dashboard templates', () => {
   it('send a browser after sign-in only to a dashboard path', () => {
     expect(safeNext('/ui/functions/hello?x=1')).toBe('/ui/functions/hello?x=1');
     for (const bad of ['//evil.example/ui', 'https://evil.example/ui', '/v1/functions', '/ui\\evil', 'javascript:alert(1)', undefined, ['/ui']]) expect(safeNext(bad)).toBe('/ui/functions');
-  });
-});
-
-describe('dashboard sessions', () => {
-  it('are found by their id only, expire when unused or old, and the least recently used goes first', () => {
-    const clock = new ManualClock(1_000_000);
-    const store = new SessionStore(clock, { idleMs: 1000, maxAgeMs: 5000, max: 2 });
-    try {
-      const a = store.create();
-      expect(store.get(a.id)).toBe(a.session);
-      expect(store.get(a.id.slice(1))).toBeNull();
-      expect(store.get(undefined)).toBeNull();
-      clock.advance(1001);
-      expect(store.get(a.id)).toBeNull(); // idle too long
-      const b = store.create();
-      for (let i = 0; i < 6; i++) {
-        clock.advance(900);
-        if (i < 5) expect(store.get(b.id), `after ${(i + 1) * 900} ms`).not.toBeNull();
-      }
-      expect(store.get(b.id)).toBeNull(); // past maxAgeMs although used
-      const c = store.create();
-      const d = store.create();
-      store.get(c.id); // c used last: d is now the least recently used
-      const e = store.create();
-      expect([store.get(c.id) !== null, store.get(d.id) !== null, store.get(e.id) !== null]).toEqual([true, false, true]);
-      expect(c.session.csrf).not.toBe(e.session.csrf);
-      store.delete(c.id);
-      expect(store.get(c.id)).toBeNull();
-    } finally {
-      store.close();
-    }
   });
 });
 

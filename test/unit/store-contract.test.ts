@@ -76,6 +76,25 @@ function contract(makeStore: () => Promise<Store>, cleanup: () => Promise<void> 
     expect(await store.nextVersion('hello')).toBe(3);
   });
 
+  it('hands out push tickets in order and a version only to a push no later push has passed, kept across a delete', async () => {
+    const [t1, t2, t3] = [await store.takePushTicket('hello'), await store.takePushTicket('hello'), await store.takePushTicket('hello')];
+    expect([t1, t2, t3]).toEqual([1, 2, 3]);
+    expect(await store.takePushTicket('other')).toBe(1);
+    expect(await store.nextVersion('hello')).toBe(1); // an upload between pushes: the same counter
+    expect(await store.nextVersionInTurn('hello', t2)).toEqual({ version: 2 });
+    expect(await store.nextVersionInTurn('hello', t1)).toEqual({ passedBy: 2, version: 2 }); // older, arriving late
+    expect(await store.nextVersion('hello')).toBe(3); // the refused push took no number
+    expect(await store.nextVersionInTurn('hello', t3)).toEqual({ version: 4 });
+    // Two at once: exactly one of two tickets' turns is taken when the later one goes first.
+    const [t4, t5] = [await store.takePushTicket('hello'), await store.takePushTicket('hello')];
+    const turns = await Promise.all([store.nextVersionInTurn('hello', t5), store.nextVersionInTurn('hello', t4)]);
+    expect(turns).toEqual([{ version: 5 }, { passedBy: t5, version: 5 }]);
+    await store.putFunction(fn('hello'));
+    await store.deleteFunction('hello');
+    expect(await store.takePushTicket('hello')).toBe(6);
+    expect(await store.nextVersionInTurn('hello', t4)).toEqual({ passedBy: t5, version: 5 }); // a push in flight across the delete
+  });
+
   it('stores versions per function, listed in order', async () => {
     await store.putVersion(version('hello', 2));
     await store.putVersion(version('hello', 1));
@@ -319,10 +338,11 @@ describe.skipIf(await missing('redis'))('RedisStore prefixes: platforms sharing 
     }
   });
 
-  it('a delete leaves no key of the function but its version counter (kept so numbers never repeat) and its metered usage', async () => {
+  it('a delete leaves no key of the function but its version counter and push tickets (kept so numbers never repeat) and its metered usage', async () => {
     const a = new RedisStore(REDIS_URL, { prefix: prefixes.a });
     try {
       await a.nextVersion('gone');
+      await a.takePushTicket('gone');
       await a.putFunction(fn('gone'));
       await a.putVersion(version('gone', 1));
       await a.putBuild(build('b-gone', 'gone'));
@@ -333,7 +353,7 @@ describe.skipIf(await missing('redis'))('RedisStore prefixes: platforms sharing 
       // Usage is billing history: it expires by its own retention, never with the function (usage-redis.ts).
       const usage = /^(usage-fns|usage:gone:\d{4}-\d\d-\d\d|billed:\d{4}-\d\d-\d\dT\d\d)$/;
       const left = (await admin.keys(`${prefixes.a}*`)).map((k) => k.slice(prefixes.a.length));
-      expect(left.filter((k) => !usage.test(k))).toEqual(['version-counter:gone']);
+      expect(left.filter((k) => !usage.test(k)).sort()).toEqual(['push-turns:gone', 'version-counter:gone']);
       expect(left.filter((k) => usage.test(k))).toHaveLength(3);
     } finally {
       await a.close();

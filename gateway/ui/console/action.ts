@@ -8,25 +8,24 @@ import { StratusError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/log.js';
 import { asStratusError } from '../../http/problem.js';
 import { wantsHtml } from '../guard.js';
-import type { Session } from '../sessions.js';
+import { setFlash } from '../sessions.js';
 
 export type ActionDone = { text: string; to?: string } | void;
 
 export function consoleAction(logger: Logger, back: (req: Request) => string, run: (req: Request, res: Response) => Promise<ActionDone>): RequestHandler {
   return async (req, res) => {
-    const session = res.locals.uiSession as Session;
     try {
       const done = await run(req, res);
       if (!done || res.headersSent) return;
       if (!wantsHtml(req)) return void res.json({ ok: true, message: done.text });
-      session.flash = { kind: 'ok', text: done.text };
+      await setFlash(res, { kind: 'ok', text: done.text }); // written before the redirect: the next page may be another replica's
       res.redirect(303, done.to ?? back(req));
     } catch (err) {
       // A body refused before it was read (an upload too large): answer, then close rather than read it all.
       if (!req.complete) res.setHeader('connection', 'close');
       if (!wantsHtml(req)) throw err;
       const e = asStratusError(err, String(res.getHeader('x-stratus-request-id') ?? ''), logger);
-      session.flash = { kind: 'error', text: e.message };
+      await setFlash(res, { kind: 'error', text: e.message });
       res.redirect(303, back(req));
     }
   };

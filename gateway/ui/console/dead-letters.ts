@@ -5,7 +5,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { StratusError } from '../../../core/errors.js';
 import type { DashboardDeps } from '../deps.js';
-import { page } from '../layout.js';
+import { answerPage } from '../layout.js';
 import { deadLettersBody } from '../pages/dead-letters.js';
 import type { Session } from '../sessions.js';
 import { consoleAction } from './action.js';
@@ -20,7 +20,7 @@ export function deadLettersConsole(d: DashboardDeps): Router {
     await d.service.get(name(req)); // FUNCTION_NOT_FOUND for a name the store does not know
     const session = res.locals.uiSession as Session;
     const letters = await queue.deadLetters(name(req));
-    res.status(200).type('html').send(page({ title: `${name(req)} · dead letters`, session, nav: 'functions', body: deadLettersBody(name(req), letters, session, d.clock.now()) }));
+    await answerPage(res, 200, { title: `${name(req)} · dead letters`, session, nav: 'functions', body: deadLettersBody(name(req), letters, session, d.clock.now()) });
   });
 
   router.post('/functions/:name/dead-letters/replay', consoleAction(d.logger, back, async (req) => {

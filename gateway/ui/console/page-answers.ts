@@ -7,14 +7,14 @@ import { asStratusError } from '../../http/problem.js';
 import type { DashboardDeps } from '../deps.js';
 import { wantsHtml } from '../guard.js';
 import type { Html } from '../html.js';
-import { page, type PageOptions } from '../layout.js';
-import type { Session } from '../sessions.js';
+import { answerPage, type PageOptions } from '../layout.js';
+import { setFlash, type Session } from '../sessions.js';
 
 export const sessionOf = (res: Response) => res.locals.uiSession as Session;
 export const fnName = (req: Request) => String(req.params.name);
 
-export function sendPage(res: Response, status: number, title: string, body: Html, extra: Partial<PageOptions> = {}): void {
-  res.status(status).type('html').send(page({ title, session: sessionOf(res), body, nav: 'functions', ...extra }));
+export function sendPage(res: Response, status: number, title: string, body: Html, extra: Partial<Omit<PageOptions, 'flash'>> = {}): Promise<void> {
+  return answerPage(res, status, { title, session: sessionOf(res), body, nav: 'functions', ...extra });
 }
 
 /** The refusal as the API would answer it (status, message), for a page to show. */
@@ -29,15 +29,14 @@ export function refusal(d: DashboardDeps, res: Response, err: unknown): { status
  */
 export function flashAction(d: DashboardDeps, to: (req: Request) => string, run: (req: Request, res: Response) => Promise<string>) {
   return async (req: Request, res: Response) => {
-    const session = sessionOf(res);
     try {
       const text = await run(req, res);
       if (!wantsHtml(req)) return void res.json({ ok: true, message: text });
-      session.flash = { kind: 'ok', text };
+      await setFlash(res, { kind: 'ok', text });
     } catch (err) {
       if (!wantsHtml(req)) throw err;
-      session.flash = { kind: 'error', text: refusal(d, res, err).message };
+      await setFlash(res, { kind: 'error', text: refusal(d, res, err).message });
     }
-    res.redirect(303, to(req));
+    res.redirect(303, to(req)); // after the flash is written: the next page may be another replica's
   };
 }

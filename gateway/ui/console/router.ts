@@ -9,7 +9,7 @@ import { StratusError } from '../../../core/errors.js';
 import { PROJECT_ROOT } from '../../../core/paths.js';
 import { deployUpload } from '../../api/deploy-upload.js';
 import { sourceMediaType, versionParam } from '../../api/routes/sources.js';
-import { page } from '../layout.js';
+import { answerPage } from '../layout.js';
 import type { DashboardDeps } from '../deps.js';
 import type { Session } from '../sessions.js';
 import { consoleBundle } from './bundle.js';
@@ -37,8 +37,8 @@ export function consoleRouter(d: DashboardDeps): Router {
     sendOwnFile(res, CSS);
   });
 
-  router.get('/new', (_req, res) => {
-    res.type('html').send(page({ title: 'Create a function', session: session(res), nav: 'functions', body: newFunctionBody() }));
+  router.get('/new', async (_req, res) => {
+    await answerPage(res, 200, { title: 'Create a function', session: session(res), nav: 'functions', body: newFunctionBody() });
   });
 
   router.get('/functions/:name/code', async (req, res) => {
@@ -46,13 +46,13 @@ export function consoleRouter(d: DashboardDeps): Router {
     const raw = req.query.version;
     const version = raw === undefined || raw === '' ? fn.currentVersion ?? fn.latestVersion : versionParam(raw);
     const files = await d.sources.files(fn.name, version);
-    res.type('html').send(page({ title: `${fn.name} v${version} code`, session: session(res), nav: 'functions', body: codeBody(files, versions, fn.currentVersion) }));
+    await answerPage(res, 200, { title: `${fn.name} v${version} code`, session: session(res), nav: 'functions', body: codeBody(files, versions, fn.currentVersion) });
   });
 
   router.get('/functions/:name/diff', async (req, res) => {
     const [a, b] = [versionParam(req.query.a), versionParam(req.query.b)];
     const [left, right] = await Promise.all([d.sources.files(name(req), a), d.sources.files(name(req), b)]);
-    res.type('html').send(page({ title: `${name(req)} v${a} → v${b}`, session: session(res), nav: 'functions', body: diffBody(left, right) }));
+    await answerPage(res, 200, { title: `${name(req)} v${a} → v${b}`, session: session(res), nav: 'functions', body: diffBody(left, right) });
   });
 
   router.get('/functions/:name/versions/:version/source', async (req, res) => {

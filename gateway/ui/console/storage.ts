@@ -15,9 +15,9 @@ import { StratusError } from '../../../core/errors.js';
 import type { StorageBrowser } from '../../../services/storage/browser.js';
 import { parseKeyRequest } from '../../../services/storage/scope.js';
 import type { DashboardDeps } from '../deps.js';
-import { page } from '../layout.js';
+import { answerPage, type PageOptions } from '../layout.js';
 import { bucketBody, bucketPath, keyField, keyIssuedBody, storageBody, storageOffBody } from '../pages/storage.js';
-import type { Session } from '../sessions.js';
+import { setFlash, type Session } from '../sessions.js';
 import { consoleAction, field, fields, queryParam } from './action.js';
 import { contentDisposition } from './download.js';
 
@@ -26,8 +26,7 @@ const PAGE_SIZE = 100;
 export function storageConsole(d: DashboardDeps): Router {
   const router = express.Router();
   const session = (res: Response) => res.locals.uiSession as Session;
-  const show = (res: Response, status: number, title: string, body: Parameters<typeof page>[0]['body']) =>
-    res.status(status).type('html').send(page({ title, session: session(res), body, nav: 'storage' }));
+  const show = (res: Response, status: number, title: string, body: PageOptions['body']) => answerPage(res, status, { title, session: session(res), body, nav: 'storage' });
   const storage = d.storage;
   const browser: StorageBrowser | undefined = storage?.browser;
   const need = (): StorageBrowser => {
@@ -40,9 +39,9 @@ export function storageConsole(d: DashboardDeps): Router {
   const inBucket = (req: Request) => bucketPath(bucketOf(req));
 
   router.get('/storage', async (_req, res) => {
-    if (!storage || !browser) return show(res, 200, 'Storage', storageOffBody());
+    if (!storage || !browser) return await show(res, 200, 'Storage', storageOffBody());
     const buckets = (await browser.listBuckets()).map((b) => ({ ...b, used: browser.usedIn(b.name) }));
-    show(res, 200, 'Storage', storageBody({ buckets, keys: storage.keys.list(), endpoint: storage.url, session: session(res), now: d.clock.now() }));
+    await show(res, 200, 'Storage', storageBody({ buckets, keys: storage.keys.list(), endpoint: storage.url, session: session(res), now: d.clock.now() }));
   });
 
   router.get('/storage/b/:bucket', async (req, res) => {
@@ -50,7 +49,7 @@ export function storageConsole(d: DashboardDeps): Router {
     const bucket = bucketOf(req);
     const prefix = queryParam(req, 'prefix') ?? '';
     const listed = await b.list(bucket, { prefix, delimiter: '/', after: queryParam(req, 'after') || undefined, limit: PAGE_SIZE });
-    show(res, 200, bucket, bucketBody({ bucket, prefix, listed, maxObjectBytes: b.maxObjectBytes, session: session(res), now: d.clock.now() }));
+    await show(res, 200, bucket, bucketBody({ bucket, prefix, listed, maxObjectBytes: b.maxObjectBytes, session: session(res), now: d.clock.now() }));
   });
 
   router.get('/storage/b/:bucket/object', async (req, res) => {
@@ -105,12 +104,12 @@ export function storageConsole(d: DashboardDeps): Router {
     } catch (err) {
       // The API's own check and message, without its hint about the JSON body (this is a form).
       if (!(err instanceof StratusError)) throw err;
-      session(res).flash = { kind: 'error', text: err.message.split('; send {')[0]!.replace(/^body\.scope\./, '') };
+      await setFlash(res, { kind: 'error', text: err.message.split('; send {')[0]!.replace(/^body\.scope\./, '') });
       return res.redirect(303, home());
     }
     const key = await storage.keys.create(scope);
     // Answered here, not after a redirect: the secret is in this one answer (no-store) and nowhere else.
-    show(res, 201, 'S3 key issued', keyIssuedBody(key, storage.url));
+    await show(res, 201, 'S3 key issued', keyIssuedBody(key, storage.url));
   });
 
   router.post('/storage/keys/:id/revoke', act(home, async (req) => {

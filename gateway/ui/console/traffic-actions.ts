@@ -55,7 +55,7 @@ export function trafficRouter(d: DashboardDeps): Router {
 
   router.get('/functions/:name/traffic', async (req: Request, res: Response) => {
     const name = fnName(req);
-    sendPage(res, 200, `${name} · traffic`, await trafficBody(d, name, sessionOf(res)), { live: `view=traffic&name=${encodeURIComponent(name)}` });
+    await sendPage(res, 200, `${name} · traffic`, await trafficBody(d, name, sessionOf(res)), { live: `view=traffic&name=${encodeURIComponent(name)}` });
   });
 
   router.post('/functions/:name/traffic/canary', flashAction(d, trafficPage, async (req) => {

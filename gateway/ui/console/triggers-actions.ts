@@ -15,6 +15,7 @@ import { HTTP_TRIGGER_ID } from '../../../core/triggers.js';
 import { previewCron } from '../../../control/triggers/cron-preview.js';
 import type { DashboardDeps } from '../deps.js';
 import { wantsHtml } from '../guard.js';
+import { setFlash } from '../sessions.js';
 import { seg } from '../html.js';
 import { formValues, one } from './posted-fields.js';
 import { fnName, flashAction, refusal, sendPage, sessionOf } from './page-answers.js';
@@ -30,7 +31,7 @@ export function triggersRouter(d: DashboardDeps): Router {
   const show = async (req: Request, res: Response, status: number, state: FormState | null) => {
     const name = fnName(req);
     const body = await triggersBody(d, name, sessionOf(res), state);
-    sendPage(res, status, `${name} · triggers`, body, { live: `view=triggers&name=${encodeURIComponent(name)}` });
+    await sendPage(res, status, `${name} · triggers`, body, { live: `view=triggers&name=${encodeURIComponent(name)}` });
   };
 
   /** A form that adds or changes something: on success the page with a flash; refused, the page with the message and what was typed. */
@@ -38,7 +39,7 @@ export function triggersRouter(d: DashboardDeps): Router {
     try {
       const text = await run(req);
       if (!wantsHtml(req)) return void res.json({ ok: true, message: text });
-      sessionOf(res).flash = { kind: 'ok', text };
+      await setFlash(res, { kind: 'ok', text });
       res.redirect(303, triggersPage(req));
     } catch (err) {
       if (!wantsHtml(req)) throw err;
@@ -94,7 +95,7 @@ export function triggersRouter(d: DashboardDeps): Router {
       if (!wantsHtml(req)) return void res.status(201).json({ id: k.id, prefix: k.prefix, name: k.name, key: k.key, header: INVOKE_KEY_HEADER });
       // The answer itself is the page (no redirect: the key is never in a URL, a flash or a later page),
       // and no-store (securityHeaders) keeps it out of every cache.
-      sendPage(res, 200, `Invoke key for ${name}`, keyIssuedBody(d, name, k, INVOKE_KEY_HEADER));
+      await sendPage(res, 200, `Invoke key for ${name}`, keyIssuedBody(d, name, k, INVOKE_KEY_HEADER));
     } catch (err) {
       if (!wantsHtml(req)) throw err;
       const r = refusal(d, res, err);
