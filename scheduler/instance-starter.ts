@@ -79,8 +79,8 @@ export class InstanceStarter {
   async #load(instance: Instance, v: DeployedVersion, artifactDir: string): Promise<void> {
     // The specialized handle (role function, its version): a backend that records it lets a restarted
     // platform adopt this instance instead of removing it as a stem (its labels still say stem).
-    const codeDir = await this.backend.stageCode(instance.handle, artifactDir);
-    const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
+    const code = await this.backend.stageCode(instance.handle, artifactDir);
+    const payload = { ...code, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env };
     const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
     if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
   }

@@ -4,7 +4,8 @@
 //
 // Runtime protocol every instance speaks (see runtime-images/README.md):
 //   GET /healthz -> 200 once ready (for a stem: ready to accept /init)
-//   POST /init   -> JSON { codeDir, handler, function, version, env } loads code into a stem; a second /init is 409
+//   POST /init   -> JSON { codeDir | codeUrl+sha256, handler, function, version, env } loads code into a stem;
+//                   a second /init is 409
 //   anything else is an invocation, proxied as is.
 
 import type { NetworkPolicy } from '../../core/function-config.js';
@@ -15,6 +16,13 @@ import type { SocketPin } from './socket-dir.js';
 export type Endpoint = { kind: 'unix'; socketPath: string; pin?: SocketPin } | { kind: 'tcp'; host: string; port: number };
 
 export type InstanceRole = 'function' | 'stem';
+
+/**
+ * Where a stem loads a version's code from (part of the POST /init body): a directory it can read (hard
+ * links in its mounted dir, or the artifact itself for the process backend), or a signed URL it fetches
+ * the code's archive from, with the archive's digest (scheduler/code/code-urls.ts).
+ */
+export type StagedCode = { codeDir: string } | { codeUrl: string; sha256: string };
 
 export interface InstanceSpec {
   /** Stratus-chosen id, unique per platform, used as the container name suffix and label. */
@@ -80,10 +88,10 @@ export interface Backend {
   start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle>;
 
   /**
-   * Makes a version's code tree readable inside a running stem and returns the path the runtime
-   * should load it from (the `codeDir` of POST /init).
+   * Makes a version's code tree reachable from a running stem (the handle is the specialized one: role
+   * function, its function and version) and says where the runtime should load it from.
    */
-  stageCode(instance: InstanceHandle, artifactDir: string): Promise<string>;
+  stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode>;
 
   /**
    * Changes a running instance's memory limit and CPU cap: a stem is created with the pool's default
@@ -120,9 +128,9 @@ export interface InstanceLogLine {
 }
 
 /**
- * Optional: a backend that can follow what its instances write (Docker, process). Kubernetes does not
- * implement it yet (readNamespacedPodLog with follow could). Streams are opened only while someone
- * listens, so a platform that collects no logs pays nothing.
+ * Optional: a backend that can follow what its instances write (Docker's logs, the process backend's
+ * pipes, Kubernetes' pod log API). Streams are opened only while someone listens, so a platform that
+ * collects no logs pays nothing.
  */
 export interface InstanceLogSource {
   /** Every line of every instance, from subscription on. Returns an unsubscribe. */
