@@ -2,9 +2,11 @@
 // no capabilities, no privilege escalation, RuntimeDefault seccomp, no service account token) and
 // reached at its pod IP on :8080 — Stratus runs inside the cluster, where pod IPs are routable.
 //
-// No stems: specializing a running stem needs the gateway to write code into a volume the pod can read,
-// and a cluster gives no such shared volume for free (a ReadWriteMany PVC, or a sidecar that fetches
-// code, would be a deployment choice). So supportsStems is false and stageCode() refuses.
+// Stems: a stem pod runs the runtime image and, at specialization, fetches its version's code from
+// Stratus over HTTP with a short-lived signed URL (scheduler/code/code-urls.ts; the gateway Service is
+// reachable from pods, a volume shared with the gateway is not). Without a code URL issuer (no
+// STRATUS_INTERNAL_URL) there are no stems: supportsStems is false and stageCode() refuses.
+// What pods write is followed through the pod log API (kubernetes-logs.ts).
 //
 // close() only ends the pod watch: which pods to stop on shutdown is the scheduler's call (it drains
 // them), and pods left running are found again by label after a restart, as with Docker.
@@ -13,7 +15,9 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import type { CodeUrlIssuer } from '../code/code-urls.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, StagedCode } from './backend.js';
+import { PodLogStreams } from './kubernetes-logs.js';
 import { LABEL } from './docker-spec.js';
 import { logStartFailure, NotHealthyError, waitUntilHealthy } from './health.js';
 import { describeApiFailure, isApiStatus } from './kubernetes-api.js';
@@ -37,6 +41,8 @@ export interface KubernetesBackendOptions {
   endpointFor?: (pod: { name: string; podIP: string }) => Endpoint;
   /** Delay before re-opening a failed pod watch. */
   watchRetryMs?: number;
+  /** Signed code URLs for stems (reachable from pods: the gateway Service); absent: no stems. */
+  codeUrls?: CodeUrlIssuer;
   logger?: Logger;
 }
 
@@ -51,11 +57,13 @@ function remember(set: Set<string>, id: string, max = 1000): void {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class KubernetesBackend extends Closeable implements Backend {
+export class KubernetesBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'kubernetes' as const;
-  readonly supportsStems = false;
+  readonly supportsStems: boolean;
   readonly namespace: string;
-  readonly #o: Required<Omit<KubernetesBackendOptions, 'kubeConfig' | 'logger' | 'namespace' | 'watchRetryMs'>>;
+  readonly #o: Required<Omit<KubernetesBackendOptions, 'kubeConfig' | 'logger' | 'namespace' | 'watchRetryMs' | 'codeUrls'>>;
+  readonly #codeUrls: CodeUrlIssuer | null;
+  readonly #logs: PodLogStreams;
   readonly #api: CoreV1Api;
   readonly #log: Logger;
   readonly #watch: PodWatch;
@@ -77,8 +85,11 @@ export class KubernetesBackend extends Closeable implements Backend {
       tmpfsMb: opts.tmpfsMb ?? 64,
       endpointFor: opts.endpointFor ?? (({ podIP }) => ({ kind: 'tcp', host: podIP, port: POD_PORT })),
     };
+    this.#codeUrls = opts.codeUrls ?? null;
+    this.supportsStems = this.#codeUrls !== null;
     this.#api = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.#log = (opts.logger ?? silentLogger).child({ component: 'kubernetes-backend', namespace: opts.namespace });
+    this.#logs = new PodLogStreams(opts.kubeConfig, opts.namespace, this.#log);
     this.#watch = new PodWatch({
       kubeConfig: opts.kubeConfig,
       api: this.#api,
@@ -157,15 +168,22 @@ export class KubernetesBackend extends Closeable implements Backend {
       },
     });
     const { instanceId, role, runtime, function: fn, version } = spec;
+    this.#logs.track(instanceId, fn, version);
     return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: Date.now() };
   }
 
-  async stageCode(instance: InstanceHandle, _artifactDir: string): Promise<string> {
-    throw new StratusError(
-      'INSTANCE_START_FAILED',
-      `stems are not available on Kubernetes: there is no volume shared by the gateway and pod ${podName(instance.instanceId)} to stage code into; start the function from its own image`,
-      { instanceId: instance.instanceId },
-    );
+  /** A signed URL the stem fetches its version's code from (the artifact dir is the gateway's, not the pod's). */
+  async stageCode(instance: InstanceHandle, _artifactDir: string): Promise<StagedCode> {
+    if (!this.#codeUrls || instance.function === null || instance.version === null) {
+      throw new StratusError(
+        'INSTANCE_START_FAILED',
+        `stems are not available on this Kubernetes platform: set STRATUS_INTERNAL_URL (where pods reach Stratus) so that pod ${podName(instance.instanceId)} can fetch its code; start the function from its own image`,
+        { instanceId: instance.instanceId },
+      );
+    }
+    const code = await this.#codeUrls.issue(instance.function, instance.version);
+    this.#logs.specialize(instance.instanceId, instance.function, instance.version);
+    return code;
   }
 
   /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with. No stems use it here. */
@@ -188,6 +206,8 @@ export class KubernetesBackend extends Closeable implements Backend {
       const endpoint = this.#o.endpointFor({ name, podIP: pod.status?.podIP ?? '' });
       const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
       handles.push({ ...identity, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: started ? new Date(started).getTime() : Date.now() });
+      // Found, not started: follow from now, since an earlier run collected what it wrote before.
+      if (pod.status?.phase === 'Running') this.#logs.track(identity.instanceId, identity.function, identity.version, new Date().toISOString());
     }
     return handles;
   }
@@ -210,6 +230,15 @@ export class KubernetesBackend extends Closeable implements Backend {
     };
   }
 
+  onLog(listener: (entry: InstanceLogLine) => void): () => void {
+    return this.#logs.subscribe(listener);
+  }
+
+  /** Log streams open now: tests check that stop() and close() leave none. */
+  get openLogStreams(): number {
+    return this.#logs.openStreams;
+  }
+
   /** Resolves once the pod watch behind onExit() is connected. */
   eventsReady(): Promise<void> {
     return this.#watch.ready();
@@ -219,6 +248,7 @@ export class KubernetesBackend extends Closeable implements Backend {
     this.#watchUnsubscribe?.();
     this.#watchUnsubscribe = null;
     this.#watch.close();
+    this.#logs.close();
     this.#exitListeners.clear();
   }
 
@@ -256,6 +286,7 @@ export class KubernetesBackend extends Closeable implements Backend {
     if (podNameProblem(instanceId)) return; // no such pod can exist
     remember(this.#stopping, instanceId);
     const name = podName(instanceId);
+    this.#logs.untrack(instanceId);
     try {
       await this.#api.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: Math.ceil(graceMs / 1000) });
     } catch (err) {

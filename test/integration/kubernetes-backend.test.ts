@@ -236,11 +236,11 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
     await backend.stop(s.instanceId, { graceMs: 0 });
   });
 
-  it('refuses stems, ignores memory changes, and closes twice without leaking', async () => {
+  it('refuses stems without a code URL issuer, ignores memory changes, and closes twice without leaking', async () => {
     const b = open();
     expect(b.supportsStems).toBe(false);
     const h = await b.start(spec());
-    await expect(b.stageCode(h, HELLO)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED', message: expect.stringMatching(/stems are not available on Kubernetes/) });
+    await expect(b.stageCode(h, HELLO)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED', message: expect.stringMatching(/stems are not available on this Kubernetes platform: set STRATUS_INTERNAL_URL/) });
     await b.setLimits(h.instanceId, { memoryMb: 512, cpus: null });
     expect(api.pod(NS, `stratus-${h.instanceId}`)!.spec!.containers[0]!.resources!.limits).toEqual({ memory: '128Mi' });
     b.onExit(() => {});

@@ -7,6 +7,10 @@
 //                                               else synthetic ADDED for every current pod; ?timeoutSeconds=
 //   GET    /api/v1/namespaces/NS/pods/NAME       200 Pod | 404 NotFound Status
 //   DELETE /api/v1/namespaces/NS/pods/NAME       200 Pod (graceful: deletionTimestamp, then DELETED) | 404
+//   GET    /api/v1/namespaces/NS/pods/NAME/log   200 text/plain, chunked: the container's output from its kubelet,
+//                                               ?container= (400 when not the pod's), ?timestamps= (RFC 3339 nano
+//                                               prefix), ?sinceTime=, ?follow= (open until the container ends);
+//                                               400 while the container is waiting to start, 404 no such pod
 // Pod status (Pending → Running, podIP, conditions, containerStatuses) is written by a kubelet stand-in
 // through setStatus(), as the real kubelet writes the status subresource. Faults are injected with failNext().
 
@@ -15,11 +19,29 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 
+/** One line a container wrote, as the kubelet's CRI log keeps it. */
+export interface ContainerLogLine {
+  /** RFC 3339 with nanoseconds, as the kubelet writes it. */
+  time: string;
+  text: string;
+}
+
+/** A container's output so far, and its continuation while it runs. */
+export interface ContainerLog {
+  lines: readonly ContainerLogLine[];
+  /** False once the container ended: a follow then ends after the lines so far. */
+  running: boolean;
+  /** Called for each new line, and with null when the container ends; returns an unsubscribe. */
+  follow(listener: (line: ContainerLogLine | null) => void): () => void;
+}
+
 /** What a kubelet does with pods: run them once created, stop them when deleted with a grace period. */
 export interface FakeKubeletHooks {
   podCreated(pod: V1Pod): void;
   /** Resolves once the pod's containers are gone; the API server then removes the object. */
   podDeleting(pod: V1Pod, graceSeconds: number): Promise<void>;
+  /** The log of a pod's container, or null when it has not started (the API server answers 400 then). */
+  containerLog(namespace: string, name: string): ContainerLog | null;
 }
 
 interface Fault {
@@ -149,6 +171,8 @@ export class FakeKubeApi {
       const f = this.#faults.splice(fault, 1)[0]!;
       return this.#send(res, f.code, statusObject(f.code, f.reason, f.message));
     }
+    const logPath = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/);
+    if (logPath && method === 'GET') return this.#log(req, res, decodeURIComponent(logPath[1]!), decodeURIComponent(logPath[2]!), url.searchParams);
     const m = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/);
     if (!m) return this.#send(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource'));
     const ns = decodeURIComponent(m[1]!);
@@ -223,6 +247,40 @@ export class FakeKubeApi {
     this.#record('MODIFIED', pod);
     this.#send(res, 200, pod);
     this.kubelet.podDeleting(clone(pod), grace).then(remove, remove);
+  }
+
+  /** The pod log subresource, as the API server proxies it from the kubelet. */
+  #log(req: http.IncomingMessage, res: http.ServerResponse, ns: string, name: string, q: URLSearchParams): void {
+    const pod = this.#pods.get(`${ns}/${name}`);
+    if (!pod) return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+    const containers = pod.spec?.containers?.map((c) => c.name) ?? [];
+    const container = q.get('container') ?? (containers.length === 1 ? containers[0]! : '');
+    if (!containers.includes(container)) {
+      return this.#send(res, 400, statusObject(400, 'BadRequest', `container ${container} is not valid for pod ${name}`));
+    }
+    const log = this.kubelet?.containerLog(ns, name) ?? null;
+    if (!log) {
+      const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? 'ContainerCreating';
+      return this.#send(res, 400, statusObject(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${waiting}`));
+    }
+    const timestamps = q.get('timestamps') === 'true';
+    const since = q.get('sinceTime');
+    // metav1.Time: the API server parses sinceTime to the second.
+    const sinceMs = since ? Math.floor(Date.parse(since) / 1000) * 1000 : null;
+    const text = (l: ContainerLogLine) => `${timestamps ? `${l.time} ` : ''}${l.text}\n`;
+    const wanted = (l: ContainerLogLine) => sinceMs === null || Date.parse(l.time) >= sinceMs;
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
+    res.flushHeaders();
+    for (const l of log.lines) if (wanted(l)) res.write(text(l));
+    if (q.get('follow') !== 'true' || !log.running) return void res.end();
+    const off = log.follow((l) => {
+      if (l === null) {
+        off();
+        res.end();
+      } else if (wanted(l)) res.write(text(l));
+    });
+    res.on('close', off);
+    req.on('close', off);
   }
 
   #watch(req: http.IncomingMessage, res: http.ServerResponse, ns: string, q: URLSearchParams): void {
