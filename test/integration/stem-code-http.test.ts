@@ -28,7 +28,11 @@ import { callEndpoint } from '../support/endpoint-call.js';
 import { until } from '../support/until.js';
 
 const HELLO = path.join(PROJECT_ROOT, 'test', 'fixtures', 'functions', 'node-hello');
-const RUNTIME = path.join(PROJECT_ROOT, 'runtime-images', 'node', 'runtime.mjs');
+const PY_HELLO = path.join(PROJECT_ROOT, 'test', 'fixtures', 'functions', 'python-hello');
+const RUNTIMES = [
+  { runtime: 'node', command: [process.execPath, path.join(PROJECT_ROOT, 'runtime-images', 'node', 'runtime.mjs')], fn: 'hello', handler: 'index.handler', greeting: 'hello from node' },
+  { runtime: 'python', command: ['python3', path.join(PROJECT_ROOT, 'runtime-images', 'python', 'runtime.py')], fn: 'pyhello', handler: 'main.handler', greeting: 'hello from python' },
+] as const;
 const gzip = promisify(zlib.gzip);
 
 type Member = { name: string; type?: 'file' | 'directory' | 'symlink' | 'link'; body?: string; linkname?: string };
@@ -53,11 +57,11 @@ async function tarGz(members: Member[]): Promise<Buffer> {
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-describe('stems fetch their code over a signed URL', () => {
+describe.each(RUNTIMES)('$runtime stems fetch their code over a signed URL', ({ command, fn, handler, greeting }) => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'stratus-code-http-'));
   const key = codeUrlKey('an admin key of the platform, long enough');
   const store = new DirArtifactStore(path.join(tmp, 'artifacts'));
-  const refs = new Map<string, { artifactDir: string | null; tag: string }>([['hello@1', { artifactDir: HELLO, tag: 'b1' }]]);
+  const refs = new Map<string, { artifactDir: string | null; tag: string }>([['hello@1', { artifactDir: HELLO, tag: 'b1' }], ['pyhello@1', { artifactDir: PY_HELLO, tag: 'b1' }]]);
   const archives = new CodeArchives({ lookup: async (fn, v) => refs.get(`${fn}@${v}`) ?? null, store, logger: silentLogger });
   // Whatever a hostile test wants served, at /raw (no signature: the runtime does not care who answers).
   let raw = Buffer.alloc(0);
@@ -67,13 +71,13 @@ describe('stems fetch their code over a signed URL', () => {
   let urls: SignedCodeUrls;
   let stem: ChildProcess;
   const endpoint: Endpoint = { kind: 'unix', socketPath: path.join(tmp, 'stem.sock') };
-  const init = (body: Record<string, unknown>) => callEndpoint(endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ handler: 'index.handler', function: 'hello', version: 1, env: {}, ...body }) });
+  const init = (body: Record<string, unknown>) => callEndpoint(endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ handler, function: fn, version: 1, env: {}, ...body }) });
 
   beforeAll(async () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     urls = new SignedCodeUrls({ key, baseUrl: base, archives, clock: systemClock, ttlMs: 5000 });
-    stem = spawn(process.execPath, [RUNTIME], {
+    stem = spawn(command[0], command.slice(1), {
       env: { PATH: process.env.PATH ?? '', STRATUS_SOCKET: endpoint.socketPath, STRATUS_STEM: '1', TMPDIR: tmp, STRATUS_CODE_MAX_BYTES: String(64 * 1024), STRATUS_CODE_MAX_UNPACKED_BYTES: String(100 * 1024) },
       stdio: 'ignore',
     });
@@ -134,6 +138,7 @@ describe('stems fetch their code over a signed URL', () => {
       { members: [{ name: 'l', type: 'symlink', linkname: outside }], why: /absolute path/ },
       { members: [{ name: 'l', type: 'symlink', linkname: 'sub' }, { name: 'l/x', type: 'symlink', linkname: '.' }], why: /symlink under a symlink|leaves/ },
       { members: [{ name: 'index.js', body: 'export default () => 1' }, { name: 'h', type: 'link', linkname: 'index.js' }], why: /hard link/ },
+      { members: [{ name: 'a.js', body: '1' }, { name: 'a.js', body: '2' }], why: /unpacking it failed|exists/ }, // never written over
       { members: [{ name: 'big.js', body: 'x'.repeat(200 * 1024) }], why: /unpacks to more than 102400 bytes/ }, // a gzip bomb in small
       { members: [{ name: 'noise.bin', body: randomBytes(80 * 1024).toString('base64') }], why: /more than the 65536/ },
     ];
@@ -157,10 +162,10 @@ describe('stems fetch their code over a signed URL', () => {
   });
 
   it('loads the version the URL names and serves it', async () => {
-    const code = await urls.issue('hello', 1);
+    const code = await urls.issue(fn, 1);
     const res = await init(code);
     expect(res.status, res.body).toBe(200);
     const call = await callEndpoint(endpoint, { path: '/greet', headers: { 'x-stratus-request-id': 'r1' } });
-    expect(JSON.parse(call.body)).toMatchObject({ message: 'hello from node', function: 'hello', version: 1, path: '/greet' });
+    expect(JSON.parse(call.body)).toMatchObject({ message: greeting, function: fn, version: 1, path: '/greet' });
   });
 });
