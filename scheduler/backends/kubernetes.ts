@@ -181,7 +181,9 @@ export class KubernetesBackend extends Closeable implements Backend, InstanceLog
         { instanceId: instance.instanceId },
       );
     }
-    const code = await this.#codeUrls.issue(instance.function, instance.version);
+    // Beside the URL: the pod's labels say what it serves from now on, so that list() — after a restart, or
+    // on another replica — finds a function instance, not a stem to remove.
+    const [code] = await Promise.all([this.#codeUrls.issue(instance.function, instance.version), this.#relabel(instance)]);
     this.#logs.specialize(instance.instanceId, instance.function, instance.version);
     return code;
   }
@@ -269,6 +271,18 @@ export class KubernetesBackend extends Closeable implements Backend, InstanceLog
 
   #selector(): string {
     return `${LABEL.platform}=${this.#o.platformId}`;
+  }
+
+  /** JSON Patch of a specialized stem's identity labels (the pod keeps its name, annotation and spec). */
+  async #relabel(instance: InstanceHandle): Promise<void> {
+    const name = podName(instance.instanceId);
+    const label = (key: string, value: string) => ({ op: 'replace', path: `/metadata/labels/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, value });
+    const body = [label(LABEL.role, 'function'), label(LABEL.function, instance.function ?? ''), label(LABEL.version, String(instance.version ?? ''))];
+    try {
+      await this.#api.patchNamespacedPod({ name, namespace: this.namespace, body });
+    } catch (err) {
+      throw new StratusError('INSTANCE_START_FAILED', describeApiFailure(err, `labelling pod ${name} with the function it now serves`, this.namespace), { instanceId: instance.instanceId }, { cause: err });
+    }
   }
 
   /** The pod, or null when it does not exist. */

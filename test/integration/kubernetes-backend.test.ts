@@ -232,7 +232,7 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
 
     api.failNext('POST', /\/pods$/, 403, 'Forbidden', 'pods is forbidden: User "system:serviceaccount:stratus:gateway" cannot create resource "pods"');
     const e403 = await startFails(backend, spec());
-    expect(e403.message).toMatch(/forbidden \(403\).*needs create\/get\/list\/watch\/delete on pods in namespace stratus-test/);
+    expect(e403.message).toMatch(/forbidden \(403\).*needs create\/get\/list\/watch\/patch\/delete on pods and get on pods\/log in namespace stratus-test/);
     await backend.stop(s.instanceId, { graceMs: 0 });
   });
 

@@ -127,6 +127,11 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
     expect(codeRequests[0]).toMatch(/^\/internal\/code\/modes\/1\?expires=\d+&sig=[0-9a-f]{64}$/);
     const fnPods = api.podNames(NS).map((n) => api.pod(NS, n)!).filter((p) => p.spec!.containers[0]!.image === FN_IMAGE);
     expect(fnPods).toHaveLength(0);
+    // The specialized stem's labels were patched: a restarted platform, or another replica, lists a function instance.
+    expect(api.pod(NS, stemPod.metadata!.name!)!.metadata!.labels).toMatchObject({ 'dev.stratus.role': 'function', 'dev.stratus.function': 'modes', 'dev.stratus.version': '1' });
+    expect(api.requests).toContain(`PATCH /api/v1/namespaces/${NS}/pods/${stemPod.metadata!.name!}`);
+    const listed = (await backend.list()).find((i) => i.instanceId === lease.instance.instanceId);
+    expect(listed).toMatchObject({ role: 'function', function: 'modes', version: 1 });
   });
 
   it("collects the function's lines by request id through the pod log API", async () => {

@@ -6,6 +6,10 @@
 //                                               from ?resourceVersion= (410 Expired ERROR event when compacted),
 //                                               else synthetic ADDED for every current pod; ?timeoutSeconds=
 //   GET    /api/v1/namespaces/NS/pods/NAME       200 Pod | 404 NotFound Status
+//   PATCH  /api/v1/namespaces/NS/pods/NAME       200 Pod: application/json-patch+json (RFC 6902 add/replace/remove/test)
+//                                               on metadata.labels and metadata.annotations — the part of a pod
+//                                               that may change — 415 another patch type, 422 another path or an
+//                                               invalid label, 404; a MODIFIED event follows
 //   DELETE /api/v1/namespaces/NS/pods/NAME       200 Pod (graceful: deletionTimestamp, then DELETED) | 404
 //   GET    /api/v1/namespaces/NS/pods/NAME/log   200 text/plain, chunked: the container's output from its kubelet,
 //                                               ?container= (400 when not the pod's), ?timestamps= (RFC 3339 nano
@@ -189,6 +193,10 @@ export class FakeKubeApi {
     if (name !== null && (method === 'GET' || method === 'DELETE') && !pod) {
       return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
     }
+    if (name !== null && method === 'PATCH') {
+      if (!pod) return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+      return this.#patch(req, res, pod, chunks);
+    }
     if (method === 'GET') return this.#send(res, 200, pod);
     if (method === 'DELETE') return this.#delete(res, pod!, q, chunks);
     this.#send(res, 405, statusObject(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`));
@@ -224,6 +232,45 @@ export class FakeKubeApi {
     this.#record('ADDED', pod);
     this.#send(res, 201, pod);
     this.kubelet?.podCreated(clone(pod));
+  }
+
+  #patch(req: http.IncomingMessage, res: http.ServerResponse, pod: V1Pod, chunks: Buffer[]): void {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (type !== 'application/json-patch+json') {
+      return this.#send(res, 415, statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml`));
+    }
+    const name = pod.metadata!.name!;
+    const invalid = (why: string) => this.#send(res, 422, statusObject(422, 'Invalid', `Pod "${name}" is invalid: ${why}`, { name, kind: 'Pod' }));
+    let ops: { op?: string; path?: string; value?: unknown }[];
+    try {
+      ops = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof ops;
+      if (!Array.isArray(ops)) throw new Error('not an array');
+    } catch {
+      return this.#send(res, 400, statusObject(400, 'BadRequest', 'the request body is not a JSON Patch document'));
+    }
+    // Applied to a copy: a patch that fails part way changes nothing.
+    const meta = { labels: { ...pod.metadata!.labels }, annotations: { ...pod.metadata!.annotations } };
+    for (const o of ops) {
+      const m = /^\/metadata\/(labels|annotations)\/(.+)$/.exec(o.path ?? '');
+      if (!m) return invalid(`spec: Forbidden: pod updates may not change fields other than metadata labels and annotations here (${o.path ?? 'no path'})`);
+      const map = meta[m[1] as 'labels' | 'annotations'];
+      const key = m[2]!.replace(/~1/g, '/').replace(/~0/g, '~');
+      if (o.op === 'remove' || o.op === 'replace') {
+        if (!(key in map)) return this.#send(res, 422, statusObject(422, 'Invalid', `the server rejected our request due to an error in our request: ${o.op} operation does not apply: doc is missing path: ${o.path}`));
+      }
+      if (o.op === 'remove') delete map[key];
+      else if (o.op === 'add' || o.op === 'replace') map[key] = String(o.value);
+      else if (o.op === 'test') {
+        if (map[key] !== o.value) return this.#send(res, 422, statusObject(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${o.path} failed`));
+      } else return this.#send(res, 400, statusObject(400, 'BadRequest', `Unexpected kind: ${o.op ?? 'none'}`));
+    }
+    for (const [k, v] of Object.entries(meta.labels)) {
+      if (v.length > 63 || !LABEL_VALUE.test(v)) return invalid(`metadata.labels: Invalid value: "${v}" (label ${k}): must be 63 characters or less and match the label value pattern`);
+    }
+    pod.metadata!.labels = meta.labels;
+    pod.metadata!.annotations = meta.annotations;
+    this.#record('MODIFIED', pod);
+    this.#send(res, 200, pod);
   }
 
   #delete(res: http.ServerResponse, pod: V1Pod, q: URLSearchParams, chunks: Buffer[]): void {
