@@ -13,7 +13,7 @@ import { setImmediate } from 'node:timers';
 import { loadHandler, HandlerLoadError } from './handler-loader.mjs';
 import { invocationStore, createLogger, installConsoleCapture, logInvocation } from './invocation-logs.mjs';
 import { buildEvent, readBody, writeResult, sendProblem, BodyTooLargeError } from './http-mapping.mjs';
-import { CodeFetchError, fetchCode, unpackCode } from './code-fetch.mjs';
+import { CodeFetchError, fetchCode, unpackCode, warmUp } from './code-fetch.mjs';
 
 const env = process.env;
 const settings = {
@@ -222,9 +222,13 @@ function listen() {
     server.listen(settings.socketPath, () => {
       chmodSync(settings.socketPath, 0o666);
       note(`listening on unix:${settings.socketPath} (${state.phase})`);
+      if (settings.stem) void warmUp({ socketPath: settings.socketPath });
     });
   } else {
-    server.listen(settings.port, '0.0.0.0', () => note(`listening on 0.0.0.0:${settings.port} (${state.phase})`));
+    server.listen(settings.port, '0.0.0.0', () => {
+      note(`listening on 0.0.0.0:${settings.port} (${state.phase})`);
+      if (settings.stem) void warmUp({ host: '127.0.0.1', port: settings.port });
+    });
   }
 }
 
