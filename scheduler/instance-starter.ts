@@ -36,7 +36,9 @@ export class InstanceStarter {
   async start(v: DeployedVersion, signal: AbortSignal, opts: { avoidStems?: boolean } = {}): Promise<ColdStart> {
     const runtime = v.config.runtime;
     // A stem has a network interface that cannot be taken away: network 'none' starts its own container.
-    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none' && !opts.avoidStems) {
+    // A backend that cannot resize a running instance: a stem only fits a version with the pool's own limits.
+    const fits = this.backend.resizesInstances !== false || (v.config.memoryMb === this.stems.memoryMb && (v.config.cpus ?? null) === null);
+    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none' && !opts.avoidStems && fits) {
       const t0 = this.clock.now();
       const stem = this.stems.claim(runtime);
       const claimMs = this.clock.now() - t0;

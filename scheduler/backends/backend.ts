@@ -82,6 +82,12 @@ export interface Backend {
   readonly supportsStems?: boolean;
 
   /**
+   * false: setLimits() cannot change a running instance's limits (a pod keeps those it was created with), so a
+   * stem only serves versions whose limits are the stem pool's. Absent or true: a claim may change them.
+   */
+  readonly resizesInstances?: boolean;
+
+  /**
    * Creates and starts an instance and resolves once GET /healthz answers 200 through its endpoint.
    * On failure it removes what it created and rejects with a StratusError INSTANCE_START_FAILED.
    */

@@ -60,6 +60,8 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export class KubernetesBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'kubernetes' as const;
   readonly supportsStems: boolean;
+  /** A pod keeps the limits it was created with: stems serve only versions with the pool's limits. */
+  readonly resizesInstances = false;
   readonly namespace: string;
   readonly #o: Required<Omit<KubernetesBackendOptions, 'kubeConfig' | 'logger' | 'namespace' | 'watchRetryMs' | 'codeUrls'>>;
   readonly #codeUrls: CodeUrlIssuer | null;
@@ -188,7 +190,7 @@ export class KubernetesBackend extends Closeable implements Backend, InstanceLog
     return code;
   }
 
-  /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with. No stems use it here. */
+  /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with (resizesInstances false). */
   async setLimits(): Promise<void> {}
 
   async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {

@@ -55,6 +55,8 @@ export function artifactKey(fn: string, version: number, tag: string): string {
 export class CodeArchives {
   readonly #cache = new Map<string, CodeArchive>();
   readonly #loading = new Map<string, Promise<CodeArchive | null>>();
+  /** Versions whose tree is too large to pack: remembered, so that each cold start does not pack it again to find out. */
+  readonly #tooBig = new Map<string, StratusError>();
   #cachedBytes = 0;
 
   constructor(private readonly o: CodeArchivesOptions) {}
@@ -70,9 +72,19 @@ export class CodeArchives {
       this.#cache.set(key, hit);
       return hit;
     }
+    const refused = this.#tooBig.get(key);
+    if (refused) throw refused;
     let p = this.#loading.get(key);
     if (!p) {
-      p = this.#load(key, ref).finally(() => this.#loading.delete(key));
+      p = this.#load(key, ref)
+        .catch((err: unknown) => {
+          if (err instanceof TooBigError) {
+            this.#tooBig.set(key, err);
+            if (this.#tooBig.size > 1000) this.#tooBig.delete(this.#tooBig.keys().next().value!);
+          }
+          throw err;
+        })
+        .finally(() => this.#loading.delete(key));
       this.#loading.set(key, p);
     }
     return p;
@@ -154,6 +166,8 @@ export async function packTree(root: string, maxBytes: number): Promise<Buffer> 
   return gz;
 }
 
+class TooBigError extends StratusError {}
+
 function tooBig(root: string, maxBytes: number): StratusError {
-  return new StratusError('INSTANCE_START_FAILED', `the code tree ${root} is larger than ${maxBytes} bytes as an archive; its instances start from its image instead of a stem`);
+  return new TooBigError('INSTANCE_START_FAILED', `the code tree ${root} is larger than ${maxBytes} bytes as an archive; its instances start from its image instead of a stem`);
 }

@@ -63,12 +63,15 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
   const api = new FakeKubeApi();
   const kubelet = new FakeKubelet(api, { [RUNTIME_IMAGES.node]: EMPTY, [FN_IMAGE]: MODES });
   const key = codeUrlKey('the admin key of this platform');
-  const archives = new CodeArchives({ lookup: async (fn, v) => (fn === 'modes' && v === 1 ? { artifactDir: MODES, tag: 'build-1' } : null), store: null, logger: silentLogger });
+  const archives = new CodeArchives({ lookup: async (fn, v) => ((fn === 'modes' || fn === 'big') && v === 1 ? { artifactDir: MODES, tag: `build-${fn}` } : null), store: null, logger: silentLogger });
   const codeServer = http.createServer(createCodeRoute({ key, archives, clock: systemClock, logger: silentLogger }));
   const codeRequests: string[] = [];
   codeServer.on('request', (req: http.IncomingMessage) => codeRequests.push(req.url ?? ''));
   const store = new MemoryStore();
   const v: DeployedVersion = { function: 'modes', version: 1, config: parseFunctionConfig({ name: 'modes', runtime: 'node', handler: 'index.handler' }), image: FN_IMAGE, artifactDir: MODES, handler: 'index.handler' };
+  // The same code with more memory than a stem pod was created with: a pod cannot be resized, so no stem serves it.
+  const big: DeployedVersion = { ...v, function: 'big', config: parseFunctionConfig({ name: 'big', runtime: 'node', handler: 'index.handler', memoryMb: 512 }) };
+  const versions = new Map([['modes', v], ['big', big]]);
   let backend: KubernetesBackend;
   let scheduler: PoolScheduler;
   let logs: LogCollector;
@@ -87,8 +90,8 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
     scheduler = createScheduler({
       backend, clock: systemClock, logger: silentLogger,
       settings: { stemPoolSize: 1, queueDepth: 10, queueTimeoutMs: 20_000, tickMs: 200, stableWindowMs: 2000, panicWindowMs: 1000, targetUtilization: 1, runtimeImages: RUNTIME_IMAGES, startTimeoutMs: 20_000 },
-      lookupVersion: async (fn, n) => (fn === 'modes' && n === 1 ? v : null),
-      currentVersion: async (fn) => (fn === 'modes' ? 1 : null),
+      lookupVersion: async (fn, n) => (n === 1 ? (versions.get(fn) ?? null) : null),
+      currentVersion: async (fn) => (versions.has(fn) ? 1 : null),
     });
   });
   afterAll(async () => {
@@ -146,6 +149,22 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
     const logRequests = api.requests.filter((r) => r.includes('/log?'));
     expect(logRequests.length).toBeGreaterThan(0);
     expect(logRequests[0]).toMatch(/container=function&follow=true.*timestamps=true/);
+  });
+
+  it('starts a version whose limits differ from the stem pool\'s in a pod of its own image, leaving the stem', async () => {
+    expect(scheduler.stems.memoryMb).not.toBe(512);
+    await until('a ready node stem', () => (scheduler.stems.readyCount('node') === 1 ? true : undefined), 20_000);
+    const stem = api.podNames(NS).find((n) => api.pod(NS, n)!.metadata!.labels!['dev.stratus.role'] === 'stem')!;
+    const lease = await scheduler.acquire(big, { deadline: Date.now() + 30_000 });
+    try {
+      expect(lease.start).toBe('container');
+      expect(api.pod(NS, stem)!.metadata!.labels!['dev.stratus.role']).toBe('stem'); // not claimed, not stopped
+      expect(api.pod(NS, `stratus-${lease.instance.instanceId}`)!.spec!.containers[0]!.resources!.limits).toEqual({ memory: '512Mi' });
+      expect((await get(lease, '/value', 'req-big')).status).toBe(200);
+    } finally {
+      lease.release('ok');
+    }
+    expect(scheduler.stems.readyCount('node')).toBe(1);
   });
 
   it('answers the pod log API as the API server does', async () => {
