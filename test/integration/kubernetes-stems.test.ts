@@ -177,4 +177,10 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
     expect((await fetch(`${server}/api/v1/namespaces/${NS}/pods/${name}/log?container=nope`)).status).toBe(400);
     expect((await fetch(`${server}/api/v1/namespaces/${NS}/pods/stratus-nobody/log`)).status).toBe(404);
   });
+
+  it('closes every pod log stream once nobody listens', async () => {
+    expect(backend.openLogStreams).toBeGreaterThan(0);
+    await logs.close();
+    expect(backend.openLogStreams).toBe(0);
+  });
 });
