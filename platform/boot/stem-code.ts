@@ -36,7 +36,9 @@ export function stemCode(o: { store: Store; apiKey: string; artifacts: ArtifactS
     logger: o.logger,
     lookup: async (fn, version) => {
       const v = await o.store.getVersion(fn, version);
-      if (!v || v.status !== 'ready') return null;
+      // Building too: a build's load check starts the version (through a stem, too) before it is ready. The URL's
+      // signature is the authorisation; a failed version's tree is gone.
+      if (!v || v.status === 'failed') return null;
       // The build id tells a version apart from one of the same number of a deleted and re-created function.
       return { artifactDir: v.artifactDir, tag: v.buildId ?? v.createdAt };
     },

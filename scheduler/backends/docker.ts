@@ -186,7 +186,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
 
   async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
     if (this.#codeOverHttp && instance.function !== null && instance.version !== null) {
-      const code = await this.#codeOverHttp.urls.issue(instance.function, instance.version);
+      const code = await this.#codeOverHttp.urls.issue(instance.function, instance.version, artifactDir);
       await recordSpecialized(this.runDir, instance);
       this.#logs.specialize(instance.instanceId, instance.function, instance.version);
       return code;

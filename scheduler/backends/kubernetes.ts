@@ -174,8 +174,8 @@ export class KubernetesBackend extends Closeable implements Backend, InstanceLog
     return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: Date.now() };
   }
 
-  /** A signed URL the stem fetches its version's code from (the artifact dir is the gateway's, not the pod's). */
-  async stageCode(instance: InstanceHandle, _artifactDir: string): Promise<StagedCode> {
+  /** A signed URL the stem fetches its version's code from (the artifact dir is the gateway's, packed for the URL; never the pod's). */
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
     if (!this.#codeUrls || instance.function === null || instance.version === null) {
       throw new StratusError(
         'INSTANCE_START_FAILED',
@@ -185,7 +185,7 @@ export class KubernetesBackend extends Closeable implements Backend, InstanceLog
     }
     // Beside the URL: the pod's labels say what it serves from now on, so that list() — after a restart, or
     // on another replica — finds a function instance, not a stem to remove.
-    const [code] = await Promise.all([this.#codeUrls.issue(instance.function, instance.version), this.#relabel(instance)]);
+    const [code] = await Promise.all([this.#codeUrls.issue(instance.function, instance.version, artifactDir), this.#relabel(instance)]);
     this.#logs.specialize(instance.instanceId, instance.function, instance.version);
     return code;
   }

@@ -34,7 +34,7 @@ export interface VersionCodeRef {
 }
 
 export interface CodeArchivesOptions {
-  /** The ref of a ready version, or null when there is none (deleted, not built). */
+  /** The ref of a version being built or ready, or null when there is none (deleted, failed). */
   lookup(fn: string, version: number): Promise<VersionCodeRef | null>;
   store: ArtifactStore | null;
   /** Archives kept in memory, in total bytes. */
@@ -61,10 +61,14 @@ export class CodeArchives {
 
   constructor(private readonly o: CodeArchivesOptions) {}
 
-  /** The archive of a ready version, or null when the version does not exist (or has no code tree anywhere). */
-  async get(fn: string, version: number): Promise<CodeArchive | null> {
-    const ref = await this.o.lookup(fn, version);
-    if (!ref) return null;
+  /**
+   * The archive of a version, or null when the version does not exist (or has no code tree anywhere).
+   * `artifactDir`: the tree the caller is starting (a build's load check runs before the record names it).
+   */
+  async get(fn: string, version: number, artifactDir?: string | null): Promise<CodeArchive | null> {
+    const found = await this.o.lookup(fn, version);
+    if (!found) return null;
+    const ref = artifactDir ? { ...found, artifactDir } : found;
     const key = artifactKey(fn, version, ref.tag);
     const hit = this.#cache.get(key);
     if (hit) {

@@ -14,7 +14,8 @@ export interface RemoteCode {
 }
 
 export interface CodeUrlIssuer {
-  issue(fn: string, version: number): Promise<RemoteCode>;
+  /** `artifactDir`: the code tree being started, when the caller has it (see CodeArchives.get). */
+  issue(fn: string, version: number, artifactDir?: string | null): Promise<RemoteCode>;
 }
 
 export interface SignedCodeUrlsOptions {
@@ -32,8 +33,8 @@ export const DEFAULT_CODE_URL_TTL_MS = 30_000;
 export class SignedCodeUrls implements CodeUrlIssuer {
   constructor(private readonly o: SignedCodeUrlsOptions) {}
 
-  async issue(fn: string, version: number): Promise<RemoteCode> {
-    const archive = await this.o.archives.get(fn, version);
+  async issue(fn: string, version: number, artifactDir?: string | null): Promise<RemoteCode> {
+    const archive = await this.o.archives.get(fn, version, artifactDir);
     if (!archive) throw new StratusError('INSTANCE_START_FAILED', `version ${version} of ${fn} has no code tree to hand to a stem`);
     const path = signCodePath(this.o.key, fn, version, this.o.clock.now() + (this.o.ttlMs ?? DEFAULT_CODE_URL_TTL_MS));
     return { codeUrl: `${this.o.baseUrl.replace(/\/+$/, '')}${path}`, sha256: archive.sha256 };

@@ -61,7 +61,7 @@ describe.each(RUNTIMES)('$runtime stems fetch their code over a signed URL', ({ 
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'stratus-code-http-'));
   const key = codeUrlKey('an admin key of the platform, long enough');
   const store = new DirArtifactStore(path.join(tmp, 'artifacts'));
-  const refs = new Map<string, { artifactDir: string | null; tag: string }>([['hello@1', { artifactDir: HELLO, tag: 'b1' }], ['pyhello@1', { artifactDir: PY_HELLO, tag: 'b1' }]]);
+  const refs = new Map<string, { artifactDir: string | null; tag: string }>([['hello@1', { artifactDir: HELLO, tag: 'b1' }], ['pyhello@1', { artifactDir: PY_HELLO, tag: 'b1' }], ['loading@1', { artifactDir: null, tag: 'b7' }]]);
   const archives = new CodeArchives({ lookup: async (fn, v) => refs.get(`${fn}@${v}`) ?? null, store, logger: silentLogger });
   // Whatever a hostile test wants served, at /raw (no signature: the runtime does not care who answers).
   let raw = Buffer.alloc(0);
@@ -118,6 +118,14 @@ describe.each(RUNTIMES)('$runtime stems fetch their code over a signed URL', ({ 
     // Signed, but no such version: the record decides where code is, so no path from the URL reaches a file.
     expect((await fetch(`${base}${signCodePath(key, '../../etc', 1, Date.now() + 5000)}`)).status).toBe(404);
     expect((await fetch(good.codeUrl, { method: 'POST' })).status).toBe(400);
+  });
+
+  it("serves a version being built from the tree its load check starts (the record names no artifact dir yet)", async () => {
+    await expect(urls.issue('loading', 1)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED' });
+    const code = await urls.issue('loading', 1, HELLO);
+    const res = await fetch(code.codeUrl);
+    expect(res.status).toBe(200);
+    expect(sha(Buffer.from(await res.arrayBuffer()))).toBe(code.sha256);
   });
 
   it('another replica without the artifact dir serves the same archive from the artifact store', async () => {
