@@ -16,6 +16,7 @@ type Listener = (entry: InstanceLogLine) => void;
 
 const MAX_LINE_CHARS = 16 * 1024;
 const LINGER_MS = 1000;
+const RETRY_MS = 1000;
 const TIMESTAMP = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) /;
 
 interface Followed {
@@ -28,6 +29,8 @@ interface Followed {
   opening: boolean;
   ended: boolean;
   linger: NodeJS.Timeout | null;
+  /** A failed open (API server unavailable) is tried again after RETRY_MS while someone listens. */
+  retry: NodeJS.Timeout | null;
 }
 
 /** A line of the log API: its timestamp (epoch ms, or null when the line carries none) and its text. */
@@ -59,7 +62,7 @@ export class PodLogStreams {
       if (fn !== null) this.specialize(instanceId, fn, version);
       return;
     }
-    const f: Followed = { instanceId, function: fn, version, since, controller: null, opening: false, ended: false, linger: null };
+    const f: Followed = { instanceId, function: fn, version, since, controller: null, opening: false, ended: false, linger: null, retry: null };
     this.#followed.set(instanceId, f);
     if (this.#listeners.size > 0) void this.#open(f);
   }
@@ -159,7 +162,17 @@ export class PodLogStreams {
       const failure = apiFailure(err);
       // 404: the pod is gone; 400: its container is not running (any more): nothing more to follow.
       if (failure.code === 404 || failure.code === 400) f.ended = true;
-      else this.log.warn('cannot follow pod logs', { instanceId: f.instanceId, code: failure.code, error: err as Error });
+      else {
+        this.log.warn('cannot follow pod logs; trying again', { instanceId: f.instanceId, code: failure.code, error: err as Error });
+        if (!f.retry && !this.#closed) {
+          // From where this stream was to start (the container's start, or when it was found): nothing written meanwhile is lost.
+          f.retry = setTimeout(() => {
+            f.retry = null;
+            if (!this.#closed && this.#listeners.size > 0 && this.#followed.get(f.instanceId) === f && !f.linger) void this.#open(f);
+          }, RETRY_MS);
+          f.retry.unref();
+        }
+      }
       return;
     } finally {
       f.opening = false;
@@ -182,6 +195,8 @@ export class PodLogStreams {
   }
 
   #abort(f: Followed): void {
+    if (f.retry) clearTimeout(f.retry);
+    f.retry = null;
     const c = f.controller;
     f.controller = null;
     c?.abort();

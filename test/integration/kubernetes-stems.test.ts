@@ -178,6 +178,22 @@ describe('stems on kubernetes: code over a signed URL, logs through the pod log 
     expect((await fetch(`${server}/api/v1/namespaces/${NS}/pods/stratus-nobody/log`)).status).toBe(404);
   });
 
+  it('tries a log stream the API server refused again, and loses nothing written meanwhile', async () => {
+    const seen: string[] = [];
+    const off = backend.onLog((l) => seen.push(l.text));
+    api.failNext('GET', /\/log$/, 500, 'InternalError', 'the kubelet did not answer');
+    const h = await backend.start({ instanceId: `retry-${process.pid}`, role: 'function', runtime: 'node', function: 'modes', version: 1, image: FN_IMAGE, artifactDir: null, handler: 'index.handler', memoryMb: 256, cpus: null, network: 'egress', env: {} });
+    try {
+      const res = await get({ requestOptions: { host: (h.endpoint as { host: string }).host, port: (h.endpoint as { port: number }).port }, agent: new http.Agent() }, '/log', 'req-retry');
+      expect(res.status).toBe(200);
+      await until('the line written while the stream was refused', () => (seen.some((t) => t.includes('line from req-retry')) ? true : undefined), 10_000);
+      expect(api.requests.filter((r) => r.includes(`/pods/stratus-${h.instanceId}/log?`)).length).toBeGreaterThanOrEqual(2);
+    } finally {
+      off();
+      await backend.stop(h.instanceId, { graceMs: 0 });
+    }
+  });
+
   it('closes every pod log stream once nobody listens', async () => {
     expect(backend.openLogStreams).toBeGreaterThan(0);
     await logs.close();
