@@ -68,7 +68,8 @@ export class CodeArchives {
   async get(fn: string, version: number, artifactDir?: string | null): Promise<CodeArchive | null> {
     const found = await this.o.lookup(fn, version);
     if (!found) return null;
-    const ref = artifactDir ? { ...found, artifactDir } : found;
+    // The caller's tree when it is here, else the one the record names.
+    const ref = artifactDir && (await isDir(artifactDir)) ? { ...found, artifactDir } : found;
     const key = artifactKey(fn, version, ref.tag);
     const hit = this.#cache.get(key);
     if (hit) {
@@ -96,7 +97,7 @@ export class CodeArchives {
 
   async #load(key: string, ref: VersionCodeRef): Promise<CodeArchive | null> {
     let bytes: Buffer | null = null;
-    const local = ref.artifactDir !== null && (await fs.stat(ref.artifactDir).then((s) => s.isDirectory(), () => false));
+    const local = ref.artifactDir !== null && (await isDir(ref.artifactDir));
     if (local) {
       bytes = await packTree(ref.artifactDir!, this.o.maxArchiveBytes ?? DEFAULT_MAX_ARCHIVE_BYTES);
       // Before the URL goes out: another replica may be the one that serves it.
@@ -122,6 +123,8 @@ export class CodeArchives {
     }
   }
 }
+
+const isDir = (p: string) => fs.stat(p).then((s) => s.isDirectory(), () => false);
 
 /** A directory tree as a gzipped tar (paths relative to the root, "/" separated). */
 export async function packTree(root: string, maxBytes: number): Promise<Buffer> {

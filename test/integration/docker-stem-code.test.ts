@@ -40,6 +40,8 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker stems with co
     }
   });
   afterAll(async () => {
+    // Through the backend: it unmounts each instance's socket tmpfs before removing the dir.
+    for (const i of await backend.list()) await backend.stop(i.instanceId, { graceMs: 0 });
     await backend.close();
     const left = await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${PLATFORM}`] } });
     await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => {})));
