@@ -12,7 +12,8 @@ import type { RecordsLevel, RecordsResult } from './warm-records.js';
 
 export interface Results {
   meta: Record<string, unknown>;
-  cold: { stem?: ColdResult; container?: ColdResult; floor?: ColdResult };
+  /** stemHttp: stems that fetch their code over a signed URL (STRATUS_STEM_CODE=http) instead of hard links. */
+  cold: { stem?: ColdResult; stemHttp?: ColdResult; container?: ColdResult; floor?: ColdResult };
   warm?: WarmLevel[];
   warmRecords?: RecordsResult;
   scale?: ScaleResult;
@@ -42,6 +43,7 @@ export function verdicts(r: Results): Verdict[] {
   const out: Verdict[] = [];
   const cold = (c: ColdResult) => `p50 ${ms(c.summary.p50)} · p99 ${ms(c.summary.p99)} (n=${c.summary.n}${c.errors ? `, ${c.errors} errors` : ''}; ${Object.entries(c.startKinds).map(([k, v]) => `${v} ${k}`).join(', ') || '–'})`;
   if (r.cold.stem) out.push(atMost('cold start, stem ready', `p50 ≤ ${TARGETS.stemP50Ms} ms`, cold(r.cold.stem), r.cold.stem.summary.p50, TARGETS.stemP50Ms));
+  if (r.cold.stemHttp) out.push(atMost('cold start, stem ready, code over HTTP', `p50 ≤ ${TARGETS.stemP50Ms} ms`, cold(r.cold.stemHttp), r.cold.stemHttp.summary.p50, TARGETS.stemP50Ms));
   if (r.cold.container) out.push(atMost('cold start, no stem', `p50 ≤ ${TARGETS.noStemP50Ms} ms`, cold(r.cold.container), r.cold.container.summary.p50, TARGETS.noStemP50Ms));
   if (r.cold.floor) {
     const f = r.cold.floor;
@@ -125,7 +127,7 @@ export function render(r: Results): string {
       wr.levels.map((w) => [String(w.concurrency), ...cells(w.off), ...cells(w.on), ratio(w.p50Ratio), ratio(w.rpsRatio), `${w.on.errors}/${w.off.errors}`]),
     ));
   }
-  const phases = [r.cold.stem, r.cold.container].filter((c): c is ColdResult => c !== undefined && Object.keys(c.phasesMeanMs).length > 0);
+  const phases = [r.cold.stem, r.cold.stemHttp, r.cold.container].filter((c): c is ColdResult => c !== undefined && Object.keys(c.phasesMeanMs).length > 0);
   if (phases.length) {
     parts.push([
       'cold-start phases (mean, from the platform\'s stratus_cold_start_phase_seconds):',

@@ -174,15 +174,16 @@ async function stopPlatform(p: Platform, fn: string): Promise<void> {
 const FAST_SCALE_TO_ZERO = { STRATUS_STABLE_WINDOW_MS: '1000', STRATUS_PANIC_WINDOW_MS: '1000' };
 
 /** A platform with one deployed function for a cold-start section; stopped and removed afterwards. */
-async function coldSection(kind: 'stem' | 'container'): Promise<void> {
+async function coldSection(kind: 'stem' | 'container', stemCode: 'link' | 'http' = 'link'): Promise<void> {
   const pool = kind === 'stem' ? STEM_POOL : 0;
-  await section(`platform ${kind === 'stem' ? 'with' : 'without'} stems (pool size ${pool}), scaling to zero in ~2 s`, async () => {
-    const fn = `bench-${runId}-${kind === 'stem' ? 'cold' : 'nostem'}`;
-    const p = await launch(kind === 'stem' ? 'cold-stems' : 'nostems', { STRATUS_STEM_POOL_SIZE: String(pool), ...FAST_SCALE_TO_ZERO });
+  const http = kind === 'stem' && stemCode === 'http';
+  await section(`platform ${kind === 'stem' ? 'with' : 'without'} stems (pool size ${pool}${http ? ', code over HTTP' : ''}), scaling to zero in ~2 s`, async () => {
+    const fn = `bench-${runId}-${kind === 'stem' ? (http ? 'coldhttp' : 'cold') : 'nostem'}`;
+    const p = await launch(kind === 'stem' ? (http ? 'cold-stems-http' : 'cold-stems') : 'nostems', { STRATUS_STEM_POOL_SIZE: String(pool), STRATUS_STEM_CODE: stemCode, ...FAST_SCALE_TO_ZERO });
     try {
       await p.deploy(fn, { concurrency: 8, maxInstances: 1, idleTtlMs: 600_000 });
-      const title = kind === 'stem' ? 'cold start with a stem' : 'cold start without a stem';
-      results.cold[kind] = await section(title, () => coldViaPlatform(p, fn, kind, opts.coldSamples, log, Math.max(1, pool)));
+      const title = kind === 'stem' ? `cold start with a stem${http ? ', code over HTTP' : ''}` : 'cold start without a stem';
+      results.cold[http ? 'stemHttp' : kind] = await section(title, () => coldViaPlatform(p, fn, kind, opts.coldSamples, log, Math.max(1, pool)));
     } finally {
       await stopPlatform(p, fn);
     }
@@ -194,6 +195,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
   if (want('cold')) {
     await coldSection('stem');
+    await coldSection('stem', 'http');
     await coldSection('container');
     results.cold.floor = await section('cold start floor: plain docker run', async () => {
       codeDir = await writeCodeDir();

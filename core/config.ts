@@ -80,6 +80,13 @@ const schema = z
     STRATUS_K8S_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a Kubernetes namespace name (a-z, 0-9, "-")').default('stratus'),
     /** kubeconfig context to use; unset: the current context (or the in-cluster service account). */
     STRATUS_K8S_CONTEXT: z.string().min(1).optional(),
+    /**
+     * Where function instances reach Stratus (its code route, for stems): on Kubernetes the gateway Service,
+     * e.g. http://stratus-gateway.stratus.svc:8080. Unset on Kubernetes: no stems (a cold start is a pod start).
+     */
+    STRATUS_INTERNAL_URL: httpUrl.optional(),
+    /** Docker: how a stem gets its code — hard links into its mounted dir, or a signed URL fetched through a unix socket. */
+    STRATUS_STEM_CODE: z.enum(['link', 'http']).default('link'),
 
     STRATUS_BUILD_CONCURRENCY: int(2, 1, 64),
     STRATUS_BUILD_TIMEOUT_MS: int(600_000, 10_000, 3_600_000),
@@ -218,6 +225,10 @@ export interface Config {
     processBaseEnv: Record<string, string>;
     /** Used when kind is 'kubernetes'. */
     kubernetes: { namespace: string; context: string | undefined };
+    /** Where instances reach Stratus's code route (Kubernetes stems); undefined: not reachable, no stems there. */
+    internalUrl: string | undefined;
+    /** Docker stems: code by hard links ('link') or over HTTP through a unix socket ('http'). */
+    stemCode: 'link' | 'http';
   };
   /** kept: images of the newest versions kept per function, besides those an alias uses. */
   images: { registry: string; prefix: string; runtime: { node: string; python: string }; kept: number };
@@ -327,6 +338,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       startTimeoutMs: e.STRATUS_INSTANCE_START_TIMEOUT_MS,
       processBaseEnv: pick(env, ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_EXTRA_CA_CERTS']),
       kubernetes: { namespace: e.STRATUS_K8S_NAMESPACE, context: e.STRATUS_K8S_CONTEXT },
+      internalUrl: e.STRATUS_INTERNAL_URL,
+      stemCode: e.STRATUS_STEM_CODE,
     },
     images: {
       registry: e.STRATUS_REGISTRY,

@@ -9,6 +9,7 @@ import express from 'express';
 import { StratusError } from '../core/errors.js';
 import { newRequestId } from '../core/ids.js';
 import { REQUEST_ID_HEADER } from '../core/invocation-contract.js';
+import { CODE_URL_PREFIX } from '../core/code-url.js';
 import { requireApiKey } from './api/auth.js';
 import type { GatewayDeps } from './deps.js';
 import { FUNCTION_URL_PREFIX, createInvokeHandler } from './dataplane/invoke.js';
@@ -99,6 +100,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     if (fnHost !== null) return invoke.onFunctionHost(req, res, fnHost);
     const url = req.url ?? '/';
     if (url.startsWith(FUNCTION_URL_PREFIX) || url === '/fn') invoke.onApiPath(req, res);
+    else if (deps.codeRoute && url.startsWith(CODE_URL_PREFIX)) deps.codeRoute(req, res); // signed, for stems: no key
     else api(req, res);
   };
   return Object.assign(listener, {

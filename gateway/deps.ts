@@ -1,6 +1,7 @@
 // What the HTTP side is given: the services it routes to, made by the composition root
 // (platform/assemble.ts). The gateway constructs none of them; tests build them through the same root.
 
+import type http from 'node:http';
 import type { Config } from '../core/config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -25,6 +26,8 @@ import type { RouteTable } from './dataplane/route-table.js';
 import type { DashboardSources } from './ui/deps.js';
 
 export interface GatewayDeps {
+  /** /internal/code/…: a version's code for a stem holding a signed URL (gateway/dataplane/code-route.ts); absent: not served. */
+  codeRoute?: http.RequestListener | undefined;
   config: Config;
   logger: Logger;
   clock: Clock;

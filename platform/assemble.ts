@@ -5,6 +5,7 @@
 // the shutdown stack as it is made. start-platform.ts opens the parts on a real machine and listens;
 // test/support/test-platform.ts gives fakes. Nothing here opens a socket or starts a loop: start() does.
 
+import type http from 'node:http';
 import { type Config } from '../core/config.js';
 import type { Clock } from '../core/lifecycle.js';
 import type { Logger } from '../core/log.js';
@@ -72,6 +73,8 @@ export interface PlatformParts {
   minioEvents?: MinioEventSink;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
+  /** Serves /internal/code/… (a version's code to a stem with a signed URL: platform/boot/stem-code.ts); absent: not served. */
+  codeRoute?: http.RequestListener;
   /** The git service's fetch bound and resolver, for tests; production takes the defaults. */
   git?: Pick<GitServiceDeps, 'fetchTimeoutMs' | 'lookup'>;
 }
@@ -171,6 +174,7 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
     images: parts.images,
     dashboard: parts.dashboard,
     buildLogPollMs: parts.buildLogPollMs,
+    codeRoute: parts.codeRoute,
   });
   shutdown.add('intake', 'gateway', () => app.close()); // followed build logs and the dashboard's streams end
 

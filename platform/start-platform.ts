@@ -14,6 +14,7 @@ import { DEFAULT_FUNCTIONS_DOMAIN } from '../core/function-origin.js';
 import { systemClock } from '../core/lifecycle.js';
 import { listenOn } from '../core/listen.js';
 import type { Logger } from '../core/log.js';
+import type { ArtifactStore } from '../core/ports/artifact-store.js';
 import { MetricsRegistry } from '../core/metrics.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { deployedVersionLookup } from '../core/versions.js';
@@ -32,6 +33,7 @@ import { resolveApiKey, type ApiKeyResolution as ResolvedApiKey } from './boot/a
 import { openBackend } from './boot/open-backend.js';
 import { openDirectory } from './boot/open-directory.js';
 import { openStore } from './boot/open-store.js';
+import { stemCode } from './boot/stem-code.js';
 import { ShutdownStack } from './shutdown.js';
 
 export interface RunningPlatform {
@@ -65,8 +67,14 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Each waits for its service when it is meant to be there but not answering yet (boot/service-wait.ts).
   const store = await openStore(config, logger);
   shutdown.add('state', 'store', () => store.close());
-  const { backend, docker } = await openBackend(config, config.platformId, logger);
+  // Stems load code from a signed URL on Kubernetes (and on Docker with STRATUS_STEM_CODE=http). The archives
+  // come from this replica's artifact dir; `artifacts` is where any replica finds them (an ArtifactStore shared
+  // by the platform's replicas: wire the Redis one here once it exists; null: only the packing replica has them).
+  const artifacts: ArtifactStore | null = null;
+  const code = stemCode({ store, apiKey: apiKey.key, artifacts, clock, logger: logger.child({ component: 'stem-code' }) });
+  const { backend, docker, codeSocket } = await openBackend(config, config.platformId, logger, {}, code);
   shutdown.add('instances', 'backend', () => backend.close());
+  if (codeSocket) shutdown.add('connections', 'code socket', () => codeSocket.close());
   // Closed after the backend (a later phase): the last lines of drained instances are kept.
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
   if (functionLogs) shutdown.add('state', 'function logs', () => functionLogs.close());
@@ -86,7 +94,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     clock,
     settings: {
       ...config.scheduler,
-      // A backend that cannot stage code into a running instance (Kubernetes) gets no stems.
+      // A backend that cannot hand code to a running instance (Kubernetes without STRATUS_INTERNAL_URL) gets no stems.
       stemPoolSize: backend.supportsStems === false ? 0 : config.scheduler.stemPoolSize,
       runtimeImages: config.images.runtime,
       startTimeoutMs: config.backend.startTimeoutMs,
@@ -134,6 +142,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
     }),
     notifier: notifications, deliveries: notifications.deliveries, asyncQueue, records, metrics, registry, storage, images: imageRetention, dashboard,
+    codeRoute: code.route,
   }, shutdown);
 
   // A function missing from the store means deleted only if the store remembers earlier runs: an

@@ -36,7 +36,9 @@ export class InstanceStarter {
   async start(v: DeployedVersion, signal: AbortSignal, opts: { avoidStems?: boolean } = {}): Promise<ColdStart> {
     const runtime = v.config.runtime;
     // A stem has a network interface that cannot be taken away: network 'none' starts its own container.
-    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none' && !opts.avoidStems) {
+    // A backend that cannot resize a running instance: a stem only fits a version with the pool's own limits.
+    const fits = this.backend.resizesInstances !== false || (v.config.memoryMb === this.stems.memoryMb && (v.config.cpus ?? null) === null);
+    if (v.artifactDir && runtime && this.stems.enabled && v.config.network !== 'none' && !opts.avoidStems && fits) {
       const t0 = this.clock.now();
       const stem = this.stems.claim(runtime);
       const claimMs = this.clock.now() - t0;
@@ -79,8 +81,8 @@ export class InstanceStarter {
   async #load(instance: Instance, v: DeployedVersion, artifactDir: string): Promise<void> {
     // The specialized handle (role function, its version): a backend that records it lets a restarted
     // platform adopt this instance instead of removing it as a stem (its labels still say stem).
-    const codeDir = await this.backend.stageCode(instance.handle, artifactDir);
-    const payload = { codeDir, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env, concurrency: v.config.concurrency };
+    const code = await this.backend.stageCode(instance.handle, artifactDir);
+    const payload = { ...code, handler: effectiveHandler(v) ?? '', function: v.function, version: v.version, env: v.config.env, concurrency: v.config.concurrency };
     const res = await postInit(instance.requestOptions, instance.agent, payload, this.startTimeoutMs);
     if (res.status !== 200) throw new Error(`POST /init answered ${res.status}: ${res.body.slice(0, 500)}`);
   }

@@ -3,17 +3,18 @@
 // reaches an instance is an invocation, proxied by the gateway.
 
 import http from 'node:http';
+import type { StagedCode } from './backends/backend.js';
 import type { RequestOptions } from './instance.js';
 
-export interface InitPayload {
-  codeDir: string;
+/** The body of POST /init: where the code is (a directory, or a signed URL with the archive's digest), and what to run. */
+export type InitPayload = StagedCode & {
   handler: string;
   function: string;
   version: number;
   env: Record<string, string>;
   /** Calls the instance runs at once; the runtime holds the rest. */
   concurrency: number;
-}
+};
 
 export interface RuntimeResponse {
   status: number;

@@ -13,12 +13,15 @@ import type { Backend } from '../../scheduler/backends/backend.js';
 import { DockerBackend } from '../../scheduler/backends/docker.js';
 import { ProcessBackend } from '../../scheduler/backends/process.js';
 import { openKubernetesBackend } from './open-kubernetes.js';
+import { CODE_SOCKET_HOST, listenOnCodeSocket, type StemCode } from './stem-code.js';
 import { exists, markUsed, usedBefore, waitForService, type BootOptions } from './service-wait.js';
 
 export interface OpenedBackend {
   backend: Backend;
   /** The Docker client when the backend is Docker: the builder packs images with it. */
   docker: Docker | null;
+  /** The unix socket Docker stems fetch their code through (STRATUS_STEM_CODE=http): closed at shutdown. */
+  codeSocket?: { close(): Promise<void> } | null;
 }
 
 /** One ping; a Docker that takes longer than PING_TIMEOUT_MS is asked again by the wait loop. */
@@ -43,7 +46,8 @@ async function whyDockerIsMeant(config: Config): Promise<string | null> {
   return null;
 }
 
-export async function openBackend(config: Config, platformId: string, logger: Logger, opts: BootOptions = {}): Promise<OpenedBackend> {
+/** `code`: code over HTTP for stems; absent, Kubernetes keeps no stems and Docker stems get hard links. */
+export async function openBackend(config: Config, platformId: string, logger: Logger, opts: BootOptions = {}, code?: StemCode): Promise<OpenedBackend> {
   const cfg = config.backend;
   const processBackend = () =>
     new ProcessBackend({
@@ -58,7 +62,9 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
   }
   if (cfg.kind === 'kubernetes') {
     // No Docker client: images are built elsewhere and pulled by the cluster from the registry.
-    return { backend: await openKubernetesBackend(config, platformId, logger), docker: null };
+    const codeUrls = code && cfg.internalUrl ? code.urls(cfg.internalUrl) : undefined;
+    if (!codeUrls) logger.warn('no stems on Kubernetes: set STRATUS_INTERNAL_URL (where pods reach Stratus, e.g. the gateway Service) so that stem pods can fetch their code; until then each cold start is a pod start');
+    return { backend: await openKubernetesBackend(config, platformId, logger, undefined, codeUrls), docker: null };
   }
   if (!(await dockerAnswers(cfg.dockerSocket))) {
     const meant = await whyDockerIsMeant(config);
@@ -84,15 +90,18 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
   await markUsed(config.stateDir, 'docker', cfg.dockerSocket);
   logger.info('backend: Docker', { socket: cfg.dockerSocket });
   const docker = new Docker({ socketPath: cfg.dockerSocket });
+  const layout = new StateLayout(config.stateDir);
+  const codeSocket = code && cfg.stemCode === 'http' ? await listenOnCodeSocket(code.route, `${layout.runDir}-code`, logger) : null;
   const backend = new DockerBackend({
     docker,
-    runDir: new StateLayout(config.stateDir).runDir,
+    runDir: layout.runDir,
     platformId,
     functionUid: cfg.functionUid,
     pidsLimit: cfg.pidsLimit,
     cpuShares: cfg.cpuShares,
     startTimeoutMs: cfg.startTimeoutMs,
+    ...(codeSocket && code ? { codeOverHttp: { urls: code.urls(CODE_SOCKET_HOST), socketDir: codeSocket.socketDir } } : {}),
     logger: logger.child({ component: 'docker-backend' }),
   });
-  return { backend, docker };
+  return { backend, docker, codeSocket };
 }

@@ -9,6 +9,7 @@ import { StratusError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { describeApiFailure } from '../../scheduler/backends/kubernetes-api.js';
 import { KubernetesBackend } from '../../scheduler/backends/kubernetes.js';
+import type { CodeUrlIssuer } from '../../scheduler/code/code-urls.js';
 
 const PROBE_TIMEOUT_MS = 5000;
 
@@ -19,7 +20,14 @@ export function defaultKubeConfig(): KubeConfig {
   return kc;
 }
 
-export async function openKubernetesBackend(config: Config, platformId: string, logger: Logger, loadKubeConfig: () => KubeConfig = defaultKubeConfig): Promise<KubernetesBackend> {
+/** `codeUrls`: signed code URLs reachable from pods (STRATUS_INTERNAL_URL); absent: no stems. */
+export async function openKubernetesBackend(
+  config: Config,
+  platformId: string,
+  logger: Logger,
+  loadKubeConfig: () => KubeConfig = defaultKubeConfig,
+  codeUrls?: CodeUrlIssuer,
+): Promise<KubernetesBackend> {
   const { namespace, context } = config.backend.kubernetes;
   const invalid = (msg: string, field = 'STRATUS_BACKEND') => new StratusError('INVALID_CONFIG', msg, { field });
   let kc: KubeConfig;
@@ -57,6 +65,7 @@ export async function openKubernetesBackend(config: Config, platformId: string, 
     platformId,
     functionUid: config.backend.functionUid,
     startTimeoutMs: config.backend.startTimeoutMs,
+    ...(codeUrls ? { codeUrls } : {}),
     logger: logger.child({ component: 'kubernetes-backend' }),
   });
 }

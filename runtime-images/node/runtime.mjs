@@ -13,6 +13,7 @@ import { setImmediate } from 'node:timers';
 import { loadHandler, HandlerLoadError } from './handler-loader.mjs';
 import { invocationStore, createLogger, installConsoleCapture, logInvocation } from './invocation-logs.mjs';
 import { buildEvent, readBody, writeResult, sendProblem, BodyTooLargeError } from './http-mapping.mjs';
+import { CodeFetchError, fetchCode, unpackCode, warmUp } from './code-fetch.mjs';
 
 const env = process.env;
 const settings = {
@@ -26,6 +27,12 @@ const settings = {
   timeoutMs: Number(env.STRATUS_TIMEOUT_MS || 30_000),
   maxBodyBytes: Number(env.STRATUS_MAX_BODY_BYTES || 32 * 1024 * 1024),
   drainMs: 10_000,
+  // Code over HTTP (POST /init with codeUrl): where to connect, and the bounds on what is fetched.
+  codeSocket: env.STRATUS_CODE_SOCKET || null,
+  codeMaxBytes: Number(env.STRATUS_CODE_MAX_BYTES || 256 * 1024 * 1024),
+  codeMaxUnpackedBytes: Number(env.STRATUS_CODE_MAX_UNPACKED_BYTES || 1024 * 1024 * 1024),
+  codeMaxEntries: Number(env.STRATUS_CODE_MAX_ENTRIES || 200_000),
+  codeFetchTimeoutMs: Number(env.STRATUS_CODE_FETCH_TIMEOUT_MS || 60_000),
 };
 
 // The function's concurrency per instance, held here rather than by each caller: several Stratus replicas
@@ -152,19 +159,32 @@ async function init(req, res) {
   let spec;
   try {
     spec = JSON.parse((await readBody(req, 1024 * 1024)).toString('utf8'));
-    if (spec === null || typeof spec !== 'object' || typeof spec.codeDir !== 'string') {
-      throw new HandlerLoadError('body must be JSON with a string "codeDir"');
-    }
+    if (spec === null || typeof spec !== 'object') throw new HandlerLoadError('body must be a JSON object');
+    const remote = typeof spec.codeUrl === 'string';
+    if (!remote && typeof spec.codeDir !== 'string') throw new HandlerLoadError('body must have a string "codeDir", or "codeUrl" with "sha256"');
+    if (remote && (typeof spec.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(spec.sha256))) throw new HandlerLoadError('"sha256" must be the hex SHA-256 of the code at "codeUrl"');
   } catch (err) {
     if (state.phase === 'initializing') state.phase = 'stem';
-    const message = err instanceof HandlerLoadError ? err.message : 'body must be JSON: { codeDir, handler, function, version, env }';
+    const message = err instanceof HandlerLoadError ? err.message : 'body must be JSON: { codeDir | codeUrl, sha256, handler, function, version, env }';
     return sendProblem(res, 'INVALID_REQUEST', message);
+  }
+  let codeDir = spec.codeDir;
+  if (typeof spec.codeUrl === 'string') {
+    try {
+      const gz = await fetchCode(spec.codeUrl, spec.sha256, { socketPath: settings.codeSocket, maxBytes: settings.codeMaxBytes, timeoutMs: settings.codeFetchTimeoutMs });
+      codeDir = await unpackCode(gz, { maxUnpackedBytes: settings.codeMaxUnpackedBytes, maxEntries: settings.codeMaxEntries });
+    } catch (err) {
+      if (state.phase === 'initializing') state.phase = 'stem';
+      note(`init failed: ${err instanceof Error ? err.message : String(err)}`);
+      const why = err instanceof CodeFetchError ? err.message : `unpacking it failed (${err instanceof Error ? err.message : String(err)})`;
+      return sendProblem(res, 'INVALID_REQUEST', `the code cannot be loaded: ${why}`);
+    }
   }
   try {
     if (spec.env !== null && typeof spec.env === 'object') {
       for (const [k, v] of Object.entries(spec.env)) env[k] = String(v);
     }
-    const handler = await loadHandler(spec.codeDir, typeof spec.handler === 'string' ? spec.handler : 'index.handler');
+    const handler = await loadHandler(codeDir, typeof spec.handler === 'string' ? spec.handler : 'index.handler');
     state.handler = handler;
     state.functionName = typeof spec.function === 'string' ? spec.function : state.functionName;
     state.version = typeof spec.version === 'number' ? spec.version : state.version;
@@ -233,9 +253,13 @@ function listen() {
     server.listen(settings.socketPath, () => {
       chmodSync(settings.socketPath, 0o666);
       note(`listening on unix:${settings.socketPath} (${state.phase})`);
+      if (settings.stem) void warmUp({ socketPath: settings.socketPath });
     });
   } else {
-    server.listen(settings.port, '0.0.0.0', () => note(`listening on 0.0.0.0:${settings.port} (${state.phase})`));
+    server.listen(settings.port, '0.0.0.0', () => {
+      note(`listening on 0.0.0.0:${settings.port} (${state.phase})`);
+      if (settings.stem) void warmUp({ host: '127.0.0.1', port: settings.port });
+    });
   }
 }
 

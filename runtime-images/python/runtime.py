@@ -23,6 +23,7 @@ import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler
 
+import stratus_code
 import stratus_http
 import stratus_logs
 from stratus_loader import HandlerLoadError, load_handler
@@ -33,6 +34,11 @@ PORT = int(ENV.get("PORT") or 8080)
 STEM = ENV.get("STRATUS_STEM") in ("1", "true")
 MAX_BODY = int(ENV.get("STRATUS_MAX_BODY_BYTES") or 32 * 1024 * 1024)
 DRAIN_SECONDS = 10.0
+# Code over HTTP (POST /init with codeUrl): the bounds on what is fetched and unpacked.
+CODE_MAX_BYTES = int(ENV.get("STRATUS_CODE_MAX_BYTES") or 256 * 1024 * 1024)
+CODE_MAX_UNPACKED_BYTES = int(ENV.get("STRATUS_CODE_MAX_UNPACKED_BYTES") or 1024 * 1024 * 1024)
+CODE_MAX_ENTRIES = int(ENV.get("STRATUS_CODE_MAX_ENTRIES") or 200_000)
+CODE_FETCH_TIMEOUT_S = int(ENV.get("STRATUS_CODE_FETCH_TIMEOUT_MS") or 60_000) / 1000
 
 
 class State:
@@ -229,15 +235,31 @@ class RequestHandler(BaseHTTPRequestHandler):
             return self.reply(*stratus_http.problem("CONFLICT", f"runtime is {phase}; /init is accepted once, by a stem"))
         try:
             spec = json.loads(self.read_body(1024 * 1024) or b"null")
-            if not isinstance(spec, dict) or not isinstance(spec.get("codeDir"), str):
+            if not isinstance(spec, dict):
+                raise ValueError("not an object")
+            remote = isinstance(spec.get("codeUrl"), str)
+            if not remote and not isinstance(spec.get("codeDir"), str):
                 raise ValueError("no codeDir")
+            sha = spec.get("sha256")
+            if remote and not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+                raise ValueError("no sha256")
         except Exception:
             self.back_to_stem()
-            return self.reply(*stratus_http.problem("INVALID_REQUEST", "body must be JSON: { codeDir, handler, function, version, env }"))
+            return self.reply(*stratus_http.problem("INVALID_REQUEST", "body must be JSON: { codeDir | codeUrl with sha256 (hex SHA-256), handler, function, version, env }"))
+        code_dir = spec.get("codeDir")
+        if remote:
+            try:
+                gz = stratus_code.fetch_code(spec["codeUrl"], spec["sha256"], ENV.get("STRATUS_CODE_SOCKET"), CODE_MAX_BYTES, CODE_FETCH_TIMEOUT_S)
+                code_dir = stratus_code.unpack_code(gz, CODE_MAX_UNPACKED_BYTES, CODE_MAX_ENTRIES)
+            except Exception as err:  # noqa: BLE001 - any failure leaves the stem a stem
+                self.back_to_stem()
+                note(f"init failed: {err}")
+                why = str(err) if isinstance(err, stratus_code.CodeFetchError) else f"unpacking it failed ({err})"
+                return self.reply(*stratus_http.problem("INVALID_REQUEST", f"the code cannot be loaded: {why}"))
         try:
             for key, value in (spec.get("env") or {}).items():
                 os.environ[str(key)] = str(value)
-            handler = load_handler(spec["codeDir"], spec.get("handler") or "main.handler")
+            handler = load_handler(code_dir, spec.get("handler") or "main.handler")
         except HandlerLoadError as err:
             self.back_to_stem()
             note(f"init failed: {err}")

@@ -4,7 +4,8 @@
 //
 // Runtime protocol every instance speaks (see runtime-images/README.md):
 //   GET /healthz -> 200 once ready (for a stem: ready to accept /init)
-//   POST /init   -> JSON { codeDir, handler, function, version, env } loads code into a stem; a second /init is 409
+//   POST /init   -> JSON { codeDir | codeUrl+sha256, handler, function, version, env } loads code into a stem;
+//                   a second /init is 409
 //   anything else is an invocation, proxied as is.
 
 import type { NetworkPolicy } from '../../core/function-config.js';
@@ -15,6 +16,13 @@ import type { SocketPin } from './socket-dir.js';
 export type Endpoint = { kind: 'unix'; socketPath: string; pin?: SocketPin } | { kind: 'tcp'; host: string; port: number };
 
 export type InstanceRole = 'function' | 'stem';
+
+/**
+ * Where a stem loads a version's code from (part of the POST /init body): a directory it can read (hard
+ * links in its mounted dir, or the artifact itself for the process backend), or a signed URL it fetches
+ * the code's archive from, with the archive's digest (scheduler/code/code-urls.ts).
+ */
+export type StagedCode = { codeDir: string } | { codeUrl: string; sha256: string };
 
 export interface InstanceSpec {
   /** Stratus-chosen id, unique per platform, used as the container name suffix and label. */
@@ -76,16 +84,22 @@ export interface Backend {
   readonly supportsStems?: boolean;
 
   /**
+   * false: setLimits() cannot change a running instance's limits (a pod keeps those it was created with), so a
+   * stem only serves versions whose limits are the stem pool's. Absent or true: a claim may change them.
+   */
+  readonly resizesInstances?: boolean;
+
+  /**
    * Creates and starts an instance and resolves once GET /healthz answers 200 through its endpoint.
    * On failure it removes what it created and rejects with a StratusError INSTANCE_START_FAILED.
    */
   start(spec: InstanceSpec, signal?: AbortSignal): Promise<InstanceHandle>;
 
   /**
-   * Makes a version's code tree readable inside a running stem and returns the path the runtime
-   * should load it from (the `codeDir` of POST /init).
+   * Makes a version's code tree reachable from a running stem (the handle is the specialized one: role
+   * function, its function and version) and says where the runtime should load it from.
    */
-  stageCode(instance: InstanceHandle, artifactDir: string): Promise<string>;
+  stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode>;
 
   /**
    * Changes a running instance's memory limit and CPU cap: a stem is created with the pool's default
@@ -129,9 +143,9 @@ export interface InstanceLogLine {
 }
 
 /**
- * Optional: a backend that can follow what its instances write (Docker, process). Kubernetes does not
- * implement it yet (readNamespacedPodLog with follow could). Streams are opened only while someone
- * listens, so a platform that collects no logs pays nothing.
+ * Optional: a backend that can follow what its instances write (Docker's logs, the process backend's
+ * pipes, Kubernetes' pod log API). Streams are opened only while someone listens, so a platform that
+ * collects no logs pays nothing.
  */
 export interface InstanceLogSource {
   /** Every line of every instance, from subscription on. Returns an unsubscribe. */

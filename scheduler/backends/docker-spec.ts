@@ -23,6 +23,9 @@ export const CONTAINER_RUN_DIR = '/run/stratus';
 export const CONTAINER_SOCKET = `${CONTAINER_RUN_DIR}/sock/runtime.sock`;
 export const CONTAINER_CODE_DIR = `${CONTAINER_RUN_DIR}/code`;
 export const CONTAINER_PORT = 8080;
+/** Where a stem finds the unix socket it fetches its code through (DockerBackendOptions.codeOverHttp). */
+export const CONTAINER_CODE_SOCKET_DIR = '/run/stratus-code';
+export const CODE_SOCKET_NAME = 'code.sock';
 
 export interface ContainerShape {
   platformId: string;
@@ -36,6 +39,8 @@ export interface ContainerShape {
   hostDir: string;
   /** Run docker-init as PID 1 so signals reach the runtime and zombies are reaped. */
   init: boolean;
+  /** Host dir of the code route's socket, mounted read-only (stems that fetch code over HTTP); null: none. */
+  codeSocketDir?: string | null;
 }
 
 export function containerName(instanceId: string): string {
@@ -70,8 +75,9 @@ export function identityFromLabels(labels: Record<string, string>): Pick<Instanc
   };
 }
 
-export function envFor(spec: InstanceSpec, mode: EndpointMode): string[] {
+export function envFor(spec: InstanceSpec, mode: EndpointMode, codeSocket = false): string[] {
   const env: Record<string, string> = { ...spec.env };
+  if (codeSocket) env.STRATUS_CODE_SOCKET = `${CONTAINER_CODE_SOCKET_DIR}/${CODE_SOCKET_NAME}`;
   if (mode === 'unix') env.STRATUS_SOCKET = CONTAINER_SOCKET;
   else env.PORT = String(CONTAINER_PORT);
   if (spec.role === 'stem') env.STRATUS_STEM = '1';
@@ -93,7 +99,7 @@ export function createOptions(spec: InstanceSpec, image: string, shape: Containe
     name: containerName(spec.instanceId),
     Image: image,
     User: `${shape.functionUid}:${shape.functionUid}`,
-    Env: envFor(spec, shape.endpointMode),
+    Env: envFor(spec, shape.endpointMode, Boolean(shape.codeSocketDir)),
     Labels: labelsFor(spec, shape.platformId, shape.endpointMode),
     ...(unix ? {} : { ExposedPorts: { [`${CONTAINER_PORT}/tcp`]: {} } }),
     HostConfig: {
@@ -101,7 +107,13 @@ export function createOptions(spec: InstanceSpec, image: string, shape: Containe
       // change every instance's copy); only sock/ is writable, for the runtime's socket — a capped tmpfs
       // that Stratus seals once the socket exists (socket-dir.ts). In tcp mode the dir is still mounted,
       // read-only, for staged code: bind-mounted files work where bind-mounted sockets don't.
-      Binds: [`${shape.hostDir}:${CONTAINER_RUN_DIR}:ro`, ...(unix ? [`${shape.hostDir}/sock:${CONTAINER_RUN_DIR}/sock:rw`] : [])],
+      // A stem fetching code over HTTP also gets the dir of the code route's socket (connecting to a socket
+      // needs no write access to its file system; the dir, not the socket file, survives a restart of Stratus).
+      Binds: [
+        `${shape.hostDir}:${CONTAINER_RUN_DIR}:ro`,
+        ...(unix ? [`${shape.hostDir}/sock:${CONTAINER_RUN_DIR}/sock:rw`] : []),
+        ...(shape.codeSocketDir ? [`${shape.codeSocketDir}:${CONTAINER_CODE_SOCKET_DIR}:ro`] : []),
+      ],
       // HostPort '' asks Docker for a random free port; HostIp keeps it off every other interface.
       PortBindings: unix ? {} : { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
       ReadonlyRootfs: true,

@@ -11,7 +11,8 @@ import type Docker from 'dockerode';
 import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, ResourceLimits } from './backend.js';
+import type { CodeUrlIssuer } from '../code/code-urls.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, ResourceLimits, StagedCode } from './backend.js';
 import { demuxLogs, DockerLogStreams } from './docker-logs.js';
 import { DockerEventStream, type ContainerEvent } from './docker-events.js';
 import { readSpecialized, recordSpecialized } from './docker-specialized.js';
@@ -37,6 +38,12 @@ export interface DockerBackendOptions {
   endpointMode?: EndpointMode;
   /** docker-init as PID 1; by default used when the daemon reports an init binary. */
   init?: boolean;
+  /**
+   * Stems fetch their code over HTTP instead of getting hard links: signed URLs from `urls`, fetched through
+   * the unix socket Stratus serves the code route on in `socketDir` (mounted read-only into every stem at
+   * CONTAINER_CODE_SOCKET_DIR, so a container reaches Stratus without any network address).
+   */
+  codeOverHttp?: { urls: CodeUrlIssuer; socketDir: string };
   logger?: Logger;
 }
 
@@ -51,7 +58,8 @@ function remember(set: Set<string>, id: string, max = 1000): void {
 export class DockerBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'docker' as const;
   readonly runDir: string;
-  readonly #o: Required<Omit<DockerBackendOptions, 'init' | 'logger' | 'runDir'>>;
+  readonly #o: Required<Omit<DockerBackendOptions, 'init' | 'logger' | 'runDir' | 'codeOverHttp'>>;
+  readonly #codeOverHttp: DockerBackendOptions['codeOverHttp'];
   readonly #log: Logger;
   readonly #images: ImageCache;
   readonly #events: DockerEventStream;
@@ -83,6 +91,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       tmpfsMb: opts.tmpfsMb ?? 64,
       endpointMode: opts.endpointMode ?? 'unix',
     };
+    this.#codeOverHttp = opts.codeOverHttp;
     if (opts.init !== undefined) this.#init = Promise.resolve(opts.init);
     this.#log = (opts.logger ?? silentLogger).child({ component: 'docker-backend' });
     this.#images = new ImageCache(opts.docker, this.#log);
@@ -140,7 +149,8 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     }
     try {
       const init = await this.#initAvailable();
-      container = await this.#o.docker.createContainer(createOptions(spec, image, { ...this.#o, hostDir, init }));
+      const codeSocketDir = spec.role === 'stem' ? (this.#codeOverHttp?.socketDir ?? null) : null;
+      container = await this.#o.docker.createContainer(createOptions(spec, image, { ...this.#o, hostDir, init, codeSocketDir }));
       await container.start();
       this.#logs.track(spec.instanceId, spec.function, spec.version);
       const endpoint = await this.#endpointOf(container, spec.instanceId, mode);
@@ -174,7 +184,13 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
     }
   }
 
-  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<string> {
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
+    if (this.#codeOverHttp && instance.function !== null && instance.version !== null) {
+      const code = await this.#codeOverHttp.urls.issue(instance.function, instance.version, artifactDir);
+      await recordSpecialized(this.runDir, instance);
+      this.#logs.specialize(instance.instanceId, instance.function, instance.version);
+      return code;
+    }
     const codeDir = path.join(instanceDir(this.runDir, instance.instanceId), 'code');
     try {
       await fs.rm(codeDir, { recursive: true, force: true });
@@ -186,7 +202,7 @@ export class DockerBackend extends Closeable implements Backend, InstanceLogSour
       this.#log.error('staging code failed', { instanceId: instance.instanceId, artifactDir, error: err as Error });
       throw new StratusError('INSTANCE_START_FAILED', `could not stage the code into instance ${instance.instanceId}`, { instanceId: instance.instanceId }, { cause: err });
     }
-    return CONTAINER_CODE_DIR;
+    return { codeDir: CONTAINER_CODE_DIR };
   }
 
   async setLimits(instanceId: string, limits: ResourceLimits): Promise<void> {

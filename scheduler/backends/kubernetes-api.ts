@@ -36,7 +36,7 @@ export function describeApiFailure(err: unknown, action: string, namespace: stri
   if (f.code === 0) return `${action}: the Kubernetes API server could not be reached${said}`;
   if (f.code === 401) return `${action}: the Kubernetes API server refused the credentials (401); check the kubeconfig or the pod's service account token`;
   if (f.code === 403) {
-    return `${action}: forbidden (403)${said}; the service account needs create/get/list/watch/delete on pods in namespace ${namespace} (see deploy/rbac.yaml)`;
+    return `${action}: forbidden (403)${said}; the service account needs create/get/list/watch/patch/delete on pods and get on pods/log in namespace ${namespace} (see deploy/rbac.yaml)`;
   }
   if (f.code === 404 && f.reason === 'NotFound' && /namespaces? /.test(f.message)) return `${action}: namespace ${namespace} does not exist; create it or set STRATUS_K8S_NAMESPACE`;
   if (f.code === 409) return `${action}: it already exists (409 ${f.reason || 'Conflict'})${said}`;

@@ -2,9 +2,11 @@
 // no capabilities, no privilege escalation, RuntimeDefault seccomp, no service account token) and
 // reached at its pod IP on :8080 — Stratus runs inside the cluster, where pod IPs are routable.
 //
-// No stems: specializing a running stem needs the gateway to write code into a volume the pod can read,
-// and a cluster gives no such shared volume for free (a ReadWriteMany PVC, or a sidecar that fetches
-// code, would be a deployment choice). So supportsStems is false and stageCode() refuses.
+// Stems: a stem pod runs the runtime image and, at specialization, fetches its version's code from
+// Stratus over HTTP with a short-lived signed URL (scheduler/code/code-urls.ts; the gateway Service is
+// reachable from pods, a volume shared with the gateway is not). Without a code URL issuer (no
+// STRATUS_INTERNAL_URL) there are no stems: supportsStems is false and stageCode() refuses.
+// What pods write is followed through the pod log API (kubernetes-logs.ts).
 //
 // close() only ends the pod watch: which pods to stop on shutdown is the scheduler's call (it drains
 // them), and pods left running are found again by label after a restart, as with Docker.
@@ -13,7 +15,9 @@ import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node'
 import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceSpec } from './backend.js';
+import type { CodeUrlIssuer } from '../code/code-urls.js';
+import type { Backend, Endpoint, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, StagedCode } from './backend.js';
+import { PodLogStreams } from './kubernetes-logs.js';
 import { LABEL } from './docker-spec.js';
 import { logStartFailure, NotHealthyError, waitUntilHealthy } from './health.js';
 import { describeApiFailure, isApiStatus } from './kubernetes-api.js';
@@ -37,6 +41,8 @@ export interface KubernetesBackendOptions {
   endpointFor?: (pod: { name: string; podIP: string }) => Endpoint;
   /** Delay before re-opening a failed pod watch. */
   watchRetryMs?: number;
+  /** Signed code URLs for stems (reachable from pods: the gateway Service); absent: no stems. */
+  codeUrls?: CodeUrlIssuer;
   logger?: Logger;
 }
 
@@ -51,11 +57,15 @@ function remember(set: Set<string>, id: string, max = 1000): void {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class KubernetesBackend extends Closeable implements Backend {
+export class KubernetesBackend extends Closeable implements Backend, InstanceLogSource {
   readonly kind = 'kubernetes' as const;
-  readonly supportsStems = false;
+  readonly supportsStems: boolean;
+  /** A pod keeps the limits it was created with: stems serve only versions with the pool's limits. */
+  readonly resizesInstances = false;
   readonly namespace: string;
-  readonly #o: Required<Omit<KubernetesBackendOptions, 'kubeConfig' | 'logger' | 'namespace' | 'watchRetryMs'>>;
+  readonly #o: Required<Omit<KubernetesBackendOptions, 'kubeConfig' | 'logger' | 'namespace' | 'watchRetryMs' | 'codeUrls'>>;
+  readonly #codeUrls: CodeUrlIssuer | null;
+  readonly #logs: PodLogStreams;
   readonly #api: CoreV1Api;
   readonly #log: Logger;
   readonly #watch: PodWatch;
@@ -77,8 +87,11 @@ export class KubernetesBackend extends Closeable implements Backend {
       tmpfsMb: opts.tmpfsMb ?? 64,
       endpointFor: opts.endpointFor ?? (({ podIP }) => ({ kind: 'tcp', host: podIP, port: POD_PORT })),
     };
+    this.#codeUrls = opts.codeUrls ?? null;
+    this.supportsStems = this.#codeUrls !== null;
     this.#api = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.#log = (opts.logger ?? silentLogger).child({ component: 'kubernetes-backend', namespace: opts.namespace });
+    this.#logs = new PodLogStreams(opts.kubeConfig, opts.namespace, this.#log);
     this.#watch = new PodWatch({
       kubeConfig: opts.kubeConfig,
       api: this.#api,
@@ -157,18 +170,27 @@ export class KubernetesBackend extends Closeable implements Backend {
       },
     });
     const { instanceId, role, runtime, function: fn, version } = spec;
+    this.#logs.track(instanceId, fn, version);
     return { instanceId, role, runtime, function: fn, version, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: Date.now() };
   }
 
-  async stageCode(instance: InstanceHandle, _artifactDir: string): Promise<string> {
-    throw new StratusError(
-      'INSTANCE_START_FAILED',
-      `stems are not available on Kubernetes: there is no volume shared by the gateway and pod ${podName(instance.instanceId)} to stage code into; start the function from its own image`,
-      { instanceId: instance.instanceId },
-    );
+  /** A signed URL the stem fetches its version's code from (the artifact dir is the gateway's, packed for the URL; never the pod's). */
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
+    if (!this.#codeUrls || instance.function === null || instance.version === null) {
+      throw new StratusError(
+        'INSTANCE_START_FAILED',
+        `stems are not available on this Kubernetes platform: set STRATUS_INTERNAL_URL (where pods reach Stratus) so that pod ${podName(instance.instanceId)} can fetch its code; start the function from its own image`,
+        { instanceId: instance.instanceId },
+      );
+    }
+    // Beside the URL: the pod's labels say what it serves from now on, so that list() — after a restart, or
+    // on another replica — finds a function instance, not a stem to remove.
+    const [code] = await Promise.all([this.#codeUrls.issue(instance.function, instance.version, artifactDir), this.#relabel(instance)]);
+    this.#logs.specialize(instance.instanceId, instance.function, instance.version);
+    return code;
   }
 
-  /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with. No stems use it here. */
+  /** In-place pod resize is not GA on every cluster: a pod keeps the limits it was created with (resizesInstances false). */
   async setLimits(): Promise<void> {}
 
   async stop(instanceId: string, opts?: { graceMs?: number }): Promise<void> {
@@ -188,6 +210,8 @@ export class KubernetesBackend extends Closeable implements Backend {
       const endpoint = this.#o.endpointFor({ name, podIP: pod.status?.podIP ?? '' });
       const started = pod.status?.startTime ?? pod.metadata?.creationTimestamp;
       handles.push({ ...identity, endpoint, backendRef: `pod/${this.namespace}/${name}`, startedAt: started ? new Date(started).getTime() : Date.now() });
+      // Found, not started: follow from now, since an earlier run collected what it wrote before.
+      if (pod.status?.phase === 'Running') this.#logs.track(identity.instanceId, identity.function, identity.version, new Date().toISOString());
     }
     return handles;
   }
@@ -210,6 +234,15 @@ export class KubernetesBackend extends Closeable implements Backend {
     };
   }
 
+  onLog(listener: (entry: InstanceLogLine) => void): () => void {
+    return this.#logs.subscribe(listener);
+  }
+
+  /** Log streams open now: tests check that stop() and close() leave none. */
+  get openLogStreams(): number {
+    return this.#logs.openStreams;
+  }
+
   /** Resolves once the pod watch behind onExit() is connected. */
   eventsReady(): Promise<void> {
     return this.#watch.ready();
@@ -219,6 +252,7 @@ export class KubernetesBackend extends Closeable implements Backend {
     this.#watchUnsubscribe?.();
     this.#watchUnsubscribe = null;
     this.#watch.close();
+    this.#logs.close();
     this.#exitListeners.clear();
   }
 
@@ -241,6 +275,18 @@ export class KubernetesBackend extends Closeable implements Backend {
     return `${LABEL.platform}=${this.#o.platformId}`;
   }
 
+  /** JSON Patch of a specialized stem's identity labels (the pod keeps its name, annotation and spec). */
+  async #relabel(instance: InstanceHandle): Promise<void> {
+    const name = podName(instance.instanceId);
+    const label = (key: string, value: string) => ({ op: 'replace', path: `/metadata/labels/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, value });
+    const body = [label(LABEL.role, 'function'), label(LABEL.function, instance.function ?? ''), label(LABEL.version, String(instance.version ?? ''))];
+    try {
+      await this.#api.patchNamespacedPod({ name, namespace: this.namespace, body });
+    } catch (err) {
+      throw new StratusError('INSTANCE_START_FAILED', describeApiFailure(err, `labelling pod ${name} with the function it now serves`, this.namespace), { instanceId: instance.instanceId }, { cause: err });
+    }
+  }
+
   /** The pod, or null when it does not exist. */
   async #read(name: string): Promise<V1Pod | null> {
     try {
@@ -256,6 +302,7 @@ export class KubernetesBackend extends Closeable implements Backend {
     if (podNameProblem(instanceId)) return; // no such pod can exist
     remember(this.#stopping, instanceId);
     const name = podName(instanceId);
+    this.#logs.untrack(instanceId);
     try {
       await this.#api.deleteNamespacedPod({ name, namespace: this.namespace, gracePeriodSeconds: Math.ceil(graceMs / 1000) });
     } catch (err) {

@@ -14,7 +14,7 @@ import { StratusError } from '../../core/errors.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { RUNTIME_IMAGES_DIR } from '../../core/paths.js';
-import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec } from './backend.js';
+import type { Backend, InstanceExit, InstanceHandle, InstanceLogLine, InstanceLogSource, InstanceSpec, StagedCode } from './backend.js';
 import { describeNotHealthy, logStartFailure, NotHealthyError, waitUntilHealthy } from './health.js';
 import { assertSafeInstanceId, assertSocketPathFits, chooseRunDir, instanceDir, removeInstanceDir } from './instance-dir.js';
 import { exitedWithin, exitOf, isAlive, isRuntimePid, killGroup, waitGone, type Child } from './process-child.js';
@@ -105,11 +105,11 @@ export class ProcessBackend extends Closeable implements Backend, InstanceLogSou
   }
 
   /** The runtime runs on the host: it reads the artifact where it is. */
-  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<string> {
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
     // From here on the stem's output is the function's.
     const child = this.#children.get(instance.instanceId);
     if (child) child.spec = { ...child.spec, role: instance.role, function: instance.function, version: instance.version };
-    return artifactDir;
+    return { codeDir: artifactDir };
   }
 
   /** Without cgroups a running process's limits cannot change; a stem keeps the heap cap it started with. */

@@ -33,8 +33,8 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend', () 
   let backend: DockerBackend;
 
   async function specialize(b: DockerBackend, h: Awaited<ReturnType<DockerBackend['start']>>, fixture: string, handler: string) {
-    const codeDir = await b.stageCode(h, path.join(FIXTURES, fixture));
-    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ codeDir, handler, function: fixture, version: 3, env: {} }) });
+    const staged = await b.stageCode(h, path.join(FIXTURES, fixture));
+    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ ...staged, handler, function: fixture, version: 3, env: {} }) });
     expect(init.status, init.body).toBe(200);
   }
 

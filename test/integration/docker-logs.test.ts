@@ -30,8 +30,8 @@ describe.skipIf(await missing('docker', 'runtime-images'))('docker backend: inst
   const lines: InstanceLogLine[] = [];
 
   const specialize = async (b: DockerBackend, h: InstanceHandle) => {
-    const dir = await b.stageCode({ ...h, role: 'function', function: 'talker', version: 7 }, codeDir);
-    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ codeDir: dir, handler: 'index.handler', function: 'talker', version: 7, env: {} }) });
+    const staged = await b.stageCode({ ...h, role: 'function', function: 'talker', version: 7 }, codeDir);
+    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ ...staged, handler: 'index.handler', function: 'talker', version: 7, env: {} }) });
     expect(init.status, init.body).toBe(200);
   };
   const invoke = (h: InstanceHandle, rid: string) => callEndpoint(h.endpoint, { path: `/?say=${rid}`, headers: { 'x-stratus-request-id': rid } });

@@ -46,8 +46,8 @@ describe.skipIf(await missing('docker', 'runtime-images'))('a hostile instance c
 
   async function specialized(over: Partial<InstanceSpec> = {}): Promise<InstanceHandle> {
     const h = await backend.start(spec(over));
-    const codeDir = await backend.stageCode(h, path.join(FIXTURES, 'node-sandbox-probe'));
-    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ codeDir, handler: 'index.handler', function: 'probe', version: 1, env: {} }) });
+    const staged = await backend.stageCode(h, path.join(FIXTURES, 'node-sandbox-probe'));
+    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ ...staged, handler: 'index.handler', function: 'probe', version: 1, env: {} }) });
     expect(init.status, init.body).toBe(200);
     return h;
   }

@@ -232,15 +232,15 @@ describe('kubernetes backend (fake API server, no cluster)', () => {
 
     api.failNext('POST', /\/pods$/, 403, 'Forbidden', 'pods is forbidden: User "system:serviceaccount:stratus:gateway" cannot create resource "pods"');
     const e403 = await startFails(backend, spec());
-    expect(e403.message).toMatch(/forbidden \(403\).*needs create\/get\/list\/watch\/delete on pods in namespace stratus-test/);
+    expect(e403.message).toMatch(/forbidden \(403\).*needs create\/get\/list\/watch\/patch\/delete on pods and get on pods\/log in namespace stratus-test/);
     await backend.stop(s.instanceId, { graceMs: 0 });
   });
 
-  it('refuses stems, ignores memory changes, and closes twice without leaking', async () => {
+  it('refuses stems without a code URL issuer, ignores memory changes, and closes twice without leaking', async () => {
     const b = open();
     expect(b.supportsStems).toBe(false);
     const h = await b.start(spec());
-    await expect(b.stageCode(h, HELLO)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED', message: expect.stringMatching(/stems are not available on Kubernetes/) });
+    await expect(b.stageCode(h, HELLO)).rejects.toMatchObject({ code: 'INSTANCE_START_FAILED', message: expect.stringMatching(/stems are not available on this Kubernetes platform: set STRATUS_INTERNAL_URL/) });
     await b.setLimits(h.instanceId, { memoryMb: 512, cpus: null });
     expect(api.pod(NS, `stratus-${h.instanceId}`)!.spec!.containers[0]!.resources!.limits).toEqual({ memory: '128Mi' });
     b.onExit(() => {});
@@ -259,6 +259,9 @@ describe('opening the kubernetes backend from config', () => {
     expect(loadConfig({ STRATUS_BACKEND: 'kubernetes' }).backend.kubernetes).toEqual({ namespace: 'stratus', context: undefined });
     expect(config({ STRATUS_K8S_CONTEXT: 'prod' }).backend.kubernetes).toEqual({ namespace: NS, context: 'prod' });
     expect(() => loadConfig({ STRATUS_K8S_NAMESPACE: 'Not_A_Namespace' })).toThrow(/STRATUS_K8S_NAMESPACE/);
+    expect(config({ STRATUS_INTERNAL_URL: 'http://stratus-gateway.stratus.svc:8080' }).backend).toMatchObject({ internalUrl: 'http://stratus-gateway.stratus.svc:8080', stemCode: 'link' });
+    expect(() => config({ STRATUS_INTERNAL_URL: 'stratus-gateway:8080' })).toThrow(/STRATUS_INTERNAL_URL/);
+    expect(() => config({ STRATUS_STEM_CODE: 'copy' })).toThrow(/STRATUS_STEM_CODE/);
     expect(loadConfig({}).backend.kind).toBe('auto');
   });
 
@@ -268,7 +271,11 @@ describe('opening the kubernetes backend from config', () => {
     try {
       const b = await openKubernetesBackend(config(), 'p', silentLogger, () => kubeConfigFor(server));
       expect(b.kind).toBe('kubernetes');
+      expect(b.supportsStems).toBe(false); // no STRATUS_INTERNAL_URL: no code URLs, no stems
       await b.close();
+      const withCode = await openKubernetesBackend(config(), 'p', silentLogger, () => kubeConfigFor(server), { issue: async () => ({ codeUrl: 'http://stratus.invalid/internal/code/f/1', sha256: '0'.repeat(64) }) });
+      expect(withCode.supportsStems).toBe(true);
+      await withCode.close();
 
       await expect(openKubernetesBackend(config({ STRATUS_K8S_CONTEXT: 'nope' }), 'p', silentLogger, () => kubeConfigFor(server)))
         .rejects.toMatchObject({ code: 'INVALID_CONFIG', message: expect.stringMatching(/STRATUS_K8S_CONTEXT=nope is not a context/) });

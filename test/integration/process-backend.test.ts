@@ -68,11 +68,11 @@ describe('process backend', () => {
 
   it('specializes a stem with POST /init', async () => {
     const h = await backend.start(spec({ role: 'stem', function: null, version: null, artifactDir: null, handler: null }));
-    const codeDir = await backend.stageCode(h, path.join(FIXTURES, 'node-hello'));
+    const staged = await backend.stageCode(h, path.join(FIXTURES, 'node-hello'));
     const init = await callEndpoint(h.endpoint, {
       method: 'POST',
       path: '/init',
-      body: JSON.stringify({ codeDir, handler: 'index.handler', function: 'greeter', version: 7, env: {} }),
+      body: JSON.stringify({ ...staged, handler: 'index.handler', function: 'greeter', version: 7, env: {} }),
     });
     expect(init.status).toBe(200);
     const res = await callEndpoint(h.endpoint, { path: '/', headers: { 'x-stratus-request-id': 'r2' } });

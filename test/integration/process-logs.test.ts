@@ -48,8 +48,8 @@ describe('process backend: instance logs', () => {
     const started = await until('the start line', () => lines.find((l) => l.instanceId === h.instanceId && l.text.startsWith('stratus-runtime: listening')));
     expect(started).toMatchObject({ function: null, version: null, stream: 'stderr' });
     const handle = { ...h, role: 'function' as const, function: 'talker', version: 2 };
-    const dir = await backend.stageCode(handle, codeDir);
-    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ codeDir: dir, handler: 'index.handler', function: 'talker', version: 2, env: {} }) });
+    const staged = await backend.stageCode(handle, codeDir);
+    const init = await callEndpoint(h.endpoint, { method: 'POST', path: '/init', body: JSON.stringify({ ...staged, handler: 'index.handler', function: 'talker', version: 2, env: {} }) });
     expect(init.status, init.body).toBe(200);
     expect((await callEndpoint(h.endpoint, { path: '/?say=hi', headers: { 'x-stratus-request-id': 'r-hi' } })).status).toBe(200);
     const said = await until('the invocation line', () => lines.find((l) => l.instanceId === h.instanceId && l.text.includes('said hi')));

@@ -7,7 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { StratusError } from '../../core/errors.js';
-import type { Backend, InstanceExit, InstanceHandle, InstanceSpec, ResourceLimits } from '../../scheduler/backends/backend.js';
+import type { Backend, InstanceExit, InstanceHandle, InstanceSpec, ResourceLimits, StagedCode } from '../../scheduler/backends/backend.js';
 
 export interface FakeInstance {
   handle: InstanceHandle;
@@ -116,9 +116,9 @@ export class FakeBackend implements Backend {
     res.end(JSON.stringify({ instance: inst.spec.instanceId, function: fn, path: req.url }));
   }
 
-  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<string> {
+  async stageCode(instance: InstanceHandle, artifactDir: string): Promise<StagedCode> {
     this.staged.push({ instanceId: instance.instanceId, artifactDir });
-    return '/code';
+    return { codeDir: '/code' };
   }
 
   async setLimits(instanceId: string, limits: ResourceLimits): Promise<void> {

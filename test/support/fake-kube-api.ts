@@ -6,7 +6,15 @@
 //                                               from ?resourceVersion= (410 Expired ERROR event when compacted),
 //                                               else synthetic ADDED for every current pod; ?timeoutSeconds=
 //   GET    /api/v1/namespaces/NS/pods/NAME       200 Pod | 404 NotFound Status
+//   PATCH  /api/v1/namespaces/NS/pods/NAME       200 Pod: application/json-patch+json (RFC 6902 add/replace/remove/test)
+//                                               on metadata.labels and metadata.annotations — the part of a pod
+//                                               that may change — 415 another patch type, 422 another path or an
+//                                               invalid label, 404; a MODIFIED event follows
 //   DELETE /api/v1/namespaces/NS/pods/NAME       200 Pod (graceful: deletionTimestamp, then DELETED) | 404
+//   GET    /api/v1/namespaces/NS/pods/NAME/log   200 text/plain, chunked: the container's output from its kubelet,
+//                                               ?container= (400 when not the pod's), ?timestamps= (RFC 3339 nano
+//                                               prefix), ?sinceTime=, ?follow= (open until the container ends);
+//                                               400 while the container is waiting to start, 404 no such pod
 // Pod status (Pending → Running, podIP, conditions, containerStatuses) is written by a kubelet stand-in
 // through setStatus(), as the real kubelet writes the status subresource. Faults are injected with failNext().
 
@@ -15,11 +23,29 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V1Pod, V1PodStatus } from '@kubernetes/client-node';
 
+/** One line a container wrote, as the kubelet's CRI log keeps it. */
+export interface ContainerLogLine {
+  /** RFC 3339 with nanoseconds, as the kubelet writes it. */
+  time: string;
+  text: string;
+}
+
+/** A container's output so far, and its continuation while it runs. */
+export interface ContainerLog {
+  lines: readonly ContainerLogLine[];
+  /** False once the container ended: a follow then ends after the lines so far. */
+  running: boolean;
+  /** Called for each new line, and with null when the container ends; returns an unsubscribe. */
+  follow(listener: (line: ContainerLogLine | null) => void): () => void;
+}
+
 /** What a kubelet does with pods: run them once created, stop them when deleted with a grace period. */
 export interface FakeKubeletHooks {
   podCreated(pod: V1Pod): void;
   /** Resolves once the pod's containers are gone; the API server then removes the object. */
   podDeleting(pod: V1Pod, graceSeconds: number): Promise<void>;
+  /** The log of a pod's container, or null when it has not started (the API server answers 400 then). */
+  containerLog(namespace: string, name: string): ContainerLog | null;
 }
 
 interface Fault {
@@ -149,6 +175,8 @@ export class FakeKubeApi {
       const f = this.#faults.splice(fault, 1)[0]!;
       return this.#send(res, f.code, statusObject(f.code, f.reason, f.message));
     }
+    const logPath = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/);
+    if (logPath && method === 'GET') return this.#log(req, res, decodeURIComponent(logPath[1]!), decodeURIComponent(logPath[2]!), url.searchParams);
     const m = url.pathname.match(/^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+))?$/);
     if (!m) return this.#send(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource'));
     const ns = decodeURIComponent(m[1]!);
@@ -164,6 +192,10 @@ export class FakeKubeApi {
     const pod = name === null ? undefined : this.#pods.get(`${ns}/${name}`);
     if (name !== null && (method === 'GET' || method === 'DELETE') && !pod) {
       return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+    }
+    if (name !== null && method === 'PATCH') {
+      if (!pod) return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+      return this.#patch(req, res, pod, chunks);
     }
     if (method === 'GET') return this.#send(res, 200, pod);
     if (method === 'DELETE') return this.#delete(res, pod!, q, chunks);
@@ -202,6 +234,45 @@ export class FakeKubeApi {
     this.kubelet?.podCreated(clone(pod));
   }
 
+  #patch(req: http.IncomingMessage, res: http.ServerResponse, pod: V1Pod, chunks: Buffer[]): void {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    if (type !== 'application/json-patch+json') {
+      return this.#send(res, 415, statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml`));
+    }
+    const name = pod.metadata!.name!;
+    const invalid = (why: string) => this.#send(res, 422, statusObject(422, 'Invalid', `Pod "${name}" is invalid: ${why}`, { name, kind: 'Pod' }));
+    let ops: { op?: string; path?: string; value?: unknown }[];
+    try {
+      ops = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof ops;
+      if (!Array.isArray(ops)) throw new Error('not an array');
+    } catch {
+      return this.#send(res, 400, statusObject(400, 'BadRequest', 'the request body is not a JSON Patch document'));
+    }
+    // Applied to a copy: a patch that fails part way changes nothing.
+    const meta = { labels: { ...pod.metadata!.labels }, annotations: { ...pod.metadata!.annotations } };
+    for (const o of ops) {
+      const m = /^\/metadata\/(labels|annotations)\/(.+)$/.exec(o.path ?? '');
+      if (!m) return invalid(`spec: Forbidden: pod updates may not change fields other than metadata labels and annotations here (${o.path ?? 'no path'})`);
+      const map = meta[m[1] as 'labels' | 'annotations'];
+      const key = m[2]!.replace(/~1/g, '/').replace(/~0/g, '~');
+      if (o.op === 'remove' || o.op === 'replace') {
+        if (!(key in map)) return this.#send(res, 422, statusObject(422, 'Invalid', `the server rejected our request due to an error in our request: ${o.op} operation does not apply: doc is missing path: ${o.path}`));
+      }
+      if (o.op === 'remove') delete map[key];
+      else if (o.op === 'add' || o.op === 'replace') map[key] = String(o.value);
+      else if (o.op === 'test') {
+        if (map[key] !== o.value) return this.#send(res, 422, statusObject(422, 'Invalid', `the server rejected our request due to an error in our request: testing value ${o.path} failed`));
+      } else return this.#send(res, 400, statusObject(400, 'BadRequest', `Unexpected kind: ${o.op ?? 'none'}`));
+    }
+    for (const [k, v] of Object.entries(meta.labels)) {
+      if (v.length > 63 || !LABEL_VALUE.test(v)) return invalid(`metadata.labels: Invalid value: "${v}" (label ${k}): must be 63 characters or less and match the label value pattern`);
+    }
+    pod.metadata!.labels = meta.labels;
+    pod.metadata!.annotations = meta.annotations;
+    this.#record('MODIFIED', pod);
+    this.#send(res, 200, pod);
+  }
+
   #delete(res: http.ServerResponse, pod: V1Pod, q: URLSearchParams, chunks: Buffer[]): void {
     const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { gracePeriodSeconds?: number }) : {};
     const grace = Number(q.get('gracePeriodSeconds') ?? body.gracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30);
@@ -223,6 +294,40 @@ export class FakeKubeApi {
     this.#record('MODIFIED', pod);
     this.#send(res, 200, pod);
     this.kubelet.podDeleting(clone(pod), grace).then(remove, remove);
+  }
+
+  /** The pod log subresource, as the API server proxies it from the kubelet. */
+  #log(req: http.IncomingMessage, res: http.ServerResponse, ns: string, name: string, q: URLSearchParams): void {
+    const pod = this.#pods.get(`${ns}/${name}`);
+    if (!pod) return this.#send(res, 404, statusObject(404, 'NotFound', `pods "${name}" not found`, { name, kind: 'pods' }));
+    const containers = pod.spec?.containers?.map((c) => c.name) ?? [];
+    const container = q.get('container') ?? (containers.length === 1 ? containers[0]! : '');
+    if (!containers.includes(container)) {
+      return this.#send(res, 400, statusObject(400, 'BadRequest', `container ${container} is not valid for pod ${name}`));
+    }
+    const log = this.kubelet?.containerLog(ns, name) ?? null;
+    if (!log) {
+      const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting?.reason ?? 'ContainerCreating';
+      return this.#send(res, 400, statusObject(400, 'BadRequest', `container "${container}" in pod "${name}" is waiting to start: ${waiting}`));
+    }
+    const timestamps = q.get('timestamps') === 'true';
+    const since = q.get('sinceTime');
+    // metav1.Time: the API server parses sinceTime to the second.
+    const sinceMs = since ? Math.floor(Date.parse(since) / 1000) * 1000 : null;
+    const text = (l: ContainerLogLine) => `${timestamps ? `${l.time} ` : ''}${l.text}\n`;
+    const wanted = (l: ContainerLogLine) => sinceMs === null || Date.parse(l.time) >= sinceMs;
+    res.writeHead(200, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked', 'cache-control': 'no-cache, private' });
+    res.flushHeaders();
+    for (const l of log.lines) if (wanted(l)) res.write(text(l));
+    if (q.get('follow') !== 'true' || !log.running) return void res.end();
+    const off = log.follow((l) => {
+      if (l === null) {
+        off();
+        res.end();
+      } else if (wanted(l)) res.write(text(l));
+    });
+    res.on('close', off);
+    req.on('close', off);
   }
 
   #watch(req: http.IncomingMessage, res: http.ServerResponse, ns: string, q: URLSearchParams): void {

@@ -6,7 +6,11 @@
 // There is no pod network here, so the pod IP reported is 127.0.0.1 and each pod gets its own port:
 // the runtime listens on a unix socket (a TCP runtime would bind 0.0.0.0) and a relay serves it on
 // 127.0.0.1:<port>. The backend under test maps a pod to that port with its endpointFor option.
-// "Images" are a map from image name to a code directory; an unknown image is an ErrImagePull.
+// "Images" are a map from image name to a code directory; an unknown image is an ErrImagePull. A stem pod
+// (STRATUS_STEM=1 in its env, a runtime image) loads no code at start; at POST /init it fetches its code from
+// the URL it is given, which here is Stratus on 127.0.0.1 (on a cluster: the gateway Service).
+// What the container writes (stdout and stderr, one stream as the CRI log keeps it) is kept line by line with
+// the kubelet's timestamp and served by the API server's pod log endpoint (containerLog).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +20,7 @@ import path from 'node:path';
 import type { V1ContainerStatus, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import type { Endpoint } from '../../scheduler/backends/backend.js';
 import { probeHealth } from '../../scheduler/backends/health.js';
-import type { FakeKubeApi, FakeKubeletHooks } from './fake-kube-api.js';
+import type { ContainerLog, ContainerLogLine, FakeKubeApi, FakeKubeletHooks } from './fake-kube-api.js';
 
 const RUNTIME = path.resolve('runtime-images/node/runtime.mjs');
 
@@ -31,6 +35,14 @@ interface RunningPod {
   oom: boolean;
   deleting: boolean;
   startedAt: string;
+  log: ContainerLogLine[];
+  logFollowers: Set<(line: ContainerLogLine | null) => void>;
+  running: boolean;
+}
+
+/** RFC 3339 with nanoseconds, as the kubelet stamps CRI log lines (the clock here has milliseconds). */
+function nanoTime(d = new Date()): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
 }
 
 export class FakeKubelet implements FakeKubeletHooks {
@@ -82,6 +94,19 @@ export class FakeKubelet implements FakeKubeletHooks {
     run.proc.kill('SIGKILL');
   }
 
+  containerLog(namespace: string, name: string): ContainerLog | null {
+    const run = this.#pods.get(`${namespace}/${name}`);
+    if (!run?.proc) return null;
+    return {
+      lines: [...run.log],
+      running: run.running,
+      follow: (listener) => {
+        run.logFollowers.add(listener);
+        return () => run.logFollowers.delete(listener);
+      },
+    };
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#pods.values()].map(async (run) => {
       run.proc?.kill('SIGKILL');
@@ -107,7 +132,7 @@ export class FakeKubelet implements FakeKubeletHooks {
 
   async #run(pod: V1Pod): Promise<void> {
     const container = pod.spec!.containers[0]!;
-    const run: RunningPod = { ns: pod.metadata!.namespace!, name: pod.metadata!.name!, proc: null, relay: null, connections: new Set(), port: 0, exited: Promise.resolve(), oom: false, deleting: false, startedAt: new Date().toISOString() };
+    const run: RunningPod = { ns: pod.metadata!.namespace!, name: pod.metadata!.name!, proc: null, relay: null, connections: new Set(), port: 0, exited: Promise.resolve(), oom: false, deleting: false, startedAt: new Date().toISOString(), log: [], logFollowers: new Set(), running: false };
     this.#pods.set(this.#key(pod), run);
     const codeDir = this.images[container.image ?? ''];
     if (!codeDir) {
@@ -120,9 +145,17 @@ export class FakeKubelet implements FakeKubeletHooks {
     const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
     for (const e of container.env ?? []) env[e.name] = e.value ?? '';
     Object.assign(env, { STRATUS_SOCKET: socketPath, STRATUS_CODE_DIR: codeDir });
-    const proc = spawn(process.execPath, [RUNTIME], { env, stdio: ['ignore', 'ignore', 'ignore'] });
+    const proc = spawn(process.execPath, [RUNTIME], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     run.proc = proc;
+    run.running = true;
+    const outputs = [proc.stdout!, proc.stderr!].map((stream) => this.#collect(run, stream));
     run.exited = new Promise((resolve) => proc.once('exit', (code, signal) => {
+      // The container's log is complete once both pipes are drained: then a follow ends.
+      void Promise.all(outputs).then(() => {
+        run.running = false;
+        for (const f of [...run.logFollowers]) f(null);
+        run.logFollowers.clear();
+      });
       this.#exited(run, code, signal);
       resolve();
     }));
@@ -150,6 +183,26 @@ export class FakeKubelet implements FakeKubeletHooks {
       }
       await new Promise((r) => setTimeout(r, 10));
     }
+  }
+
+  /** Lines of one output pipe into the pod's log; resolves when the pipe ends. */
+  #collect(run: RunningPod, stream: NodeJS.ReadableStream): Promise<void> {
+    let partial = '';
+    const add = (text: string) => {
+      const line = { time: nanoTime(), text };
+      run.log.push(line);
+      for (const f of [...run.logFollowers]) f(line);
+    };
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const parts = (partial + chunk).split('\n');
+      partial = parts.pop()!;
+      for (const p of parts) add(p);
+    });
+    return new Promise((resolve) => stream.once('close', () => {
+      if (partial) add(partial);
+      resolve();
+    }));
   }
 
   #exited(run: RunningPod, code: number | null, signal: NodeJS.Signals | null): void {

@@ -37,7 +37,7 @@ export interface Harness {
 }
 
 /** What a test may plug in besides the fakes: its own record sink or queue, the MinIO hook's receiver, the optional routers' services. */
-export interface HarnessExtras extends Pick<TestPlatformParts, 'records' | 'asyncQueue' | 'images' | 'storage'> {
+export interface HarnessExtras extends Pick<TestPlatformParts, 'records' | 'asyncQueue' | 'images' | 'storage' | 'codeRoute'> {
   storageTriggers?: TestPlatformParts['minioEvents'];
   notifications?: TestPlatformParts['deliveries'];
 }
