@@ -33,6 +33,9 @@ import { resolveApiKey, type ApiKeyResolution as ResolvedApiKey } from './boot/a
 import { openBackend } from './boot/open-backend.js';
 import { openStore } from './boot/open-store.js';
 import { ShutdownStack } from './shutdown.js';
+import { RedisArtifactStore } from '../core/store/artifacts-redis.js';
+import { DirArtifactStore } from '../core/store/artifacts-dir.js';
+import { StateLayout } from '../core/state-layout.js';
 
 export interface RunningPlatform {
   url: string;
@@ -112,6 +115,11 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: platformIdFor(config.stateDir), clock, logger });
   shutdown.add('state', 'dashboard', () => dashboard.close());
 
+  // Bytes any replica reads: uploads waiting for a build worker, and versions' kept sources (builder/artifact-keys.ts).
+  const artifacts = store.kind === 'redis'
+    ? new RedisArtifactStore(config.store.redisUrl, config.store.redisPrefix, logger.child({ component: 'artifacts' }))
+    : new DirArtifactStore(new StateLayout(config.stateDir).artifactStore);
+  if (artifacts instanceof RedisArtifactStore) shutdown.add('state', 'artifact store', () => artifacts.close());
   const platform = assemblePlatform({
     config, logger, clock, apiKey: apiKey.key, store, backendKind: backend.kind, scheduler,
     builder: (releases) => createBuilder({
@@ -129,7 +137,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       promote: (fn, version) => releases.promote(fn, version).finally(() => imageRetention.collectInBackground(fn)),
       // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
       installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
+      // On Redis the replicas share one build queue; a replica on a cluster without a Docker engine queues builds but runs none.
+      queue: store.kind === 'redis' ? { redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, artifacts, takesBuilds: backend.kind !== 'kubernetes' || docker !== null } : null,
     }),
+    artifacts,
     notifier: notifications, deliveries: notifications.deliveries, asyncQueue, records, metrics, registry, storage, images: imageRetention, dashboard,
   }, shutdown);
 
