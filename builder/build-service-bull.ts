@@ -89,6 +89,9 @@ export class BullBuildService extends BuildService {
 
   override async submit(request: BuildRequest): Promise<void> {
     if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; upload again in a moment');
+    // Known to the queue (a retried request): nothing to store or add. A submit racing this one at worst
+    // stores the same bytes twice, forgotten with their TTL; the add itself is idempotent by job id.
+    if ((await this.#queue.getJobState(request.buildId)) !== 'unknown') return;
     const body = await fsp.readFile(request.sourcePath);
     if (body.length > this.b.maxUploadBytes) {
       throw new StratusError('PAYLOAD_TOO_LARGE', `the source is ${body.length} bytes, over STRATUS_MAX_UPLOAD_MB (${this.b.maxUploadBytes} bytes)`);
@@ -167,6 +170,7 @@ export class BullBuildService extends BuildService {
       return;
     }
     await this.#claim(record);
+    await this.#keepSource(data, body);
     const uploadDir = new StateLayout(this.b.stateDir).upload(id);
     await fsp.rm(uploadDir, { recursive: true, force: true });
     await fsp.mkdir(uploadDir, { recursive: true });
@@ -189,7 +193,7 @@ export class BullBuildService extends BuildService {
       this.#runs.delete(id);
     }
     if (outcome === 'succeeded' || outcome === 'failed') {
-      await this.#keepSource(data, body);
+      await this.b.artifacts.delete(artifactKeys.upload(id));
       return;
     }
     await fsp.rm(uploadDir, { recursive: true, force: true });
@@ -216,15 +220,13 @@ export class BullBuildService extends BuildService {
     throw new WaitingError();
   }
 
-  /** The upload, now the version's kept source, for any replica (version-sources.ts reads it when its disk has none). */
+  /**
+   * The upload as the version's kept source, for any replica (version-sources.ts reads it when its disk has
+   * none). Kept before the build, as a failed build's source is kept too: its code is what the user fixes.
+   */
   async #keepSource(data: BuildJobData, body: Buffer): Promise<void> {
-    try {
-      await this.b.artifacts.put(artifactKeys.sourceName(data.function, data.buildId), Buffer.from(data.sourceName));
-      await this.b.artifacts.put(artifactKeys.source(data.function, data.buildId), body);
-    } catch (err) {
-      this.b.logger.warn('could not keep the version\'s source in the artifact store', { buildId: data.buildId, function: data.function, err });
-    }
-    await this.b.artifacts.delete(artifactKeys.upload(data.buildId));
+    await this.b.artifacts.put(artifactKeys.sourceName(data.function, data.buildId), Buffer.from(data.sourceName));
+    await this.b.artifacts.put(artifactKeys.source(data.function, data.buildId), body);
   }
 
   override async purge(functionName: string): Promise<void> {
