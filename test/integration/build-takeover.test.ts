@@ -43,7 +43,8 @@ afterEach(async () => {
 });
 
 describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('builds of two Stratus processes on one Redis prefix (Docker, Redis, registry)', () => {
-  async function setUp() {
+  /** `installSeconds`: how long the build's install takes — the other replica restarts, or this one is killed, during it. */
+  async function setUp(installSeconds: number) {
     const run = randomBytes(4).toString('hex');
     prefix = `stratus-buildtake-${run}:`;
     const store = new RedisStore(REDIS_URL, { prefix });
@@ -58,9 +59,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       STRATUS_STATE_DIR: dir, STRATUS_STORE: 'redis', STRATUS_BACKEND: 'docker', STRATUS_REDIS_PREFIX: prefix!, STRATUS_IMAGE_PREFIX: `stratus-buildtake-${run}`,
       STRATUS_STEM_POOL_SIZE: '0',
     });
-    // An install that takes a while: the other replica restarts, or this one is killed, during it.
     await fs.writeFile(path.join(codeDir, 'index.mjs'), CODE);
-    await fs.writeFile(path.join(codeDir, 'package.json'), JSON.stringify({ name: 'slow-build', version: '1.0.0', private: true, type: 'module', scripts: { install: 'sleep 8' } }));
+    await fs.writeFile(path.join(codeDir, 'package.json'), JSON.stringify({ name: 'slow-build', version: '1.0.0', private: true, type: 'module', scripts: { install: `sleep ${installSeconds}` } }));
     const code = { file: 'code.tar.gz', content: await tarGzOf(codeDir) };
     const start = async (dir: string) => {
       const p = await startStratus(KEY, env(dir));
@@ -88,7 +88,8 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   }
 
   it('builds an upload through A exactly once while B restarts', async () => {
-    const { run, store, stateA, stateB, code, start } = await setUp();
+    // Long enough for B to start, stop and start again on a busy machine (three starts take ~10 s here).
+    const { run, store, stateA, stateB, code, start } = await setUp(30);
     const a = await start(stateA);
     const name = `once-${run}`;
     const buildId = await deploy(a, name, code);
@@ -100,7 +101,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     running.splice(running.indexOf(b1), 1);
     const b2 = await start(stateB);
     const mid = await store.getBuild(buildId);
-    expect(mid?.status, mid?.error ?? 'the build must still run when B is back, or this test shows nothing').toBe('building');
+    expect(['building', 'checking', 'pushing'], `${mid?.status}: the build must still run when B is back, or this test shows nothing`).toContain(mid?.status);
 
     const done = await waitForBuild(at(b2), buildId);
     expect(done.status, done.error ?? '').toBe('succeeded');
@@ -115,7 +116,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   }, 400_000);
 
   it('completes a build on the other replica when the replica building it is killed with SIGKILL during its install', async () => {
-    const { run, store, stateA, stateB, code, start } = await setUp();
+    const { run, store, stateA, stateB, code, start } = await setUp(8);
     const a = await start(stateA);
     const b = await start(stateB);
     const name = `killed-${run}`;
@@ -124,7 +125,11 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     const [victim, survivor] = builder === platformIdFor(stateA) ? [a, b] : [b, a];
     expect(builder === platformIdFor(stateA) || builder === platformIdFor(stateB)).toBe(true);
     await victim.kill('SIGKILL');
+    const killedAt = Date.now();
     running.splice(running.indexOf(victim), 1);
+    // Printed, not asserted: the figure the builder's lock settings give (build-service-bull.ts), for the docs.
+    const claimed = await until('the other replica to claim the build', async () => ((await store.getBuild(buildId))?.builtBy !== builder ? Date.now() : undefined), 60_000, 50);
+    console.info(`build taken over ${claimed - killedAt} ms after SIGKILL of its replica`);
 
     const done = await waitForBuild(at(survivor), buildId);
     const log = (await store.readBuildLog(buildId)).text;
