@@ -45,6 +45,14 @@ const STOP_FLAG_MS = 24 * 3600_000;
 /** How long a purge waits for a build another replica runs to stop, before removing what it built anyway. */
 const PURGE_WAIT_MS = 30_000;
 
+/** Thrown by a job whose lock another replica took: not a failure of the build. */
+class LockLost extends Error {
+  constructor() {
+    super('the build job\'s lock was lost to another replica, which runs the build');
+    this.name = 'LockLost';
+  }
+}
+
 export interface BullBuildOptions extends BuildServiceOptions {
   redisUrl: string;
   /** The platform's Redis key prefix: the queue is `${prefix}bull:builds`, stop flags `${prefix}build-stop:ID`. */
@@ -140,10 +148,12 @@ export class BullBuildService extends BuildService {
     worker.on('lockRenewalFailed', (ids) => {
       for (const id of ids) this.#runs.get(id)?.stop.abort('lost' satisfies StopReason);
     });
-    // A job that failed outside a build's own verdict — its replicas died more than maxStalledCount times,
-    // or its bookkeeping threw — leaves a build record that would say `building` forever.
+    // A job that failed outside a build's own verdict — its replicas died more than maxStalledCount times
+    // (BullMQ fails it on the next worker that takes it), or its bookkeeping threw — leaves a build record
+    // that would say `building` forever. Not a job this replica lost (its move to failed is refused, which
+    // BullMQ's worker may still report as failed): the replica that took it over builds it.
     worker.on('failed', (job, err) => {
-      if (!job?.id) return;
+      if (!job?.id || err instanceof LockLost) return;
       void this.#failUnfinished(job.id, job.data, `the build stopped without a verdict (${err.message}); upload the code again`)
         .catch((e: unknown) => this.b.logger.error('could not record a failed build job', { buildId: job.id, err: e }));
     });
@@ -203,7 +213,7 @@ export class BullBuildService extends BuildService {
     if (outcome === 'purged') return;
     if (outcome === 'shutdown') return this.#handBack(job, token);
     // 'lost': the job is another replica's now; this one's result would be refused anyway.
-    throw new Error('the build job\'s lock was lost to another replica');
+    throw new LockLost();
   }
 
   /** Records this replica as the build's; a build another replica had started is said to be taken over. */

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Builder } from '../../builder/builder.js';
 import type { ImageStep } from '../../builder/build-job.js';
@@ -28,14 +29,20 @@ import { until } from '../support/until.js';
 /** An install that counts its starts per build; the next run of a build told to hold never ends until the build's signal stops it. */
 class Installs implements InstallRunner {
   readonly starts = new Map<string, number>();
+  /** "start ID" and "stopped ID" (a held run's signal), in order. */
+  readonly events: string[] = [];
   readonly #held = new Set<string>();
   holdNext(buildId: string): void {
     this.#held.add(buildId);
   }
   run(_plan: InstallPlan, opts: RunOptions): Promise<number> {
     this.starts.set(opts.buildId, (this.starts.get(opts.buildId) ?? 0) + 1);
+    this.events.push(`start ${opts.buildId}`);
     if (!this.#held.delete(opts.buildId)) return Promise.resolve(0);
-    return new Promise((resolve) => opts.signal.addEventListener('abort', () => resolve(137), { once: true }));
+    return new Promise((resolve) => opts.signal.addEventListener('abort', () => {
+      this.events.push(`stopped ${opts.buildId}`);
+      resolve(137);
+    }, { once: true }));
   }
 }
 
@@ -164,6 +171,25 @@ describe.skipIf(await missing('redis'))('builds shared by replicas on one Redis 
     expect(await artifacts.get(artifactKeys.upload(up.buildId))).toBeNull();
     expect(installs.starts.get(up.buildId)).toBe(1);
     expect(worker.builder.platformId).toBeDefined();
+  });
+
+  it('stops a build whose lock its replica lost (another replica may run it now), without failing it; it is built again', async () => {
+    setUp();
+    const worker = await replica(true);
+    const up = await upload(worker, 'lost', (id) => installs.holdNext(id));
+    await until('the install to start', () => (installs.starts.get(up.buildId) ? true : undefined), 30_000, 20);
+    // As if this replica had stalled past its lock: the lock is gone, its next renewal fails.
+    const admin = new Redis(REDIS_URL);
+    try {
+      expect(await admin.del(`${prefix}bull:builds:${up.buildId}:lock`)).toBe(1);
+    } finally {
+      admin.disconnect();
+    }
+    const b = await finished(up.buildId);
+    expect(b.status, b.error ?? '').toBe('succeeded');
+    // Stopped before it ran again: never two runs of one build at once.
+    expect(installs.events.filter((e) => e.endsWith(up.buildId))).toEqual([`start ${up.buildId}`, `stopped ${up.buildId}`, `start ${up.buildId}`]);
+    expect(await log(up.buildId)).toMatch(/taken over by/);
   });
 
   it('hands a running build to another replica when its replica stops, which builds it again and says so', async () => {
