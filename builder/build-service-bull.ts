@@ -182,6 +182,11 @@ export class BullBuildService extends BuildService {
       await this.fail(id, data.function, data.version, `the upload is gone from the artifact store (it is kept ${UPLOAD_TTL_MS / 3600_000} h for a build worker to take it); upload the code again`);
       return;
     }
+    // The name was sanitised when it was uploaded; one that is not a plain file name is not followed here.
+    if (data.sourceName !== path.basename(data.sourceName) || data.sourceName === '..' || data.sourceName === '.') {
+      await this.fail(id, data.function, data.version, 'the upload\'s file name is not a plain name; upload the code again');
+      return;
+    }
     await this.#claim(record);
     await this.#keepSource(data, body);
     const uploadDir = new StateLayout(this.b.stateDir).upload(id);
