@@ -108,14 +108,15 @@ export class BullBuildService extends BuildService {
       throw new StratusError('PAYLOAD_TOO_LARGE', `the source is ${body.length} bytes, over STRATUS_MAX_UPLOAD_MB (${this.b.maxUploadBytes} bytes)`);
     }
     await this.b.artifacts.put(artifactKeys.upload(request.buildId), body, { ttlMs: UPLOAD_TTL_MS });
+    // Stored: this replica's copy is needed by no build. Removed before the job exists, because the worker
+    // that takes it — this replica's own, at once — writes the stored upload back into the same dir.
+    const uploadDir = new StateLayout(this.b.stateDir).upload(request.buildId);
+    if (path.dirname(request.sourcePath) === uploadDir) await fsp.rm(uploadDir, { recursive: true, force: true });
     const { sourcePath: _local, ...data } = request;
     await this.#queue.add(request.function, data, {
       jobId: request.buildId, attempts: 1,
       removeOnComplete: { age: 3600 }, removeOnFail: { age: 24 * 3600 },
     });
-    // Stored: this replica's copy is not needed by any build (an upload from a git fetch is not ours to remove).
-    const uploadDir = new StateLayout(this.b.stateDir).upload(request.buildId);
-    if (path.dirname(request.sourcePath) === uploadDir) await fsp.rm(uploadDir, { recursive: true, force: true });
     if ((await this.#queue.getWorkersCount().catch(() => 1)) === 0) {
       await this.b.store.appendBuildLog(request.buildId, '[queued] no build worker is running: the build waits until a replica that can build images starts (one with a Docker engine, STRATUS_DOCKER_SOCKET)\n');
     }
