@@ -34,6 +34,8 @@ import { BuildService, type BuildServiceOptions, type RunOutcome, type StopReaso
  * build here ('lost') rather than running it twice.
  */
 export const BUILD_LOCK_MS = 5000;
+/** A build whose replica died this many times is taken over again; once more, and it fails (a build that kills its replica, say). */
+const MAX_STALLS = 2;
 /** How often each worker looks for jobs whose lock lapsed (one small Lua script on Redis). */
 const STALLED_CHECK_MS = 2000;
 /** An upload nobody builds (no build worker ever came) is forgotten after this long; its build then fails saying so. */
@@ -142,7 +144,7 @@ export class BullBuildService extends BuildService {
     }
     const worker = new Worker<BuildJobData>('builds', (job, token) => this.#process(job, token), {
       connection: this.#redis, prefix: bullPrefix(this.b.prefix), concurrency: this.b.concurrency,
-      lockDuration: this.#lockMs, stalledInterval: Math.min(STALLED_CHECK_MS, this.#lockMs), maxStalledCount: 2,
+      lockDuration: this.#lockMs, stalledInterval: Math.min(STALLED_CHECK_MS, this.#lockMs), maxStalledCount: MAX_STALLS,
     });
     worker.on('error', (err) => this.b.logger.warn('build worker: error', { error: err.message }));
     // Another replica may already run it: stop here, without a verdict, rather than build it twice.
@@ -155,7 +157,10 @@ export class BullBuildService extends BuildService {
     // BullMQ's worker may still report as failed): the replica that took it over builds it.
     worker.on('failed', (job, err) => {
       if (!job?.id || err instanceof LockLost) return;
-      void this.#failUnfinished(job.id, job.data, `the build stopped without a verdict (${err.message}); upload the code again`)
+      const why = /stalled/.test(err.message)
+        ? `the build was started ${MAX_STALLS + 1} times and each time the replica running it stopped during it (killed, or out of memory?); upload the code again, or ask an operator to look at the build workers`
+        : `the build stopped without a verdict (${err.message}); upload the code again`;
+      void this.#failUnfinished(job.id, job.data, why)
         .catch((e: unknown) => this.b.logger.error('could not record a failed build job', { buildId: job.id, err: e }));
     });
     this.#worker = worker;

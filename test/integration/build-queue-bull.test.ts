@@ -31,14 +31,17 @@ class Installs implements InstallRunner {
   readonly starts = new Map<string, number>();
   /** "start ID" and "stopped ID" (a held run's signal), in order. */
   readonly events: string[] = [];
-  readonly #held = new Set<string>();
-  holdNext(buildId: string): void {
-    this.#held.add(buildId);
+  /** How many of a build's next runs are held. */
+  readonly #held = new Map<string, number>();
+  holdNext(buildId: string, runs = 1): void {
+    this.#held.set(buildId, runs);
   }
   run(_plan: InstallPlan, opts: RunOptions): Promise<number> {
     this.starts.set(opts.buildId, (this.starts.get(opts.buildId) ?? 0) + 1);
     this.events.push(`start ${opts.buildId}`);
-    if (!this.#held.delete(opts.buildId)) return Promise.resolve(0);
+    const held = this.#held.get(opts.buildId) ?? 0;
+    if (held === 0) return Promise.resolve(0);
+    this.#held.set(opts.buildId, held - 1);
     return new Promise((resolve) => opts.signal.addEventListener('abort', () => {
       this.events.push(`stopped ${opts.buildId}`);
       resolve(137);
@@ -190,6 +193,26 @@ describe.skipIf(await missing('redis'))('builds shared by replicas on one Redis 
     // Stopped before it ran again: never two runs of one build at once.
     expect(installs.events.filter((e) => e.endsWith(up.buildId))).toEqual([`start ${up.buildId}`, `stopped ${up.buildId}`, `start ${up.buildId}`]);
     expect(await log(up.buildId)).toMatch(/taken over by/);
+  });
+
+  it('fails a build whose replica keeps dying (its job stalled more than twice), rather than leave it building', async () => {
+    setUp();
+    await replica(true);
+    const up = await upload(await replica(false), 'doomed', (id) => installs.holdNext(id, 3));
+    const admin = new Redis(REDIS_URL);
+    try {
+      // Each run stalls as a killed replica's would: its lock goes while it installs.
+      for (let run = 1; run <= 3; run++) {
+        await until(`run ${run} to install`, () => ((installs.starts.get(up.buildId) ?? 0) >= run ? true : undefined), 30_000, 20);
+        await until(`run ${run}'s lock`, async () => ((await admin.del(`${prefix}bull:builds:${up.buildId}:lock`)) === 1 ? true : undefined), 10_000, 20);
+      }
+    } finally {
+      admin.disconnect();
+    }
+    const b = await finished(up.buildId);
+    expect(b.status).toBe('failed');
+    expect(b.error).toMatch(/started 3 times and each time the replica running it stopped during it/);
+    expect(installs.starts.get(up.buildId)).toBe(3);
   });
 
   it('hands a running build to another replica when its replica stops, which builds it again and says so', async () => {
