@@ -51,7 +51,11 @@ export interface BuildServiceOptions {
   promote?: (fn: string, version: number) => Promise<string>;
 }
 
-type StopReason = 'timeout' | 'shutdown' | 'purged';
+/** Why a running build was stopped: `lost` is a BullMQ job whose lock this replica lost (another took it over). */
+export type StopReason = 'timeout' | 'shutdown' | 'purged' | 'lost';
+
+/** How a run of a build ended: its verdict, or why it was stopped before one (its records then say nothing new). */
+export type RunOutcome = 'succeeded' | 'failed' | 'shutdown' | 'purged' | 'lost';
 
 const INTERRUPTED = 'interrupted by a restart; upload the code again';
 
@@ -64,14 +68,14 @@ export class BuildService extends Closeable implements Builder {
   /** Derived from the state dir, like the container label: builds this builder runs carry it. */
   readonly platformId: string;
 
-  constructor(private readonly o: BuildServiceOptions) {
+  constructor(protected readonly o: BuildServiceOptions) {
     super();
     this.platformId = platformIdFor(o.stateDir);
   }
 
   async prepare(upload: UploadToPrepare): Promise<void> {
     if (this.closed) throw new StratusError('SHUTTING_DOWN', 'Stratus is shutting down; upload again in a moment');
-    const workDir = this.#workDir(upload.buildId);
+    const workDir = this.workDir(upload.buildId);
     await fsp.rm(workDir, { recursive: true, force: true });
     try {
       this.#prepared.set(upload.buildId, await unpackSource(upload, path.join(workDir, 'code'), this.o.limits));
@@ -84,10 +88,10 @@ export class BuildService extends Closeable implements Builder {
 
   async discard(buildId: string): Promise<void> {
     this.#prepared.delete(buildId);
-    await fsp.rm(this.#workDir(buildId), { recursive: true, force: true });
+    await fsp.rm(this.workDir(buildId), { recursive: true, force: true });
   }
 
-  #workDir(buildId: string): string {
+  protected workDir(buildId: string): string {
     return new StateLayout(this.o.stateDir).work(buildId);
   }
 
@@ -104,20 +108,25 @@ export class BuildService extends Closeable implements Builder {
       // Another Stratus sharing this Redis prefix runs it (its upload and install container are its
       // own) and recovers it when it restarts: neither failed nor its container removed from here.
       if (b.builtBy !== undefined && b.builtBy !== this.platformId) continue;
-      await this.o.runner.removeLeftovers?.(b.id);
-      const version = await this.o.store.getVersion(b.function, b.version);
-      const uploadDir = new StateLayout(this.o.stateDir).upload(b.id);
-      const files = await fsp.readdir(uploadDir).catch(() => [] as string[]);
-      if (!version || files.length !== 1) {
-        this.o.logger.warn('unfinished build cannot be resumed', { buildId: b.id, function: b.function });
-        await this.#fail(b.id, b.function, b.version, INTERRUPTED);
-        continue;
-      }
-      this.o.logger.info('re-queueing a build left unfinished', { buildId: b.id, function: b.function, version: b.version });
-      await this.o.store.putBuild({ ...b, status: 'queued', startedAt: null, timings: {} });
-      await this.o.store.appendBuildLog(b.id, '[queued] re-queued after a restart\n');
-      await this.submit({ buildId: b.id, function: b.function, version: b.version, config: version.config, sourcePath: path.join(uploadDir, files[0]!), sourceName: files[0]! });
+      await this.recoverOne(b);
     }
+  }
+
+  /** One unfinished build of this platform's: queued again from its upload on this disk, or failed when that is gone. */
+  protected async recoverOne(b: BuildRecord): Promise<void> {
+    await this.o.runner.removeLeftovers?.(b.id);
+    const version = await this.o.store.getVersion(b.function, b.version);
+    const uploadDir = new StateLayout(this.o.stateDir).upload(b.id);
+    const files = await fsp.readdir(uploadDir).catch(() => [] as string[]);
+    if (!version || files.length !== 1) {
+      this.o.logger.warn('unfinished build cannot be resumed', { buildId: b.id, function: b.function });
+      await this.fail(b.id, b.function, b.version, INTERRUPTED);
+      return;
+    }
+    this.o.logger.info('re-queueing a build left unfinished', { buildId: b.id, function: b.function, version: b.version });
+    await this.o.store.putBuild({ ...b, status: 'queued', startedAt: null, timings: {} });
+    await this.o.store.appendBuildLog(b.id, '[queued] re-queued after a restart\n');
+    await this.submit({ buildId: b.id, function: b.function, version: b.version, config: version.config, sourcePath: path.join(uploadDir, files[0]!), sourceName: files[0]! });
   }
 
   async purge(functionName: string): Promise<void> {
@@ -141,7 +150,8 @@ export class BuildService extends Closeable implements Builder {
       const req = this.#queue.shift()!;
       const stop = new AbortController();
       const timer = setTimeout(() => stop.abort('timeout' satisfies StopReason), this.o.timeoutMs);
-      const done = this.#execute(req, stop.signal)
+      const done = this.execute(req, stop.signal)
+        .then(() => {})
         .catch((err: unknown) => this.o.logger.error('build bookkeeping failed', { buildId: req.buildId, err }))
         .finally(() => {
           clearTimeout(timer);
@@ -152,7 +162,8 @@ export class BuildService extends Closeable implements Builder {
     }
   }
 
-  async #execute(req: BuildRequest, signal: AbortSignal): Promise<void> {
+  /** Runs one build to its verdict (records, log, notification) unless `signal` stops it first; never throws on the build's own failure. */
+  protected async execute(req: BuildRequest, signal: AbortSignal): Promise<RunOutcome> {
     const { store, clock } = this.o;
     const log = new BuildLog(store, req.buildId, this.o.logger);
     const timings: Record<string, number> = {};
@@ -162,7 +173,7 @@ export class BuildService extends Closeable implements Builder {
       if (b) await store.putBuild({ ...b, ...fields, timings: { ...timings } });
     };
     await update({ status: 'building', startedAt: iso(clock), error: null });
-    const workDir = this.#workDir(req.buildId);
+    const workDir = this.workDir(req.buildId);
     const prepared = this.#prepared.get(req.buildId) ?? null;
     this.#prepared.delete(req.buildId);
     // Without a tree from prepare() (a build resumed after a restart), whatever a crash left is stale.
@@ -202,22 +213,23 @@ export class BuildService extends Closeable implements Builder {
       await fsp.rm(workDir, { recursive: true, force: true }).catch(() => {});
     }
     const reason = signal.aborted ? (signal.reason as StopReason) : null;
-    if (reason === 'shutdown' || reason === 'purged') {
-      // Left as it is for recover() (shutdown), or gone with its function (purge).
+    if (reason === 'shutdown' || reason === 'purged' || reason === 'lost') {
+      // Left as it is for recover() (shutdown), gone with its function (purged), or run again by the replica that took it over (lost).
       await log.flush();
-      return;
+      return reason;
     }
     if (failure !== null || !result) {
       const message = failure ?? 'the build ended without a result';
       log.line('failed', message);
       await log.flush();
-      await this.#fail(req.buildId, req.function, req.version, message, timings, { stage: current, checksSummary });
+      await this.fail(req.buildId, req.function, req.version, message, timings, { stage: current, checksSummary });
     } else {
       log.line('succeeded', result.image ? `image ${result.image}` : `artifact ${result.artifactDir}`);
       await log.flush();
       await this.#succeed(req, result, timings);
     }
     await this.#removeUpload(req);
+    return failure !== null || !result ? 'failed' : 'succeeded';
   }
 
   #describe(err: unknown, signal: AbortSignal, phase: BuildPhase, req: BuildRequest, log: BuildLog): string {
@@ -252,7 +264,7 @@ export class BuildService extends Closeable implements Builder {
     if (b) await store.putBuild({ ...b, status: 'succeeded', finishedAt: iso(clock), image: result.image, error: null, timings });
   }
 
-  async #fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>, how?: { stage: BuildStage; checksSummary: string | null }): Promise<void> {
+  protected async fail(buildId: string, fn: string, version: number, message: string, timings?: Record<string, number>, how?: { stage: BuildStage; checksSummary: string | null }): Promise<void> {
     const { store, clock } = this.o;
     const v = await store.getVersion(fn, version);
     if (v && v.status === 'building') await store.putVersion({ ...v, status: 'failed' });

@@ -9,7 +9,9 @@ import type { Logger } from '../core/log.js';
 import type { Store } from '../core/store/store.js';
 import type { Builder } from './builder.js';
 import type { ImageStep } from './build-job.js';
-import { BuildService } from './build-service.js';
+import { BuildService, type BuildServiceOptions } from './build-service.js';
+import { BullBuildService } from './build-service-bull.js';
+import type { ArtifactStore } from '../core/ports/artifact-store.js';
 import { CheckStage } from './checks.js';
 import { ContainerCheckSandbox, HostCheckSandbox, type CheckSandbox } from './checks-sandbox.js';
 import { buildImage, imageRepository, imageTag, pushImage } from './image.js';
@@ -49,6 +51,11 @@ export interface BuilderDeps {
    * the host's tools without; null: no check stage.
    */
   checkSandbox?: CheckSandbox | null;
+  /**
+   * Builds shared by the replicas on one Redis (build-service-bull.ts): the queue's connection, where uploads
+   * wait, and whether this replica runs builds. Absent or null: the in-process queue (the in-memory store).
+   */
+  queue?: { redisUrl: string; prefix: string; artifacts: ArtifactStore; takesBuilds: boolean } | null;
   /** Test seams: replace how dependencies are installed or images built. */
   installRunner?: InstallRunner;
   imageStep?: ImageStep | null;
@@ -97,7 +104,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
   const checkSandbox =
     deps.checkSandbox !== undefined ? deps.checkSandbox : deps.installRunner ? null : docker ? new ContainerCheckSandbox(docker, { sandbox }) : new HostCheckSandbox({ sandbox });
   const purger = createPurger({ docker, images, stateDir: deps.stateDir, logger });
-  return new BuildService({
+  const options: BuildServiceOptions = {
     store: deps.store,
     stateDir: deps.stateDir,
     concurrency: build.concurrency,
@@ -114,5 +121,7 @@ export function createBuilder(deps: BuilderDeps): Builder {
     logger,
     clock: deps.clock ?? systemClock,
     notifier: deps.notifier,
-  });
+  };
+  const queue = deps.queue;
+  return queue ? new BullBuildService({ ...options, ...queue, maxUploadBytes: build.maxUploadBytes }) : new BuildService(options);
 }

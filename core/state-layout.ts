@@ -10,6 +10,7 @@
 //   artifacts/<fn>/sources/<buildId>/  a build's upload as it was sent (GET …/versions/N/source): by build,
 //                            as a config-only version shares its build's code; beside the artifacts so
 //                            deleting the function removes it, outside v<N>/ so it never joins a running tree
+//   artifact-store/          the ArtifactStore of a platform on the in-memory store (core/store/artifacts-dir.ts)
 //   git/<buildId>/           a git push's fetch, until its build is queued
 //   storage/                 the S3 service's buckets, multipart uploads and access keys (services/storage/)
 // A build id or a function name is one path segment: one that could climb out of its dir is a bug upstream
@@ -55,6 +56,11 @@ export class StateLayout {
   /** Where a build's upload is kept once the build has read it: one file, named as it was uploaded. */
   source(fn: string, buildId: string): string {
     return path.join(this.artifactsOf(fn), 'sources', segment('build id', buildId));
+  }
+
+  /** The ArtifactStore's files when the store is in memory (one process, one disk). */
+  get artifactStore(): string {
+    return path.join(this.root, 'artifact-store');
   }
 
   /** Git fetches; removed whole at start (what a killed Stratus left). */

@@ -41,6 +41,7 @@ import { Origins } from '../gateway/dataplane/origins.js';
 import { RouteTable } from '../gateway/dataplane/route-table.js';
 import type { DashboardSources } from '../gateway/ui/deps.js';
 import type { ShutdownStack } from './shutdown.js';
+import type { ArtifactStore } from '../core/ports/artifact-store.js';
 
 /** What the machine provides (start-platform.ts) or a test fakes (test/support/test-platform.ts). */
 export interface PlatformParts {
@@ -71,6 +72,8 @@ export interface PlatformParts {
   dashboard?: DashboardSources;
   /** Where MinIO's webhook events go instead of the storage dispatcher (a test observing the hook). */
   minioEvents?: MinioEventSink;
+  /** Bytes every replica reads (core/ports/artifact-store.ts): version sources kept by a build elsewhere; absent: this disk only. */
+  artifacts?: ArtifactStore;
   /** How often a followed build log is polled (ms); tests shorten it. */
   buildLogPollMs?: number;
   /** Serves /internal/code/… (a version's code to a stem with a signed URL: platform/boot/stem-code.ts); absent: not served. */
@@ -164,7 +167,7 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
     config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind,
     metrics: parts.metrics, registry: parts.registry, records,
     routes, functions, releases, triggers, asyncInvocations, git,
-    sources: new VersionSources(store, config.stateDir, { maxEntries: config.build.maxEntries, maxUnpackedBytes: config.build.maxUnpackedBytes, maxCompressionRatio: config.build.maxCompressionRatio }),
+    sources: new VersionSources(store, config.stateDir, { maxEntries: config.build.maxEntries, maxUnpackedBytes: config.build.maxUnpackedBytes, maxCompressionRatio: config.build.maxCompressionRatio }, parts.artifacts),
     origins: new Origins(config),
     // One check of the admin key, and one throttle of wrong keys, for /v1 and the dashboard's sign-in.
     adminKey: adminKeyCheck(parts.apiKey, clock, config.auth, gatewayLogger),

@@ -14,7 +14,6 @@ import { DEFAULT_FUNCTIONS_DOMAIN } from '../core/function-origin.js';
 import { systemClock } from '../core/lifecycle.js';
 import { listenOn } from '../core/listen.js';
 import type { Logger } from '../core/log.js';
-import type { ArtifactStore } from '../core/ports/artifact-store.js';
 import { MetricsRegistry } from '../core/metrics.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { deployedVersionLookup } from '../core/versions.js';
@@ -35,6 +34,9 @@ import { openDirectory } from './boot/open-directory.js';
 import { openStore } from './boot/open-store.js';
 import { stemCode } from './boot/stem-code.js';
 import { ShutdownStack } from './shutdown.js';
+import { RedisArtifactStore } from '../core/store/artifacts-redis.js';
+import { DirArtifactStore } from '../core/store/artifacts-dir.js';
+import { StateLayout } from '../core/state-layout.js';
 
 export interface RunningPlatform {
   url: string;
@@ -67,10 +69,13 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Each waits for its service when it is meant to be there but not answering yet (boot/service-wait.ts).
   const store = await openStore(config, logger);
   shutdown.add('state', 'store', () => store.close());
-  // Stems load code from a signed URL on Kubernetes (and on Docker with STRATUS_STEM_CODE=http). The archives
-  // come from this replica's artifact dir; `artifacts` is where any replica finds them (an ArtifactStore shared
-  // by the platform's replicas: wire the Redis one here once it exists; null: only the packing replica has them).
-  const artifacts: ArtifactStore | null = null;
+  // Bytes any replica reads: uploads waiting for a build worker, and versions' kept sources (builder/artifact-keys.ts), and
+  // the code archives stems fetch over a signed URL (on Kubernetes; on Docker with STRATUS_STEM_CODE=http), packed once
+  // by whichever replica first serves the version.
+  const artifacts = store.kind === 'redis'
+    ? new RedisArtifactStore(config.store.redisUrl, config.store.redisPrefix, logger.child({ component: 'artifacts' }))
+    : new DirArtifactStore(new StateLayout(config.stateDir).artifactStore);
+  if (artifacts instanceof RedisArtifactStore) shutdown.add('state', 'artifact store', () => artifacts.close());
   const code = stemCode({ store, apiKey: apiKey.key, artifacts, clock, logger: logger.child({ component: 'stem-code' }) });
   const { backend, docker, codeSocket } = await openBackend(config, config.platformId, logger, {}, code);
   shutdown.add('instances', 'backend', () => backend.close());
@@ -140,7 +145,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       promote: (fn, version) => releases.promote(fn, version).finally(() => imageRetention.collectInBackground(fn)),
       // Installs run as the function uid, with the host's PATH (no Docker) and its proxy/registry settings only.
       installSandbox: { uid: config.backend.functionUid, hostPath: config.backend.processBaseEnv.PATH, passEnv: config.build.installEnv },
+      // On Redis the replicas share one build queue; a replica on a cluster without a Docker engine queues builds but runs none.
+      queue: store.kind === 'redis' ? { redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, artifacts, takesBuilds: backend.kind !== 'kubernetes' || docker !== null } : null,
     }),
+    artifacts,
     notifier: notifications, deliveries: notifications.deliveries, asyncQueue, records, metrics, registry, storage, images: imageRetention, dashboard,
     codeRoute: code.route,
   }, shutdown);

@@ -10,6 +10,8 @@ import { StratusError } from '../../core/errors.js';
 import { StateLayout } from '../../core/state-layout.js';
 import type { Store } from '../../core/store/store.js';
 import { extractUpload, type ExtractLimits } from '../../builder/extract.js';
+import { artifactKeys } from '../../builder/artifact-keys.js';
+import type { ArtifactStore } from '../../core/ports/artifact-store.js';
 
 /** What the editor is given at most: enough for a function's own code, never a dependency tree. */
 export const SOURCE_VIEW_LIMITS = { maxFiles: 200, maxFileBytes: 256 * 1024, maxTotalBytes: 2 * 1024 * 1024 } as const;
@@ -50,6 +52,8 @@ export class VersionSources {
     private readonly store: Store,
     private readonly stateDir: string,
     private readonly limits: ExtractLimits,
+    /** Where a build on another replica kept the source (builder/build-service-bull.ts); absent: this disk only. */
+    private readonly artifacts?: ArtifactStore,
   ) {}
 
   /** The kept upload of version `version`; NOT_FOUND / FUNCTION_NOT_FOUND / SOURCE_NOT_KEPT otherwise. */
@@ -62,12 +66,29 @@ export class VersionSources {
     const notKept = (why: string) => new StratusError('SOURCE_NOT_KEPT', `version ${version} of ${fn} has no source to give back: ${why}`, { function: fn, version });
     if (v.buildId === null) throw notKept('it runs an image given at deploy, not uploaded code');
     const dir = new StateLayout(this.stateDir).source(fn, v.buildId);
-    const names = await fsp.readdir(dir).catch(() => [] as string[]);
+    let names = await fsp.readdir(dir).catch(() => [] as string[]);
+    if (names.length === 0 && this.artifacts && (await this.#fetch(fn, v.buildId, dir))) names = await fsp.readdir(dir).catch(() => []);
     if (names.length !== 1) {
       throw notKept(v.status === 'building' ? 'its build has not read it yet; try again when the build is done' : 'it was built before Stratus kept sources');
     }
     const file = path.join(dir, names[0]!);
     return { path: file, name: names[0]!, bytes: (await fsp.stat(file)).size, buildId: v.buildId };
+  }
+
+  /**
+   * Copies a source kept in the ArtifactStore to this disk, where the build's own replica keeps it: read
+   * from there afterwards. Written beside the dir and renamed in, so a concurrent reader sees it whole or not at all.
+   */
+  async #fetch(fn: string, buildId: string, dir: string): Promise<boolean> {
+    const [name, body] = await Promise.all([this.artifacts!.get(artifactKeys.sourceName(fn, buildId)), this.artifacts!.get(artifactKeys.source(fn, buildId))]);
+    const file = name?.toString('utf8');
+    // The name was the build's own sanitised one; one that is not a plain file name is not followed.
+    if (!file || !body || file !== path.basename(file) || file === '.' || file === '..') return false;
+    await fsp.mkdir(dir, { recursive: true });
+    const tmp = `${dir}.${process.pid}.${Date.now()}.tmp`;
+    await fsp.writeFile(tmp, body);
+    await fsp.rename(tmp, path.join(dir, file));
+    return true;
   }
 
   /** The kept upload's files with the text of each within SOURCE_VIEW_LIMITS. */

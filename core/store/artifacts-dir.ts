@@ -1,47 +1,48 @@
-// An ArtifactStore in a directory: for tests and a single host. Keys are hashed into file names, so no key
-// reaches a path; a put writes a temporary file and renames it, so a reader never sees half a value.
-// ttlMs is honoured on read (an expired value reads as none and is removed).
+// The ArtifactStore in a directory of this process's state dir: for the in-memory store, where there is one
+// process and so one disk. A key is one file (its name the key, escaped); a TTL is kept beside it and an
+// expired entry is gone when it is next read. Writes go through a temporary file and a rename, so a reader
+// sees the old bytes or the new ones, never half.
 
-import { createHash, randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../ports/artifact-store.js';
 
 export class DirArtifactStore implements ArtifactStore {
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string, private readonly now: () => number = Date.now) {}
 
   #file(key: string): string {
-    return path.join(this.dir, createHash('sha256').update(key).digest('hex'));
+    if (key === '') throw new Error('an artifact key is not empty');
+    // Escaped to one segment with no "." at all: nothing climbs out, and no key's file ends as another's ".expires"/".tmp".
+    return path.join(this.dir, encodeURIComponent(key).replaceAll('.', '%2E'));
   }
 
   async put(key: string, body: Buffer, opts: { ttlMs?: number } = {}): Promise<void> {
-    await fs.mkdir(this.dir, { recursive: true });
+    await fsp.mkdir(this.dir, { recursive: true });
     const file = this.#file(key);
-    const tmp = `${file}.${randomUUID()}.tmp`;
-    const header = Buffer.alloc(8);
-    header.writeDoubleBE(opts.ttlMs === undefined ? 0 : Date.now() + opts.ttlMs);
-    await fs.writeFile(tmp, Buffer.concat([header, body]));
-    await fs.rename(tmp, file);
+    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await fsp.writeFile(tmp, body);
+    if (opts.ttlMs !== undefined) await fsp.writeFile(`${file}.expires`, String(this.now() + opts.ttlMs));
+    else await fsp.rm(`${file}.expires`, { force: true });
+    await fsp.rename(tmp, file);
   }
 
   async get(key: string): Promise<Buffer | null> {
     const file = this.#file(key);
-    let raw: Buffer;
-    try {
-      raw = await fs.readFile(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-    const expiresAt = raw.readDoubleBE(0);
-    if (expiresAt !== 0 && expiresAt < Date.now()) {
-      await fs.rm(file, { force: true });
+    const expires = await fsp.readFile(`${file}.expires`, 'utf8').catch(() => null);
+    if (expires !== null && Number(expires) <= this.now()) {
+      await this.delete(key);
       return null;
     }
-    return raw.subarray(8);
+    return fsp.readFile(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return null;
+      throw err;
+    });
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.#file(key), { force: true });
+    const file = this.#file(key);
+    await fsp.rm(file, { force: true });
+    await fsp.rm(`${file}.expires`, { force: true });
   }
 }

@@ -46,6 +46,31 @@ async function whyDockerIsMeant(config: Config): Promise<string | null> {
   return null;
 }
 
+/**
+ * On a cluster: the Docker engine that builds images, when its socket is there (waited for then, as on the
+ * Docker backend: a socket that exists is meant to be used); null when there is none.
+ */
+async function openBuildDocker(config: Config, logger: Logger, opts: BootOptions): Promise<Docker | null> {
+  const socket = config.backend.dockerSocket;
+  if (!(await exists(socket))) {
+    logger.info(`no Docker engine (no socket at ${socket}): this replica builds no images; builds wait for a build worker (a replica with STRATUS_DOCKER_SOCKET)`);
+    return null;
+  }
+  if (!(await dockerAnswers(socket))) {
+    await waitForService({
+      ...opts,
+      what: `Docker on ${socket}`,
+      why: `its socket exists, so this replica is meant to build images. Start Docker, or unset STRATUS_DOCKER_SOCKET (and mount no socket there) for a replica that builds none.`,
+      attempt: () => dockerAnswers(socket),
+      maxWaitMs: config.serviceWaitMs,
+      field: 'STRATUS_DOCKER_SOCKET',
+      logger,
+    });
+  }
+  logger.info(`build worker: Docker on ${socket} builds function images and pushes them to ${config.images.registry}, where the cluster pulls them`);
+  return new Docker({ socketPath: socket });
+}
+
 /** `code`: code over HTTP for stems; absent, Kubernetes keeps no stems and Docker stems get hard links. */
 export async function openBackend(config: Config, platformId: string, logger: Logger, opts: BootOptions = {}, code?: StemCode): Promise<OpenedBackend> {
   const cfg = config.backend;
@@ -61,10 +86,13 @@ export async function openBackend(config: Config, platformId: string, logger: Lo
     return { backend: processBackend(), docker: null };
   }
   if (cfg.kind === 'kubernetes') {
-    // No Docker client: images are built elsewhere and pulled by the cluster from the registry.
+    // Functions run as pods, which pull their images from the registry. A replica with a Docker engine
+    // (its socket mounted, or a Docker-in-Docker sidecar's) is a build worker: it builds and pushes those
+    // images. One without (the gateway pods) has no Docker client: it queues builds for a worker.
     const codeUrls = code && cfg.internalUrl ? code.urls(cfg.internalUrl) : undefined;
     if (!codeUrls) logger.warn('no stems on Kubernetes: set STRATUS_INTERNAL_URL (where pods reach Stratus, e.g. the gateway Service) so that stem pods can fetch their code; until then each cold start is a pod start');
-    return { backend: await openKubernetesBackend(config, platformId, logger, undefined, codeUrls), docker: null };
+    const backend = await openKubernetesBackend(config, platformId, logger, undefined, codeUrls);
+    return { backend, docker: await openBuildDocker(config, logger, opts) };
   }
   if (!(await dockerAnswers(cfg.dockerSocket))) {
     const meant = await whyDockerIsMeant(config);
