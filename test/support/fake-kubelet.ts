@@ -45,15 +45,27 @@ function nanoTime(d = new Date()): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z');
 }
 
+export interface FakeKubeletOptions {
+  /**
+   * A pod network on loopback: each pod gets its own IP in 127.1.0.0/16 and is served on podIP:8080, as on a
+   * cluster, so a Stratus process reaches pods with no endpointFor hook (the default: 127.0.0.1, a port per pod).
+   */
+  podNetwork?: boolean;
+  /** An image the map does not name: its code tree (e.g. copied out of a real image), or null (ErrImagePull). */
+  pull?: (image: string) => Promise<string | null>;
+}
+
 export class FakeKubelet implements FakeKubeletHooks {
   readonly #pods = new Map<string, RunningPod>();
   readonly #dir = mkdtempSync(path.join(os.tmpdir(), 'stratus-kubelet-'));
+  #nextIp = 0;
   /** Pods for which this returns true are left Pending (never scheduled): start timeouts. */
   holdPending: (pod: V1Pod) => boolean = () => false;
 
   constructor(
     private readonly api: FakeKubeApi,
     private readonly images: Record<string, string>,
+    private readonly options: FakeKubeletOptions = {},
   ) {
     api.kubelet = this;
   }
@@ -134,7 +146,7 @@ export class FakeKubelet implements FakeKubeletHooks {
     const container = pod.spec!.containers[0]!;
     const run: RunningPod = { ns: pod.metadata!.namespace!, name: pod.metadata!.name!, proc: null, relay: null, connections: new Set(), port: 0, exited: Promise.resolve(), oom: false, deleting: false, startedAt: new Date().toISOString(), log: [], logFollowers: new Set(), running: false };
     this.#pods.set(this.#key(pod), run);
-    const codeDir = this.images[container.image ?? ''];
+    const codeDir = this.images[container.image ?? ''] ?? (await this.options.pull?.(container.image ?? '').catch(() => null)) ?? null;
     if (!codeDir) {
       const message = `failed to pull and unpack image "${container.image}": not found`;
       this.#status(run, { phase: 'Pending' }, { waiting: { reason: 'ErrImagePull', message } });
@@ -168,17 +180,19 @@ export class FakeKubelet implements FakeKubeletHooks {
       client.on('error', () => upstream.destroy());
       upstream.on('error', () => client.destroy());
     });
-    await new Promise<void>((resolve) => run.relay!.listen(0, '127.0.0.1', resolve));
+    const n = ++this.#nextIp;
+    const podIP = this.options.podNetwork ? `127.1.${n >> 8}.${n & 255}` : '127.0.0.1';
+    await new Promise<void>((resolve) => run.relay!.listen(this.options.podNetwork ? 8080 : 0, podIP, resolve));
     run.port = (run.relay.address() as net.AddressInfo).port;
     if (run.deleting) return this.#forget(run); // deleted while the relay was opening: podDeleting missed it
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const running = { running: { startedAt: new Date(run.startedAt) } };
-    this.#status(run, { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }], hostIP: '127.0.0.1', startTime: new Date(run.startedAt) }, running);
+    this.#status(run, { phase: 'Running', podIP, podIPs: [{ ip: podIP }], hostIP: '127.0.0.1', startTime: new Date(run.startedAt) }, running);
     // The readinessProbe: /healthz until 200, then Ready=True.
-    const endpoint: Endpoint = { kind: 'tcp', host: '127.0.0.1', port: run.port };
+    const endpoint: Endpoint = { kind: 'tcp', host: podIP, port: run.port };
     while (!run.deleting && proc.exitCode === null && proc.signalCode === null) {
       if ((await probeHealth(endpoint, 500)) === 200) {
-        this.#status(run, { phase: 'Running', podIP: '127.0.0.1', podIPs: [{ ip: '127.0.0.1' }], hostIP: '127.0.0.1', startTime: new Date(run.startedAt) }, running, true);
+        this.#status(run, { phase: 'Running', podIP, podIPs: [{ ip: podIP }], hostIP: '127.0.0.1', startTime: new Date(run.startedAt) }, running, true);
         return;
       }
       await new Promise((r) => setTimeout(r, 10));
