@@ -15,7 +15,6 @@ import { systemClock } from '../core/lifecycle.js';
 import { listenOn } from '../core/listen.js';
 import type { Logger } from '../core/log.js';
 import { MetricsRegistry } from '../core/metrics.js';
-import { platformIdFor } from '../core/platform-id.js';
 import { createPlatformMetrics } from '../core/platform-metrics.js';
 import { deployedVersionLookup } from '../core/versions.js';
 import { createScheduler } from '../scheduler/index.js';
@@ -65,7 +64,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Each waits for its service when it is meant to be there but not answering yet (boot/service-wait.ts).
   const store = await openStore(config, logger);
   shutdown.add('state', 'store', () => store.close());
-  const { backend, docker } = await openBackend(config, platformIdFor(config.stateDir), logger);
+  const { backend, docker } = await openBackend(config, config.platformId, logger);
   shutdown.add('instances', 'backend', () => backend.close());
   // Closed after the backend (a later phase): the last lines of drained instances are kept.
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
@@ -109,7 +108,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   shutdown.add('work', 'async queue', () => asyncQueue.close()); // waits for the async invocations under way, before their instances go
   const storage = config.storage.s3Port === null ? null : await startStorage({ stateDir: config.stateDir, host: config.host, port: config.storage.s3Port, maxObjectBytes: config.storage.maxObjectBytes, uploadExpiryMs: config.storage.uploadExpiryMs, quota: config.storage.quota }, logger);
   if (storage) shutdown.add('connections', 'object storage', () => storage.close());
-  const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: platformIdFor(config.stateDir), clock, logger });
+  const dashboard = dashboardSources({ config, store, scheduler, metrics, docker, backendKind: backend.kind, platformId: config.platformId, clock, logger });
   shutdown.add('state', 'dashboard', () => dashboard.close());
 
   const platform = assemblePlatform({
