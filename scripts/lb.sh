@@ -10,6 +10,8 @@
 #   STRATUS_LB_HOST       its address (default 127.0.0.1)
 #   STRATUS_LB_DIR        its config, pid file and stats socket (default <repo>/.stratus/lb)
 #   STRATUS_LB_CHECK_MS   the health-check interval (default 500); a replica is out after 2 failed checks
+#   STRATUS_LB_LOG        where HAProxy sends one line per call (syslog: 127.0.0.1:514 UDP, or a unix socket
+#                         such as /dev/log); unset: no log. Each line names the replica and how the call ended.
 #
 # Why each setting is what it is:
 # - Health checks GET /readyz, not /healthz: on SIGTERM a replica's /readyz answers 503 at once while it still
@@ -23,6 +25,11 @@
 # - X-Forwarded-For is appended with the client's address and X-Forwarded-Proto set: Stratus reads them only
 #   from proxies named in STRATUS_TRUSTED_PROXIES (replicas.sh names loopback). Host passes as sent, so function
 #   hosts (NAME.fn.localhost:PORT) work through the balancer; the replicas' STRATUS_PUBLIC_URL names its port.
+# - option http-server-close: one connection to a replica per call (cheap on loopback), so a replica closing an
+#   idle kept connection just as HAProxy reuses it never fails a call that no replica died under.
+# - A call under way on a replica that dies (kill -9) is answered 502, logged with that replica's name. On a
+#   client connection kept alive across calls HAProxy instead closes the client's connection without an answer
+#   or a log line (its rule: the client may retry) — a POST's client should not retry it blindly.
 # - Every answer carries x-stratus-replica: the replica that served it, or that HAProxy tried when it answers
 #   itself (502 when a replica died under a call; <NOSRV>: none was up). Operators and tests read it.
 set -uo pipefail
@@ -54,6 +61,12 @@ write_config() { # write_config <file>
   done
   [ "$i" -gt 0 ] || die "STRATUS_LB_BACKENDS names no replica"
   [[ "$LB_PORT" =~ ^[0-9]+$ ]] || die "STRATUS_LB_PORT: \"$LB_PORT\" is not a port"
+  local logging="" httplog=""
+  if [ -n "${STRATUS_LB_LOG:-}" ]; then
+    [[ "$STRATUS_LB_LOG" =~ ^[0-9.]+:[0-9]+$|^/ ]] || die "STRATUS_LB_LOG: \"$STRATUS_LB_LOG\" is neither ADDRESS:PORT (UDP syslog) nor a unix socket path"
+    logging="  log $STRATUS_LB_LOG local0 info"
+    httplog=$'  log global\n  option httplog'
+  fi
   [[ "$LB_CHECK_MS" =~ ^[0-9]+$ ]] && [ "$LB_CHECK_MS" -ge 100 ] || die "STRATUS_LB_CHECK_MS: \"$LB_CHECK_MS\" is not a number of ms >= 100"
   cat >"$1" <<CFG
 # Written by scripts/lb.sh: edit that script (or its STRATUS_LB_* settings), not this file.
@@ -61,10 +74,11 @@ global
   daemon
   pidfile $PIDFILE
   maxconn 4096
+$logging
 
 defaults
   mode http
-  option dontlognull
+$httplog
   timeout connect 5s
   timeout client 960s
   timeout server 960s
@@ -75,6 +89,7 @@ defaults
   retries 3
   retry-on conn-failure
   option redispatch 1
+  option http-server-close
 
 frontend stratus
   bind $LB_HOST:$LB_PORT
