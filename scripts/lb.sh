@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# HAProxy (Debian's package) in front of Stratus replicas on one host: `bash scripts/lb.sh start|stop|status`.
+# HAProxy (Debian's package) in front of Stratus replicas on one host: `bash scripts/lb.sh start|stop|status`
+# (`install` only installs haproxy, as CI does before the tests).
 # Idempotent: start writes the config for the replicas given and starts haproxy in the background with a pid
 # file (no systemd), or reloads a running one when the config changed; stop ends the haproxy it started (its
 # pid file); status says each replica's health as the balancer sees it.
@@ -158,8 +159,9 @@ status() {
 }
 
 case "${1:-}" in
+  install) ensure_packages haproxy=haproxy curl=curl ;; # CI: the load-balancer test needs haproxy on the machine
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: bash scripts/lb.sh start|stop|status   (settings: STRATUS_LB_BACKENDS, STRATUS_LB_PORT, STRATUS_LB_DIR; see the script's head)" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/lb.sh start|stop|status|install   (settings: STRATUS_LB_BACKENDS, STRATUS_LB_PORT, STRATUS_LB_DIR; see the script's head)" >&2; exit 2 ;;
 esac

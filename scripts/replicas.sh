@@ -30,7 +30,7 @@ LB_PORT="${STRATUS_LB_PORT:-8080}"
 # both checks, a check's own time and a margin, so no call is sent to a replica whose listener closed.
 LB_CHECK_MS="${STRATUS_LB_CHECK_MS:-500}"
 DRAIN_NOTICE_MS="${STRATUS_DRAIN_NOTICE_MS:-$((LB_CHECK_MS * 2 + 1500))}"
-export STRATUS_LB_DIR="${STRATUS_LB_DIR:-$DIR/lb}" STRATUS_LB_PORT="$LB_PORT" STRATUS_LB_CHECK_MS="$LB_CHECK_MS"
+export STRATUS_LB_PORT="$LB_PORT" STRATUS_LB_CHECK_MS="$LB_CHECK_MS"
 
 mkdir -p "$DIR"
 PLATFORM_ID="${STRATUS_PLATFORM_ID:-stratus-$(printf '%s' "$(cd "$DIR" && pwd)" | sha256sum | cut -c1-10)}"

@@ -3,7 +3,7 @@
 
 import path from 'node:path';
 import express, { type RequestHandler, type Router } from 'express';
-import { ERROR_DOCS_PATH, StratusError } from '../../../core/errors.js';
+import { ERROR_DOCS_PATH, StratusError, toProblem } from '../../../core/errors.js';
 import { PROJECT_ROOT } from '../../../core/paths.js';
 import type { MetricsSource } from '../../../core/ports/metrics.js';
 import type { Readiness } from '../../http/readiness.js';
@@ -15,10 +15,16 @@ export function systemRouter(opts: { registry: MetricsSource; auth: RequestHandl
     res.json({ status: 'ok', store: opts.storeKind, backend: opts.backendKind });
   });
   // Readiness: whether to send it new calls (gateway/http/readiness.ts); never cached by anything in between.
-  router.get('/readyz', (_req, res, next) => {
+  // The 503 is its answer, not a failure: sent as a problem without the log line a failed request gets (a
+  // balancer asks twice a second while the replica drains).
+  router.get('/readyz', (req, res) => {
     res.set('cache-control', 'no-store');
-    if (opts.readiness.ready) res.json({ status: 'ready' });
-    else next(new StratusError('SHUTTING_DOWN', 'this replica is stopping: it finishes the calls under way and takes no new ones once the drain notice is over'));
+    if (opts.readiness.ready) {
+      res.json({ status: 'ready' });
+      return;
+    }
+    const draining = new StratusError('SHUTTING_DOWN', 'this replica is stopping: it finishes the calls under way and takes no new ones once the drain notice is over');
+    res.status(draining.status).type('application/problem+json').send(JSON.stringify(toProblem(draining, req.path)));
   });
   router.get(ERROR_DOCS_PATH, (_req, res) => {
     res.set('x-content-type-options', 'nosniff').type('text/markdown; charset=utf-8').sendFile(path.join(PROJECT_ROOT, 'docs/errors.md'));
