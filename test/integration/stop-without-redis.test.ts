@@ -8,13 +8,19 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import Docker from 'dockerode';
 import { BullAsyncQueue, type AsyncResult } from '../../control/invocations/async-queue.js';
 import { createLogger } from '../../core/log.js';
+import { platformIdFor } from '../../core/platform-id.js';
+import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { freePort, RedisServer, redisServerMissing } from '../support/redis-server.js';
-import { startStratus, type StratusProcess } from '../support/stratus-process.js';
+import { DOCKER_SOCKET, missing } from '../support/services.js';
+import { asyncClient, startStratus, type StratusProcess } from '../support/stratus-process.js';
 import { until } from '../support/until.js';
 
 const KEY = 'stop-without-redis-key-0123456789';
+const SLOW = 'export default async (event) => { await new Promise((r) => setTimeout(r, event.data?.sleepMs ?? 0)); return { done: true }; };';
+const docker = new Docker({ socketPath: DOCKER_SOCKET });
 let platform: StratusProcess | undefined;
 let redis: RedisServer | undefined;
 const dirs: string[] = [];
@@ -23,9 +29,15 @@ afterEach(async () => {
   platform = undefined;
   await redis?.stop();
   redis = undefined;
+  for (const d of dirs) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platformIdFor(d)}`] } }).catch(() => [])) {
+      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    }
+  }
   for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
 });
 
+const noDocker = await missing('docker', 'registry', 'runtime-images');
 describe.skipIf(await redisServerMissing())('a stop while Redis is away (own redis-server)', () => {
   it('SIGTERM runs every phase and exits 0 while the Redis clients are reconnecting', async () => {
     const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-stop-no-redis-'));
@@ -76,4 +88,33 @@ describe.skipIf(await redisServerMissing())('a stop while Redis is away (own red
     await closed; // before core/bull-close.ts: never (the test's timeout)
     expect(finished).toBe(true);
   }, 30_000);
+
+  it.skipIf(noDocker)('SIGTERM while an async invocation runs and Redis is gone: it finishes, its record is given up, every phase runs (Docker)', async () => {
+    const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-stop-no-redis-'));
+    dirs.push(stateDir);
+    redis = new RedisServer(await freePort());
+    await redis.start();
+    platform = await startStratus(KEY, {
+      STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'redis', STRATUS_REDIS_URL: redis.url, STRATUS_BACKEND: 'docker',
+      STRATUS_STEM_POOL_SIZE: '0', STRATUS_ASYNC_CONCURRENCY: '1', STRATUS_STOP_TIMEOUT_MS: '30000', STRATUS_LOG_LEVEL: 'debug',
+    });
+    const at = { url: platform.url, apiKey: KEY };
+    const name = `stop-no-redis-${Date.now().toString(36)}`;
+    const deployed = await deployFunction(at, { name, runtime: 'node', timeoutMs: 60_000 }, { file: 'index.mjs', content: SLOW });
+    expect(deployed.status).toBe(202);
+    const build = await waitForBuild(at, ((await deployed.json()) as { buildId: string }).buildId);
+    expect(build.status, build.error ?? '').toBe('succeeded');
+    const client = asyncClient(platform.url, KEY);
+    const id = await client.submit(name, { sleepMs: 3000 });
+    expect((await client.until(id, 'running')).status).toBe('running');
+    await redis.stop('SIGKILL');
+    await platform.kill('SIGTERM');
+    const code = await platform.exited;
+    const log = platform.log();
+    expect(log).not.toMatch(/stop did not finish/);
+    expect(log).toMatch(/stopping: backend/); // the instances phase ran: its container goes
+    expect(code, log.slice(-3000)).toBe(0);
+    const left = await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platformIdFor(stateDir)}`] } });
+    expect(left.map((c) => c.Names)).toEqual([]);
+  }, 120_000);
 });
