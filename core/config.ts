@@ -60,6 +60,11 @@ const schema = z
     STRATUS_SERVICE_WAIT_MS: int(0, 0, 86_400_000),
     /** How long a stop (SIGTERM/SIGINT) may drain invocations and builds before the process exits anyway. */
     STRATUS_STOP_TIMEOUT_MS: int(60_000, 1000, 86_400_000),
+    /**
+     * SIGTERM: how long readiness (GET /readyz) answers 503 while calls are still served, so a load balancer's
+     * health checks take this replica out before it stops taking calls. 0: no notice (nothing balances onto it).
+     */
+    STRATUS_DRAIN_NOTICE_MS: int(0, 0, 600_000),
     /** Wrong admin keys (sign-in and /v1 together) one client may send per window before it waits for the window's end. */
     STRATUS_AUTH_MAX_FAILURES: int(10, 1, 10_000),
     STRATUS_AUTH_WINDOW_MS: int(60_000, 1000, 86_400_000),
@@ -170,6 +175,11 @@ const schema = z
     message: 'must not be the host of STRATUS_PUBLIC_URL, nor a domain above or below it: function content would share cookies with the dashboard (use another domain, e.g. https://fn.usercontent.example for https://stratus.example.com)',
     path: ['STRATUS_FUNCTIONS_URL'],
   })
+  // The notice is part of the stop: the drain of in-flight calls after it needs time too.
+  .refine((e) => e.STRATUS_DRAIN_NOTICE_MS < e.STRATUS_STOP_TIMEOUT_MS, {
+    message: 'must be less than STRATUS_STOP_TIMEOUT_MS (the notice is part of the stop, and the drain after it needs time too)',
+    path: ['STRATUS_DRAIN_NOTICE_MS'],
+  })
   .refine((e) => e.STRATUS_PANIC_WINDOW_MS <= e.STRATUS_STABLE_WINDOW_MS, {
     message: 'must not exceed STRATUS_STABLE_WINDOW_MS',
     path: ['STRATUS_PANIC_WINDOW_MS'],
@@ -193,7 +203,7 @@ export interface Config {
   host: string;
   apiKey: string | undefined;
   stateDir: string;
-  /** STRATUS_PLATFORM_ID, or derived from the state dir (core/platform-id.ts). */
+  /** Which platform this is: the dev.stratus.platform label of its instances; replicas of one platform share it. */
   platformId: string;
   publicUrl: string | undefined;
   /** Function content's own origins: https?://NAME.DOMAIN[:port]; port null: the port the request came in on. */
@@ -212,6 +222,8 @@ export interface Config {
   serviceWaitMs: number;
   /** SIGTERM/SIGINT: how long the stop may take before the process exits anyway (platform/main.ts). */
   stopTimeoutMs: number;
+  /** SIGTERM: readiness answers 503 this long, calls still served, before intake closes (platform/start-platform.ts). */
+  drainNoticeMs: number;
   /** The throttle of wrong admin keys per client (gateway/api/auth-throttle.ts), and whose X-Forwarded-For names the client. */
   auth: { maxFailures: number; windowMs: number; trustedProxies: string[] };
   backend: {
@@ -328,6 +340,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     store: { kind: e.STRATUS_STORE, redisUrl: e.STRATUS_REDIS_URL, redisPrefix: e.STRATUS_REDIS_PREFIX ?? `${platformId}:`, redisUrlSet: env.STRATUS_REDIS_URL !== undefined, hostPath: env.PATH ?? '' },
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
     stopTimeoutMs: e.STRATUS_STOP_TIMEOUT_MS,
+    drainNoticeMs: e.STRATUS_DRAIN_NOTICE_MS,
     auth: { maxFailures: e.STRATUS_AUTH_MAX_FAILURES, windowMs: e.STRATUS_AUTH_WINDOW_MS, trustedProxies: e.STRATUS_TRUSTED_PROXIES ?? [] },
     backend: {
       kind: e.STRATUS_BACKEND,

@@ -1,4 +1,4 @@
-// The HTTP side, wiring only: the control-plane API (express, /v1, /healthz, /metrics), the dashboard (/ui)
+// The HTTP side, wiring only: the control-plane API (express, /v1, /healthz, /readyz, /metrics), the dashboard (/ui)
 // and the function URLs behind one request listener. It receives every service (platform/assemble.ts makes
 // them) and constructs only HTTP: routers, the invoke handler. A function is served on its own host
 // (NAME.fn.localhost) and, sandboxed, at /fn/NAME on the API's origin (gateway/dataplane/origins.ts).
@@ -70,7 +70,7 @@ export function createApp(deps: GatewayDeps): GatewayApp {
     res.setHeader(REQUEST_ID_HEADER, newRequestId());
     next();
   });
-  api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind }));
+  api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind, readiness: deps.readiness }));
   // Webhooks from other systems carry their own credentials, never the admin key: before the key check.
   api.use('/v1', openApiRouter()); // the API's description: public, it holds nothing secret (routes/openapi.ts)
   api.use('/v1', hooksRouter({ minioToken: deps.config.storage.minioWebhookToken, storageTriggers: deps.minioEvents }));

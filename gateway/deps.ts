@@ -23,6 +23,7 @@ import type { MinioEventSink } from './api/routes/hooks.js';
 import type { StorageKeyIssuer } from './api/routes/storage-keys.js';
 import type { Origins } from './dataplane/origins.js';
 import type { RouteTable } from './dataplane/route-table.js';
+import type { Readiness } from './http/readiness.js';
 import type { DashboardSources } from './ui/deps.js';
 
 export interface GatewayDeps {
@@ -35,6 +36,8 @@ export interface GatewayDeps {
   scheduler: Scheduler;
   /** docker, process or kubernetes: named on /healthz. */
   backendKind: string;
+  /** What GET /readyz answers: 503 once a stop began (its drain notice), 200 before. */
+  readiness: Readiness;
   metrics: InvocationMetrics;
   registry: MetricsSource;
   /** Where every sync call's record goes (without I/O: the sink batches). */

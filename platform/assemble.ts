@@ -39,6 +39,7 @@ import type { MinioEventSink } from '../gateway/api/routes/hooks.js';
 import type { StorageKeyIssuer } from '../gateway/api/routes/storage-keys.js';
 import { Origins } from '../gateway/dataplane/origins.js';
 import { RouteTable } from '../gateway/dataplane/route-table.js';
+import { Readiness } from '../gateway/http/readiness.js';
 import type { DashboardSources } from '../gateway/ui/deps.js';
 import type { ShutdownStack } from './shutdown.js';
 import type { ArtifactStore } from '../core/ports/artifact-store.js';
@@ -163,8 +164,19 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
     nextFires: (id) => cron.nextFires(id),
   });
 
+  // A stop's first step: /readyz says 503 while calls are still served, for the drain notice, so a balancer takes
+  // this replica out before the listener closes (else the calls it still sends meet SHUTTING_DOWN or a refused connect).
+  const readiness = new Readiness();
+  shutdown.add('notice', 'drain notice', async () => {
+    readiness.drain();
+    if (config.drainNoticeMs > 0) {
+      logger.info(`stopping: /readyz answers 503; calls still served for ${config.drainNoticeMs} ms (STRATUS_DRAIN_NOTICE_MS)`);
+      await new Promise((resolve) => setTimeout(resolve, config.drainNoticeMs));
+    }
+  });
+
   const app = createApp({
-    config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind,
+    config, logger: gatewayLogger, clock, store, scheduler, backendKind: parts.backendKind, readiness,
     metrics: parts.metrics, registry: parts.registry, records,
     routes, functions, releases, triggers, asyncInvocations, git,
     sources: new VersionSources(store, config.stateDir, { maxEntries: config.build.maxEntries, maxUnpackedBytes: config.build.maxUnpackedBytes, maxCompressionRatio: config.build.maxCompressionRatio }, parts.artifacts),

@@ -3,6 +3,8 @@
 // closes in the reverse order of creation (what was made later may use what was made earlier, so it
 // goes first). Nobody keeps a hand-ordered list of every close in sync with the wiring.
 //
+//   notice       say it before doing it: readiness (GET /readyz) answers 503 while calls are still served, for
+//                STRATUS_DRAIN_NOTICE_MS, so a load balancer's health checks take the replica out first
 //   intake       stop taking new work: the listener, the route watch, cron, object events, the trigger view
 //   work         finish what is under way: async invocations, rollbacks decided, builds, the scheduler's
 //                instances drained, notifications queued
@@ -13,7 +15,7 @@
 import { StopSteps } from './boot/stop-steps.js';
 import type { Logger } from '../core/log.js';
 
-export const SHUTDOWN_PHASES = ['intake', 'work', 'connections', 'instances', 'state'] as const;
+export const SHUTDOWN_PHASES = ['notice', 'intake', 'work', 'connections', 'instances', 'state'] as const;
 export type ShutdownPhase = (typeof SHUTDOWN_PHASES)[number];
 
 export class ShutdownStack {

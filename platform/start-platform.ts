@@ -118,6 +118,9 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   // Each stored batch is metered in the same write (core/store/usage.ts) and counted on /metrics.
   const records = options.discardRecords ? null : new BatchedRecordWriter(store, { retention: { maxPerFunction: ev.recordsKept, maxAgeMs: ev.recordsMaxAgeMs, usageMaxAgeMs: config.usage.maxAgeMs }, logger, metrics });
   if (records) shutdown.add('state', 'invocation records', () => records.close());
+  // At the stop's start: an async attempt waiting for its record to be stored must not wait for a store that is
+  // away (it would hold the work phase, which waits for the attempt, before the state phase closes the writer).
+  if (records) shutdown.add('intake', 'invocation records: no more retries', () => records.endRetries());
   // On Redis the queue lives beside the store, under the same per-platform prefix; in memory it is lost on stop.
   const asyncQueue: AsyncQueue = store.kind === 'redis'
     ? new BullAsyncQueue({ redisUrl: config.store.redisUrl, prefix: config.store.redisPrefix, concurrency: ev.asyncConcurrency, lockMs: ev.asyncLockMs, keepMs: ev.recordsMaxAgeMs, logger: logger.child({ component: 'async-queue' }) })

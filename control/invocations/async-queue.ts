@@ -7,6 +7,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Closeable } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
+import { closeBullParts, tracked } from '../../core/bull-close.js';
 import { bullPrefix, createRedisClient } from '../../core/redis-client.js';
 import type { InvocationTrigger } from '../../core/store/invocations.js';
 import type { ScopedIdempotencyKey } from './idempotency.js';
@@ -103,6 +104,8 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
   readonly #redis: Redis;
   #worker: Worker<AsyncJob, AsyncResult> | null = null;
   readonly #prefix: string;
+  /** The processors under way: what a stop waits for, whatever Redis does meanwhile. */
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(private readonly o: BullQueueOptions) {
     super();
@@ -157,8 +160,7 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
 
   start(processor: AsyncProcessor): void {
     if (this.#worker || this.closed) return;
-    this.#worker = new Worker<AsyncJob, AsyncResult>('async', async (job) => processor(job.data, job.attemptsMade + 1), {
-      connection: this.#redis, prefix: this.#prefix, concurrency: this.o.concurrency,
+    this.#worker = new Worker<AsyncJob, AsyncResult>('async', async (job) => tracked(this.#running, () => processor(job.data, job.attemptsMade + 1)), {      connection: this.#redis, prefix: this.#prefix, concurrency: this.o.concurrency,
       lockDuration: this.o.lockMs, stalledInterval: this.o.lockMs, maxStalledCount: 3,
     });
     this.#worker.on('error', (err) => this.o.logger.warn('async worker: error', { error: err.message }));
@@ -176,10 +178,9 @@ export class BullAsyncQueue extends Closeable implements AsyncQueue {
   }
 
   protected override async doClose(): Promise<void> {
-    // close() waits for the jobs under way: a graceful stop finishes them rather than leaving them stalled.
-    await this.#worker?.close();
-    await this.#queue.close();
-    await this.#redis.quit().catch(() => {});
+    // Waits for the jobs under way (a graceful stop finishes them), for their results' writes only while Redis is there.
+    await closeBullParts({ worker: this.#worker, queue: this.#queue, connection: this.#redis, running: this.#running });
+    this.#redis.disconnect(); // no QUIT: with Redis away it would wait for a reconnect
   }
 
   /** Stops the worker without waiting for its jobs nor giving them up, as a killed process would. Tests only. */

@@ -67,6 +67,8 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
   #dropped = 0;
   /** Consecutive failed writes: the next try waits flushMs × 2^failures, at most maxRetryMs. */
   #failures = 0;
+  /** A stop began: a flush tries once more, then returns (see endRetries). */
+  #stopping = false;
   readonly #o: Required<Omit<RecordWriterOptions, 'logger' | 'metrics'>>;
   readonly #log: Logger;
   readonly #metrics: BilledMetrics | undefined;
@@ -104,9 +106,19 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
   }
 
   /**
+   * A stop began: from now on a flush tries once and returns, as after close. An async attempt waits in
+   * flush for its record; the stop waits for the attempt (the async queue's close, work phase) before it
+   * closes this writer (state phase) — so with the store away, a flush that kept retrying held the stop
+   * until the process's bound. The attempt's job is not marked done either then; it runs again later.
+   */
+  endRetries(): void {
+    this.#stopping = true;
+  }
+
+  /**
    * Writes everything pending and waits until it is stored: an async attempt's record is stored before
    * its job is marked done. While the store fails this keeps trying, with backoff (the job could not be
-   * marked done meanwhile either); once the writer is closed, one try is all.
+   * marked done meanwhile either); once the writer is closed or a stop began (endRetries), one try is all.
    */
   async flush(): Promise<void> {
     for (;;) {
@@ -115,7 +127,7 @@ export class BatchedRecordWriter extends Closeable implements InvocationRecordSi
       if (!this.#writing && this.#pending.length === 0) return;
       this.#kick();
       if ((await this.#writing) !== false) continue;
-      if (this.closed) return;
+      if (this.closed || this.#stopping) return;
       await new Promise((r) => setTimeout(r, this.#retryMs()).unref());
     }
   }

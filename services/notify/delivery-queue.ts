@@ -6,6 +6,7 @@
 
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { closeBullParts, tracked } from '../../core/bull-close.js';
 import { Closeable } from '../../core/lifecycle.js';
 import { bullPrefix } from '../../core/redis-client.js';
 import type { Logger } from '../../core/log.js';
@@ -44,6 +45,8 @@ export class BullDeliveryQueue extends Closeable implements DeliveryQueue {
   readonly #queue: Queue<DeliveryJob>;
   #worker: Worker<DeliveryJob> | null = null;
   readonly #prefix: string;
+  /** The attempts under way: what a stop waits for, whatever Redis does meanwhile. */
+  readonly #running = new Set<Promise<unknown>>();
 
   /** `connection` is the caller's, made for BullMQ (core/redis-client.ts, use 'bullmq'); not closed here. */
   constructor(private readonly o: { connection: Redis; prefix: string; concurrency: number; logger: Logger }) {
@@ -64,7 +67,7 @@ export class BullDeliveryQueue extends Closeable implements DeliveryQueue {
     this.#worker = new Worker<DeliveryJob>(
       'notify',
       async (job) => {
-        const verdict = await processor(job.data, job.attemptsMade + 1);
+        const verdict = await tracked(this.#running, () => processor(job.data, job.attemptsMade + 1));
         if (verdict) throw new RetryLater(verdict.retryInMs);
       },
       {
@@ -76,8 +79,9 @@ export class BullDeliveryQueue extends Closeable implements DeliveryQueue {
   }
 
   protected override async doClose(): Promise<void> {
-    await this.#worker?.close();
-    await this.#queue.close();
+    // Waits for the attempts under way, for their outcome's writes only while Redis is there (core/bull-close.ts).
+    // The connection is the caller's (services/notify/index.ts drops it after this).
+    await closeBullParts({ worker: this.#worker, queue: this.#queue, connection: this.o.connection, running: this.#running });
   }
 }
 

@@ -60,7 +60,7 @@ export function createNotifications(deps: NotificationsDeps): Notifications {
       (closing ??= (async () => {
         await fanOut.close(); // waits for the attempts under way; pending retries stay queued (Redis) or end (memory)
         transport?.close();
-        await redis?.quit().catch(() => {});
+        redis?.disconnect(); // no QUIT: with Redis away it would wait for a reconnect (core/bull-close.ts)
       })()),
   };
 }

@@ -42,6 +42,20 @@ describe('control plane: /v1/functions', () => {
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ status: 'ok', store: 'memory' });
     });
+
+    it('serves /readyz without a key: 200 until a stop begins, then 503 SHUTTING_DOWN while /healthz stays 200', async () => {
+      const ready = await request(h.app).get('/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toEqual({ status: 'ready' });
+      expect(ready.headers['cache-control']).toBe('no-store');
+      const stopping = h.close(); // its first step is the drain notice (platform/shutdown.ts)
+      const draining = await request(h.app).get('/readyz');
+      expect(draining.status).toBe(503);
+      expect(draining.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(draining.body.code).toBe('SHUTTING_DOWN');
+      expect((await request(h.app).get('/healthz')).status).toBe(200);
+      await stopping;
+    });
   });
 
   describe('POST /v1/functions', () => {

@@ -19,4 +19,20 @@ describe('per-platform names', () => {
     expect(loadConfig({ STRATUS_STATE_DIR: '/srv/a/.stratus' }).images.prefix).toBe(loadConfig({ STRATUS_STATE_DIR: '/srv/a/.stratus' }).images.prefix);
     expect(loadConfig({ STRATUS_STATE_DIR: '/srv/a/.stratus', STRATUS_IMAGE_PREFIX: 'team/fn' }).images.prefix).toBe('team/fn');
   });
+
+  it('replicas with their own state dirs are one platform with STRATUS_PLATFORM_ID: its id and image prefix', () => {
+    const a = loadConfig({ STRATUS_STATE_DIR: '/srv/r1/.stratus', STRATUS_PLATFORM_ID: 'shop' });
+    const b = loadConfig({ STRATUS_STATE_DIR: '/srv/r2/.stratus', STRATUS_PLATFORM_ID: 'shop' });
+    expect([a.platformId, b.platformId]).toEqual(['shop', 'shop']);
+    expect([a.images.prefix, b.images.prefix]).toEqual(['shop', 'shop']);
+    expect(loadConfig({ STRATUS_STATE_DIR: '/srv/a/.stratus' }).platformId).toBe(platformIdFor('/srv/a/.stratus'));
+    expect(() => loadConfig({ STRATUS_PLATFORM_ID: 'Shop_1' })).toThrow(/STRATUS_PLATFORM_ID/);
+    expect(() => loadConfig({ STRATUS_PLATFORM_ID: '-shop' })).toThrow(/STRATUS_PLATFORM_ID/);
+  });
+
+  it('the drain notice is part of the stop: shorter than STRATUS_STOP_TIMEOUT_MS, 0 by default', () => {
+    expect(loadConfig({}).drainNoticeMs).toBe(0);
+    expect(loadConfig({ STRATUS_DRAIN_NOTICE_MS: '3000' }).drainNoticeMs).toBe(3000);
+    expect(() => loadConfig({ STRATUS_DRAIN_NOTICE_MS: '60000' })).toThrow(/STRATUS_DRAIN_NOTICE_MS: must be less than STRATUS_STOP_TIMEOUT_MS/);
+  });
 });

@@ -22,13 +22,14 @@ describe('ShutdownStack', () => {
     add('work', 'builder');
     add('connections', 'HTTP connections');
     add('intake', 'listener');
+    add('notice', 'drain notice'); // made late (with the app), run first: readiness says 503 before anything closes
     expect(stack.order()).toEqual([
-      'intake: listener', 'intake: cron',
+      'notice: drain notice', 'intake: listener', 'intake: cron',
       'work: builder', 'work: async queue', 'work: scheduler', 'work: notifications',
       'connections: HTTP connections', 'instances: backend', 'state: records', 'state: store',
     ]);
     await stack.stop();
-    expect(ran).toEqual(['listener', 'cron', 'builder', 'async queue', 'scheduler', 'notifications', 'HTTP connections', 'backend', 'records', 'store']);
+    expect(ran).toEqual(['drain notice', 'listener', 'cron', 'builder', 'async queue', 'scheduler', 'notifications', 'HTTP connections', 'backend', 'records', 'store']);
   });
 
   it('runs each close once however often stop is called, waits for async closes, and refuses a late registration', async () => {

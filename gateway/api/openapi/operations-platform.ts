@@ -168,8 +168,16 @@ export const platformOperations: OperationGroup = [
   {
     method: 'get', path: '/healthz', tag: 'System', access: 'public',
     summary: 'The gateway\'s own health',
+    description: 'Liveness: 200 while the process answers, also while it drains on a stop (a supervisor must not kill a replica finishing its calls). Whether to send it calls is GET /readyz.',
     answers: { 200: { description: '{ status: "ok", store, backend }', type: json } },
     errors: [],
+  },
+  {
+    method: 'get', path: '/readyz', tag: 'System', access: 'public',
+    summary: 'Whether this replica takes new calls (for a load balancer\'s health check or a readinessProbe)',
+    description: 'Readiness: 503 from the moment a stop (SIGTERM) begins, while the replica still serves calls for STRATUS_DRAIN_NOTICE_MS, so a balancer checking it takes it out before it closes its listener; 200 otherwise. It does not depend on Redis or Docker (every replica shares them: a failing dependency would take all replicas out at once).',
+    answers: { 200: { description: '{ status: "ready" }', type: json } },
+    errors: ['SHUTTING_DOWN'],
   },
   {
     method: 'get', path: ERROR_DOCS_PATH, tag: 'System', access: 'public',
