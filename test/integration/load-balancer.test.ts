@@ -16,7 +16,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
-import { platformIdFor } from '../../core/platform-id.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
 import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
@@ -35,6 +34,7 @@ const docker = new Docker({ socketPath: DOCKER_SOCKET });
 const replicas: StratusProcess[] = [];
 const dirs: string[] = [];
 let prefix: string | undefined;
+let platform: string | undefined;
 let lbEnv: Record<string, string> | undefined;
 const closers: Array<() => void> = [];
 
@@ -46,11 +46,10 @@ afterEach(async () => {
   if (lbEnv) await lb('stop', lbEnv).catch(() => {});
   lbEnv = undefined;
   for (const p of replicas.splice(0)) await p.kill('SIGTERM');
-  // What the killed replica left: its containers (by its label) and their dirs.
+  // What the killed replica left: the platform's containers (by its label) and their dirs.
+  if (platform) for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platform}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  platform = undefined;
   for (const d of dirs) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platformIdFor(d)}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-    }
     const runDir = chooseRunDir(path.join(d, 'run'));
     for (const e of await fs.readdir(runDir).catch(() => [])) await removeInstanceDir(runDir, e).catch(() => {});
   }
@@ -153,11 +152,13 @@ const skip = (await missing('docker', 'redis', 'registry', 'runtime-images')) ||
 describe.skipIf(skip)('replicas behind HAProxy (scripts/lb.sh; Docker, Redis)', () => {
   it('SIGTERM of a replica under load fails no call; kill -9 of another fails only the calls under way on it', async () => {
     const id = randomBytes(4).toString('hex');
-    prefix = `stratus-lb-${id}:`;
+    platform = `stratus-lb-${id}`;
+    prefix = `${platform}:`;
     const lbDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-lb-'));
     dirs.push(lbDir);
     const env = (stateDir: string) => ({
-      STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'redis', STRATUS_BACKEND: 'docker', STRATUS_REDIS_PREFIX: prefix!, STRATUS_IMAGE_PREFIX: `stratus-lb-${id}`,
+      // One platform: the replicas share its instances (scheduler/shared/), as scripts/replicas.sh runs them.
+      STRATUS_STATE_DIR: stateDir, STRATUS_STORE: 'redis', STRATUS_BACKEND: 'docker', STRATUS_PLATFORM_ID: platform!,
       STRATUS_STEM_POOL_SIZE: '0', STRATUS_TRUSTED_PROXIES: 'loopback', STRATUS_DRAIN_NOTICE_MS: String(NOTICE_MS),
     });
     const states = await Promise.all([1, 2, 3].map(() => fs.mkdtemp(path.join(os.tmpdir(), 'stratus-lb-replica-'))));
