@@ -1,21 +1,19 @@
 // What Docker instances write, followed as lines: one `docker logs --follow` stream per running instance,
 // opened only while someone listens (a platform that collects no logs pays nothing), demultiplexed and
 // split into lines. A stream ends by itself when its container stops; untrack() lets it finish its last
-// bytes (a crash's stderr is what a user most needs), close() ends every stream at once.
+// bytes (a crash's stderr is what a user most needs), close() ends every stream at once. Which instances
+// are followed, and when a stream is open, is followed-logs.ts's bookkeeping; this file opens and reads one.
 
 import { StringDecoder } from 'node:string_decoder';
 import type Docker from 'dockerode';
 import type { Logger } from '../../core/log.js';
-import type { InstanceLogLine } from './backend.js';
 import { containerName } from './docker-spec.js';
+import { FollowedLogs, type FollowedInstance } from './followed-logs.js';
 
 type Stream = 'stdout' | 'stderr';
-type Listener = (entry: InstanceLogLine) => void;
 
 /** A line without a newline this long is cut: a function printing megabytes in one line must not hold them. */
 const MAX_LINE_CHARS = 16 * 1024;
-/** How long an untracked instance's stream may still deliver its last lines. */
-const LINGER_MS = 1000;
 
 /**
  * Docker multiplexes stdout/stderr of a non-tty container in frames: an 8-byte header (stream type,
@@ -90,157 +88,55 @@ export function demuxLogs(buf: Buffer): string {
   return parts.join('\n');
 }
 
-interface Followed {
-  instanceId: string;
-  function: string | null;
-  version: number | null;
-  /** Unix seconds (fractional: the engine reads them to the nanosecond) to follow from; 0 = from the start. */
-  since: number;
-  stream: NodeJS.ReadableStream | null;
-  opening: boolean;
-  /** The container's stream ended (it stopped): never reopened, it would replay everything. */
-  ended: boolean;
-  linger: NodeJS.Timeout | null;
-}
-
-export class DockerLogStreams {
-  readonly #followed = new Map<string, Followed>();
-  readonly #listeners = new Set<Listener>();
-  #closed = false;
-
+/** Follows each instance's container through `docker logs --follow`, from unix seconds (fractional: the engine reads them to the nanosecond; 0 = from the start). */
+export class DockerLogStreams extends FollowedLogs<number, NodeJS.ReadableStream> {
   constructor(
     private readonly docker: Docker,
-    private readonly log: Logger,
-  ) {}
-
-  /** An instance to follow: one Stratus started (from its start), or one found running (`since` = now, in unix seconds). */
-  track(instanceId: string, fn: string | null, version: number | null, since = 0): void {
-    if (this.#closed) return;
-    const known = this.#followed.get(instanceId);
-    if (known) {
-      if (fn !== null) this.specialize(instanceId, fn, version);
-      return;
-    }
-    const f: Followed = { instanceId, function: fn, version, since, stream: null, opening: false, ended: false, linger: null };
-    this.#followed.set(instanceId, f);
-    if (this.#listeners.size > 0) void this.#open(f);
+    log: Logger,
+  ) {
+    super(log, 0);
   }
 
-  /** A stem now serves a function: its next lines are that function's. */
-  specialize(instanceId: string, fn: string, version: number | null): void {
-    const f = this.#followed.get(instanceId);
-    if (!f) return;
-    f.function = fn;
-    f.version = version;
+  protected sinceNow(): number {
+    return Date.now() / 1000;
   }
 
-  /** The instance is being removed: its stream may deliver its last lines, briefly. */
-  untrack(instanceId: string): void {
-    const f = this.#followed.get(instanceId);
-    if (!f || f.linger) return;
-    if (!f.stream) {
-      this.#drop(f);
-      return;
-    }
-    f.linger = setTimeout(() => this.#drop(f), LINGER_MS);
-    f.linger.unref();
-  }
-
-  subscribe(listener: Listener): () => void {
-    if (this.#closed) return () => {};
-    this.#listeners.add(listener);
-    if (this.#listeners.size === 1) for (const f of this.#followed.values()) if (!f.linger) void this.#open(f);
-    return () => {
-      if (!this.#listeners.delete(listener) || this.#listeners.size > 0) return;
-      // Nobody listens any more: end the streams; a later subscriber follows from then on.
-      const now = Date.now() / 1000;
-      for (const f of this.#followed.values()) {
-        this.#destroyStream(f);
-        f.since = now;
-      }
-    };
-  }
-
-  /** Number of open streams (tests check that nothing is left). */
-  get openStreams(): number {
-    let n = 0;
-    for (const f of this.#followed.values()) if (f.stream) n++;
-    return n;
-  }
-
-  close(): void {
-    this.#closed = true;
-    for (const f of this.#followed.values()) {
-      if (f.linger) clearTimeout(f.linger);
-      this.#destroyStream(f);
-    }
-    this.#followed.clear();
-    this.#listeners.clear();
-  }
-
-  async #open(f: Followed): Promise<void> {
-    if (f.stream || f.opening || f.ended) return;
-    f.opening = true;
+  protected async openStream(f: FollowedInstance<number>, ended: () => void): Promise<NodeJS.ReadableStream | null> {
     let stream: NodeJS.ReadableStream;
     try {
       stream = await this.docker.getContainer(containerName(f.instanceId)).logs({ follow: true, stdout: true, stderr: true, since: f.since });
     } catch (err) {
       // 404: the container is already gone, so there is nothing more to follow.
-      if ((err as { statusCode?: number }).statusCode === 404) f.ended = true;
-      else this.log.warn('cannot follow instance logs', { instanceId: f.instanceId, error: err as Error });
-      return;
-    } finally {
-      f.opening = false;
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
     }
-    if (this.#closed || this.#listeners.size === 0 || this.#followed.get(f.instanceId) !== f) {
-      destroy(stream);
-      return;
-    }
-    f.stream = stream;
     let time = Date.now();
-    const demux = new LogDemuxer((s, text) => this.#emit({ instanceId: f.instanceId, function: f.function, version: f.version, stream: s, text, time }));
+    const demux = new LogDemuxer((s, text) => this.emit({ instanceId: f.instanceId, function: f.function, version: f.version, stream: s, text, time }));
     stream.on('data', (chunk: Buffer) => {
       time = Date.now();
       demux.push(chunk);
     });
+    let finished = false;
     const done = (err?: Error) => {
-      if (f.stream !== stream) return;
+      if (finished) return;
+      finished = true;
       if (err) this.log.debug('instance log stream failed', { instanceId: f.instanceId, error: err });
       demux.end();
-      f.stream = null;
-      f.ended = true;
-      if (f.linger) this.#drop(f);
+      ended();
     };
     stream.on('end', () => done());
     stream.on('error', done);
+    return stream;
   }
 
-  #emit(entry: InstanceLogLine): void {
-    for (const l of this.#listeners) {
-      try {
-        l(entry);
-      } catch (err) {
-        this.log.error('log listener threw', { error: err as Error });
-      }
-    }
+  protected openFailed(f: FollowedInstance<number>, err: unknown): void {
+    this.log.warn('cannot follow instance logs', { instanceId: f.instanceId, error: err as Error });
   }
 
-  #destroyStream(f: Followed): void {
-    const s = f.stream;
-    f.stream = null;
-    if (s) destroy(s);
+  /** Its listeners go first: an aborted stream reports nothing, not even its end. */
+  protected abortStream(s: NodeJS.ReadableStream): void {
+    s.removeAllListeners();
+    s.on('error', () => {});
+    (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
   }
-
-  #drop(f: Followed): void {
-    if (f.linger) clearTimeout(f.linger);
-    f.linger = null;
-    this.#destroyStream(f);
-    if (this.#followed.get(f.instanceId) === f) this.#followed.delete(f.instanceId);
-  }
-}
-
-function destroy(s: NodeJS.ReadableStream): void {
-  s.removeAllListeners();
-  s.on('error', () => {});
-  (s as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
 }

@@ -12,10 +12,9 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { platformIdFor } from '../../core/platform-id.js';
-import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { deployFunction, tarGzOf, waitForBuild } from '../support/platform-client.js';
 import { DOCKER_SOCKET, missing, REDIS_URL } from '../support/services.js';
-import { asyncClient, removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
+import { asyncClient, removeLeftovers, removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
 
 const KEY = 'async-takeover-key-0123456789';
 // Says which container ran it: Docker names a container's host after the container id.
@@ -27,15 +26,7 @@ const dirs: string[] = [];
 let prefix: string | undefined;
 afterEach(async () => {
   for (const p of running.splice(0)) await p.kill('SIGTERM');
-  // What a killed process left: its containers (found by its label) and their dirs, whose socket tmpfs is still mounted.
-  for (const d of dirs) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platformIdFor(d)}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-    }
-    const runDir = chooseRunDir(path.join(d, 'run'));
-    for (const e of await fs.readdir(runDir).catch(() => [])) await removeInstanceDir(runDir, e).catch(() => {});
-  }
-  for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  await removeLeftovers(docker, dirs.splice(0));
   if (prefix) await removeRedisKeys(REDIS_URL, prefix);
   prefix = undefined;
 });

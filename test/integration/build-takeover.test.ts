@@ -12,10 +12,9 @@ import Docker from 'dockerode';
 import { afterEach, describe, expect, it } from 'vitest';
 import { platformIdFor } from '../../core/platform-id.js';
 import { RedisStore } from '../../core/store/redis.js';
-import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { deployFunction, tarGzOf, waitForBuild, type PlatformAddress } from '../support/platform-client.js';
 import { DOCKER_SOCKET, missing, REDIS_URL } from '../support/services.js';
-import { removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
+import { removeLeftovers, removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
 import { until } from '../support/until.js';
 
 const KEY = 'build-takeover-key-0123456789';
@@ -29,15 +28,7 @@ let prefix: string | undefined;
 afterEach(async () => {
   for (const p of running.splice(0)) await p.kill('SIGTERM');
   for (const s of stores.splice(0)) await s.close();
-  // What a killed process left: its containers (found by its label, install containers included) and their dirs.
-  for (const d of dirs) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platformIdFor(d)}`] } })) {
-      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-    }
-    const runDir = chooseRunDir(path.join(d, 'run'));
-    for (const e of await fs.readdir(runDir).catch(() => [])) await removeInstanceDir(runDir, e).catch(() => {});
-  }
-  for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+  await removeLeftovers(docker, dirs.splice(0));
   if (prefix) await removeRedisKeys(REDIS_URL, prefix);
   prefix = undefined;
 });

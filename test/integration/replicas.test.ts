@@ -10,10 +10,9 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { DOCKER_SOCKET, missing, REDIS_URL } from '../support/services.js';
-import { removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
+import { removeLeftovers, removeRedisKeys, startStratus, type StratusProcess } from '../support/stratus-process.js';
 import { until } from '../support/until.js';
 
 const eventually = (check: () => Promise<boolean>, ms: number) => until(check.toString().slice(0, 120), async () => ((await check()) ? true : undefined), ms, 50);
@@ -28,15 +27,9 @@ const dirs: string[] = [];
 let platform: string | undefined;
 afterEach(async () => {
   for (const p of running.splice(0)) await p.kill('SIGTERM');
-  if (platform) {
-    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platform}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
-    await removeRedisKeys(REDIS_URL, `${platform}:`);
-  }
-  for (const d of dirs.splice(0)) {
-    const runDir = chooseRunDir(path.join(d, 'run'));
-    for (const e of await fs.readdir(runDir).catch(() => [])) await removeInstanceDir(runDir, e).catch(() => {});
-    await fs.rm(d, { recursive: true, force: true });
-  }
+  // Both processes share one platform id (not their state dirs' own).
+  await removeLeftovers(docker, dirs.splice(0), platform ? [platform] : []);
+  if (platform) await removeRedisKeys(REDIS_URL, `${platform}:`);
   platform = undefined;
 });
 

@@ -1,11 +1,16 @@
 // Stratus as `npm start` runs it — platform/main.ts in a child process — for tests that kill it with
 // SIGKILL, restart it, run two of them on one Redis, or take its Redis away: what a test in the same
 // process cannot do. Also a small client for the async API (submit, read, wait for a status, list records)
-// and the removal of a test's Redis keys.
+// and the removal of what a test's processes leave: its Redis keys, its containers and state dirs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
 import { Redis } from 'ioredis';
+import { platformIdFor } from '../../core/platform-id.js';
 import type { InvocationRecord } from '../../core/store/invocations.js';
+import { chooseRunDir, removeInstanceDir } from '../../scheduler/backends/instance-dir.js';
 
 export interface SpawnedStratus {
   child: ChildProcess;
@@ -127,5 +132,23 @@ export async function removeRedisKeys(redisUrl: string, prefix: string): Promise
     for (let i = 0; i < keys.length; i += 500) await admin.del(...keys.slice(i, i + 500));
   } finally {
     admin.disconnect();
+  }
+}
+
+/**
+ * Removes what killed Stratus processes left, then their state dirs: the containers labelled with their
+ * platform ids (install containers included; by default each state dir's own id) and the instance dirs,
+ * whose socket tmpfs is still mounted (a plain recursive rm would fail on it).
+ */
+export async function removeLeftovers(docker: Docker, stateDirs: string[], platforms: string[] = stateDirs.map((d) => platformIdFor(d))): Promise<void> {
+  for (const platform of platforms) {
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`dev.stratus.platform=${platform}`] } })) {
+      await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    }
+  }
+  for (const d of stateDirs) {
+    const runDir = chooseRunDir(path.join(d, 'run'));
+    for (const e of await fs.readdir(runDir).catch(() => [])) await removeInstanceDir(runDir, e).catch(() => {});
+    await fs.rm(d, { recursive: true, force: true });
   }
 }
