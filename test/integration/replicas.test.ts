@@ -109,6 +109,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       expect(seen.problems).toEqual([]);
       expect(seen.statuses.length).toBeGreaterThan(50);
       // What one replica alone runs for this load: one instance, not one per replica.
+      console.log(`steady load through both replicas: ${seen.statuses.length} calls, instances sampled every 500 ms: ${counts.join(' ')}`);
       expect(Math.max(...counts), `instances over time: ${counts.join(' ')}`).toBe(1);
       expect(seen.hosts.size).toBe(1);
 
@@ -126,6 +127,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
         })(),
       ]);
       const most = slow.pop()!;
+      console.log(`burst of 24 slow calls, 12 per replica, maxInstances 2: at most ${most} instances; ${slow.filter((x) => x === 200).length} answered 200, the others ${[...new Set(slow.filter((x) => x !== 200))].join(', ') || 'none'}`);
       expect(most, 'instances at most, sampled during the burst').toBeLessThanOrEqual(2);
       expect(slow.filter((s) => s === 200).length).toBeGreaterThan(0);
 
@@ -138,6 +140,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
       running.splice(running.indexOf(leader), 1);
       await eventually(async () => (await leaderOf(redis)) === otherName, 8000);
       const handedOverMs = Date.now() - killedAt;
+      console.log(`the leader killed with SIGKILL: the lead passed on after ${handedOverMs} ms`);
       expect(handedOverMs, `the lead passed on after ${handedOverMs} ms`).toBeLessThanOrEqual(5000);
       // The dead replica's instances serve the survivor.
       const before = await functionContainers(name);
