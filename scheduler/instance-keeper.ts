@@ -14,7 +14,7 @@ import type { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
 import type { LeaseOutcome } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
-import { StartNotNeeded, type InstanceDirectory } from './shared/directory.js';
+import { recordOf, StartNotNeeded, type InstanceDirectory } from './shared/directory.js';
 import type { PoolHost, StartOptions, StopCause, VersionPool } from './version-pool.js';
 
 const DIAGNOSE_SETTLE_MS = 1000;
@@ -85,9 +85,8 @@ export class InstanceKeeper implements PoolHost {
     }
     if (dir.shared) {
       const inst = cs.instance;
-      const h = inst.handle;
       await dir
-        .publish({ id: inst.id, function: fn, version, runtime: h.runtime, endpoint: h.endpoint, backendRef: h.backendRef, concurrency: inst.concurrency, startKind: inst.startKind, startedAt: h.startedAt, draining: false, replica: dir.replica }, ticket)
+        .publish(recordOf(inst, fn, version, dir.replica), ticket)
         .catch((err: unknown) => this.log.error('could not tell the other replicas of a new instance; only this one routes to it', { instance: inst.id, err }));
     }
     return cs;

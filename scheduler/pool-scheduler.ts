@@ -14,7 +14,7 @@ import { InstanceKeeper } from './instance-keeper.js';
 import { InstanceStarter } from './instance-starter.js';
 import { Instance } from './instance.js';
 import { reconcileLeftovers } from './reconcile.js';
-import { handleOf, LocalDirectory, newReplicaName, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
+import { instanceOf, LocalDirectory, newReplicaName, recordOf, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
 import { PlatformSync } from './shared/platform-sync.js';
 import type { AcquireOptions, FailingView, InstanceView, Lease, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
@@ -221,7 +221,7 @@ export class PoolScheduler extends Closeable implements Scheduler {
       this.#pools.set(key, pool);
       const unadopted = this.#unadopted.get(key);
       this.#unadopted.delete(key);
-      for (const rec of unadopted?.values() ?? []) pool.adopt(new Instance(handleOf(rec), rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready'));
+      for (const rec of unadopted?.values() ?? []) pool.adopt(instanceOf(rec));
     }
     return pool;
   }
@@ -230,10 +230,11 @@ export class PoolScheduler extends Closeable implements Scheduler {
   async #reconcileFound(found: Instance['handle'][]): Promise<void> {
     const adopt = (h: Instance['handle'], v: DeployedVersion): boolean => {
       if (this.#host.closing) return false;
-      this.#pool(v).adopt(new Instance(h, v.config.concurrency, 'container'));
+      const inst = new Instance(h, v.config.concurrency, 'container');
+      this.#pool(v).adopt(inst);
       this.deps.backend.follow?.(h);
       void this.#directory
-        .publish({ id: h.instanceId, function: v.function, version: v.version, runtime: h.runtime, endpoint: h.endpoint, backendRef: h.backendRef, concurrency: v.config.concurrency, startKind: 'container', startedAt: h.startedAt, draining: false, replica: this.#directory.replica }, null)
+        .publish(recordOf(inst, v.function, v.version, this.#directory.replica), null)
         .catch((err: unknown) => this.#log.warn('could not publish an adopted instance', { instance: h.instanceId, err }));
       return true;
     };
@@ -258,7 +259,7 @@ export class PoolScheduler extends Closeable implements Scheduler {
     if (rec.replica === this.#directory.replica) return; // this replica's own: already in its pool
     const key = `${rec.function}@${rec.version}`;
     const pool = await this.#poolFor(key, 'instance');
-    if (pool) return pool.adopt(new Instance(handleOf(rec), rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready'));
+    if (pool) return pool.adopt(instanceOf(rec));
     let waiting = this.#unadopted.get(key);
     if (!waiting) this.#unadopted.set(key, (waiting = new Map()));
     waiting.set(rec.id, rec);

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Runtime } from '../../core/types.js';
 import type { Endpoint, InstanceHandle } from '../backends/backend.js';
+import { Instance } from '../instance.js';
 import type { StartKind } from '../scheduler.js';
 
 /** One instance as every replica knows it. */
@@ -127,9 +128,16 @@ export class StartNotNeeded extends Error {
   }
 }
 
-/** The handle a replica routes with, for an instance another replica started. */
-export function handleOf(rec: SharedInstance): InstanceHandle {
-  return { instanceId: rec.id, role: 'function', runtime: rec.runtime, function: rec.function, version: rec.version, endpoint: rec.endpoint, backendRef: rec.backendRef, startedAt: rec.startedAt };
+/** What a replica routes with, for an instance another replica started. */
+export function instanceOf(rec: SharedInstance): Instance {
+  const handle: InstanceHandle = { instanceId: rec.id, role: 'function', runtime: rec.runtime, function: rec.function, version: rec.version, endpoint: rec.endpoint, backendRef: rec.backendRef, startedAt: rec.startedAt };
+  return new Instance(handle, rec.concurrency, rec.startKind, rec.draining ? 'draining' : 'ready');
+}
+
+/** How every replica will know a ready instance of `fn@version` this replica started or took in. */
+export function recordOf(inst: Instance, fn: string, version: number, replica: string): SharedInstance {
+  const h = inst.handle;
+  return { id: inst.id, function: fn, version, runtime: h.runtime, endpoint: h.endpoint, backendRef: h.backendRef, concurrency: inst.concurrency, startKind: inst.startKind, startedAt: h.startedAt, draining: false, replica };
 }
 
 /** The replica a stem belongs to: stem ids are stem-RUNTIME-REPLICA-RANDOM (stem-pool.ts). */
