@@ -19,6 +19,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { closeBullParts, tracked } from '../core/bull-close.js';
 import type { Redis } from 'ioredis';
 import { StratusError } from '../core/errors.js';
 import type { ArtifactStore } from '../core/ports/artifact-store.js';
@@ -75,6 +76,8 @@ export class BullBuildService extends BuildService {
   #worker: Worker<BuildJobData> | null = null;
   readonly #runs = new Map<string, { fn: string; stop: AbortController; done: Promise<RunOutcome> }>();
   readonly #lockMs: number;
+  /** The processors running now: a stop waits for them (core/bull-close.ts), not for Redis. */
+  readonly #running = new Set<Promise<unknown>>();
 
   constructor(private readonly b: BullBuildOptions) {
     super(b);
@@ -142,7 +145,7 @@ export class BullBuildService extends BuildService {
       this.b.logger.info('this replica takes no builds (it cannot build images: no Docker engine); a build worker builds what it queues');
       return;
     }
-    const worker = new Worker<BuildJobData>('builds', (job, token) => this.#process(job, token), {
+    const worker = new Worker<BuildJobData>('builds', (job, token) => tracked(this.#running, () => this.#process(job, token)), {
       connection: this.#redis, prefix: bullPrefix(this.b.prefix), concurrency: this.b.concurrency,
       lockDuration: this.#lockMs, stalledInterval: Math.min(STALLED_CHECK_MS, this.#lockMs), maxStalledCount: MAX_STALLS,
     });
@@ -284,12 +287,13 @@ export class BullBuildService extends BuildService {
   }
 
   protected override async doClose(): Promise<void> {
-    // The worker stops fetching first; each running build is stopped and handed back to the queue.
-    const closing = this.#worker?.close();
+    // The worker stops fetching first; each running build is stopped and handed back to the queue. The close
+    // waits for the builds' own work, and for Redis only while it is there (core/bull-close.ts): with Redis
+    // away a stop must not hang in BullMQ's close.
+    const closing = closeBullParts({ worker: this.#worker, queue: this.#queue, connection: this.#redis, running: this.#running });
     for (const r of this.#runs.values()) r.stop.abort('shutdown' satisfies StopReason);
     await closing;
     await super.doClose();
-    await this.#queue.close();
-    await this.#redis.quit().catch(() => {});
+    this.#redis.disconnect(); // no QUIT: with Redis away it would wait for a reconnect
   }
 }
