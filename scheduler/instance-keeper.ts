@@ -14,7 +14,7 @@ import type { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
 import type { LeaseOutcome } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
-import { recordOf, StartNotNeeded, type InstanceDirectory } from './shared/directory.js';
+import { recordOf, StartNotNeeded, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
 import type { PoolHost, StartOptions, StopCause, VersionPool } from './version-pool.js';
 
 const DIAGNOSE_SETTLE_MS = 1000;
@@ -148,9 +148,18 @@ export class InstanceKeeper implements PoolHost {
   /** Tell the other replicas to send it no new calls. */
   draining(inst: Instance): void {
     const h = inst.handle;
-    if (this.directory.shared && h.function !== null && h.version !== null) {
-      void this.directory.drain(h.function, h.version, inst.id).catch((err: unknown) => this.log.warn('could not tell the other replicas an instance is draining', { instance: inst.id, err }));
-    }
+    if (this.directory.shared && h.function !== null && h.version !== null) this.#tellDraining(h.function, h.version, inst.id);
+  }
+
+  #tellDraining(fn: string, version: number, id: string): void {
+    void this.directory.drain(fn, version, id).catch((err: unknown) => this.log.warn('could not tell the other replicas an instance is draining', { instance: id, err }));
+  }
+
+  /** The leader's stop of a published instance whose version is gone: drained first, like any other it lets go of. */
+  drainGone(rec: SharedInstance): void {
+    if (this.pendingStops.has(rec.id)) return;
+    this.pendingStops.set(rec.id, { function: rec.function, version: rec.version, markedAt: this.clock.now() });
+    this.#tellDraining(rec.function, rec.version, rec.id);
   }
 
   /** Stop now every drained instance waiting for the others (this replica is the last one). */

@@ -14,7 +14,7 @@ import { InstanceKeeper } from './instance-keeper.js';
 import { InstanceStarter } from './instance-starter.js';
 import { Instance } from './instance.js';
 import { reconcileLeftovers } from './reconcile.js';
-import { instanceOf, LocalDirectory, newReplicaName, recordOf, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
+import { instanceOf, LocalDirectory, newReplicaName, recordOf, stemReplica, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
 import { PlatformSync } from './shared/platform-sync.js';
 import type { AcquireOptions, FailingView, InstanceView, Lease, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
@@ -73,6 +73,7 @@ export class PoolScheduler extends Closeable implements Scheduler {
           pools: () => this.#allPools(),
           starting: (fn, v) => (this.#pools.get(`${fn}@${v}`)?.starting ?? 0) > 0,
           leftovers: (found) => this.#reconcileFound(found),
+          unheld: (rec) => this.#takeInUnheld(rec),
           drainBoundMs: (fn, v) => (this.#pools.get(`${fn}@${v}`)?.target.config.timeoutMs ?? 60_000) + 5000,
         })
       : null;
@@ -83,6 +84,11 @@ export class PoolScheduler extends Closeable implements Scheduler {
       this.#timer = setInterval(() => this.tick(), s.tickMs);
       this.#timer.unref();
     }
+  }
+
+  /** Whether this replica holds the leader's lease (always true when it is the whole platform). */
+  get leads(): boolean {
+    return this.#host.leads;
   }
 
   async acquire(target: DeployedVersion, opts: AcquireOptions): Promise<Lease> {
@@ -265,6 +271,15 @@ export class PoolScheduler extends Closeable implements Scheduler {
     waiting.set(rec.id, rec);
   }
 
+  /** The leader's sweep found a published instance no pool here holds: a served version's pool takes it in; a gone version's drains and stops. */
+  async #takeInUnheld(rec: SharedInstance): Promise<void> {
+    const pool = await this.#poolFor(`${rec.function}@${rec.version}`, 'instance');
+    if (pool) return pool.adopt(instanceOf(rec));
+    this.#unadopted.get(`${rec.function}@${rec.version}`)?.delete(rec.id);
+    this.#log.info('stopping an instance of a version that is gone', { instance: rec.id, function: rec.function, version: rec.version });
+    this.#host.drainGone(rec);
+  }
+
   #onDirectoryChange(change: DirectoryChange): void {
     if (this.#host.closing) return;
     if (change.op === 'up') {
@@ -290,6 +305,17 @@ export class PoolScheduler extends Closeable implements Scheduler {
     const listed = new Set(records.map((r) => r.id));
     for (const pool of this.#allPools()) for (const i of [...pool.instances]) if (!listed.has(i.id) && i.state !== 'starting') pool.forget(i.id);
     for (const rec of records) await this.#adoptShared(rec);
+  }
+
+  /**
+   * The last replica to stop takes the platform's instances with it — also those no pool here held: let go
+   * of while this replica did not lead (a Redis outage takes the lease away), or a dead replica's stems.
+   */
+  async #leaveNothing(): Promise<void> {
+    await this.#host.stopsSettled();
+    for (const rec of await this.#directory.list().catch(() => [])) await this.#directory.remove(rec.function, rec.version, rec.id).catch(() => {});
+    const own = (h: Instance['handle']) => h.role === 'stem' && stemReplica(h.instanceId) === this.#directory.replica; // stems.close() stops these
+    for (const h of await this.deps.backend.list({ follow: false }).catch(() => [])) if (!own(h)) this.#host.stopById(h.instanceId);
   }
 
   *#allPools(): Iterable<VersionPool> {
@@ -352,6 +378,7 @@ export class PoolScheduler extends Closeable implements Scheduler {
     }
     // Drained instances waiting for the others: now, if there are none (else the next leader's sweep finishes them).
     if (!othersLive) this.#host.finishAllStops();
+    if (!othersLive && this.#sync) await this.#leaveNothing();
     this.#pools.clear();
     this.#retiring.clear();
     await this.stems.close();

@@ -33,6 +33,11 @@ export interface PlatformSyncDeps {
    * them), remove the others — on the store's evidence only (scheduler/reconcile.ts).
    */
   leftovers(found: InstanceHandle[]): Promise<void>;
+  /**
+   * A published instance that no pool of this (leading) replica holds — one let go of while no replica led,
+   * or never taken in because its version is gone: served versions take it in, the rest drain and stop.
+   */
+  unheld(rec: SharedInstance): Promise<void>;
   /** Whether this replica is starting an instance of the version right now (its container exists, not yet published). */
   starting(fn: string, version: number): boolean;
   /** How long a drained instance may be waited on (its function's timeout, plus a grace). */
@@ -140,6 +145,8 @@ export class PlatformSync {
     const running = new Map(handles.map((h) => [h.instanceId, h]));
     const listed = new Set(records.map((r) => r.id));
     const live = this.liveReplicas(now).add(dir.replica);
+    const held = new Set<string>();
+    for (const pool of this.d.pools()) for (const i of pool.instances) held.add(i.id);
     for (const rec of records) {
       const h = running.get(rec.id);
       if (!h) {
@@ -149,6 +156,9 @@ export class PlatformSync {
       }
       if (rec.draining && !keeper.pendingStops.has(rec.id)) keeper.pendingStops.set(rec.id, { function: rec.function, version: rec.version, markedAt: now });
       if (!live.has(rec.replica)) await this.#takeOver(rec, h);
+      // Not a start of this replica's still on its way into its pool: that one is held in a moment.
+      const young = rec.replica === dir.replica && now - rec.startedAt <= this.d.startTimeoutMs + 5000;
+      if (!rec.draining && !young && !held.has(rec.id)) await this.d.unheld(rec);
     }
     // Unpublished function instances: a start under way (here, or on another replica while it is young) is not
     // one; the rest are left by a replica that died mid-start or by an earlier run, judged as at a restart.

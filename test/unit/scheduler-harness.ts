@@ -9,6 +9,7 @@ import { createPlatformMetrics } from '../../core/platform-metrics.js';
 import type { DeployedVersion } from '../../core/types.js';
 import { Autoscaler, type ScaleDecision, type ScaleInput } from '../../scheduler/autoscaler.js';
 import { PoolScheduler, type SchedulerSettings } from '../../scheduler/pool-scheduler.js';
+import type { InstanceDirectory } from '../../scheduler/shared/directory.js';
 import { FakeBackend } from '../support/fake-backend.js';
 
 export function version(fn = 'hello', v = 1, cfg: Partial<FunctionConfigInput> = {}, extra: Partial<DeployedVersion> = {}): DeployedVersion {
@@ -40,7 +41,7 @@ export interface Harness {
   cleanup(): Promise<void>;
 }
 
-export function harness(opts: { settings?: Partial<SchedulerSettings>; realAutoscaler?: boolean } = {}): Harness {
+export function harness(opts: { settings?: Partial<SchedulerSettings>; realAutoscaler?: boolean; directory?: InstanceDirectory } = {}): Harness {
   const backend = new FakeBackend();
   const clock = new ManualClock(1_000_000);
   const policy = new ScriptedPolicy();
@@ -54,6 +55,7 @@ export function harness(opts: { settings?: Partial<SchedulerSettings>; realAutos
     metrics: createPlatformMetrics(registry),
     registry,
     autoTick: false,
+    ...(opts.directory ? { directory: opts.directory } : {}),
     settings: {
       stemPoolSize: 0,
       queueDepth: 10,
