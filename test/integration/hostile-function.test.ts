@@ -75,7 +75,18 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     return { status: res.status, body };
   }
 
+  /** A start takes a stem only when one is ready; without one it is a fresh container, where the swap races the seal. */
+  async function nodeStemReady(): Promise<void> {
+    for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+      const res = await fetch(`${platform.url}/metrics`, { headers: { authorization: `Bearer ${platform.apiKey}` } });
+      if (/^stratus_stems_ready\{runtime="node"\} [1-9]/m.test(await res.text())) return;
+    }
+    throw new Error('no node stem became ready within 30 s');
+  }
+
   it('loaded into a stem (after the seal): every swap is refused and the function still answers', async () => {
+    // The neighbour's load check took the stem there was; its replacement must be ready before this one's.
+    await nodeStemReady();
     await deploy(names.stem, swapper(decoy.path));
     const { status, body } = await callHostile(names.stem);
     expect(status).toBe(200);
