@@ -108,7 +108,8 @@ function table(headers: string[], rows: string[][]): string {
 export function render(r: Results): string {
   const v = r.verdicts ?? verdicts(r);
   const parts: string[] = [];
-  parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
+  // --only native has no figure with a target: no empty table.
+  if (v.length) parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
   if (r.warm?.length) {
     parts.push('warm overhead (same image; direct = --network host on 127.0.0.1; bare proxy = bench/bare-proxy.mjs in front of direct, the cost of any Node hop):');
     const cells = (x: WarmLevel['direct']) => [ms(x.latency.p50), ms(x.latency.p99), String(Math.round(x.rps))];
