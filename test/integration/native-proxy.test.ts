@@ -149,6 +149,18 @@ describe.skipIf(await haproxyMissing())('the native data plane (a real HAProxy)'
     }
   });
 
+  it('counts the lines lost while nobody reads them against HAProxy\'s own count of calls', async () => {
+    const p = await start();
+    for (let i = 0; i < 5; i++) await call(p.port, '/fn/anything/');
+    await until('5 lines', () => (p.lines.length === 5 ? true : undefined), 5000);
+    // The reader gone (a restart, a crash): HAProxy still serves, and its lines go nowhere.
+    await p.reader.close();
+    for (let i = 0; i < 3; i++) expect((await call(p.port, '/fn/anything/')).status).toBe(200);
+    const calls = await p.runtime.requestsReceived(FUNCTIONS_FRONTEND);
+    expect(calls).toBe(8);
+    expect(p.reader.dropped(calls)).toBe(3);
+  });
+
   it('answers the runtime API\'s refusals as typed errors and refuses arguments that would split a command', async () => {
     const p = await start();
     const err = await p.runtime.setServerState(slotName(0), 'nope', 'ready').catch((e: unknown) => e);
