@@ -4,6 +4,7 @@
 
 import type { ColdResult } from './cold.js';
 import type { FootprintResult } from './footprint.js';
+import type { NativePathResult } from './native-path.js';
 import type { RedeployResult } from './redeploy.js';
 import type { ScaleResult } from './scale.js';
 import { mib, ms, ratio } from './stats.js';
@@ -19,6 +20,7 @@ export interface Results {
   scale?: ScaleResult;
   footprint?: FootprintResult;
   redeploy?: RedeployResult;
+  native?: NativePathResult;
   failures: Array<{ section: string; error: string }>;
   verdicts?: Verdict[];
 }
@@ -106,7 +108,8 @@ function table(headers: string[], rows: string[][]): string {
 export function render(r: Results): string {
   const v = r.verdicts ?? verdicts(r);
   const parts: string[] = [];
-  parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
+  // --only native has no figure with a target: no empty table.
+  if (v.length) parts.push(table(['figure', 'target', 'measured', 'measured/target', 'verdict'], v.map((x) => [x.figure, x.target, x.measured, ratio(x.ratio), x.met === null ? '' : x.met ? 'met' : 'MISSED'])));
   if (r.warm?.length) {
     parts.push('warm overhead (same image; direct = --network host on 127.0.0.1; bare proxy = bench/bare-proxy.mjs in front of direct, the cost of any Node hop):');
     const cells = (x: WarmLevel['direct']) => [ms(x.latency.p50), ms(x.latency.p99), String(Math.round(x.rps))];
@@ -141,6 +144,23 @@ export function render(r: Results): string {
     ].join('\n'));
   }
   if (r.scale) parts.push(`scale-up ready instances over time (ms: ready): ${r.scale.readyTimeline.map(([t, n]) => `${t}:${n}`).join(' ')}`);
+  if (r.native) parts.push(renderNativePath(r.native));
   for (const f of r.failures) parts.push(`section ${f.section} FAILED: ${f.error}`);
   return parts.join('\n\n');
+}
+
+/** The native section's table: each side, and HAProxy's and nginx's ratios to direct and to each other. */
+function renderNativePath(r: NativePathResult): string {
+  const d = r.sides.direct!;
+  const rows = Object.entries(r.sides).map(([n, s]) => [n, ms(s.c1P50Ms), `+${ms(s.c1P50Ms - d.c1P50Ms)}`, String(Math.round(s.c32Rps)), ratio(s.c32Rps / d.c32Rps), String(s.errors)]);
+  const h = r.sides.haproxy;
+  const nx = r.sides.nginx;
+  const vsNginx = h && nx ? `; haproxy vs nginx: c=32 ${ratio(h.c32Rps / nx.c32Rps)} req/s, c=1 p50 ${h.c1P50Ms - nx.c1P50Ms >= 0 ? '+' : ''}${ms(h.c1P50Ms - nx.c1P50Ms)}` : '';
+  const cl = r.callLines;
+  return [
+    `native data plane, warm path to one Node runtime on a unix socket (medians of ${r.rounds} alternating rounds of ${r.roundMs} ms; HAProxy routes by map to the last of ${r.slots} slots and logs every call)${vsNginx}:`,
+    table(['path', 'c=1 p50', 'added p50', 'c=32 req/s', '/direct', 'errors'], rows),
+    `  HAProxy per-call lines: ${cl.lines} read for ${cl.calls} calls it counted, ${cl.dropped} lost, ${cl.toActivator} sent to the activator; receive buffer ${Math.round(cl.receiveBufferBytes / 1024)} KiB`,
+    ...r.missing.map((m) => `  not measured: ${m}`),
+  ].join('\n');
 }

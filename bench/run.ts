@@ -1,11 +1,12 @@
-// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy] [-- --n 20 --instances 100]
+// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy,native] [-- --n 20 --instances 100]
 //
 // Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
 // in one run: cold starts (stem / no stem, each on a platform of its own that scales an idle function to
 // zero in ~2 s; plain docker run floor), warm overhead (gateway vs the same
 // image called directly; and two more platforms on the Redis store, with invocation records on and off,
 // bench/warm-records.ts), a 1→50 step scale-up, footprint, and a redeploy's upload → first answer of the
-// new version (bench/redeploy.ts). Prints a table of target vs measured
+// new version (bench/redeploy.ts), and the native data plane's warm path beside direct, a Node hop and nginx
+// (bench/native-path.ts: no platform, no Docker). Prints a table of target vs measured
 // and writes bench/results/latest.json. Every container and function it creates is removed, also on
 // failure or Ctrl-C. Targets are reported, never asserted. --quick: fewer and shorter samples; --smoke:
 // every section at its smallest (CI runs it so the bench cannot rot; its figures mean little), written
@@ -21,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { coldFloor, coldViaPlatform } from './cold.js';
 import { BENCH_LABEL, sweep } from './docker.js';
 import { footprint } from './footprint.js';
+import { nativePath } from './native-path.js';
 import { writeCodeDir } from './function-code.js';
 import { Platform, prepareRunner, type Runner } from './platform.js';
 import { render, verdicts, type Results } from './report.js';
@@ -30,7 +32,7 @@ import { warmOverhead } from './warm.js';
 import { recordsOnOff, recordsPrefixes } from './warm-records.js';
 import { removeRedisKeys } from '../test/support/stratus-process.js';
 
-const SECTIONS = ['cold', 'warm', 'scale', 'footprint', 'redeploy'] as const;
+const SECTIONS = ['cold', 'warm', 'scale', 'footprint', 'redeploy', 'native'] as const;
 type Section = (typeof SECTIONS)[number];
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = path.join(HERE, 'results');
@@ -71,6 +73,8 @@ const opts = {
   footprintInstances: num(args.instances, pick(100, 10, 3)),
   // Stems per runtime on the redeploy platform: the default pool, or 0 (as Kubernetes, or network 'none') where every start is a container.
   redeploy: { samples: num(args.n, pick(10, 5, 1)), pollMs: 10, stems: num(args['redeploy-stems'], 2) },
+  /** The native data plane's sides: alternating rounds per side and level (≈ 20 s in all at full size). */
+  native: { rounds: pick(2, 2, 1), roundMs: pick(1500, 1000, 150), warmupMs: pick(300, 200, 50) },
 };
 const runId = randomBytes(3).toString('hex');
 const runtimeImage = process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest';
@@ -239,6 +243,7 @@ async function main(): Promise<void> {
       }
     });
   }
+  if (want('native')) results.native = await section('native data plane: direct, HAProxy, a Node hop, nginx (one runtime on a unix socket, no Docker)', () => nativePath(opts.native, log));
   results.meta.durationS = Math.round((Date.now() - t0) / 1000);
 }
 

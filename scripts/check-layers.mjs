@@ -20,11 +20,14 @@ export const RULES = {
   control: ['core', 'scheduler', 'builder'],
   'services/*': ['core'],
   'gateway/http': ['core'],
+  // The native data plane (HAProxy's config, its runtime API, its per-call lines): core only, so that the
+  // dataplane, the app or the composition root can take it up.
+  'gateway/native': ['core'],
   'gateway/dataplane': ['core', 'scheduler', 'control', 'gateway/http'],
   'gateway/api': ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/dataplane'],
   'gateway/ui': ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/dataplane', 'gateway/api'],
-  gateway: ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/dataplane', 'gateway/api', 'gateway/ui'],
-  platform: ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway', 'gateway/http', 'gateway/dataplane', 'gateway/api', 'gateway/ui'],
+  gateway: ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/native', 'gateway/dataplane', 'gateway/api', 'gateway/ui'],
+  platform: ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway', 'gateway/http', 'gateway/native', 'gateway/dataplane', 'gateway/api', 'gateway/ui'],
   cli: ['core'],
 };
 /** Top-level folders whose files are checked; bench/, test/ and scripts/ may import anything. */
