@@ -64,9 +64,23 @@ async function waitForSocket(p: string, child: ChildProcess, what: string): Prom
   throw new Error(`${what}: no socket ${p} after 10 s`);
 }
 
+/** A side that does not answer 200 would only measure its errors: wait for its first 200, or fail with what it said. */
+async function untilAnswers(url: string, child: ChildProcess, what: string): Promise<void> {
+  let last = 'no answer';
+  for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
+    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
+    const res = await fetch(url).catch((err: unknown) => err as Error);
+    if (!(res instanceof Error) && res.status === 200) return;
+    last = res instanceof Error ? res.message : `status ${res.status}`;
+  }
+  throw new Error(`${what} did not answer 200 within 10 s (last: ${last})`);
+}
+
 function nginxConfig(dir: string, port: number, upstream: string): string {
+  // Started as root, nginx's workers would run as nobody, who cannot open the runtime's socket in this 0700 dir.
+  const user = process.getuid?.() === 0 ? 'user root;\n' : '';
   return `daemon off;
-worker_processes auto;
+${user}worker_processes auto;
 pid ${dir}/nginx.pid;
 error_log ${dir}/nginx-error.log warn;
 events { worker_connections 1024; }
@@ -123,7 +137,7 @@ export async function nativePath(o: NativePathOptions, log: (s: string) => void)
       const nginx = spawn('nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
       children.push(nginx);
       targets.nginx = { address: { host: '127.0.0.1', port }, path: '/' };
-      await sleep(300);
+      await untilAnswers(`http://127.0.0.1:${port}/`, nginx, 'nginx');
     } else missing.push('nginx: not installed (no project script installs it; Debian\'s nginx would be measured here when present)');
 
     const names = Object.keys(targets);
