@@ -149,13 +149,16 @@ export function render(r: Results): string {
   return parts.join('\n\n');
 }
 
+/** A difference in ms with its sign: a side faster than direct in a noisy round reads -0.1 ms, not +-0.1 ms. */
+const signed = (d: number): string => (d >= 0 ? `+${ms(d)}` : `-${ms(-d)}`);
+
 /** The native section's table: each side, and HAProxy's and nginx's ratios to direct and to each other. */
 function renderNativePath(r: NativePathResult): string {
   const d = r.sides.direct!;
-  const rows = Object.entries(r.sides).map(([n, s]) => [n, ms(s.c1P50Ms), `+${ms(s.c1P50Ms - d.c1P50Ms)}`, String(Math.round(s.c32Rps)), ratio(s.c32Rps / d.c32Rps), String(s.errors)]);
+  const rows = Object.entries(r.sides).map(([n, s]) => [n, ms(s.c1P50Ms), signed(s.c1P50Ms - d.c1P50Ms), String(Math.round(s.c32Rps)), ratio(s.c32Rps / d.c32Rps), String(s.errors)]);
   const h = r.sides.haproxy;
   const nx = r.sides.nginx;
-  const vsNginx = h && nx ? `; haproxy vs nginx: c=32 ${ratio(h.c32Rps / nx.c32Rps)} req/s, c=1 p50 ${h.c1P50Ms - nx.c1P50Ms >= 0 ? '+' : ''}${ms(h.c1P50Ms - nx.c1P50Ms)}` : '';
+  const vsNginx = h && nx ? `; haproxy vs nginx: c=32 ${ratio(h.c32Rps / nx.c32Rps)} req/s, c=1 p50 ${signed(h.c1P50Ms - nx.c1P50Ms)}` : '';
   const cl = r.callLines;
   return [
     `native data plane, warm path to one Node runtime on a unix socket (medians of ${r.rounds} alternating rounds of ${r.roundMs} ms; HAProxy routes by map to the last of ${r.slots} slots and logs every call)${vsNginx}:`,
