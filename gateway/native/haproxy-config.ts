@@ -126,7 +126,8 @@ frontend ${FUNCTIONS_FRONTEND}
   unique-id-format %[uuid]
   log-format "${CALL_LINE_FORMAT}"
   # A function's own host first (every path is the function's), then /fn/NAME/… on any other host.
-  acl fn_host req.hdr(host),field(1,:),lower -m end .${s.functionsDomain}
+  # NAME.<domain> exactly: one label before the domain ([.] is a literal dot without HAProxy's backslash rules).
+  acl fn_host req.hdr(host),field(1,:),lower -m reg ^[a-z0-9-]+[.]${s.functionsDomain.replaceAll('.', '[.]')}$
   acl fn_path path_beg /fn/
   http-request set-var(txn.key) req.hdr(host),field(1,:),lower,field(1,.) if fn_host
   http-request set-var(txn.key) path,field(3,/) if !fn_host fn_path
