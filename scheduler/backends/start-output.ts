@@ -6,6 +6,7 @@
 
 import { StratusError, isStratusError, type ErrorDetails } from '../../core/errors.js';
 import { LoadFailure } from '../../core/ports/load-check.js';
+import { NotHealthyError } from './health.js';
 
 export class InstanceStartError extends StratusError {
   constructor(
@@ -48,5 +49,7 @@ export function failureSummary(output: readonly string[]): string | null {
 export function asLoadFailure(err: unknown): unknown {
   if (!isStratusError(err) || err.code !== 'INSTANCE_START_FAILED' || err instanceof LoadFailure) return err;
   const output = startOutputOf(err);
-  return new LoadFailure(err.message, output, failureSummary(output), { cause: err });
+  // Refused by the platform (its socket was tampered with): the reason is ours, not the runtime's last line.
+  const refused = err.cause instanceof NotHealthyError && err.cause.reason === 'untrusted';
+  return new LoadFailure(err.message, output, refused ? null : failureSummary(output), { cause: err });
 }

@@ -3,6 +3,11 @@
 // in a stem (code loaded after the seal) or in a fresh container (code loaded while the gateway seals:
 // a race either side may win), the gateway never dials anything but the runtime's own socket, the
 // function's calls answer or fail on their own, and a neighbour keeps answering.
+//
+// Every deploy first runs a load check in a container of its own (never a stem), where a swap at load races
+// the seal: a won race fails the build — a correct refusal. So the stem case's code swaps only when its
+// process is older than a fresh container's ever is at load (a stem waits, started, before it is given
+// code), and its calls make a second instance start — from the stem the test waited for.
 
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -15,13 +20,16 @@ import { deployFunction, waitForBuild } from '../support/platform-client.js';
 import { startDecoySocket, type DecoySocket } from '../support/decoy-socket.js';
 import { DOCKER_SOCKET, missing } from '../support/services.js';
 
-/** Keeps trying the swap for a second, from the first line of the module on. */
-const swapper = (target: string) => `
+/** A stem is this old at least when it loads code (the test waits that long after the stem is ready); a fresh container never is. */
+const STEM_AGE_S = 3;
+
+/** Keeps trying the swap for a second, from the first line of the module on (only in an old process, with onlyInStem). */
+const swapper = (target: string, opts: { onlyInStem?: boolean } = {}) => `
 import fs from 'node:fs';
 const sock = process.env.STRATUS_SOCKET;
 const attempts = [];
 const until = Date.now() + 1000;
-while (Date.now() < until) {
+while (${opts.onlyInStem ? `process.uptime() > ${STEM_AGE_S} && ` : ''}Date.now() < until) {
   try {
     fs.renameSync(sock, sock + '.real');
     fs.symlinkSync(${JSON.stringify(target)}, sock);
@@ -31,8 +39,10 @@ while (Date.now() < until) {
     if (attempts.at(-1) !== err.code) attempts.push(err.code);
   }
 }
-export default async () => ({ attempts });
+export default async (event) => { await new Promise((r) => setTimeout(r, event.query?.slow ? 4000 : 0)); return { attempts }; };
 `;
+
+const UNTRUSTED = /socket cannot be trusted/;
 
 describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))('a function that swaps its socket (Docker, Redis, registry)', () => {
   const suffix = Date.now().toString(36);
@@ -41,11 +51,14 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   let decoy: DecoySocket;
   let platform: RunningPlatform;
 
-  async function deploy(name: string, source: string, extra: Record<string, unknown> = {}): Promise<void> {
+  /** Deploys and waits for the build's end: succeeded, or failed by the load check's refusal of a swapped socket. */
+  async function deploy(name: string, source: string, extra: Record<string, unknown> = {}): Promise<'succeeded' | 'refused'> {
     const res = await deployFunction(platform, { name, runtime: 'node', ...extra }, { file: 'index.mjs', content: source });
     expect(res.status).toBe(202);
     const build = await waitForBuild(platform, (await res.json()).buildId);
+    if (build.status === 'failed' && UNTRUSTED.test(build.error ?? '')) return 'refused';
     expect(build.status, build.error ?? '').toBe('succeeded');
+    return 'succeeded';
   }
 
   beforeAll(async () => {
@@ -64,9 +77,9 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     await fs.rm(stateDir, { recursive: true, force: true });
   });
 
-  async function callHostile(name: string): Promise<{ status: number; body: string }> {
+  async function callHostile(name: string, query = ''): Promise<{ status: number; body: string }> {
     // /version: what the Docker API would answer with its version, were it ever reached.
-    const res = await fetch(`${platform.url}/fn/${name}/version`);
+    const res = await fetch(`${platform.url}/fn/${name}/version${query}`);
     const body = await res.text();
     expect(body).not.toMatch(/ApiVersion|decoy/);
     const neighbour = await fetch(`${platform.url}/fn/${names.neighbour}`);
@@ -75,7 +88,7 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
     return { status: res.status, body };
   }
 
-  /** A start takes a stem only when one is ready; without one it is a fresh container, where the swap races the seal. */
+  /** A start takes a stem only when one is ready; the neighbour's load check and first call may have left none. */
   async function nodeStemReady(): Promise<void> {
     for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
       const res = await fetch(`${platform.url}/metrics`, { headers: { authorization: `Bearer ${platform.apiKey}` } });
@@ -85,12 +98,19 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   }
 
   it('loaded into a stem (after the seal): every swap is refused and the function still answers', async () => {
-    // The neighbour's load check took the stem there was; its replacement must be ready before this one's.
+    await callHostile(names.neighbour); // the neighbour's instance is up: nothing else takes the stem
     await nodeStemReady();
-    await deploy(names.stem, swapper(decoy.path));
-    const { status, body } = await callHostile(names.stem);
-    expect(status).toBe(200);
-    expect(JSON.parse(body)).toEqual({ attempts: ['EACCES'] });
+    await new Promise((r) => setTimeout(r, STEM_AGE_S * 1000));
+    // The load check's own container (young: it does not try) passes; it stays as the first instance.
+    expect(await deploy(names.stem, swapper(decoy.path, { onlyInStem: true }), { concurrency: 1 })).toBe('succeeded');
+    // Two slow calls at once on one instance of concurrency 1: the second makes a start, from the stem (ready
+    // long before the first call's 4 s are over, so the second is not handed the first instance instead).
+    const answers = await Promise.all([callHostile(names.stem, '?slow=1'), callHostile(names.stem, '?slow=1')]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    const attempts = answers.map((a) => JSON.parse(a.body).attempts as string[]);
+    expect(attempts).toContainEqual(['EACCES']); // the stem's: it tried, after the seal, and was refused
+    expect(attempts.flat()).not.toContain('swapped');
+    expect((await callHostile(names.stem)).status).toBe(200);
     expect(decoy.connections).toBe(0);
   });
 
@@ -100,11 +120,12 @@ describe.skipIf(await missing('docker', 'redis', 'registry', 'runtime-images'))(
   ] as const)('in a fresh container (%s target; racing the seal): never dialled, and a won race only fails its own calls', async (which, target) => {
     // network "none" never starts from a stem: the code loads while the gateway seals the socket dir.
     const name = names[which];
-    await deploy(name, swapper(target()), { network: 'none' });
+    const deployed = await deploy(name, swapper(target()), { network: 'none' });
     for (let i = 0; i < 3; i++) {
       const { status, body } = await callHostile(name);
       if (status === 200) expect(JSON.parse(body).attempts).not.toContain('swapped');
-      else expect([502, 503]).toContain(status);
+      // Refused at its load check, it has no version to serve (503 FUNCTION_NOT_READY); a later start's won race fails its own call.
+      else expect(deployed === 'refused' ? [503] : [502, 503]).toContain(status);
     }
     expect(decoy.connections).toBe(0);
   });

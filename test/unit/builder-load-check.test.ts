@@ -18,6 +18,7 @@ import { silentLogger } from '../../core/log.js';
 import { MemoryStore } from '../../core/store/memory.js';
 import type { BuildRecord } from '../../core/types.js';
 import type { InstanceHandle, InstanceSpec } from '../../scheduler/backends/backend.js';
+import { NotHealthyError } from '../../scheduler/backends/health.js';
 import { failureSummary, InstanceStartError } from '../../scheduler/backends/start-output.js';
 import { makeZip } from '../fixtures/archives/make-archives.js';
 
@@ -116,6 +117,14 @@ describe('load check at build time', () => {
     backend.failWith = new InstanceStartError('function quiet v1: the runtime exited with code 3 before it was ready; see the instance logs', {}, []);
     const b = await build('quiet', { 'index.js': 'process.exit(3)' });
     expect(b).toMatchObject({ status: 'failed', error: 'the function could not start: function quiet v1: the runtime exited with code 3 before it was ready' });
+  });
+
+  it('a start the platform refused (its socket was swapped) says so, not the runtime\'s last line', async () => {
+    const cause = new NotHealthyError('untrusted', 'runtime.sock was replaced by a symbolic link');
+    backend.failWith = new InstanceStartError('function swap v1: its socket cannot be trusted (runtime.sock was replaced by a symbolic link); the instance was removed', {}, ['stratus-runtime: listening on unix:/run/stratus/sock/runtime.sock (loading)'], { cause });
+    const b = await build('swap', { 'index.js': 'export default () => 1' });
+    expect(b).toMatchObject({ status: 'failed', error: 'the function could not start: function swap v1: its socket cannot be trusted (runtime.sock was replaced by a symbolic link); the instance was removed' });
+    expect((await store.readBuildLog(b.id)).text).toMatch(/^\[load\] {3}stratus-runtime: listening on unix/m); // the output is still in the log
   });
 
   it('a failure that is not a failed start (the platform\'s own) is an internal error, not the user\'s', async () => {
