@@ -6,7 +6,7 @@
 // invocation-records.ts) sends a batch every 250 ms from the gateway's event loop, on the cores that
 // serve the calls. As a MULTI, each record cost a SET and a ZADD (two ioredis commands, each a promise and
 // a queued reply) plus eight arguments and ~8 Redis calls of usage bookkeeping (marks, HINCRBYs, expiries,
-// the functions' zset) — ~25 µs of gateway CPU and ~11 µs of Redis CPU per record, ~20 % of the warm
+// the functions' zset) — 25–31 µs of gateway CPU and 11–17 µs of Redis CPU per record, ~20 % of the warm
 // path's throughput (docs/benchmarks.md). Here the records are grouped by function and UTC hour in Node;
 // per record Redis does a SET, a SADD of its billing mark and its share of one ZADD; the usage counters,
 // expiries and index trims happen once per group.
