@@ -20,7 +20,7 @@
 //   inv:<id>                  InvocationRecord JSON, expiring with the retention's age
 //   invs-of:<name>            zset of invocation ids scored by start (ms), trimmed to the retention's count
 //   function-changes          the pub/sub channel a function's name is published on when it changes
-//   usage:, usage-fns, billed:  metered usage, written with the records: see usage-redis.ts
+//   usage:, usage-fns, billed:  metered usage, written with the records (redis-invocations.ts): see usage-redis.ts
 //   triggers:, trigger-fires:, invoke-keys:, lease:   see redis-triggers.ts
 //   session:, sessions        the dashboard's sessions: see sessions-redis.ts
 // The names are the ones redis-legacy.ts moves from a Stratus without prefixes: renaming one here means

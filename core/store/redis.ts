@@ -16,7 +16,8 @@ import { storeKeys, type StoreKeys } from './redis-keys.js';
 import { RedisTriggers } from './redis-triggers.js';
 import { RedisWatch } from './redis-watch.js';
 import { adoptLegacyFunctions, LEGACY_PREFIX, type LegacyAdoption } from './redis-legacy.js';
-import { addUsage, readUsage } from './usage-redis.js';
+import { readUsage, usageKeys, type UsageKeys } from './usage-redis.js';
+import { defineWriteBatch, writeInvocations, type WriteBatch } from './redis-invocations.js';
 import { RedisSessions } from './sessions-redis.js';
 import type { SessionLimits, SessionStore } from './sessions.js';
 import type { UsageRange, UsageRow } from './usage.js';
@@ -58,6 +59,8 @@ export class RedisStore extends Closeable implements Store {
   readonly #redis: Redis;
   readonly #p: string;
   readonly #k: StoreKeys;
+  readonly #usage: UsageKeys;
+  readonly #writeBatch: WriteBatch;
   readonly #watch: RedisWatch;
   readonly #triggers: RedisTriggers;
 
@@ -81,6 +84,8 @@ export class RedisStore extends Closeable implements Store {
     if (typeof client !== 'string') reportRedisErrors(client, opts.logger);
     this.#p = opts.prefix;
     this.#k = storeKeys(opts.prefix);
+    this.#usage = usageKeys(opts.prefix);
+    this.#writeBatch = defineWriteBatch(this.#redis);
     this.#watch = new RedisWatch(this.#redis, this.#k.changes);
     const t = (this.#triggers = new RedisTriggers(this.#redis, this.#p, this.#k.changes, () => this.#watch.settled()));
     this.createTrigger = t.createTrigger.bind(t);
@@ -244,25 +249,8 @@ export class RedisStore extends Closeable implements Store {
 
   async appendInvocations(records: InvocationRecord[], retention: InvocationRetention): Promise<void> {
     if (records.length === 0) return;
-    const tx = this.#redis.multi();
-    const now = Date.now();
-    const touched = new Set<string>();
-    for (const r of records) {
-      tx.set(this.#k.invocation(r.id), JSON.stringify(r), 'PX', retention.maxAgeMs);
-      tx.zadd(this.#k.invocationsOf(r.function), Date.parse(r.start), r.id);
-      touched.add(r.function);
-    }
-    for (const fn of touched) {
-      const key = this.#k.invocationsOf(fn);
-      // The ids' own keys expire by age; the index drops the same ones, and keeps the newest by count.
-      tx.zremrangebyscore(key, '-inf', `(${now - retention.maxAgeMs}`);
-      tx.zremrangebyrank(key, 0, -retention.maxPerFunction - 1);
-      tx.pexpire(key, retention.maxAgeMs);
-    }
-    addUsage(tx, this.#p, records, retention, now);
-    const result = await tx.exec();
-    const failed = result?.find(([err]) => err);
-    if (failed) throw failed[0];
+    // One script per batch: records, index, retention and usage (redis-invocations.ts).
+    await writeInvocations(this.#writeBatch, this.#k, this.#usage, records, retention, Date.now());
   }
 
   async listInvocations(fn: string, query: InvocationQuery = {}): Promise<InvocationRecord[]> {
@@ -276,7 +264,7 @@ export class RedisStore extends Closeable implements Store {
   }
 
   readUsage(range: UsageRange): Promise<UsageRow[]> {
-    return readUsage(this.#redis, this.#p, range);
+    return readUsage(this.#redis, this.#usage, range);
   }
 
   async getInvocation(id: string): Promise<InvocationRecord | null> {
