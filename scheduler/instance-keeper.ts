@@ -12,6 +12,7 @@ import type { InstanceExit } from './backends/backend.js';
 import type { ColdStart, InstanceStarter } from './instance-starter.js';
 import type { Instance } from './instance.js';
 import { isHealthy } from './runtime-client.js';
+import type { InstanceRouter } from './instance-router.js';
 import type { LeaseOutcome } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
 import { recordOf, StartNotNeeded, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
@@ -41,6 +42,8 @@ export class InstanceKeeper implements PoolHost {
 
   /** True while this replica holds the leader's lease (always, when the directory is not shared). */
   leads = true;
+  /** The native proxy ready instances are given to (PoolScheduler.attachRouter); null: calls go through leases only. */
+  router: InstanceRouter | null = null;
   /**
    * Instances the leader decided to stop (scale-down, retire): drained here, told draining to the others,
    * stopped once no replica may still have a call on them (see PoolScheduler's tick). id -> when marked.
@@ -203,8 +206,8 @@ export class InstanceKeeper implements PoolHost {
       });
       return;
     }
-    // Crashed: take no new requests on it; learn why for the log, then replace it.
-    if (inst.state === 'ready') inst.state = 'draining';
+    // Crashed: take no new requests on it (nor through the proxy); learn why for the log, then replace it.
+    pool.stopTaking(inst);
     void this.deps.backend
       .diagnose(inst.id)
       .catch(() => null)

@@ -17,6 +17,15 @@ export class Instance {
   state: InstanceState;
   inFlight = 0;
   lastUsedAt: number | null = null;
+  /**
+   * Given to the scheduler's InstanceRouter (a native proxy) and not let go of yet: the proxy may have calls
+   * on it that this count does not see, so the instance is not idle — a drain waits for the router.
+   */
+  routed = false;
+  /** The router was asked to let it go and has not said it did yet. */
+  unrouting = false;
+  /** Calls the router had on it when last read (the autoscaler's input; the dashboard shows them in inFlight). */
+  proxied = 0;
   readonly agent: http.Agent;
   readonly requestOptions: RequestOptions;
 
@@ -42,6 +51,11 @@ export class Instance {
     return this.handle.instanceId;
   }
 
+  /** No call on it from this process, and no proxy that may still send it one: a draining instance may go. */
+  get idle(): boolean {
+    return this.inFlight === 0 && !this.routed;
+  }
+
   get hasFreeSlot(): boolean {
     return this.state === 'ready' && this.inFlight < this.concurrency;
   }
@@ -52,7 +66,7 @@ export class Instance {
       function: this.handle.function ?? '',
       version: this.handle.version ?? 0,
       state: this.state,
-      inFlight: this.inFlight,
+      inFlight: this.inFlight + this.proxied,
       concurrency: this.concurrency,
       startedAt: new Date(this.handle.startedAt).toISOString(),
       lastUsedAt: this.lastUsedAt === null ? null : new Date(this.lastUsedAt).toISOString(),

@@ -16,6 +16,7 @@ import { Instance } from './instance.js';
 import { reconcileLeftovers } from './reconcile.js';
 import { instanceOf, LocalDirectory, newReplicaName, recordOf, stemReplica, type DirectoryChange, type InstanceDirectory, type SharedInstance } from './shared/directory.js';
 import { PlatformSync } from './shared/platform-sync.js';
+import type { InstanceRouter, RoutedOutcome } from './instance-router.js';
 import type { AcquireOptions, FailingView, InstanceView, Lease, Scheduler } from './scheduler.js';
 import type { SchedulerDeps } from './scheduler-deps.js';
 import { StemPool } from './stem-pool.js';
@@ -190,10 +191,42 @@ export class PoolScheduler extends Closeable implements Scheduler {
     await this.#host.stopsSettled();
   }
 
+  attachRouter(router: InstanceRouter): void {
+    this.#host.router = router;
+    for (const pool of this.#allPools()) pool.routeAll();
+  }
+
+  routedOutcome(instanceId: string, outcome: RoutedOutcome): void {
+    for (const pool of this.#allPools()) {
+      const inst = pool.instances.find((i) => i.id === instanceId);
+      if (!inst || inst.state === 'stopping') continue;
+      // Its call is over as far as the proxy goes: 'timeout' is checked, 'crashed' recycled, as a lease's would be.
+      this.#host.troubled(pool, inst, outcome);
+      return;
+    }
+  }
+
+  /** The router's calls per instance and its last call per version, into the pools before they scale. */
+  #readRouter(): void {
+    const router = this.#host.router;
+    if (router === null) return;
+    const inFlight = router.inFlight();
+    const lastCalls = router.lastCalls();
+    for (const pool of this.#allPools()) {
+      for (const i of pool.instances) i.proxied = i.routed ? (inFlight.get(i.id) ?? 0) : 0;
+      const last = lastCalls.get(pool.key);
+      if (last !== undefined && last > (pool.lastRequestAt ?? 0)) {
+        pool.lastRequestAt = last;
+        pool.probation = false; // called: the version is served
+      }
+    }
+  }
+
   /** One autoscaler step for every pool, then stem refill. Runs every tickMs; tests call it directly. */
   tick(): void {
     if (this.#host.closing) return;
     const now = this.clock.now();
+    this.#readRouter();
     this.#sync?.tick();
     const remote = this.#sync?.remoteDemand;
     if (remote) for (const key of remote.keys()) if (!this.#pools.has(key)) void this.#poolFor(key, 'demand');

@@ -6,6 +6,7 @@ import type http from 'node:http';
 import type { LoadCheck } from '../core/ports/load-check.js';
 import type { DeployedVersion } from '../core/types.js';
 import type { ExitReason, InstanceHandle } from './backends/backend.js';
+import type { InstanceRouter, RoutedOutcome } from './instance-router.js';
 
 export type StartKind = 'warm' | 'stem' | 'container';
 
@@ -87,6 +88,14 @@ export interface Scheduler extends LoadCheck {
   instances(functionName: string): InstanceView[];
   /** Why the function's current version is failing, or null when it is not. Optional. */
   failing?(functionName: string): FailingView | null;
+  /**
+   * Give every ready instance to a data plane beside the leases (a native proxy, instance-router.ts) from now
+   * on, those ready now included; the router's calls count in the autoscaler's input and hold drains.
+   * Optional: a scheduler without it serves every call through acquire().
+   */
+  attachRouter?(router: InstanceRouter): void;
+  /** A call the router served ended badly on this instance: judged as a released lease's outcome is. */
+  routedOutcome?(instanceId: string, outcome: RoutedOutcome): void;
   /** Adopt or remove instances an earlier run left behind (by backend labels). */
   reconcile(): Promise<void>;
   /** Stop intake, drain in-flight requests, remove every instance. */

@@ -14,6 +14,7 @@ import { CrashBackoff, failingError, startFailedError } from './crash-backoff.js
 import { StartNotNeeded } from './shared/directory.js';
 import type { ColdStart } from './instance-starter.js';
 import type { Instance } from './instance.js';
+import type { InstanceRouter } from './instance-router.js';
 import { PoolLease, type LeaseOwner } from './lease.js';
 import { startTooSlowError, tooManyError } from './queue-errors.js';
 import type { AcquireOptions, Lease, LeaseOutcome, StartKind } from './scheduler.js';
@@ -48,6 +49,8 @@ export interface PoolHost {
   readonly closing: boolean;
   /** This replica decides the platform's scaling (the leader; always, on one process). */
   readonly leads: boolean;
+  /** A data plane beside the leases (a native proxy) that ready instances are given to; null: none. */
+  readonly router: InstanceRouter | null;
   start(target: DeployedVersion, opts?: StartOptions): Promise<ColdStart>;
   /** Stop and forget an instance that left its pool (drained, unhealthy, exited). */
   stop(inst: Instance, cause?: StopCause): void;
@@ -219,7 +222,7 @@ export class VersionPool implements LeaseOwner {
    * since) does not: that call's caller got the 502, and the next call may well be served.
    */
   exited(inst: Instance, why: string): void {
-    const spontaneous = inst.state === 'ready' && inst.inFlight === 0 && this.instances.includes(inst);
+    const spontaneous = inst.state === 'ready' && inst.inFlight === 0 && inst.proxied === 0 && this.instances.includes(inst);
     const counted = spontaneous && this.backoff.instanceExited(inst, why);
     this.remove(inst, 'broken');
     if (counted && this.backoff.blocks(this.live, this.starting)) this.rejectAll(failingError(this.target.function, this.backoff));
@@ -234,6 +237,7 @@ export class VersionPool implements LeaseOwner {
     inst.state = this.retired ? 'draining' : 'ready';
     this.instances.push(inst);
     this.#serveWaiters(inst, cs);
+    this.#route(inst);
   }
 
   /**
@@ -245,7 +249,8 @@ export class VersionPool implements LeaseOwner {
     if (this.retired && inst.state === 'ready') inst.state = 'draining';
     this.instances.push(inst);
     if (inst.state === 'ready' || (this.retired && inst.state === 'draining')) this.#serveWaiters(inst, null);
-    if (inst.inFlight === 0 && inst.state === 'draining') this.remove(inst);
+    this.#route(inst);
+    if (inst.idle && inst.state === 'draining') this.remove(inst);
   }
 
   /** Another replica drains it: no new calls from here; it leaves this pool once this replica's calls on it end. */
@@ -253,7 +258,8 @@ export class VersionPool implements LeaseOwner {
     const inst = this.instances.find((i) => i.id === id);
     if (!inst || inst.state !== 'ready') return;
     inst.state = 'draining';
-    if (inst.inFlight === 0) this.remove(inst);
+    this.#unroute(inst);
+    if (inst.idle) this.remove(inst);
   }
 
   /** It is gone (stopped or exited, as another replica saw): forget it; calls on it fail on their own. */
@@ -262,6 +268,7 @@ export class VersionPool implements LeaseOwner {
     if (i < 0) return;
     const [inst] = this.instances.splice(i, 1);
     inst!.state = 'stopping';
+    this.#unroute(inst!);
     inst!.dispose();
     this.ensureStarts();
     this.ensureMin();
@@ -274,7 +281,7 @@ export class VersionPool implements LeaseOwner {
       inst.inFlight++;
       this.#serve(w, inst, cs);
     }
-    if (inst.inFlight === 0 && this.retired) this.remove(inst);
+    if (inst.idle && this.retired) this.remove(inst);
   }
 
   #onStartFailed(err: unknown): void {
@@ -324,7 +331,7 @@ export class VersionPool implements LeaseOwner {
       // A timed-out request's slot still goes to a waiter (its answer did end): the health check runs alongside.
       inst.inFlight++;
       this.#serve(this.#waiters.shift()!, inst, null);
-    } else if (inst.state === 'draining' && inst.inFlight === 0) {
+    } else if (inst.state === 'draining' && inst.idle) {
       this.remove(inst);
     }
   }
@@ -335,6 +342,7 @@ export class VersionPool implements LeaseOwner {
     if (i < 0) return;
     this.instances.splice(i, 1);
     inst.state = 'stopping';
+    this.#unroute(inst); // a broken one goes at once: the proxy's calls on it fail with it
     this.host.stop(inst, cause);
     this.ensureStarts();
     this.ensureMin();
@@ -346,13 +354,53 @@ export class VersionPool implements LeaseOwner {
     for (const inst of candidates.slice(0, n)) {
       inst.state = 'draining';
       this.host.draining(inst);
-      if (inst.inFlight === 0) this.remove(inst);
+      this.#unroute(inst);
+      if (inst.idle) this.remove(inst);
     }
+  }
+
+  /** A call on it failed so that it is not trusted with another: no new call, from here or the proxy. */
+  stopTaking(inst: Instance): void {
+    if (inst.state !== 'ready') return;
+    inst.state = 'draining';
+    this.#unroute(inst);
+  }
+
+  /** Give each ready instance to the router (one attached after they started). */
+  routeAll(): void {
+    for (const inst of this.instances) this.#route(inst);
+  }
+
+  /** The router's calls on this version's instances, as last read: part of the version's concurrency. */
+  get proxied(): number {
+    let n = 0;
+    for (const i of this.instances) n += i.proxied;
+    return n;
+  }
+
+  #route(inst: Instance): void {
+    const router = this.host.router;
+    if (router === null || inst.routed || inst.state !== 'ready') return;
+    inst.routed = true;
+    const { config } = this.target;
+    router.route({ id: inst.id, function: this.target.function, version: this.target.version, endpoint: inst.handle.endpoint, concurrency: inst.concurrency, memoryMb: config.memoryMb, timeoutMs: config.timeoutMs });
+  }
+
+  /** It left 'ready': the router sends it no new call; once the router let go, a draining one may go. */
+  #unroute(inst: Instance): void {
+    if (!inst.routed || inst.unrouting) return;
+    inst.unrouting = true;
+    this.host.router?.unroute(inst.id, () => {
+      inst.routed = false;
+      inst.unrouting = false;
+      inst.proxied = 0;
+      if (inst.state === 'draining' && inst.inFlight === 0 && this.instances.includes(inst) && (this.retired ? this.#waiters.length === 0 : true)) this.remove(inst);
+    });
   }
 
   /** What this replica reports of the version each tick: its own calls, in flight and waiting. */
   get concurrency(): number {
-    return this.inFlight + this.#waiters.length;
+    return this.inFlight + this.proxied + this.#waiters.length;
   }
 
   /**
@@ -395,7 +443,7 @@ export class VersionPool implements LeaseOwner {
       // Instances started on demand during a burst are not the autoscaler's doing, and its stable window
       // still averages the quiet seconds before the burst: never drain below what the requests in flight
       // need right now, and (as Knative's max scale-down rate) at most half of the instances per tick.
-      const neededNow = Math.ceil(this.inFlight / cfg.concurrency);
+      const neededNow = Math.ceil((this.inFlight + this.proxied) / cfg.concurrency);
       const keep = Math.max(desired, neededNow + Math.ceil((remote?.concurrency ?? 0) / cfg.concurrency), Math.floor(live / 2));
       if (keep < live) this.drain(live - keep);
     }
@@ -420,7 +468,8 @@ export class VersionPool implements LeaseOwner {
     this.retired = true;
     for (const inst of [...this.instances]) {
       inst.state = 'draining';
-      if (inst.inFlight === 0 && this.#waiters.length === 0) this.remove(inst);
+      this.#unroute(inst);
+      if (inst.idle && this.#waiters.length === 0) this.remove(inst);
     }
   }
 

@@ -104,7 +104,7 @@ export class PlatformSync {
     const routable: string[] = [];
     for (const pool of this.d.pools()) {
       if (!pool.retired || pool.concurrency > 0) versions[pool.key] = { concurrency: pool.concurrency, lastRequestAt: pool.lastRequestAt };
-      for (const i of pool.instances) if (i.state === 'ready' || i.inFlight > 0) routable.push(i.id);
+      for (const i of pool.instances) if (i.state === 'ready' || !i.idle) routable.push(i.id); // a proxy's too (Instance.routed)
     }
     return { replica: this.d.directory.replica, at: this.d.clock.now(), versions, routable };
   }
