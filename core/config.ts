@@ -72,6 +72,13 @@ const schema = z
     STRATUS_TRUSTED_PROXIES: z.string().superRefine(proxyList).transform(splitList).optional(),
 
     STRATUS_BACKEND: z.enum(['auto', 'docker', 'process', 'kubernetes']).default('auto'),
+    /**
+     * Who serves warm function calls: HAProxy programmed by Stratus (native), or Stratus's Node proxy (node).
+     * auto: native when HAProxy is installed and the backend is Docker, else node (said at start).
+     */
+    STRATUS_DATA_PLANE: z.enum(['auto', 'native', 'node']).default('auto'),
+    /** The most function versions HAProxy serves at once (its pre-created slot backends); more go through Stratus. */
+    STRATUS_NATIVE_SLOTS: int(64, 1, 4096),
     STRATUS_DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),
     STRATUS_REGISTRY: z.string().default('127.0.0.1:5000'),
     STRATUS_IMAGE_PREFIX: z.string().regex(/^[a-z0-9][a-z0-9._/-]*$/).optional(),
@@ -224,6 +231,8 @@ export interface Config {
   stopTimeoutMs: number;
   /** SIGTERM: readiness answers 503 this long, calls still served, before intake closes (platform/start-platform.ts). */
   drainNoticeMs: number;
+  /** The native data plane (gateway/native/): HAProxy in front, Stratus the activator behind it. */
+  dataPlane: { kind: 'auto' | 'native' | 'node'; slots: number };
   /** The throttle of wrong admin keys per client (gateway/api/auth-throttle.ts), and whose X-Forwarded-For names the client. */
   auth: { maxFailures: number; windowMs: number; trustedProxies: string[] };
   backend: {
@@ -341,6 +350,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceWaitMs: e.STRATUS_SERVICE_WAIT_MS,
     stopTimeoutMs: e.STRATUS_STOP_TIMEOUT_MS,
     drainNoticeMs: e.STRATUS_DRAIN_NOTICE_MS,
+    dataPlane: { kind: e.STRATUS_DATA_PLANE, slots: e.STRATUS_NATIVE_SLOTS },
     auth: { maxFailures: e.STRATUS_AUTH_MAX_FAILURES, windowMs: e.STRATUS_AUTH_WINDOW_MS, trustedProxies: e.STRATUS_TRUSTED_PROXIES ?? [] },
     backend: {
       kind: e.STRATUS_BACKEND,
@@ -444,6 +454,7 @@ export function describeConfig(cfg: Config): Record<string, unknown> {
     listen: `${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`,
     ...(cfg.publicUrl ? { publicUrl: redactUrl(cfg.publicUrl) } : {}),
     backend: cfg.backend.kind,
+    dataPlane: cfg.dataPlane.kind,
     ...docker,
     store: cfg.store.kind,
     ...redis,

@@ -7,13 +7,13 @@
 import type http from 'node:http';
 import express from 'express';
 import { StratusError } from '../core/errors.js';
-import { newRequestId } from '../core/ids.js';
 import { REQUEST_ID_HEADER } from '../core/invocation-contract.js';
 import { CODE_URL_PREFIX } from '../core/code-url.js';
 import { requireApiKey } from './api/auth.js';
 import type { GatewayDeps } from './deps.js';
 import { FUNCTION_URL_PREFIX, createInvokeHandler } from './dataplane/invoke.js';
 import { problemMiddleware } from './http/problem.js';
+import { requestIdOf } from './http/proxy-peer.js';
 import type { RouteTable } from './dataplane/route-table.js';
 import { buildsRouter } from './api/routes/builds.js';
 import { functionsRouter } from './api/routes/functions.js';
@@ -66,8 +66,8 @@ export function createApp(deps: GatewayDeps): GatewayApp {
 
   const api = express();
   api.disable('x-powered-by');
-  api.use((_req, res, next) => {
-    res.setHeader(REQUEST_ID_HEADER, newRequestId());
+  api.use((req, res, next) => {
+    res.setHeader(REQUEST_ID_HEADER, requestIdOf(req));
     next();
   });
   api.use(systemRouter({ registry: deps.registry, auth, storeKind: deps.store.kind, backendKind: deps.backendKind, readiness: deps.readiness }));

@@ -20,10 +20,10 @@ export const RULES = {
   control: ['core', 'scheduler', 'builder'],
   'services/*': ['core'],
   'gateway/http': ['core'],
-  // The native data plane (HAProxy's config, its runtime API, its per-call lines): core only, so that the
-  // dataplane, the app or the composition root can take it up.
-  'gateway/native': ['core'],
   'gateway/dataplane': ['core', 'scheduler', 'control', 'gateway/http'],
+  // The native data plane (HAProxy: its config, runtime API, per-call lines, and the controller that programs it
+  // from the scheduler's instances and the route table): beside the Node data plane, whose routes it follows.
+  'gateway/native': ['core', 'scheduler', 'control', 'gateway/http', 'gateway/dataplane'],
   'gateway/api': ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/dataplane'],
   'gateway/ui': ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/dataplane', 'gateway/api'],
   gateway: ['core', 'scheduler', 'builder', 'control', 'services/*', 'gateway/http', 'gateway/native', 'gateway/dataplane', 'gateway/api', 'gateway/ui'],

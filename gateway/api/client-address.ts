@@ -11,6 +11,7 @@
 import type http from 'node:http';
 import ipaddr from 'ipaddr.js';
 import proxyAddr from 'proxy-addr';
+import { proxiedClientAddress } from '../http/proxy-peer.js';
 
 export type ClientOf = (req: http.IncomingMessage) => string;
 
@@ -21,6 +22,15 @@ export function checkTrustedProxies(list: readonly string[]): void {
 
 /** The client key of a request: an IPv4 address, an IPv6 /64 ("2001:db8:1:2::/64"), or the raw peer text. */
 export function clientAddress(trustedProxies: readonly string[], onUntrustedForward?: (peer: string) => void): ClientOf {
+  const direct = clientAddressOf(trustedProxies, onUntrustedForward);
+  // Through the native proxy the peer is HAProxy on the activator's socket: the client is the address it wrote.
+  return (req) => {
+    const proxied = proxiedClientAddress(req);
+    return proxied === undefined ? direct(req) : clientKey(proxied);
+  };
+}
+
+function clientAddressOf(trustedProxies: readonly string[], onUntrustedForward?: (peer: string) => void): ClientOf {
   if (trustedProxies.length === 0) {
     // A proxy nobody named: every client behind it is one to the throttle, and one stranger's wrong keys
     // hold the operator's right one too. Said once, so the operator can name the proxy.

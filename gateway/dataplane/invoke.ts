@@ -7,7 +7,6 @@ import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { StratusError } from '../../core/errors.js';
 import { FUNCTION_NAME } from '../../core/function-config.js';
-import { newRequestId } from '../../core/ids.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import { NEVER_RAN, billedMs, type InvocationRecord } from '../../core/store/invocations.js';
@@ -19,6 +18,7 @@ import type { AsyncInvocations } from '../../control/invocations/async-invocatio
 import type { InvocationRecordSink } from '../../control/invocations/invocation-records.js';
 import { answerPreflight, corsAnswer, isPreflight, PUBLIC_POLICY, refusal, sendRefusal, setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
 import { platformAnswerOf, sendProblem } from '../http/problem.js';
+import { requestIdOf } from '../http/proxy-peer.js';
 import { QUALIFIER, sandboxed, type FunctionHost } from './origins.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
 import type { Route, RouteTable } from './route-table.js';
@@ -149,7 +149,7 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     // writeHead, sendProblem), and a response without progressive headers lets writeHead take Node's fast path.
     onFunctionHost(req, res, host) {
       const arrivedAt = performance.now();
-      const requestId = newRequestId();
+      const requestId = requestIdOf(req);
       if (!admit(req, res, requestId)) return;
       if (host === 'none') {
         return refuse(req, res, new StratusError('FUNCTION_NOT_FOUND', `a function's host is NAME.${deps.functionsDomain ?? 'fn.localhost'} (ALIAS.NAME.… or vN.NAME.… for an alias or a version), with NAME in lowercase letters, digits and "-"`), requestId);
@@ -158,7 +158,7 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     },
     onApiPath(req, res) {
       const arrivedAt = performance.now();
-      const requestId = newRequestId();
+      const requestId = requestIdOf(req);
       if (!admit(req, res, requestId)) return;
       // A service worker is the one thing a sandbox cannot stop once registered: browsers fetch its script with
       // this header, and no function script is ever one on the API's origin.

@@ -13,6 +13,7 @@ import type { Lease } from '../../scheduler/scheduler.js';
 import { copyEndToEnd } from '../../scheduler/upstream/end-to-end-headers.js';
 import { StreamedCall, type StreamContext } from '../../scheduler/upstream/streamed-call.js';
 import { sendProblem } from '../http/problem.js';
+import { CLIENT_ADDRESS_HEADER, proxiedClientAddress } from '../http/proxy-peer.js';
 import { setAnswerHeaders } from './http-policy.js';
 import { forwardedFor, requestFraming } from './proxy-framing.js';
 
@@ -22,7 +23,7 @@ export { framingProblem } from './proxy-framing.js';
  * Headers the gateway sets itself on the way in: a caller's own values must not reach the function. The
  * invoke key goes too, on every URL: a function never sees its callers' keys (nor another function's).
  */
-const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, DEADLINE_HEADER, INVOKE_KEY_HEADER]);
+const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, DEADLINE_HEADER, INVOKE_KEY_HEADER, CLIENT_ADDRESS_HEADER]);
 
 /** What the function URL handler (invoke.ts) knows of a call; its answerHeaders are http-policy.ts's AnswerHeaders. */
 export type InvocationContext = StreamContext;
@@ -32,7 +33,8 @@ class Invocation extends StreamedCall {
     const { req, ctx } = this;
     const raw = req.rawHeaders;
     const headers = copyEndToEnd(raw, [], SET_BY_GATEWAY_IN);
-    headers.push('x-forwarded-for', forwardedFor(raw, req.socket.remoteAddress ?? ''), 'x-forwarded-proto', 'http');
+    // Through the native proxy the peer is HAProxy on a unix socket: the client is the address it wrote.
+    headers.push('x-forwarded-for', forwardedFor(raw, proxiedClientAddress(req) ?? req.socket.remoteAddress ?? ''), 'x-forwarded-proto', 'http');
     const host = req.headers.host;
     if (host) headers.push('x-forwarded-host', host);
     headers.push(REQUEST_ID_HEADER, ctx.requestId, DEADLINE_HEADER, String(ctx.deadline));

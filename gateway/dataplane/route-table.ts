@@ -33,7 +33,12 @@ export interface Route {
   readonly aliases: ReadonlyMap<string, () => DeployedVersion>;
   /** Every version some alias serves, by number (`/fn/NAME@vN` finds these without a store read). */
   readonly versions: ReadonlyMap<number, DeployedVersion>;
+  /** `latest` is one version (not split for a canary): every plain call goes to `target`. */
+  readonly single: boolean;
 }
+
+/** Told of a function's route after each load: the route, or undefined when the function is not routable. */
+export type RouteListener = (name: string, route: Route | undefined) => void | Promise<void>;
 
 /** A pick among weighted versions: a constant for one version (the common case costs nothing). */
 function chooser(versions: readonly WeightedVersion[], deployed: ReadonlyMap<number, DeployedVersion>): () => DeployedVersion {
@@ -63,6 +68,7 @@ export class RouteTable extends Closeable {
   readonly #versionMisses = new Map<string, { error: StratusError; until: number }>();
   /** Versions called by number that no alias serves: function -> version -> deployed (bounded; forgotten on a change). */
   readonly #pinned = new Map<string, Map<number, DeployedVersion>>();
+  readonly #listeners = new Set<RouteListener>();
 
   constructor(
     private readonly store: Store,
@@ -75,6 +81,31 @@ export class RouteTable extends Closeable {
       const names = name === null ? this.#known() : [name];
       return Promise.all(names.map((n) => this.refresh(n).catch((err: unknown) => this.logger.warn('route refresh failed', { function: n, err }))));
     });
+  }
+
+  /**
+   * Told after each load of a function's route (a native proxy follows the routes this way). A write waits for
+   * the listeners as it waits for the table, so the next call routes by what it wrote on either path.
+   */
+  onRoute(listener: RouteListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The routes held now (for a listener that joins late). */
+  routes(): IterableIterator<[string, Route]> {
+    return this.#routes.entries();
+  }
+
+  async #tell(name: string): Promise<void> {
+    const route = this.#routes.get(name);
+    for (const l of this.#listeners) {
+      try {
+        await l(name, route);
+      } catch (err) {
+        this.logger.warn('a route listener failed', { function: name, err });
+      }
+    }
   }
 
   /** Every name this table holds anything about: what a resync must re-read. */
@@ -155,7 +186,10 @@ export class RouteTable extends Closeable {
   /** Re-read a function from the store and update its route. */
   refresh(name: string): Promise<void> {
     this.#misses.delete(name);
-    return this.#turns.take(name, () => this.#load(name));
+    return this.#turns.take(name, async () => {
+      await this.#load(name);
+      if (this.#listeners.size > 0 && !this.closed) await this.#tell(name);
+    });
   }
 
   async #load(name: string): Promise<void> {
@@ -189,7 +223,7 @@ export class RouteTable extends Closeable {
       if (alias !== LATEST && vs.every((w) => deployed.has(w.version))) aliases.set(alias, chooser(vs, deployed));
     }
     const target = deployed.get(current)!;
-    this.#routes.set(name, Object.freeze({ target, policy, pick: chooser(latest, deployed), aliases, versions: deployed }));
+    this.#routes.set(name, Object.freeze({ target, policy, pick: chooser(latest, deployed), aliases, versions: deployed, single: latest.length === 1 }));
     this.#seen.set(name, current);
     if (before !== current) this.logger.info('routing to new version', { function: name, version: current, previous: before ?? null });
   }
