@@ -12,10 +12,16 @@
 // again from the ring was not settled; UDP is the simpler reader and lost 0 lines at c=32 here.
 //
 // A datagram can still be dropped (a full buffer): the reader counts what it received, and `dropped` compares
-// it with HAProxy's own count of calls (the frontend's req_tot, HaproxyRuntime.callsReceived), so a lost
+// it with HAProxy's own count of calls (the frontend's req_tot, HaproxyRuntime.requestsReceived), so a lost
 // line is a number someone sees, never a silent gap.
+//
+// UDP on loopback takes a datagram from any local process, and a line is a call's record and its meter. So
+// each line starts with a token only HAProxy's config and this reader know (NativeProxySettings.lineToken,
+// random per start): a datagram without it is counted as forged and never passed on.
 
+import { timingSafeEqual } from 'node:crypto';
 import dgram from 'node:dgram';
+import { checkLineToken } from './haproxy-config.js';
 
 /** One call as HAProxy logged it. */
 export interface CallLine {
@@ -42,7 +48,10 @@ export interface CallLine {
 
 const INT = /^-?\d+$/;
 
-/** A line as CALL_LINE_FORMAT writes it, or null when it is not one (counted as malformed by the reader). */
+/**
+ * A line's call fields as CALL_LINE_FORMAT writes them (the line without its token: see readCallLine), or null
+ * when they are not (counted as malformed by the reader).
+ */
 export function parseCallLine(text: string): CallLine | null {
   const f = text.trim().split(' ');
   if (f.length !== 10) return null;
@@ -62,7 +71,23 @@ export function parseCallLine(text: string): CallLine | null {
   };
 }
 
+/**
+ * A datagram as HAProxy sends it (callLineFormat: the token, a space, the call's fields): the call, 'forged'
+ * when its first field is not the token, 'malformed' when it carries the token but no call line. The token
+ * is compared in constant time, so its bytes cannot be guessed one by one from the reader's timing.
+ */
+export function readCallLine(datagram: Buffer | string, token: Buffer | string): CallLine | 'forged' | 'malformed' {
+  const text = typeof datagram === 'string' ? Buffer.from(datagram, 'utf8') : datagram;
+  if (typeof token === 'string') token = Buffer.from(token, 'utf8');
+  const space = text.indexOf(0x20);
+  const field = space === -1 ? text : text.subarray(0, space);
+  if (field.length !== token.length || !timingSafeEqual(field, token)) return 'forged';
+  return parseCallLine(text.subarray(space + 1).toString('utf8')) ?? 'malformed';
+}
+
 export interface CallLineReaderOptions {
+  /** The line token of the config HAProxy runs (NativeProxySettings.lineToken). */
+  token: string;
   /** Where to listen: loopback only (HAProxy's `log` target). Port 0: any free one, read back from `port`. */
   host?: '127.0.0.1' | '::1';
   port?: number;
@@ -74,13 +99,16 @@ export interface CallLineReaderOptions {
 export class CallLineReader {
   /** Lines received and parsed. */
   received = 0;
-  /** Datagrams that were not a call line (counted, not passed on). */
+  /** Datagrams with the token that were not a call line (counted, not passed on). */
   malformed = 0;
+  /** Datagrams without the token: not HAProxy's (counted, not passed on). */
+  forged = 0;
   #closed: Promise<void> | null = null;
 
   private constructor(private readonly socket: dgram.Socket, readonly port: number, readonly receiveBufferBytes: number) {}
 
   static async open(o: CallLineReaderOptions): Promise<CallLineReader> {
+    const token = Buffer.from(checkLineToken(o.token), 'utf8');
     const host = o.host ?? '127.0.0.1';
     const socket = dgram.createSocket({ type: host === '::1' ? 'udp6' : 'udp4', recvBufferSize: o.receiveBufferBytes ?? 4 * 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
@@ -93,8 +121,12 @@ export class CallLineReader {
     // Linux reports twice the size it was given (its bookkeeping), capped by net.core.rmem_max.
     const reader = new CallLineReader(socket, socket.address().port, socket.getRecvBufferSize() / 2);
     socket.on('message', (msg) => {
-      const line = parseCallLine(msg.toString('utf8'));
-      if (line === null) {
+      const line = readCallLine(msg, token);
+      if (line === 'forged') {
+        reader.forged++;
+        return;
+      }
+      if (line === 'malformed') {
         reader.malformed++;
         return;
       }

@@ -3,7 +3,9 @@
 // lines read by gateway/native/call-lines.ts. Instances and the activator are tiny HTTP servers on unix
 // sockets that say who answered; which one does is HAProxy's decision alone.
 
+import dgram from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ERROR_CATALOGUE, problemType } from '../../core/errors.js';
 import { ACTIVATOR_BACKEND, FUNCTIONS_FRONTEND, slotName } from '../../gateway/native/haproxy-config.js';
 import { HaproxyArgumentError, HaproxyCommandError, HaproxyRuntime, HaproxyUnreachableError } from '../../gateway/native/haproxy-runtime.js';
 import { call, haproxyMissing, startNativeProxy, type NativeProxy } from '../support/native-proxy.js';
@@ -175,5 +177,140 @@ describe.skipIf(await haproxyMissing())('the native data plane (a real HAProxy)'
     await expect(p.runtime.setMapEntry(p.routes, 'a;shutdown', slotName(0))).rejects.toBeInstanceOf(HaproxyArgumentError);
     await expect(new HaproxyRuntime(`${p.dir}/nothing-here.sock`).showInfo()).rejects.toBeInstanceOf(HaproxyUnreachableError);
     expect(p.haproxy.exitCode).toBeNull();
+  });
+
+  it('answers a call past the function\'s timeout from the timeouts map 504 as problem+json, with the deadline it was given', async () => {
+    const p = await start();
+    const i1 = await p.instance('i1');
+    await p.runtime.setMapEntry(p.routes, 'slow', slotName(1));
+    await p.runtime.setMapEntry(p.timeouts, slotName(1), '300');
+    await p.runtime.addServer(slotName(1), 'i1', { socketPath: i1.socketPath, maxconn: 4 });
+    // Within its timeout: the deadline the instance got is now + 300 ms (the caller's own value is gone).
+    const sentAt = Date.now();
+    const ok = await call(p.port, '/fn/slow/', '127.0.0.1', { 'x-stratus-deadline-ms': '1' });
+    expect(ok.status).toBe(200);
+    const deadline = Number(ok.body.headers?.['x-stratus-deadline-ms']);
+    expect(deadline).toBeGreaterThanOrEqual(sentAt + 300);
+    expect(deadline).toBeLessThanOrEqual(Date.now() + 300);
+
+    i1.answer = { delayMs: 1500 };
+    const t0 = Date.now();
+    const late = await call(p.port, '/fn/slow/');
+    const took = Date.now() - t0;
+    expect(late.status).toBe(504);
+    expect(took).toBeGreaterThanOrEqual(290);
+    expect(took).toBeLessThan(1400);
+    expect(late.headers['content-type']).toBe('application/problem+json');
+    expect(late.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(late.body).toEqual({
+      type: problemType('FUNCTION_TIMEOUT'), title: ERROR_CATALOGUE.FUNCTION_TIMEOUT.title, status: 504, code: 'FUNCTION_TIMEOUT',
+      detail: `function slow did not answer within its timeout of 300 ms; make it faster or raise timeoutMs, and see GET /v1/functions/slow/logs?requestId=${late.requestId}`,
+      function: 'slow', timeoutMs: 300, logs: `/v1/functions/slow/logs?requestId=${late.requestId}`,
+    });
+  });
+
+  it('answers an instance\'s garbage 502 as problem+json, and replaces the instance\'s own request id', async () => {
+    const p = await start();
+    const i1 = await p.instance('i1');
+    await p.runtime.setMapEntry(p.routes, 'bad', slotName(0));
+    await p.runtime.addServer(slotName(0), 'i1', { socketPath: i1.socketPath, maxconn: 4 });
+    i1.answer = { headers: { 'x-stratus-request-id': 'the-instance-s-own' } };
+    const ok = await call(p.port, '/fn/bad/');
+    expect(ok.requestId).toBe(ok.body.requestId);
+    expect(ok.requestId).not.toBe('the-instance-s-own');
+
+    i1.answer = { raw: 'this is not HTTP\r\n\r\n' };
+    const bad = await call(p.port, '/fn/bad/');
+    expect(bad.status).toBe(502);
+    expect(bad.headers['content-type']).toBe('application/problem+json');
+    expect(bad.body).toMatchObject({ type: problemType('FUNCTION_CRASHED'), title: ERROR_CATALOGUE.FUNCTION_CRASHED.title, status: 502, code: 'FUNCTION_CRASHED', function: 'bad' });
+    expect(bad.body.detail).toContain(`requestId=${bad.requestId}`);
+  });
+
+  it('sandboxes answers on /fn/NAME as the API\'s origin does, and not on the function\'s own host', async () => {
+    const p = await start();
+    const i1 = await p.instance('i1');
+    await p.runtime.setMapEntry(p.routes, 'page', slotName(0));
+    await p.runtime.addServer(slotName(0), 'i1', { socketPath: i1.socketPath, maxconn: 4 });
+    i1.answer = { headers: { 'set-cookie': 'session=planted; Path=/', 'service-worker-allowed': '/', 'clear-site-data': '"cookies"' } };
+
+    const byPath = await call(p.port, '/fn/page/');
+    expect(byPath.body.who).toBe('i1');
+    expect(byPath.headers).toMatchObject({ 'content-security-policy': 'sandbox', 'x-content-type-options': 'nosniff' });
+    for (const h of ['set-cookie', 'service-worker-allowed', 'clear-site-data']) expect(byPath.headers[h]).toBeUndefined();
+
+    const byHost = await call(p.port, '/', 'page.fn.localhost');
+    expect(byHost.body.who).toBe('i1');
+    expect(byHost.headers['content-security-policy']).toBeUndefined();
+    expect(byHost.headers['x-content-type-options']).toBeUndefined();
+    expect(byHost.headers['set-cookie']).toEqual(['session=planted; Path=/']);
+    expect(byHost.headers['service-worker-allowed']).toBe('/');
+  });
+
+  it('leaves async calls, a service worker\'s fetch on /fn/NAME and /fn/ without a name to the activator', async () => {
+    const p = await start();
+    const i1 = await p.instance('i1');
+    await p.runtime.setMapEntry(p.routes, 'hello', slotName(0));
+    await p.runtime.addServer(slotName(0), 'i1', { socketPath: i1.socketPath, maxconn: 4 });
+    expect((await call(p.port, '/fn/hello/')).body.who).toBe('i1');
+    expect((await call(p.port, '/fn/hello/', '127.0.0.1', { 'x-stratus-invocation-type': 'async' })).body.who).toBe('activator');
+    expect((await call(p.port, '/', 'hello.fn.localhost', { 'x-stratus-invocation-type': 'async' })).body.who).toBe('activator');
+    expect((await call(p.port, '/fn/hello/sw.js', '127.0.0.1', { 'service-worker': 'script' })).body.who).toBe('activator');
+    // On the function's own host a service worker is the function's business.
+    expect((await call(p.port, '/sw.js', 'hello.fn.localhost', { 'service-worker': 'script' })).body.who).toBe('i1');
+    expect((await call(p.port, '/fn/')).body.who).toBe('activator');
+    expect((await call(p.port, '/fn')).body.who).toBe('activator');
+    // Not routed natively: the line says so.
+    await until('7 lines', () => (p.lines.length === 7 ? true : undefined), 5000);
+    expect(p.lines.filter((l) => l.function === 'hello').map((l) => l.backend)).toEqual([slotName(0), slotName(0)]);
+  });
+
+  it('sends the instance the platform\'s headers, never the caller\'s, and the activator the caller\'s address', async () => {
+    const p = await start();
+    const i1 = await p.instance('i1');
+    await p.runtime.setMapEntry(p.routes, 'hdrs', slotName(0));
+    await p.runtime.addServer(slotName(0), 'i1', { socketPath: i1.socketPath, maxconn: 4 });
+    const forged = {
+      'x-stratus-key': 'sk_the-callers-key', 'x-stratus-deadline-ms': '1', 'x-stratus-client-address': '203.0.113.9',
+      'x-stratus-request-id': 'mine', 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'evil.example',
+    };
+    const got = (await call(p.port, '/fn/hdrs/', '127.0.0.1:8080', forged)).body.headers!;
+    expect(got['x-stratus-key']).toBeUndefined();
+    expect(got['x-stratus-client-address']).toBeUndefined();
+    expect(Number(got['x-stratus-deadline-ms'])).toBeGreaterThan(Date.now());
+    expect(got['x-stratus-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    // The caller's chain, then the address HAProxy saw (one more header: Node joins them with ", ").
+    expect(got['x-forwarded-for']).toBe('198.51.100.7, 127.0.0.1');
+    expect(got['x-forwarded-proto']).toBe('http');
+    expect(got['x-forwarded-host']).toBe('127.0.0.1:8080');
+
+    const activated = (await call(p.port, '/fn/unknown/', '127.0.0.1', forged)).body;
+    expect(activated.who).toBe('activator');
+    expect(activated.headers!['x-stratus-client-address']).toBe('127.0.0.1');
+    expect(activated.headers!['x-forwarded-proto']).toBe('http');
+  });
+
+  it('counts a datagram without the line token as forged and passes only HAProxy\'s lines on', async () => {
+    const p = await start();
+    await call(p.port, '/fn/anything/');
+    await until('1 line', () => (p.lines.length === 1 ? true : undefined), 5000);
+    const fake = (token: string) => `${token}00000000-0000-4000-8000-000000000000 hello slot0 i1 200 1 1 10 10 ----`;
+    const sock = dgram.createSocket('udp4');
+    const send = (text: string) => new Promise<void>((resolve, reject) => sock.send(text, p.reader.port, '127.0.0.1', (err) => (err ? reject(err) : resolve())));
+    try {
+      await send(fake('')); // no token: the line as it was before tokens
+      await send(fake(`${'0'.repeat(p.lineToken.length)} `)); // a wrong token of the right length
+      await send(fake(`${p.lineToken.slice(0, -1)} `)); // the token but one digit
+      await send(`${p.lineToken} not a call line`); // HAProxy's, but not a call: malformed, not forged
+      await until('4 datagrams counted', () => (p.reader.forged + p.reader.malformed === 4 ? true : undefined), 5000);
+    } finally {
+      sock.close();
+    }
+    expect(p.reader.forged).toBe(3);
+    expect(p.reader.malformed).toBe(1);
+    await call(p.port, '/fn/anything/');
+    await until('2 lines', () => (p.lines.length === 2 ? true : undefined), 5000);
+    expect(p.lines.map((l) => l.function)).toEqual([null, null]);
+    expect(p.reader.received).toBe(2);
   });
 });
