@@ -90,6 +90,8 @@ export interface AssembledPlatform {
   releases: ReleaseService;
   functions: FunctionService;
   routes: RouteTable;
+  /** Where every call's record goes (the store's writer, the dashboard's hour, the error-rate watch): a native data plane's calls too. */
+  records: InvocationRecordSink;
   triggers: TriggerService;
   asyncInvocations: AsyncInvocations;
   /** Follows which versions aliases serve: prewarms them, retires the rest (a test harness starts only this). */
@@ -194,7 +196,7 @@ export function assemblePlatform(parts: PlatformParts, shutdown: ShutdownStack):
   shutdown.add('intake', 'gateway', () => app.close()); // followed build logs and the dashboard's streams end
 
   return {
-    app, builder, releases, functions, routes, triggers, asyncInvocations, servedVersions,
+    app, builder, releases, functions, routes, records, triggers, asyncInvocations, servedVersions,
     start: async () => {
       await servedVersions.start();
       asyncQueue.start(asyncInvocations.process);

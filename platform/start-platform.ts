@@ -26,11 +26,13 @@ import { LogCollector } from '../control/logs/log-collector.js';
 import { createNotifications } from '../services/notify/index.js';
 import { startStorage, type RunningStorage } from '../services/storage/server.js';
 import { answerClientError } from '../gateway/http/client-error.js';
+import { trustAsProxy } from '../gateway/http/proxy-peer.js';
 import { dashboardSources } from '../gateway/ui/sources.js';
 import { assemblePlatform } from './assemble.js';
 import { resolveApiKey, type ApiKeyResolution as ResolvedApiKey } from './boot/api-key.js';
 import { openBackend } from './boot/open-backend.js';
 import { openDirectory } from './boot/open-directory.js';
+import { openNativePlane } from './boot/open-native.js';
 import { openStore } from './boot/open-store.js';
 import { stemCode } from './boot/stem-code.js';
 import { ShutdownStack } from './shutdown.js';
@@ -79,6 +81,8 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
   const code = stemCode({ store, apiKey: apiKey.key, artifacts, clock, logger: logger.child({ component: 'stem-code' }) });
   const { backend, docker, codeSocket } = await openBackend(config, config.platformId, logger, {}, code);
   shutdown.add('instances', 'backend', () => backend.close());
+  // HAProxy in front (the native data plane), or Stratus alone: decided once, said at start (boot/open-native.ts).
+  const front = await openNativePlane(config, backend.kind, logger, shutdown);
   if (codeSocket) shutdown.add('connections', 'code socket', () => codeSocket.close());
   // Closed after the backend (a later phase): the last lines of drained instances are kept.
   const functionLogs = isLogSource(backend) ? new LogCollector(backend, store, { logger }) : null;
@@ -166,7 +170,10 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
 
   const server = http.createServer({ keepAliveTimeout: 65_000 }, platform.app);
   server.on('clientError', answerClientError(logger)); // a request Node's parser refuses: problem+json, then close
-  const port = await listenOn(server, config.port, config.host, 'STRATUS_PORT');
+  // Behind HAProxy, Stratus listens on the activator's private socket and believes its peer's headers there.
+  if (front) trustAsProxy(server);
+  if (front) await listenOnSocket(server, front.activatorSocket);
+  const port = front ? front.port : await listenOn(server, config.port, config.host, 'STRATUS_PORT');
   const closed = new Promise<void>((resolve) => server.once('close', () => resolve()));
   // First of all: no new requests (keep-alive connections idle now are closed, busy ones finish their call).
   shutdown.add('intake', 'listener', () => {
@@ -177,6 +184,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     server.closeAllConnections();
     return closed;
   });
+  if (front) await front.start({ scheduler, routes: platform.routes, records: platform.records, metrics, clock });
   const url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   announce(config, logger, url, port, backend.kind, store.kind, apiKey);
 
@@ -188,6 +196,14 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
       logger.info('stopped');
     })());
   return { url, apiKey: apiKey.key, storage, stop, stopStep: () => shutdown.current() };
+}
+
+/** Listens on the activator's unix socket (HAProxy's only way to Stratus). */
+function listenOnSocket(server: http.Server, socketPath: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => resolve());
+  });
 }
 
 /** Where everything is served, said once at start. */

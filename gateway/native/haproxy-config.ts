@@ -26,6 +26,7 @@
 // Only loopback and unix sockets: the frontend binds a loopback address (or a unix socket), the instances and
 // the activator are reached on unix sockets or loopback, never a container's bridge address.
 
+import { CLIENT_ADDRESS_HEADER } from '../http/proxy-peer.js';
 import path from 'node:path';
 import { DEADLINE_HEADER, INVOKE_KEY_HEADER, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 import { SANDBOXED_ANSWER } from '../dataplane/origins.js';
@@ -78,7 +79,7 @@ export const ACTIVATOR_BACKEND = 'activator';
 /** The frontend of function URLs (its counters count every call, whichever backend served it). */
 export const FUNCTIONS_FRONTEND = 'functions';
 /** The caller's address, as HAProxy saw it, on calls to the activator (HAProxy removes a caller's own copy). */
-export const CLIENT_ADDRESS_HEADER = 'x-stratus-client-address';
+export { CLIENT_ADDRESS_HEADER };
 
 /**
  * The per-call line after its first field, the line token (callLineFormat), space-separated, every field
@@ -223,7 +224,7 @@ ${slotRules.join('\n')}
 
 ${slotBackends.join('\n')}
 backend ${ACTIVATOR_BACKEND}
-  option forwardfor
+  # No X-Forwarded-For appended here: Stratus appends the client (from the header below) as it does for any caller.
   http-request set-header X-Forwarded-Proto http
   # The caller's address for Stratus's limits and records: a caller's own copy is replaced (set-header).
   http-request set-header ${CLIENT_ADDRESS_HEADER} %[src]

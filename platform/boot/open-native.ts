@@ -45,7 +45,7 @@ export async function openNativePlane(config: Config, backendKind: string, logge
   const asked = config.dataPlane.kind;
   if (asked === 'node') return null;
   const log = logger.child({ component: 'native-plane' });
-  const binary = findHaproxy(process.env.PATH);
+  const binary = findHaproxy(config.store.hostPath);
   const why = binary === null ? 'HAProxy is not installed (bash scripts/services.sh installs it)' : backendKind !== 'docker' ? `the ${backendKind} backend's instances are not sealed unix sockets HAProxy may dial` : null;
   if (why !== null) {
     if (asked === 'native') throw new Error(`STRATUS_DATA_PLANE=native, but ${why}`);
@@ -65,6 +65,7 @@ export async function openNativePlane(config: Config, backendKind: string, logge
     logger.warn(`*** warm calls go through Stratus's Node proxy: the native data plane binds loopback only and STRATUS_HOST is ${config.host} ***`);
     return null;
   }
+  await stopLeftover(files.pidFile, files.config, log);
   const port = config.port === 0 ? await freePort(host) : config.port;
   const token = randomBytes(24).toString('hex');
   let plane: NativePlane | null = null;
@@ -127,6 +128,20 @@ function watchDroppedLines(runtime: HaproxyRuntime, reader: CallLineReader, log:
   }, DROPPED_LINES_CHECK_MS);
   timer.unref();
   shutdown.add('intake', 'native line count', () => clearInterval(timer));
+}
+
+/**
+ * An HAProxy an earlier run of this state dir left (Stratus was killed: its child outlives it, holding the
+ * port): stopped, if the pid file names a haproxy process running this very config.
+ */
+async function stopLeftover(pidFile: string, configPath: string, log: Logger): Promise<void> {
+  const pid = Number((await fs.readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  const cmdline = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+  if (!cmdline.some((a) => a.endsWith('haproxy')) || !cmdline.includes(configPath)) return;
+  log.warn('stopping the HAProxy an earlier run left behind', { pid });
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 50 && (await fs.access(`/proc/${pid}`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
 }
 
 /** A free port on `host` now (STRATUS_PORT=0: HAProxy needs a number in its config). */

@@ -14,6 +14,8 @@ export function e2eConfig(stateDir: string, extra: Record<string, string> = {}):
     STRATUS_BACKEND: 'docker',
     STRATUS_STEM_POOL_SIZE: '1',
     NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS,
+    // Node's data plane unless a suite asks; CI runs the hostile suites again with STRATUS_E2E_DATA_PLANE=native.
+    STRATUS_DATA_PLANE: process.env.STRATUS_E2E_DATA_PLANE ?? 'node',
     ...extra,
   });
 }

@@ -31,7 +31,7 @@ export interface StratusProcess extends Omit<SpawnedStratus, 'listening'> {
 export function spawnStratus(apiKey: string, env: Record<string, string>): SpawnedStratus {
   let log = '';
   const child = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: apiKey, ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '', STRATUS_PORT: '0', STRATUS_API_KEY: apiKey, STRATUS_DATA_PLANE: process.env.STRATUS_E2E_DATA_PLANE ?? 'node', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (c) => (log += c));

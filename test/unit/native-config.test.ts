@@ -7,7 +7,7 @@ import { parseCallLine } from '../../gateway/native/call-lines.js';
 import { renderHaproxyConfig, type NativeProxySettings } from '../../gateway/native/haproxy-config.js';
 
 const settings: NativeProxySettings = {
-  dir: '/run/stratus-native', slots: 3, functionsDomain: 'fn.localhost', callTimeoutMs: 905_000,
+  dir: '/run/stratus-native', slots: 3, functionsDomain: 'fn.localhost', callTimeoutMs: 905_000, lineToken: 'a'.repeat(32),
   listen: { host: '127.0.0.1', port: 8088 }, activator: { socketPath: '/run/stratus/gateway.sock' }, callLines: { host: '127.0.0.1', port: 5514 },
 };
 
