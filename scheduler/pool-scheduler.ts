@@ -200,8 +200,11 @@ export class PoolScheduler extends Closeable implements Scheduler {
     for (const pool of this.#allPools()) {
       const inst = pool.instances.find((i) => i.id === instanceId);
       if (!inst || inst.state === 'stopping') continue;
-      // Its call is over as far as the proxy goes: 'timeout' is checked, 'crashed' recycled, as a lease's would be.
-      this.#host.troubled(pool, inst, outcome);
+      // A crash recycles it, as a lease's would. A timeout too, but gently: the proxy answered 504 and let the
+      // connection go while the handler may run on, holding a slot of the runtime's that the proxy now thinks
+      // free — so no new call goes to it, and it is stopped (handler and all) once its other calls ended.
+      if (outcome === 'crashed') this.#host.troubled(pool, inst, outcome);
+      else pool.replaceWhenIdle(inst);
       return;
     }
   }

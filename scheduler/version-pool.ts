@@ -366,6 +366,12 @@ export class VersionPool implements LeaseOwner {
     this.#unroute(inst);
   }
 
+  /** No new call on it; it stops (and minInstances or the demand brings another) once its calls ended. */
+  replaceWhenIdle(inst: Instance): void {
+    this.stopTaking(inst);
+    if (inst.idle) this.remove(inst);
+  }
+
   /** Give each ready instance to the router (one attached after they started). */
   routeAll(): void {
     for (const inst of this.instances) this.#route(inst);
