@@ -36,6 +36,8 @@ export interface InstanceRouter {
   inFlight(): ReadonlyMap<string, number>;
   /** When each version (`fn@version`) last had a call through the router, epoch ms. */
   lastCalls(): ReadonlyMap<string, number>;
+  /** Told after each fresh read of inFlight(): a slot the proxy freed may serve a call waiting here. */
+  onLoad(listener: () => void): void;
 }
 
 /** How a call the router served ended badly, judged by the scheduler as a lease's outcome is. */

@@ -56,8 +56,9 @@ export class Instance {
     return this.inFlight === 0 && !this.routed;
   }
 
+  /** A slot no call holds, this process's or (as last read, or as the proxy said when it overflowed) the proxy's. */
   get hasFreeSlot(): boolean {
-    return this.state === 'ready' && this.inFlight < this.concurrency;
+    return this.state === 'ready' && this.inFlight + this.proxied < this.concurrency;
   }
 
   view(): InstanceView {

@@ -193,7 +193,16 @@ export class PoolScheduler extends Closeable implements Scheduler {
 
   attachRouter(router: InstanceRouter): void {
     this.#host.router = router;
+    router.onLoad(() => {
+      if (this.#host.closing) return;
+      this.#readRouter();
+      for (const pool of this.#allPools()) if (pool.waiting > 0) pool.serveFreed();
+    });
     for (const pool of this.#allPools()) pool.routeAll();
+  }
+
+  routedFull(target: DeployedVersion): void {
+    this.#pools.get(poolKey(target))?.routedFull();
   }
 
   routedOutcome(instanceId: string, outcome: RoutedOutcome): void {

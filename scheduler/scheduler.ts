@@ -94,6 +94,11 @@ export interface Scheduler extends LoadCheck {
    * Optional: a scheduler without it serves every call through acquire().
    */
   attachRouter?(router: InstanceRouter): void;
+  /**
+   * The proxy handed this call over because every instance it routes for the version was full: count them full
+   * until its next read, so the call waits for a slot or a start rather than queueing inside a busy instance.
+   */
+  routedFull?(target: DeployedVersion): void;
   /** A call the router served ended badly on this instance: judged as a released lease's outcome is. */
   routedOutcome?(instanceId: string, outcome: RoutedOutcome): void;
   /** Adopt or remove instances an earlier run left behind (by backend labels). */

@@ -372,6 +372,21 @@ export class VersionPool implements LeaseOwner {
     if (inst.idle) this.remove(inst);
   }
 
+  /** The proxy's calls were read again: slots it freed go to the calls waiting here, oldest first. */
+  serveFreed(): void {
+    for (const inst of this.instances) {
+      while (this.#waiters.length > 0 && inst.hasFreeSlot) {
+        inst.inFlight++;
+        this.#serve(this.#waiters.shift()!, inst, null);
+      }
+    }
+  }
+
+  /** The proxy sent a call here because every routed instance was full: count them full until the next read. */
+  routedFull(): void {
+    for (const inst of this.instances) if (inst.routed && inst.state === 'ready') inst.proxied = Math.max(inst.proxied, inst.concurrency - inst.inFlight);
+  }
+
   /** Give each ready instance to the router (one attached after they started). */
   routeAll(): void {
     for (const inst of this.instances) this.#route(inst);

@@ -17,6 +17,8 @@
 #   STRATUS_PLATFORM_ID         default stratus- + a hash of the replicas dir (two checkouts stay apart)
 #   STRATUS_REDIS_URL, STRATUS_*  any other Stratus setting in the environment is passed to every replica
 #
+# Each replica serves calls through its Node proxy (STRATUS_DATA_PLANE=node): the balancer in front is HAProxy
+# already, and a native data plane per replica behind it is not wired yet (docs/replicas.md).
 # The S3 object storage runs on replica 1 only (STRATUS_S3_PORT, default 9000); the others start with it off.
 # Its objects are files in replica 1's state dir: a storage on every replica would be N stores that do not
 # see each other's objects, so until the storage keeps its data where every replica reaches it, one serves it.
@@ -68,6 +70,7 @@ start_one() { # start_one K
     STRATUS_STORE=redis STRATUS_PLATFORM_ID="$PLATFORM_ID" STRATUS_REDIS_PREFIX="${STRATUS_REDIS_PREFIX:-$PLATFORM_ID:}" \
     STRATUS_PUBLIC_URL="${STRATUS_PUBLIC_URL:-http://127.0.0.1:$LB_PORT}" STRATUS_FUNCTIONS_URL="${STRATUS_FUNCTIONS_URL:-http://fn.localhost:$LB_PORT}" \
     STRATUS_TRUSTED_PROXIES="${STRATUS_TRUSTED_PROXIES:-loopback}" STRATUS_DRAIN_NOTICE_MS="$DRAIN_NOTICE_MS" STRATUS_S3_PORT="$s3" \
+    STRATUS_DATA_PLANE="${STRATUS_DATA_PLANE:-node}" \
     nohup node "$REPO/dist/platform/main.js" >>"$DIR/r$k.log" 2>&1 </dev/null &
   echo $! >"$DIR/r$k.pid"
   log "r$k starting (pid $!, port $port, log $DIR/r$k.log)"

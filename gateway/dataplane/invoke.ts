@@ -18,7 +18,7 @@ import type { AsyncInvocations } from '../../control/invocations/async-invocatio
 import type { InvocationRecordSink } from '../../control/invocations/invocation-records.js';
 import { answerPreflight, corsAnswer, isPreflight, PUBLIC_POLICY, refusal, sendRefusal, setAnswerHeaders, type AnswerHeaders } from './http-policy.js';
 import { platformAnswerOf, sendProblem } from '../http/problem.js';
-import { requestIdOf } from '../http/proxy-peer.js';
+import { overflowed, requestIdOf } from '../http/proxy-peer.js';
 import { QUALIFIER, sandboxed, type FunctionHost } from './origins.js';
 import { framingProblem, proxyInvocation } from './proxy.js';
 import type { Route, RouteTable } from './route-table.js';
@@ -106,6 +106,8 @@ export function createInvokeHandler(deps: InvokeDeps): InvokeHandler {
     // The record is taken from the answer as the caller saw it, so it does not depend on how the proxy
     // works: a native data plane would emit the same from its access log.
     if (records) res.once('close', () => records.record(syncRecord(requestId, target, arrivedAt, res)));
+    // The native proxy found its instances full: they are, whatever its last count said (a start, not a queue inside one).
+    if (overflowed(req)) deps.scheduler.routedFull?.(target);
     proxyInvocation(req, res, {
       requestId, target, path, arrivedAt,
       deadline: deps.clock.now() + timeoutMs,

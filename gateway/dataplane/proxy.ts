@@ -13,7 +13,7 @@ import type { Lease } from '../../scheduler/scheduler.js';
 import { copyEndToEnd } from '../../scheduler/upstream/end-to-end-headers.js';
 import { StreamedCall, type StreamContext } from '../../scheduler/upstream/streamed-call.js';
 import { sendProblem } from '../http/problem.js';
-import { CLIENT_ADDRESS_HEADER, proxiedClientAddress } from '../http/proxy-peer.js';
+import { CLIENT_ADDRESS_HEADER, OVERFLOW_HEADER, proxiedClientAddress } from '../http/proxy-peer.js';
 import { setAnswerHeaders } from './http-policy.js';
 import { forwardedFor, requestFraming } from './proxy-framing.js';
 
@@ -23,7 +23,7 @@ export { framingProblem } from './proxy-framing.js';
  * Headers the gateway sets itself on the way in: a caller's own values must not reach the function. The
  * invoke key goes too, on every URL: a function never sees its callers' keys (nor another function's).
  */
-const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, DEADLINE_HEADER, INVOKE_KEY_HEADER, CLIENT_ADDRESS_HEADER]);
+const SET_BY_GATEWAY_IN = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', REQUEST_ID_HEADER, DEADLINE_HEADER, INVOKE_KEY_HEADER, CLIENT_ADDRESS_HEADER, OVERFLOW_HEADER]);
 
 /** What the function URL handler (invoke.ts) knows of a call; its answerHeaders are http-policy.ts's AnswerHeaders. */
 export type InvocationContext = StreamContext;

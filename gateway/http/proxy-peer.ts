@@ -14,6 +14,9 @@ import { REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 /** The client's address as HAProxy saw it (its `src`), set on calls it hands to Stratus. */
 export const CLIENT_ADDRESS_HEADER = 'x-stratus-client-address';
 
+/** Set by HAProxy on a call it hands over although the function has a slot: every instance in it was full. */
+export const OVERFLOW_HEADER = 'x-stratus-overflow';
+
 const fromProxy = new WeakSet<net.Socket>();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -40,4 +43,9 @@ export function proxiedClientAddress(req: http.IncomingMessage): string | undefi
   if (!fromProxy.has(req.socket)) return undefined;
   const v = req.headers[CLIENT_ADDRESS_HEADER];
   return typeof v === 'string' && v.length > 0 && v.length <= 64 ? v : undefined;
+}
+
+/** HAProxy handed this call over because the instances it routes to were all busy (not because none exists). */
+export function overflowed(req: http.IncomingMessage): boolean {
+  return fromProxy.has(req.socket) && req.headers[OVERFLOW_HEADER] === '1';
 }

@@ -26,11 +26,11 @@
 // Only loopback and unix sockets: the frontend binds a loopback address (or a unix socket), the instances and
 // the activator are reached on unix sockets or loopback, never a container's bridge address.
 
-import { CLIENT_ADDRESS_HEADER } from '../http/proxy-peer.js';
+import { CLIENT_ADDRESS_HEADER, OVERFLOW_HEADER } from '../http/proxy-peer.js';
 import path from 'node:path';
 import { DEADLINE_HEADER, INVOKE_KEY_HEADER, REQUEST_ID_HEADER } from '../../core/invocation-contract.js';
 import { SANDBOXED_ANSWER } from '../dataplane/origins.js';
-import { defaultErrorRules, slotErrorRules } from './haproxy-errors.js';
+import { defaultErrorRules, slotErrorRules, slotResponseChecks } from './haproxy-errors.js';
 
 /** Where something listens: a loopback port or a unix socket, never another address. */
 export type LocalAddress = { host: '127.0.0.1' | '::1'; port: number } | { socketPath: string };
@@ -131,6 +131,7 @@ function slotBackend(slot: string, files: ReturnType<typeof nativeProxyFiles>, c
     'balance leastconn',
     'acl by_path var(txn.by_path) -m int 1',
     ...slotErrorRules(),
+    ...slotResponseChecks(),
     'http-request set-path %[path,regsub(^/fn/[^/]*/?,/)] if by_path',
     // The function's timeout: HAProxy answers 504 when the instance has not answered within it (an idle
     // answer stream counts too: `timeout server` is HAProxy's inactivity timeout towards the server).
@@ -228,6 +229,9 @@ backend ${ACTIVATOR_BACKEND}
   http-request set-header X-Forwarded-Proto http
   # The caller's address for Stratus's limits and records: a caller's own copy is replaced (set-header).
   http-request set-header ${CLIENT_ADDRESS_HEADER} %[src]
+  # A routed call here found its slot full (or empty): Stratus counts the slot's instances busy (a start, not a queue).
+  http-request del-header ${OVERFLOW_HEADER}
+  http-request set-header ${OVERFLOW_HEADER} 1 if { var(txn.slot) -m found }
   server ${ACTIVATOR_BACKEND} ${address(s.activator, 'activator')} pool-max-conn -1 pool-purge-delay 100ms
 `;
 }

@@ -73,11 +73,18 @@ const FN = new Sample('var(txn.fn)');
 const TIMEOUT = new Sample('var(txn.timeout_ms)', 'number');
 const LOGS: Template = ['/v1/functions/', FN, '/logs?requestId=', ID];
 
+const BAD_RESPONSE: HaproxyProblem = {
+  code: 'FUNCTION_BAD_RESPONSE',
+  detail: ['function ', FN, ' sent an invalid HTTP response or broke off the call before a complete answer; its instance is replaced. Return results through the runtime; see GET ', ...LOGS],
+  extra: { function: FN, logs: LOGS },
+};
+
 /**
  * HAProxy's answers for a call of a function routed to a slot, with the function's name and its logs' URL as
  * the Node path gives them (scheduler/upstream/streamed-call.ts). One 502: HAProxy gives an instance that broke
- * the connection and one that sent an invalid answer the same status and http-error only tells statuses apart
- * (the per-call line's termination state does: SH-- broke off, PH-- invalid), so both are FUNCTION_CRASHED
+ * the connection and one that sent an invalid answer the same status, and http-error tells only statuses apart
+ * (the per-call line's termination state does, so the record says which: SH-- FUNCTION_CRASHED, PH--
+ * FUNCTION_BAD_RESPONSE). The caller gets FUNCTION_BAD_RESPONSE, as the Node path answers an unreadable answer,
  * with a detail that names both.
  */
 export function slotErrorRules(): string[] {
@@ -87,16 +94,25 @@ export function slotErrorRules(): string[] {
       detail: ['function ', FN, ' did not answer within its timeout of ', TIMEOUT, ' ms; make it faster or raise timeoutMs, and see GET ', ...LOGS],
       extra: { function: FN, timeoutMs: TIMEOUT, logs: LOGS },
     }),
-    httpErrorRule(502, {
-      code: 'FUNCTION_CRASHED',
-      detail: ['function ', FN, ' broke off the call or sent an invalid HTTP response before a complete answer; see GET ', ...LOGS],
-      extra: { function: FN, logs: LOGS },
-    }),
+    httpErrorRule(502, BAD_RESPONSE),
     httpErrorRule(503, {
       code: 'FUNCTION_UNAVAILABLE',
       detail: ['function ', FN, ' has no instance that could take the call; call it again'],
       extra: { function: FN },
     }),
+  ];
+}
+
+/**
+ * What HAProxy 2.6 passes on and Node's HTTP parser refuses (the Node path answers them 502): a status outside
+ * 100-599 (000, 600) and a control character in a response header's value. Refused here the same way.
+ */
+export function slotResponseChecks(): string[] {
+  const deny = `http-response deny deny_status 502 content-type application/problem+json lf-string ${configQuoted(problemLogFormat(BAD_RESPONSE))} hdr ${REQUEST_ID_HEADER} ${configQuoted('%[unique-id]')}`;
+  return [
+    `${deny} if { status lt 100 } || { status gt 599 }`,
+    // res.hdrs is the header block with its CRLFs: any other control character (tab aside) is refused.
+    `${deny} if { res.hdrs -m reg ${configQuoted('[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]')} }`,
   ];
 }
 

@@ -68,6 +68,7 @@ export class NativePlane implements InstanceRouter {
   /** Function → slot, as HAProxy's routes map holds it. */
   readonly #mapped = new Map<string, string>();
   #inFlight: ReadonlyMap<string, number> = new Map();
+  readonly #loadListeners: Array<() => void> = [];
   readonly #lastCalls = new Map<string, number>();
   #queue: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
@@ -159,6 +160,10 @@ export class NativePlane implements InstanceRouter {
 
   lastCalls(): ReadonlyMap<string, number> {
     return this.#lastCalls;
+  }
+
+  onLoad(listener: () => void): void {
+    this.#loadListeners.push(listener);
   }
 
   // ---- the route table's side ----
@@ -260,6 +265,7 @@ export class NativePlane implements InstanceRouter {
         if (this.#servers.has(r.svname) && n > 0) counts.set(r.svname, n);
       }
       this.#inFlight = counts;
+      for (const l of this.#loadListeners) l();
     } catch (err) {
       // HAProxy away (restarting): nothing is in flight through it.
       this.#inFlight = new Map();

@@ -223,8 +223,17 @@ describe.skipIf(await haproxyMissing())('the native data plane (a real HAProxy)'
     const bad = await call(p.port, '/fn/bad/');
     expect(bad.status).toBe(502);
     expect(bad.headers['content-type']).toBe('application/problem+json');
-    expect(bad.body).toMatchObject({ type: problemType('FUNCTION_CRASHED'), title: ERROR_CATALOGUE.FUNCTION_CRASHED.title, status: 502, code: 'FUNCTION_CRASHED', function: 'bad' });
+    expect(bad.body).toMatchObject({ type: problemType('FUNCTION_BAD_RESPONSE'), title: ERROR_CATALOGUE.FUNCTION_BAD_RESPONSE.title, status: 502, code: 'FUNCTION_BAD_RESPONSE', function: 'bad' });
     expect(bad.body.detail).toContain(`requestId=${bad.requestId}`);
+
+    // What HAProxy would pass on and Node's parser refuses: a status outside 100-599, a control byte in a header.
+    for (const raw of ['HTTP/1.1 600 X\r\ncontent-length: 0\r\n\r\n', 'HTTP/1.1 000 X\r\ncontent-length: 0\r\n\r\n', 'HTTP/1.1 200 OK\r\nx-evil: a\u0001b\r\ncontent-length: 0\r\n\r\n']) {
+      i1.answer = { raw };
+      const refused = await call(p.port, '/fn/bad/');
+      expect(refused.status, raw).toBe(502);
+      expect(refused.body).toMatchObject({ code: 'FUNCTION_BAD_RESPONSE', function: 'bad' });
+      expect(refused.headers['x-evil']).toBeUndefined();
+    }
   });
 
   it('sandboxes answers on /fn/NAME as the API\'s origin does, and not on the function\'s own host', async () => {

@@ -3,6 +3,9 @@
 
 import { loadConfig, type Config } from '../../core/config.js';
 
+/** The suites run through the native data plane (HAProxy in front): CI's second pass of the hostile suites. */
+export const E2E_NATIVE = process.env.STRATUS_E2E_DATA_PLANE === 'native';
+
 export const E2E_API_KEY = 'test-key-0123456789abcdef';
 
 export function e2eConfig(stateDir: string, extra: Record<string, string> = {}): Config {

@@ -31,6 +31,14 @@ class RecordingRouter implements InstanceRouter {
   lastCalls(): ReadonlyMap<string, number> {
     return this.last;
   }
+  readonly listeners: Array<() => void> = [];
+  onLoad(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+  /** A fresh read of the proxy's counts. */
+  read(): void {
+    for (const l of this.listeners) l();
+  }
 }
 
 let h: Harness;
@@ -112,6 +120,45 @@ describe('scheduler with an instance router (a native proxy)', () => {
     expect(router.releases.has(id!)).toBe(true);
     router.release(id!);
     await vi.waitFor(() => expect(h.backend.running.has(id!)).toBe(false));
+  });
+
+  it('counts an instance the proxy fills as busy, and hands the slot it frees to a waiting call at the next read', async () => {
+    h = harness();
+    const router = new RecordingRouter();
+    h.scheduler.attachRouter(router);
+    const v = version('shared', 1, { concurrency: 1, maxInstances: 1 });
+    (await h.scheduler.acquire(v, within(h))).release('ok');
+    await vi.waitFor(() => expect(router.routed.size).toBe(1));
+    const [id] = [...router.routed.keys()];
+    // The proxy has its one call on it: a call here waits (at maxInstances, nothing to start) instead of piling on.
+    router.calls.set(id!, 1);
+    router.read();
+    expect(h.scheduler.tryAcquire(v)).toBeNull();
+    let served = false;
+    const waiting = h.scheduler.acquire(v, within(h)).then((lease) => ((served = true), lease));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(served).toBe(false);
+    router.calls.set(id!, 0);
+    router.read();
+    const lease = await waiting;
+    expect(lease.instance.instanceId).toBe(id);
+    lease.release('ok');
+  });
+
+  it('takes the proxy\'s word that its instances are full when it hands a call over, and starts another', async () => {
+    h = harness();
+    const router = new RecordingRouter();
+    h.scheduler.attachRouter(router);
+    const v = version('overflow', 1, { concurrency: 1, maxInstances: 3 });
+    (await h.scheduler.acquire(v, within(h))).release('ok');
+    await vi.waitFor(() => expect(router.routed.size).toBe(1));
+    // Its last read said idle; the proxy says full now (it has just sent the instance a call).
+    const [first] = [...router.routed.keys()];
+    h.scheduler.routedFull(v);
+    const lease = await h.scheduler.acquire(v, within(h));
+    lease.release('ok');
+    expect(lease.instance.instanceId).not.toBe(first);
+    expect(h.backend.starts).toHaveLength(2);
   });
 
   it('recycles an instance the router saw break a call, and takes it out of the router first', async () => {
