@@ -138,6 +138,28 @@ describe.skipIf((await missing('docker', 'redis', 'registry', 'runtime-images'))
     expect(next.instance).not.toBe(first.instance);
   }, 600_000);
 
+  it('replays every route and server into an HAProxy that died, so warm calls are native again', async () => {
+    const name = `native-replay-${suffix}`;
+    await deploy(name, { minInstances: 1 });
+    await fetch(`${platform.url}/fn/${name}/`);
+    await until('served by a slot', async () => {
+      const before = await servedBySlots();
+      await fetch(`${platform.url}/fn/${name}/`);
+      return (await servedBySlots()) > before ? true : undefined;
+    }, 10_000, 100);
+    const pid = Number((await haproxy.showInfo()).get('Pid'));
+    process.kill(pid, 'SIGKILL');
+    // Restarted by Stratus with nothing programmed, then given back its servers and routes.
+    await until('a new HAProxy serving the function from a slot', async () => {
+      const info = await haproxy.showInfo().catch(() => null);
+      if (!info || Number(info.get('Pid')) === pid) return undefined;
+      const before = await servedBySlots();
+      const res = await fetch(`${platform.url}/fn/${name}/`).catch(() => null);
+      if (res?.status !== 200) return undefined;
+      return (await servedBySlots()) > before ? true : undefined;
+    }, 30_000, 200);
+  }, 600_000);
+
   it('fails no call while a function goes 0 → N → 0 → N under load', async () => {
     const name = `native-scale-${suffix}`;
     await deploy(name, { concurrency: 1, maxInstances: 6, idleTtlMs: 1000 });
