@@ -29,6 +29,7 @@ import { FUNCTIONS_FRONTEND, nativeProxyFiles } from '../gateway/native/haproxy-
 import { HaproxyRuntime, type StatRow } from '../gateway/native/haproxy-runtime.js';
 import { chooseRunDir, socketPathFor } from '../scheduler/backends/instance-dir.js';
 import { freePort } from '../test/support/redis-server.js';
+import { docker } from './docker.js';
 import { newAgent, runLoad, type Target } from './http-load.js';
 import { has, nginxConfig, untilAnswers } from './native-path.js';
 import type { Platform } from './platform.js';
@@ -51,7 +52,11 @@ export interface PlatformPathSide {
   c32RpsPerRound: number[];
   errors: number;
   errorStatuses: Record<string, number>;
+  /** CPU per call over the c=32 rounds, µs, by process (what this side made each one spend): null where unread. */
+  cpuUsPerCallC32: Record<CpuPart, number | null>;
 }
+
+type CpuPart = 'client' | 'stratus' | 'haproxy' | 'nginx' | 'instance';
 
 export interface MeteringBatch {
   path: 'native' | 'node';
@@ -126,6 +131,64 @@ function call(agent: http.Agent, t: Target): Promise<{ status: number; id: strin
   });
 }
 
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+
+/** utime + stime of a process (all its threads), ms; null when it is gone. */
+function processCpuMs(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * TICK_MS;
+  } catch {
+    return null;
+  }
+}
+
+/** A process and its children (nginx: the master and its workers), ms. */
+function treeCpuMs(pid: number): number | null {
+  const own = processCpuMs(pid);
+  if (own === null) return null;
+  let sum = own;
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) sum += processCpuMs(Number(d)) ?? 0;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
+}
+
+/** The CPU a container used, ms (cgroup v1 cpuacct, or v2 cpu.stat); null when neither is readable. */
+function containerCpuMs(id: string): number | null {
+  for (const f of [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, `/sys/fs/cgroup/docker/${id}/cpu.stat`, `/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`]) {
+    try {
+      const text = fs.readFileSync(f, 'utf8');
+      if (f.endsWith('cpuacct.usage')) return Number(text.trim()) / 1e6;
+      const usec = /usage_usec (\d+)/.exec(text);
+      if (usec) return Number(usec[1]) / 1000;
+    } catch {
+      // not this layout
+    }
+  }
+  return null;
+}
+
+/** The container whose bind mounts include the instance's directory (how bench/platform.ts finds the platform's). */
+async function containerOf(instanceDir: string): Promise<string | null> {
+  const ids = (await docker(['ps', '-q', '--no-trunc', '--filter', 'label=dev.stratus.platform']).catch(() => '')).split('\n').filter(Boolean);
+  for (const id of ids) {
+    const mounts = await docker(['inspect', '-f', '{{range .Mounts}}{{.Source}} {{end}}', id]).catch(() => '');
+    if (mounts.split(' ').some((m) => m === instanceDir || m.startsWith(instanceDir + '/'))) return id;
+  }
+  return null;
+}
+
+type CpuReaders = Record<CpuPart, () => number | null>;
+const readAll = (r: CpuReaders) => Object.fromEntries(Object.entries(r).map(([k, f]) => [k, f()])) as Record<CpuPart, number | null>;
+
 /** Polls the function's metered totals until they reach `want` requests or stop moving for 2 s (at most 20 s). */
 async function settle(p: Platform, name: string, want: number): Promise<{ totals: UsageTotals; ms: number }> {
   const t0 = Date.now();
@@ -185,6 +248,17 @@ export async function nativeOnPlatform(p: Platform, name: string, o: NativePlatf
       targets.nginx = { address: { host: '127.0.0.1', port }, path: '/' };
       await untilAnswers(`http://127.0.0.1:${port}/`, nginx, 'nginx');
     } else missing.push('nginx: not installed (bash scripts/services.sh nginx installs it)');
+    // HAProxy runs in the foreground as the platform's child (no pid file): its own `show info` says its pid.
+    const haproxyPid = Number((await runtime.showInfo()).get('Pid'));
+    const container = await containerOf(path.dirname(path.dirname(socketPath)));
+    const nginxPid = children[0]?.pid;
+    const readers: CpuReaders = {
+      client: () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; },
+      stratus: () => processCpuMs(p.pid),
+      haproxy: () => (Number.isInteger(haproxyPid) ? processCpuMs(haproxyPid) : null),
+      nginx: () => (nginxPid === undefined ? null : treeCpuMs(nginxPid)),
+      instance: () => (container === null ? null : containerCpuMs(container)),
+    };
     const uFirst = await usage(p, name);
     for (const [n, t] of Object.entries(targets)) {
       const a = await call(new http.Agent(), t);
@@ -192,7 +266,7 @@ export async function nativeOnPlatform(p: Platform, name: string, o: NativePlatf
     }
 
     const names = ['native', 'nginx', 'direct', 'node'].filter((n) => targets[n]);
-    const seen = Object.fromEntries(names.map((n) => [n, { p50: [] as number[], rps: [] as number[], errors: 0, errorStatuses: {} as Record<string, number> }]));
+    const seen = Object.fromEntries(names.map((n) => [n, { p50: [] as number[], rps: [] as number[], errors: 0, errorStatuses: {} as Record<string, number>, cpu: {} as Record<string, number | null>, calls32: 0 }]));
     // The first calls of native and node are records too: settled before the count starts.
     const u0 = (await settle(p, name, uFirst.requests + 2)).totals;
     const stat0 = await runtime.showStat();
@@ -204,13 +278,23 @@ export async function nativeOnPlatform(p: Platform, name: string, o: NativePlatf
           const agent = newAgent(concurrency);
           try {
             const warm = await runLoad(targets[n]!, { concurrency, durationMs: o.warmupMs, maxRequests: 1_000_000 }, agent);
+            const cpu0 = readAll(readers);
             const res = await runLoad(targets[n]!, { concurrency, durationMs: o.roundMs, maxRequests: 2_000_000, timeoutMs: 10_000 }, agent);
+            const cpu1 = readAll(readers);
             if (n === 'node') nodeCalls += warm.latenciesMs.length + res.latenciesMs.length;
             const s = seen[n]!;
             s.errors += warm.errors + res.errors;
             for (const [k, v] of [...Object.entries(warm.errorStatuses), ...Object.entries(res.errorStatuses)]) s.errorStatuses[k] = (s.errorStatuses[k] ?? 0) + v;
             if (concurrency === 1) s.p50.push(summarize(res.latenciesMs).p50);
-            else s.rps.push(res.rps);
+            else {
+              s.rps.push(res.rps);
+              s.calls32 += res.latenciesMs.length;
+              for (const k of Object.keys(cpu1) as CpuPart[]) {
+                const a = cpu0[k];
+                const b = cpu1[k];
+                s.cpu[k] = a === null || b === null || s.cpu[k] === null ? null : (s.cpu[k] ?? 0) + (b - a);
+              }
+            }
           } finally {
             agent.destroy();
           }
@@ -224,9 +308,14 @@ export async function nativeOnPlatform(p: Platform, name: string, o: NativePlatf
     const med = (xs: number[]) => summarize(xs).p50;
     const sides = Object.fromEntries(names.map((n) => {
       const s = seen[n]!;
-      return [n, { c1P50Ms: med(s.p50), c32Rps: med(s.rps), c1P50PerRound: s.p50, c32RpsPerRound: s.rps, errors: s.errors, errorStatuses: s.errorStatuses }];
+      const perCall = Object.fromEntries((Object.keys(readers) as CpuPart[]).map((k) => {
+        const v = s.cpu[k];
+        return [k, v === null || v === undefined || s.calls32 === 0 ? null : (v * 1000) / s.calls32];
+      })) as Record<CpuPart, number | null>;
+      return [n, { c1P50Ms: med(s.p50), c32Rps: med(s.rps), c1P50PerRound: s.p50, c32RpsPerRound: s.rps, errors: s.errors, errorStatuses: s.errorStatuses, cpuUsPerCallC32: perCall }];
     }));
-    for (const [n, s] of Object.entries(sides)) log(`  ${n}: c=1 p50 ${ms(s.c1P50Ms)}, c=32 ${Math.round(s.c32Rps)}/s, errors ${s.errors}`);
+    const cpuLine = (c: Record<string, number | null>) => Object.entries(c).filter(([, v]) => v !== null && v > 0.5).map(([k, v]) => `${k} ${Math.round(v!)}`).join(', ');
+    for (const [n, s] of Object.entries(sides)) log(`  ${n}: c=1 p50 ${ms(s.c1P50Ms)}, c=32 ${Math.round(s.c32Rps)}/s, errors ${s.errors}; CPU µs per call at c=32: ${cpuLine(s.cpuUsPerCallC32)}`);
 
     const expected = nativeCalls + nodeCalls;
     const settled = await settle(p, name, u0.requests + expected);

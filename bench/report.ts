@@ -213,10 +213,14 @@ function renderNativePlatform(r: NativePlatformResult): string {
     n, ms(s.c1P50Ms), signed(s.c1P50Ms - d.c1P50Ms), nx ? signed(s.c1P50Ms - nx.c1P50Ms) : '–', String(Math.round(s.c32Rps)), ratio(s.c32Rps / d.c32Rps), nx ? ratio(s.c32Rps / nx.c32Rps) : '–', String(s.errors),
   ]);
   const a = r.accounting;
+  const parts = ['client', 'stratus', 'haproxy', 'nginx', 'instance'] as const;
+  const cpu = Object.entries(r.sides).map(([n, s]) => [n, ...parts.map((k) => { const v = s.cpuUsPerCallC32?.[k]; return v === null || v === undefined ? '–' : String(Math.round(v)); })]);
   return [
     `warm path on the platform (STRATUS_DATA_PLANE=native), one instance ${r.instance.id} (${r.instance.slot}, ${r.instance.socketPath}); medians of ${r.rounds} alternating rounds of ${r.roundMs} ms:`,
     table(['path', 'c=1 p50', 'vs direct', 'vs nginx', 'c=32 req/s', '/direct', '/nginx', 'errors'], rows),
     ...Object.entries(r.what).map(([n, w]) => `  ${n}: ${w}`),
+    'CPU per call over the c=32 rounds, µs, by process (client = the bench\'s load loop; instance = the container\'s cgroup):',
+    table(['path', ...parts], cpu),
     `  accounting over the rounds: HAProxy counted ${a.nativeCalls} calls (${a.servedBySlot} served by ${r.instance.slot}, ${a.toActivator} by the activator), ${a.nodeCalls} sent to the activator's socket; ${a.records} metered after ${a.settleMs} ms: ${a.lost} lost`,
     ...r.metering.map((b) => `  metering, ${b.path}: ${b.calls} calls, ${b.withId} with a request id, ${b.withRecord} with a record; usage +${b.usageRequests} requests, +${b.usageMbMs} MB·ms; Σ billedMs × memory (${b.memoryMb.join(', ')} MB) of the records ${b.recordsMbMs}`),
     ...r.missing.map((m) => `  not measured: ${m}`),
