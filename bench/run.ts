@@ -1,4 +1,4 @@
-// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy,native] [-- --n 20 --instances 100]
+// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy,native,native-platform] [-- --n 20 --instances 100]
 //
 // Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
 // in one run: cold starts (stem / no stem, each on a platform of its own that scales an idle function to
@@ -6,7 +6,9 @@
 // image called directly; and two more platforms on the Redis store, with invocation records on and off,
 // bench/warm-records.ts), a 1→50 step scale-up, footprint, and a redeploy's upload → first answer of the
 // new version (bench/redeploy.ts), and the native data plane's warm path beside direct, a Node hop and nginx
-// (bench/native-path.ts: no platform, no Docker). Prints a table of target vs measured
+// (bench/native-path.ts: no platform, no Docker); and issue 20's targets on a platform with the native data plane:
+// one instance called through HAProxy as Stratus programs it, nginx, directly and through Stratus's Node path, with
+// the per-call accounting checked (bench/native-platform.ts). Prints a table of target vs measured
 // and writes bench/results/latest.json. Every container and function it creates is removed, also on
 // failure or Ctrl-C. Targets are reported, never asserted. --quick: fewer and shorter samples; --smoke:
 // every section at its smallest (CI runs it so the bench cannot rot; its figures mean little), written
