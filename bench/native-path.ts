@@ -53,9 +53,9 @@ export interface NativePathResult {
 }
 
 const run = promisify(execFile);
-const has = (cmd: string) => run('bash', ['-c', `command -v ${cmd}`]).then(() => true, () => false);
+export const has = (cmd: string) => run('bash', ['-c', `command -v ${cmd}`]).then(() => true, () => false);
 
-async function waitForSocket(p: string, child: ChildProcess, what: string): Promise<void> {
+export async function waitForSocket(p: string, child: ChildProcess, what: string): Promise<void> {
   for (let i = 0; i < 400; i++) {
     if (fs.existsSync(p)) return;
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
@@ -65,7 +65,7 @@ async function waitForSocket(p: string, child: ChildProcess, what: string): Prom
 }
 
 /** A side that does not answer 200 would only measure its errors: wait for its first 200, or fail with what it said. */
-async function untilAnswers(url: string, child: ChildProcess, what: string): Promise<void> {
+export async function untilAnswers(url: string, child: ChildProcess, what: string): Promise<void> {
   let last = 'no answer';
   for (const until = Date.now() + 10_000; Date.now() < until; await sleep(50)) {
     if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
@@ -76,7 +76,7 @@ async function untilAnswers(url: string, child: ChildProcess, what: string): Pro
   throw new Error(`${what} did not answer 200 within 10 s (last: ${last})`);
 }
 
-function nginxConfig(dir: string, port: number, upstream: string): string {
+export function nginxConfig(dir: string, port: number, upstream: string): string {
   // Started as root, nginx's workers would run as nobody, who cannot open the runtime's socket in this 0700 dir.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
   return `daemon off;

@@ -56,6 +56,8 @@ export class Platform {
     readonly pid: number,
     readonly stateDir: string,
     readonly logPath: string,
+    /** Which data plane the platform started (native: HAProxy in front, Stratus on <stateDir>/native/activator.sock). */
+    readonly dataPlane: 'native' | 'node',
     private readonly child: ChildProcess,
   ) {}
 
@@ -77,6 +79,10 @@ export class Platform {
       // the old version's instances, kept warm 10 minutes for a rollback by default, would pile up: the
       // cold, warm and scale sections wait for them to go, and footprint would count them. Retire at once.
       STRATUS_ROLLBACK_WARM_MS: '0',
+      // The platform's default (auto) takes HAProxy's native data plane wherever HAProxy is installed, so a
+      // section would measure a different path from one machine to the next. The bench says which: Stratus's
+      // Node path unless a section asks otherwise (native-platform) or BENCH_DATA_PLANE=native|auto says so.
+      STRATUS_DATA_PLANE: process.env.BENCH_DATA_PLANE ?? 'node',
       ...settings,
       STRATUS_PORT: '0',
       STRATUS_HOST: '127.0.0.1',
@@ -109,7 +115,8 @@ export class Platform {
       });
     });
     const { url, apiKey, pid } = JSON.parse(line) as { url: string; apiKey: string; pid: number };
-    return new Platform(label, url.replace(/\/$/, ''), apiKey, pid, stateDir, logPath, child);
+    const native = await fs.access(path.join(stateDir, 'native', 'activator.sock')).then(() => true, () => false);
+    return new Platform(label, url.replace(/\/$/, ''), apiKey, pid, stateDir, logPath, native ? 'native' : 'node', child);
   }
 
   /** The gateway's loopback address, for the load loop's keep-alive agent. */

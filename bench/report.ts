@@ -5,6 +5,7 @@
 import type { ColdResult } from './cold.js';
 import type { FootprintResult } from './footprint.js';
 import type { NativePathResult } from './native-path.js';
+import type { NativePlatformResult } from './native-platform.js';
 import type { RedeployResult } from './redeploy.js';
 import type { ScaleResult } from './scale.js';
 import { mib, ms, ratio } from './stats.js';
@@ -21,6 +22,7 @@ export interface Results {
   footprint?: FootprintResult;
   redeploy?: RedeployResult;
   native?: NativePathResult;
+  nativePlatform?: NativePlatformResult;
   failures: Array<{ section: string; error: string }>;
   verdicts?: Verdict[];
 }
@@ -34,7 +36,7 @@ export interface Verdict {
   met: boolean | null;
 }
 
-export const TARGETS = { stemP50Ms: 25, noStemP50Ms: 400, warmAddedP50Ms: 0.5, warmRpsRatioC32: 0.7, scaleUpMs: 3000 } as const;
+export const TARGETS = { stemP50Ms: 25, noStemP50Ms: 400, warmAddedP50Ms: 0.5, warmRpsRatioC32: 0.7, scaleUpMs: 3000, nativeRpsVsNginxC32: 0.9, nativeAddedP50VsNginxMs: 0.1 } as const;
 
 const atMost = (figure: string, target: string, measured: string, value: number | null, limit: number): Verdict => {
   const r = value === null || !Number.isFinite(value) ? null : value / limit;
@@ -88,6 +90,7 @@ export function verdicts(r: Results): Verdict[] {
     out.push({ figure: 'gateway RSS', target: 'report', measured: `idle ${mib(f.gatewayRssIdleBytes)}; with ${f.instancesReady} warm instances ${mib(f.gatewayRssWithInstancesBytes)}`, ratio: null, met: null });
     out.push({ figure: 'memory per warm instance', target: 'report', measured: `p50 ${mib(f.instanceUsage.p50)} · max ${mib(f.instanceUsage.max)} (rss p50 ${mib(f.instanceRss.p50)}; ${f.instancesMeasured} of ${f.instancesWanted} measured)`, ratio: null, met: null });
   }
+  if (r.nativePlatform) out.push(...nativePlatformVerdicts(r.nativePlatform));
   if (r.redeploy) {
     const d = r.redeploy;
     out.push({
@@ -144,6 +147,7 @@ export function render(r: Results): string {
     ].join('\n'));
   }
   if (r.scale) parts.push(`scale-up ready instances over time (ms: ready): ${r.scale.readyTimeline.map(([t, n]) => `${t}:${n}`).join(' ')}`);
+  if (r.nativePlatform) parts.push(renderNativePlatform(r.nativePlatform));
   if (r.native) parts.push(renderNativePath(r.native));
   for (const f of r.failures) parts.push(`section ${f.section} FAILED: ${f.error}`);
   return parts.join('\n\n');
@@ -164,6 +168,61 @@ function renderNativePath(r: NativePathResult): string {
     `native data plane, warm path to one Node runtime on a unix socket (medians of ${r.rounds} alternating rounds of ${r.roundMs} ms; HAProxy routes by map to the last of ${r.slots} slots and logs every call)${vsNginx}:`,
     table(['path', 'c=1 p50', 'added p50', 'c=32 req/s', '/direct', 'errors'], rows),
     `  HAProxy per-call lines: ${cl.lines} read for ${cl.calls} calls it counted, ${cl.dropped} lost, ${cl.toActivator} sent to the activator; receive buffer ${Math.round(cl.receiveBufferBytes / 1024)} KiB`,
+    ...r.missing.map((m) => `  not measured: ${m}`),
+  ].join('\n');
+}
+
+/** Issue 20's targets, from the platform section: the native path against nginx in front of the same instance. */
+function nativePlatformVerdicts(r: NativePlatformResult): Verdict[] {
+  const out: Verdict[] = [];
+  const { native: n, nginx: nx, node } = r.sides;
+  if (n && nx) {
+    const rr = n.c32Rps / nx.c32Rps;
+    out.push({
+      figure: 'native warm throughput, c=32', target: `≥ ${TARGETS.nativeRpsVsNginxC32}× nginx`,
+      measured: `${ratio(rr)} nginx (${Math.round(n.c32Rps)}/s vs ${Math.round(nx.c32Rps)}/s)`,
+      ratio: Number.isFinite(rr) ? rr / TARGETS.nativeRpsVsNginxC32 : null, met: Number.isFinite(rr) ? rr >= TARGETS.nativeRpsVsNginxC32 : null,
+    });
+    const added = n.c1P50Ms - nx.c1P50Ms;
+    out.push(atMost('native warm p50, c=1', `≤ nginx + ${TARGETS.nativeAddedP50VsNginxMs} ms`, `${signed(added)} (${ms(n.c1P50Ms)} vs nginx ${ms(nx.c1P50Ms)})`, Math.max(added, 0), TARGETS.nativeAddedP50VsNginxMs));
+  }
+  if (node && nx) {
+    out.push({ figure: 'Node path (activator socket) vs nginx', target: 'report', measured: `c=32 ${ratio(node.c32Rps / nx.c32Rps)} nginx (${Math.round(node.c32Rps)}/s); c=1 p50 ${signed(node.c1P50Ms - nx.c1P50Ms)} (${ms(node.c1P50Ms)})`, ratio: null, met: null });
+  }
+  const a = r.accounting;
+  out.push({
+    figure: 'per-call records = requests served', target: '0 lost',
+    measured: `${a.nativeCalls} via HAProxy + ${a.nodeCalls} via the activator socket, ${a.records} metered: ${a.lost} lost`,
+    ratio: null, met: a.lost === 0,
+  });
+  for (const b of r.metering) {
+    out.push({
+      figure: `usage = Σ billedMs × memory, ${b.path} path`, target: 'exactly, every call recorded',
+      measured: `${b.calls} calls, ${b.withRecord} records by id, usage +${b.usageRequests} requests; ${b.usageMbMs} MB·ms vs Σ ${b.recordsMbMs}`,
+      ratio: null, met: b.usageMbMs === b.recordsMbMs && b.withRecord === b.calls && b.usageRequests === b.calls,
+    });
+  }
+  return out;
+}
+
+/** The platform section's table: each side with what it is, and the ratios to nginx and direct. */
+function renderNativePlatform(r: NativePlatformResult): string {
+  const d = r.sides.direct!;
+  const nx = r.sides.nginx;
+  const rows = Object.entries(r.sides).map(([n, s]) => [
+    n, ms(s.c1P50Ms), signed(s.c1P50Ms - d.c1P50Ms), nx ? signed(s.c1P50Ms - nx.c1P50Ms) : '–', String(Math.round(s.c32Rps)), ratio(s.c32Rps / d.c32Rps), nx ? ratio(s.c32Rps / nx.c32Rps) : '–', String(s.errors),
+  ]);
+  const a = r.accounting;
+  const parts = ['client', 'stratus', 'haproxy', 'nginx', 'instance'] as const;
+  const cpu = Object.entries(r.sides).map(([n, s]) => [n, ...parts.map((k) => { const v = s.cpuUsPerCallC32?.[k]; return v === null || v === undefined ? '–' : String(Math.round(v)); })]);
+  return [
+    `warm path on the platform (STRATUS_DATA_PLANE=native), one instance ${r.instance.id} (${r.instance.slot}, ${r.instance.socketPath}); medians of ${r.rounds} alternating rounds of ${r.roundMs} ms:`,
+    table(['path', 'c=1 p50', 'vs direct', 'vs nginx', 'c=32 req/s', '/direct', '/nginx', 'errors'], rows),
+    ...Object.entries(r.what).map(([n, w]) => `  ${n}: ${w}`),
+    'CPU per call over the c=32 rounds, µs, by process (client = the bench\'s load loop; instance = the container\'s cgroup):',
+    table(['path', ...parts], cpu),
+    `  accounting over the rounds: HAProxy counted ${a.nativeCalls} calls (${a.servedBySlot} served by ${r.instance.slot}, ${a.toActivator} by the activator), ${a.nodeCalls} sent to the activator's socket; ${a.records} metered after ${a.settleMs} ms: ${a.lost} lost`,
+    ...r.metering.map((b) => `  metering, ${b.path}: ${b.calls} calls, ${b.withId} with a request id, ${b.withRecord} with a record; usage +${b.usageRequests} requests, +${b.usageMbMs} MB·ms; Σ billedMs × memory (${b.memoryMb.join(', ')} MB) of the records ${b.recordsMbMs}`),
     ...r.missing.map((m) => `  not measured: ${m}`),
   ].join('\n');
 }

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy,native] [-- --n 20 --instances 100]
+// npm run bench [-- --quick | --smoke] [-- --only cold,warm,scale,footprint,redeploy,native,native-platform] [-- --n 20 --instances 100]
 //
 // Runs the platform in a child process (Docker backend, memory store, its own state dir) and measures,
 // in one run: cold starts (stem / no stem, each on a platform of its own that scales an idle function to
@@ -6,7 +6,9 @@
 // image called directly; and two more platforms on the Redis store, with invocation records on and off,
 // bench/warm-records.ts), a 1→50 step scale-up, footprint, and a redeploy's upload → first answer of the
 // new version (bench/redeploy.ts), and the native data plane's warm path beside direct, a Node hop and nginx
-// (bench/native-path.ts: no platform, no Docker). Prints a table of target vs measured
+// (bench/native-path.ts: no platform, no Docker); and issue 20's targets on a platform with the native data plane:
+// one instance called through HAProxy as Stratus programs it, nginx, directly and through Stratus's Node path, with
+// the per-call accounting checked (bench/native-platform.ts). Prints a table of target vs measured
 // and writes bench/results/latest.json. Every container and function it creates is removed, also on
 // failure or Ctrl-C. Targets are reported, never asserted. --quick: fewer and shorter samples; --smoke:
 // every section at its smallest (CI runs it so the bench cannot rot; its figures mean little), written
@@ -23,6 +25,7 @@ import { coldFloor, coldViaPlatform } from './cold.js';
 import { BENCH_LABEL, sweep } from './docker.js';
 import { footprint } from './footprint.js';
 import { nativePath } from './native-path.js';
+import { nativeOnPlatform } from './native-platform.js';
 import { writeCodeDir } from './function-code.js';
 import { Platform, prepareRunner, type Runner } from './platform.js';
 import { render, verdicts, type Results } from './report.js';
@@ -32,7 +35,7 @@ import { warmOverhead } from './warm.js';
 import { recordsOnOff, recordsPrefixes } from './warm-records.js';
 import { removeRedisKeys } from '../test/support/stratus-process.js';
 
-const SECTIONS = ['cold', 'warm', 'scale', 'footprint', 'redeploy', 'native'] as const;
+const SECTIONS = ['cold', 'warm', 'scale', 'footprint', 'redeploy', 'native', 'native-platform'] as const;
 type Section = (typeof SECTIONS)[number];
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const RESULTS_DIR = path.join(HERE, 'results');
@@ -75,6 +78,8 @@ const opts = {
   redeploy: { samples: num(args.n, pick(10, 5, 1)), pollMs: 10, stems: num(args['redeploy-stems'], 2) },
   /** The native data plane's sides: alternating rounds per side and level (≈ 20 s in all at full size). */
   native: { rounds: pick(2, 2, 1), roundMs: pick(1500, 1000, 150), warmupMs: pick(300, 200, 50) },
+  /** Issue 20's targets on the platform (bench/native-platform.ts): 4 sides × 2 levels per round (≈ 45 s at full size). */
+  nativePlatform: { rounds: pick(3, 2, 1), roundMs: pick(1500, 1000, 150), warmupMs: pick(300, 200, 50), batch: pick(200, 100, 10) },
 };
 const runId = randomBytes(3).toString('hex');
 const runtimeImage = process.env.STRATUS_RUNTIME_IMAGE_NODE ?? 'stratus/runtime-node:latest';
@@ -160,6 +165,7 @@ async function launch(label: string, settings: Record<string, string>): Promise<
   });
   const p = await Platform.launch(label, settings, RESULTS_DIR, await runner);
   platforms.add(p);
+  ((results.meta.dataPlanes ??= {}) as Record<string, string>)[label] = p.dataPlane;
   return p;
 }
 
@@ -238,6 +244,21 @@ async function main(): Promise<void> {
       const p = await launch('redeploy', { STRATUS_STEM_POOL_SIZE: String(stems) });
       try {
         results.redeploy = await section('redeploy: upload → first answer of the new version', () => redeploy(p, fn, opts.redeploy, stems, log));
+      } finally {
+        await stopPlatform(p, fn);
+      }
+    });
+  }
+  if (want('native-platform')) {
+    await section('platform with the native data plane (STRATUS_DATA_PLANE=native)', async () => {
+      const fn = `bench-${runId}-native`;
+      // No stems: the instance is a container of its own, whose socket is at its own id's path (and two idle stems would only add noise).
+      const p = await launch('native', { STRATUS_DATA_PLANE: 'native', STRATUS_STEM_POOL_SIZE: '0' });
+      try {
+        // One instance serves every side: maxInstances 1, and a concurrency above c=32 so no call falls back to the activator.
+        await p.deploy(fn, { concurrency: 64, minInstances: 1, maxInstances: 1, idleTtlMs: 600_000 });
+        log(`  ${p.url} (pid ${p.pid}, data plane ${p.dataPlane}), function ${fn}`);
+        results.nativePlatform = await section('warm path on the platform: native (HAProxy), nginx, direct, Node (activator socket); accounting', () => nativeOnPlatform(p, fn, opts.nativePlatform, log));
       } finally {
         await stopPlatform(p, fn);
       }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bench's smoke, as CI runs it after the tests: every section of `npm run bench` at its smallest
-# (`--smoke`, ~45 s on 2 cores), so the bench cannot rot unnoticed. Its figures are printed, never
+# (`--smoke`, ~65 s on 2 cores), so the bench cannot rot unnoticed. Its figures are printed, never
 # asserted; a section that fails makes this fail. Bounded: after BENCH_SMOKE_TIMEOUT_S (300) it is
 # interrupted, which makes the bench remove what it started, and fails.
 # Needs what the bench needs: Docker, Redis and the registry (scripts/services.sh), the runtime images.

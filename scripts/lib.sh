@@ -10,11 +10,14 @@ die() { printf '[stratus] ERROR: %s\n' "$*" >&2; exit 1; }
 # apt-get update only once per run and only when a package really must be installed:
 # a fresh CI machine has nothing, a dev machine usually has everything.
 _APT_UPDATED=0
+# A command on the PATH, or in the sbin dirs a non-root PATH often lacks (haproxy, nginx live in /usr/sbin).
+command_path() { command -v "$1" 2>/dev/null || { [ -x "/usr/sbin/$1" ] && echo "/usr/sbin/$1"; } || { [ -x "/sbin/$1" ] && echo "/sbin/$1"; }; }
+has_command() { command_path "$1" >/dev/null; }
 ensure_packages() { # ensure_packages <command>=<package> ...
   local missing=() pair cmd pkg
   for pair in "$@"; do
     cmd="${pair%%=*}"; pkg="${pair#*=}"
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    has_command "$cmd" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   [ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}; install them (needs root): apt-get install ${missing[*]}"

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Starts the services Stratus needs for development and CI: Docker Engine, Redis (127.0.0.1:6379)
-# and a registry (127.0.0.1:5000). Idempotent: a service that already answers is left alone.
+# and a registry (127.0.0.1:5000), and installs HAProxy and nginx. Idempotent: a service that already
+# answers is left alone, a package already there is not installed again.
 # No systemd on the target machines, so each daemon is started in the background with its log
-# and data under the state dir. Arguments name the services to start (default: all three);
-# REGISTRY_ADDR moves the registry (a test's own registry, whose `npm run gc` stops no one else's).
+# and data under the state dir. Arguments name the services to start (default: all); REGISTRY_ADDR
+# moves the registry (a test's own registry, whose `npm run gc` stops no one else's).
+#   haproxy  installed only: the native data plane (STRATUS_DATA_PLANE, issue 20) — Stratus starts and
+#            supervises its own HAProxy with its own config on the platform's port.
+#   nginx    installed only: the bench's side-by-side (bench/native-platform.ts, bench/native-path.ts)
+#            starts a throwaway nginx of its own. Debian's package would start a service on :80 from its
+#            postinst; ensure_packages (lib.sh) forbids that with a temporary policy-rc.d, and this script
+#            says when some other nginx or haproxy service runs anyway (and leaves it alone).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/registry.sh"
@@ -17,8 +24,11 @@ failed=0
 report() { printf '%-9s %s\n' "$1:" "$2"; }
 fail() { report "$1" "FAILED: $2"; failed=1; }
 
+had_haproxy=0; has_command haproxy && had_haproxy=1
+had_nginx=0; has_command nginx && had_nginx=1
 ensure_packages dockerd=docker.io redis-server=redis-server redis-cli=redis-tools \
-  docker-registry=docker-registry curl=curl iptables=iptables ip=iproute2
+  docker-registry=docker-registry curl=curl iptables=iptables ip=iproute2 \
+  haproxy=haproxy nginx=nginx
 
 # --- Docker Engine ---------------------------------------------------------------------------
 start_docker() {
@@ -76,14 +86,45 @@ start_registry() {
   fi
 }
 
+# --- HAProxy and nginx: installed, never started here -----------------------------------------
+# A daemon of the package's own (its pid file in /run, named by the package's config), if one runs.
+package_daemon() { # package_daemon <name>: the pid of a running <name> started from /run/<name>.pid
+  local pid
+  pid="$(cat "/run/$1.pid" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
+}
+installed() { # installed <name> <had it before> <version> <what it is for>
+  local how="already installed" pid
+  [ "$2" -eq 1 ] || how="installed"
+  if pid="$(package_daemon "$1")"; then
+    report "$1" "$how ($3; $4); NOTE: a $1 service runs from the package's config (pid $pid), not started by this script: left alone"
+  else
+    report "$1" "$how ($3; $4)"
+  fi
+}
+install_haproxy() {
+  local v
+  v="$("$(command_path haproxy)" -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3 }')"
+  [ -n "$v" ] || { fail haproxy "haproxy -v failed"; return; }
+  installed haproxy "$had_haproxy" "$v" "Stratus starts its own for the native data plane"
+}
+install_nginx() {
+  local v
+  v="$("$(command_path nginx)" -v 2>&1 | sed -n 's|^nginx version: ||p')"
+  [ -n "$v" ] || { fail nginx "nginx -v failed"; return; }
+  installed nginx "$had_nginx" "$v" "for the bench's side-by-side only, not started"
+}
+
 services=("$@")
-[ ${#services[@]} -eq 0 ] && services=(docker redis registry)
+[ ${#services[@]} -eq 0 ] && services=(docker redis registry haproxy nginx)
 for s in "${services[@]}"; do
   case "$s" in
     docker) start_docker ;;
     redis) start_redis ;;
     registry) start_registry ;;
-    *) fail "$s" "unknown service (docker, redis, registry)" ;;
+    haproxy) install_haproxy ;;
+    nginx) install_nginx ;;
+    *) fail "$s" "unknown service (docker, redis, registry, haproxy, nginx)" ;;
   esac
 done
 exit "$failed"
