@@ -10,10 +10,12 @@
 
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { Config } from '../../core/config.js';
 import { HANDLER_GRACE_MS } from '../../core/invocation-contract.js';
+import { listenOn } from '../../core/listen.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
 import type { InvocationMetrics } from '../../core/ports/metrics.js';
@@ -66,7 +68,8 @@ export async function openNativePlane(config: Config, backendKind: string, logge
     return null;
   }
   await stopLeftover(files.pidFile, files.config, log);
-  const port = config.port === 0 ? await freePort(host) : config.port;
+  // HAProxy binds the port itself; a port in use is said now as the setting to change, not as HAProxy's start error.
+  const port = config.port === 0 ? await freePort(host) : await portFree(host, config.port);
   const token = randomBytes(24).toString('hex');
   let plane: NativePlane | null = null;
   const reader = await CallLineReader.open({ host: '127.0.0.1', token, onLine: (line) => plane?.onLine(line) });
@@ -142,6 +145,14 @@ async function stopLeftover(pidFile: string, configPath: string, log: Logger): P
   log.warn('stopping the HAProxy an earlier run left behind', { pid });
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 50 && (await fs.access(`/proc/${pid}`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+/** `port` if it can be bound on `host` now; the setting's own error (listenOn's) if not. */
+async function portFree(host: string, port: number): Promise<number> {
+  const probe = http.createServer();
+  await listenOn(probe, port, host, 'STRATUS_PORT');
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 /** A free port on `host` now (STRATUS_PORT=0: HAProxy needs a number in its config). */
