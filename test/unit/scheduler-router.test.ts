@@ -46,6 +46,18 @@ afterEach(async () => {
   await h?.cleanup();
 });
 
+/** A scheduler with a router attached and one instance of `fn@1` started by a call and given to the router. */
+async function oneRouted(fn: string, cfg: Parameters<typeof version>[2], opts: Parameters<typeof harness>[0] = {}) {
+  h = harness(opts);
+  const router = new RecordingRouter();
+  h.scheduler.attachRouter(router);
+  const v = version(fn, 1, cfg);
+  (await h.scheduler.acquire(v, within(h))).release('ok');
+  await vi.waitFor(() => expect(router.routed.size).toBe(1));
+  const [id] = [...router.routed.keys()];
+  return { router, v, id: id };
+}
+
 describe('scheduler with an instance router (a native proxy)', () => {
   it('gives ready instances to the router, those ready before it was attached too, with what a record needs', async () => {
     h = harness();
@@ -83,14 +95,8 @@ describe('scheduler with an instance router (a native proxy)', () => {
   });
 
   it('counts the router\'s calls as concurrency, so a busy instance is not drained', async () => {
-    h = harness();
-    const router = new RecordingRouter();
-    h.scheduler.attachRouter(router);
-    const v = version('busy', 1, { concurrency: 2, idleTtlMs: 1000 });
-    (await h.scheduler.acquire(v, within(h))).release('ok');
-    await vi.waitFor(() => expect(router.routed.size).toBe(1));
-    const [id] = [...router.routed.keys()];
-    router.calls.set(id!, 3);
+    const { router, id } = await oneRouted('busy', { concurrency: 2, idleTtlMs: 1000 });
+    router.calls.set(id, 3);
     h.scheduler.tick();
     expect(h.policy.observed.at(-1)).toBe(3);
     expect(h.scheduler.instances('busy')[0]!.inFlight).toBe(3);
@@ -101,13 +107,7 @@ describe('scheduler with an instance router (a native proxy)', () => {
   });
 
   it('keeps an instance the proxy calls past its idle TTL, and lets it go to zero once the proxy stops calling', async () => {
-    h = harness({ realAutoscaler: true });
-    const router = new RecordingRouter();
-    h.scheduler.attachRouter(router);
-    const v = version('kept', 1, { concurrency: 1, idleTtlMs: 2000 });
-    (await h.scheduler.acquire(v, within(h))).release('ok');
-    await vi.waitFor(() => expect(router.routed.size).toBe(1));
-    const [id] = [...router.routed.keys()];
+    const { router, id } = await oneRouted('kept', { concurrency: 1, idleTtlMs: 2000 }, { realAutoscaler: true });
     // Every call goes through the proxy now: without its word the version would look idle after 2 s.
     for (let s = 0; s < 6; s++) {
       h.clock.advance(1000);
@@ -117,28 +117,22 @@ describe('scheduler with an instance router (a native proxy)', () => {
     expect(router.releases.size).toBe(0);
     h.clock.advance(3000);
     h.scheduler.tick();
-    expect(router.releases.has(id!)).toBe(true);
-    router.release(id!);
-    await vi.waitFor(() => expect(h.backend.running.has(id!)).toBe(false));
+    expect(router.releases.has(id)).toBe(true);
+    router.release(id);
+    await vi.waitFor(() => expect(h.backend.running.has(id)).toBe(false));
   });
 
   it('counts an instance the proxy fills as busy, and hands the slot it frees to a waiting call at the next read', async () => {
-    h = harness();
-    const router = new RecordingRouter();
-    h.scheduler.attachRouter(router);
-    const v = version('shared', 1, { concurrency: 1, maxInstances: 1 });
-    (await h.scheduler.acquire(v, within(h))).release('ok');
-    await vi.waitFor(() => expect(router.routed.size).toBe(1));
-    const [id] = [...router.routed.keys()];
+    const { router, v, id } = await oneRouted('shared', { concurrency: 1, maxInstances: 1 });
     // The proxy has its one call on it: a call here waits (at maxInstances, nothing to start) instead of piling on.
-    router.calls.set(id!, 1);
+    router.calls.set(id, 1);
     router.read();
     expect(h.scheduler.tryAcquire(v)).toBeNull();
     let served = false;
     const waiting = h.scheduler.acquire(v, within(h)).then((lease) => ((served = true), lease));
     await new Promise((r) => setTimeout(r, 20));
     expect(served).toBe(false);
-    router.calls.set(id!, 0);
+    router.calls.set(id, 0);
     router.read();
     const lease = await waiting;
     expect(lease.instance.instanceId).toBe(id);
@@ -146,14 +140,8 @@ describe('scheduler with an instance router (a native proxy)', () => {
   });
 
   it('takes the proxy\'s word that its instances are full when it hands a call over, and starts another', async () => {
-    h = harness();
-    const router = new RecordingRouter();
-    h.scheduler.attachRouter(router);
-    const v = version('overflow', 1, { concurrency: 1, maxInstances: 3 });
-    (await h.scheduler.acquire(v, within(h))).release('ok');
-    await vi.waitFor(() => expect(router.routed.size).toBe(1));
+    const { v, id: first } = await oneRouted('overflow', { concurrency: 1, maxInstances: 3 });
     // Its last read said idle; the proxy says full now (it has just sent the instance a call).
-    const [first] = [...router.routed.keys()];
     h.scheduler.routedFull(v);
     const lease = await h.scheduler.acquire(v, within(h));
     lease.release('ok');
@@ -169,9 +157,9 @@ describe('scheduler with an instance router (a native proxy)', () => {
     await h.scheduler.prewarm(v);
     await vi.waitFor(() => expect(router.routed.size).toBe(1));
     const [id] = [...router.routed.keys()];
-    h.scheduler.routedOutcome(id!, 'crashed');
-    expect(router.releases.has(id!)).toBe(true);
-    await vi.waitFor(() => expect(h.backend.running.has(id!)).toBe(false), { timeout: 3000 });
+    h.scheduler.routedOutcome(id, 'crashed');
+    expect(router.releases.has(id)).toBe(true);
+    await vi.waitFor(() => expect(h.backend.running.has(id)).toBe(false), { timeout: 3000 });
     // minInstances brings a new one, given to the router in turn.
     await vi.waitFor(() => expect([...router.routed.keys()].filter((k) => k !== id)).toHaveLength(1), { timeout: 3000 });
   });
