@@ -53,7 +53,7 @@ describe.skipIf((await missing('docker', 'redis', 'registry', 'runtime-images'))
 
   beforeAll(async () => {
     stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'stratus-native-'));
-    platform = await startPlatform(e2eConfig(stateDir, { STRATUS_DATA_PLANE: 'native', STRATUS_AUTOSCALE_TICK_MS: '500', STRATUS_STABLE_WINDOW_MS: '3000', STRATUS_PANIC_WINDOW_MS: '1000' }), process.env.NP_LOG ? createLogger({ level: 'debug', write: (l) => appendFileSync(process.env.NP_LOG!, `${l}\n`) }) : silentLogger);
+    platform = await startPlatform(e2eConfig(stateDir, { STRATUS_DATA_PLANE: 'native', STRATUS_AUTOSCALE_TICK_MS: '500', STRATUS_QUEUE_DEPTH: '4', STRATUS_STABLE_WINDOW_MS: '3000', STRATUS_PANIC_WINDOW_MS: '1000' }), process.env.NP_LOG ? createLogger({ level: 'debug', write: (l) => appendFileSync(process.env.NP_LOG!, `${l}\n`) }) : silentLogger);
     haproxy = new HaproxyRuntime(nativeProxyFiles(path.join(stateDir, 'native')).runtimeSocket);
   }, 60_000);
 
@@ -136,6 +136,28 @@ describe.skipIf((await missing('docker', 'redis', 'registry', 'runtime-images'))
       return b.instance !== first.instance ? b : undefined;
     }, 30_000, 200);
     expect(next.instance).not.toBe(first.instance);
+  }, 600_000);
+
+  it('keeps 429 with Retry-After for calls past a full function: the slot overflows to Stratus, which queues within its bound', async () => {
+    const name = `native-full-${suffix}`;
+    await deploy(name, { maxInstances: 1, concurrency: 1, minInstances: 1 });
+    await until('served by a slot', async () => {
+      const before = await servedBySlots();
+      await fetch(`${platform.url}/fn/${name}/`);
+      return (await servedBySlots()) > before ? true : undefined;
+    }, 10_000, 100);
+    const answers = await Promise.all(Array.from({ length: 12 }, async () => {
+      const res = await fetch(`${platform.url}/fn/${name}/?sleep=300`);
+      const body = (await res.json()) as { code?: string };
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), code: body.code ?? null };
+    }));
+    const refused = answers.filter((a) => a.status === 429);
+    // One on the instance (through HAProxy), four waiting in Stratus's queue (STRATUS_QUEUE_DEPTH), the rest refused
+    // (a call that arrives late may find a place freed: at least 5 served, nothing but 200 and 429).
+    expect(answers.filter((a) => a.status === 200).length).toBeGreaterThanOrEqual(5);
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(answers.every((a) => a.status === 200 || a.status === 429)).toBe(true);
+    for (const r of refused) expect(r).toMatchObject({ code: 'TOO_MANY_REQUESTS', retryAfter: expect.stringMatching(/^\d+$/) });
   }, 600_000);
 
   it('replays every route and server into an HAProxy that died, so warm calls are native again', async () => {
