@@ -49,7 +49,7 @@ export interface NativePathResult {
   /** Why a side is missing (nginx not installed). */
   missing: string[];
   /** HAProxy's per-call lines over the whole haproxy side: calls it counted, lines read, lost, fallbacks. */
-  callLines: { calls: number; lines: number; dropped: number; toActivator: number };
+  callLines: { calls: number; lines: number; dropped: number; toActivator: number; receiveBufferBytes: number };
 }
 
 const run = promisify(execFile);
@@ -169,7 +169,7 @@ export async function nativePath(o: NativePathOptions, log: (s: string) => void)
     for (const [n, s] of Object.entries(sides)) log(`  ${n}: c=1 p50 ${ms(s.c1P50Ms)}, c=32 ${Math.round(s.c32Rps)}/s, errors ${s.errors}`);
     return {
       rounds: o.rounds, roundMs: o.roundMs, slots: SLOTS, sides, missing,
-      callLines: { calls, lines: lines.length, dropped: Math.max(0, calls - lines.length), toActivator: lines.filter((l) => l.backend !== slot).length },
+      callLines: { calls, lines: lines.length, dropped: Math.max(0, calls - lines.length), toActivator: lines.filter((l) => l.backend !== slot).length, receiveBufferBytes: proxy.reader.receiveBufferBytes },
     };
   } finally {
     await proxy?.close();

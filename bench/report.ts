@@ -167,7 +167,7 @@ function renderNativePath(r: NativePathResult): string {
   return [
     `native data plane, warm path to one Node runtime on a unix socket (medians of ${r.rounds} alternating rounds of ${r.roundMs} ms; HAProxy routes by map to the last of ${r.slots} slots and logs every call)${vsNginx}:`,
     table(['path', 'c=1 p50', 'added p50', 'c=32 req/s', '/direct', 'errors'], rows),
-    `  HAProxy per-call lines: ${cl.lines} read for ${cl.calls} calls it counted, ${cl.dropped} lost, ${cl.toActivator} sent to the activator (HAProxy's ring over TCP)`,
+    `  HAProxy per-call lines: ${cl.lines} read for ${cl.calls} calls it counted, ${cl.dropped} lost, ${cl.toActivator} sent to the activator; receive buffer ${Math.round(cl.receiveBufferBytes / 1024)} KiB`,
     ...r.missing.map((m) => `  not measured: ${m}`),
   ].join('\n');
 }

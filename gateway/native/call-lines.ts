@@ -1,26 +1,26 @@
-// The per-call lines of the native data plane: HAProxy writes one line per call (CALL_LINE_FORMAT in
+// The per-call lines of the native data plane: HAProxy sends one line per call (CALL_LINE_FORMAT in
 // haproxy-config.ts) and this reader parses each into what the platform derives per call — records,
 // metering, logs by request id, the autoscaler's input — whichever path served it.
 //
-// The transport is HAProxy's `ring` (a buffer in its memory) forwarded to a TCP `server` on loopback: this
-// reader. The lines arrive newline-separated in a stream, many per read. It replaced syslog over UDP, one
-// datagram per line, when the platform's bench showed the accounting on the same cores as the calls: a
-// datagram cost this reader ~4 µs of CPU and HAProxy a sendto() per call, a line in the stream ~0.3 µs
-// (measured side by side, 200,000 lines each). The ring also holds lines while the reader is busy or
-// reconnecting instead of a kernel buffer dropping them. Not the unix datagram socket issue 20 names: Node's
-// dgram has none, the npm addon that adds one is a native build, and net.unix.max_dgram_qlen is 10 here.
+// The transport is syslog over UDP on loopback, read with node:dgram. Why not the unix dgram socket issue 20
+// names: Node's dgram has no unix datagrams, the npm package that adds them (unix-dgram) is a native addon
+// (nan, built with node-gyp at install), and this machine's net.unix.max_dgram_qlen is 10 datagrams, a
+// sysctl Stratus should not have to set. A UDP socket's queue is its receive buffer, raised here per socket
+// (4 MiB asked; Linux caps it at net.core.rmem_max, so the effective size is read back and reported). HAProxy's
+// `ring` with a TCP `server` was evaluated too (docs/architecture.md, the native data plane): it delivers the
+// same lines newline-separated over loopback TCP without kernel drops, but what a reader that reconnects gets
+// again from the ring was not settled; UDP is the simpler reader and lost 0 lines at c=32 here.
 //
-// A line can still be lost (the ring full, a connection cut mid-line): the reader counts what it received,
-// and `dropped` compares it with HAProxy's own count of calls (the frontend's req_tot,
-// HaproxyRuntime.requestsReceived), so a lost line is a number someone sees, never a silent gap.
+// A datagram can still be dropped (a full buffer): the reader counts what it received, and `dropped` compares
+// it with HAProxy's own count of calls (the frontend's req_tot, HaproxyRuntime.requestsReceived), so a lost
+// line is a number someone sees, never a silent gap.
 //
-// Any local process can connect to a loopback port, and a line is a call's record and its meter. So each
-// line starts with a token only HAProxy's config and this reader know (NativeProxySettings.lineToken, random
-// per start): a line without it is counted as forged and never passed on, and a connection that sends a line
-// longer than any call line is cut.
+// UDP on loopback takes a datagram from any local process, and a line is a call's record and its meter. So
+// each line starts with a token only HAProxy's config and this reader know (NativeProxySettings.lineToken,
+// random per start): a datagram without it is counted as forged and never passed on.
 
 import { timingSafeEqual } from 'node:crypto';
-import net from 'node:net';
+import dgram from 'node:dgram';
 import { checkLineToken } from './haproxy-config.js';
 
 /** One call as HAProxy logged it. */
@@ -72,7 +72,7 @@ export function parseCallLine(text: string): CallLine | null {
 }
 
 /**
- * A line as HAProxy writes it (callLineFormat: the token, a space, the call's fields): the call, 'forged'
+ * A datagram as HAProxy sends it (callLineFormat: the token, a space, the call's fields): the call, 'forged'
  * when its first field is not the token, 'malformed' when it carries the token but no call line. The token
  * is compared in constant time, so its bytes cannot be guessed one by one from the reader's timing.
  */
@@ -88,75 +88,53 @@ export function readCallLine(datagram: Buffer | string, token: Buffer | string):
 export interface CallLineReaderOptions {
   /** The line token of the config HAProxy runs (NativeProxySettings.lineToken). */
   token: string;
-  /** Where to listen: loopback only (the ring's `server`). Port 0: any free one, read back from `port`. */
+  /** Where to listen: loopback only (HAProxy's `log` target). Port 0: any free one, read back from `port`. */
   host?: '127.0.0.1' | '::1';
   port?: number;
+  /** The socket's receive buffer asked for, bytes: its queue of lines while the reader is busy. */
+  receiveBufferBytes?: number;
   onLine: (line: CallLine) => void;
 }
-
-/** Longer than any call line (HAProxy's `maxlen` for the ring is 1024): a peer sending more is not HAProxy. */
-const MAX_LINE_BYTES = 2048;
-const NEWLINE = 0x0a;
 
 export class CallLineReader {
   /** Lines received and parsed. */
   received = 0;
-  /** Lines with the token that were not a call line (counted, not passed on). */
+  /** Datagrams with the token that were not a call line (counted, not passed on). */
   malformed = 0;
-  /** Lines without the token: not HAProxy's (counted, not passed on). */
+  /** Datagrams without the token: not HAProxy's (counted, not passed on). */
   forged = 0;
   #closed: Promise<void> | null = null;
-  readonly #sockets = new Set<net.Socket>();
 
-  private constructor(private readonly server: net.Server) {}
-
-  /** The loopback port the reader listens on (the ring's `server`). */
-  get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
-  }
+  private constructor(private readonly socket: dgram.Socket, readonly port: number, readonly receiveBufferBytes: number) {}
 
   static async open(o: CallLineReaderOptions): Promise<CallLineReader> {
     const token = Buffer.from(checkLineToken(o.token), 'utf8');
     const host = o.host ?? '127.0.0.1';
-    const server = net.createServer();
-    const reader = new CallLineReader(server);
-    const take = (line: Buffer) => {
-      const parsed = readCallLine(line, token);
-      if (parsed === 'forged') reader.forged++;
-      else if (parsed === 'malformed') reader.malformed++;
-      else {
-        reader.received++;
-        o.onLine(parsed);
-      }
-    };
-    server.on('connection', (socket: net.Socket) => {
-      reader.#sockets.add(socket);
-      let rest: Buffer | null = null;
-      socket.on('data', (chunk: Buffer) => {
-        let data = rest === null ? chunk : Buffer.concat([rest, chunk]);
-        let from = 0;
-        for (let nl = data.indexOf(NEWLINE, from); nl !== -1; nl = data.indexOf(NEWLINE, from)) {
-          if (nl > from) take(data.subarray(from, nl));
-          from = nl + 1;
-        }
-        data = data.subarray(from);
-        if (data.length > MAX_LINE_BYTES) {
-          reader.forged++;
-          socket.destroy();
-          return;
-        }
-        rest = data.length > 0 ? data : null;
-      });
-      socket.on('error', () => {}); // a peer gone: its lines so far were taken; HAProxy reconnects
-      socket.on('close', () => reader.#sockets.delete(socket));
-    });
+    const socket = dgram.createSocket({ type: host === '::1' ? 'udp6' : 'udp4', recvBufferSize: o.receiveBufferBytes ?? 4 * 1024 * 1024 });
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(o.port ?? 0, host, () => {
-        server.off('error', reject);
+      socket.once('error', reject);
+      socket.bind(o.port ?? 0, host, () => {
+        socket.off('error', reject);
         resolve();
       });
     });
+    // Linux reports twice the size it was given (its bookkeeping), capped by net.core.rmem_max.
+    const reader = new CallLineReader(socket, socket.address().port, socket.getRecvBufferSize() / 2);
+    socket.on('message', (msg) => {
+      const line = readCallLine(msg, token);
+      if (line === 'forged') {
+        reader.forged++;
+        return;
+      }
+      if (line === 'malformed') {
+        reader.malformed++;
+        return;
+      }
+      reader.received++;
+      o.onLine(line);
+    });
+    // A UDP socket bound on loopback has no peer to fail; an error here is the socket's end, not a call's.
+    socket.on('error', () => void reader.close());
     return reader;
   }
 
@@ -167,8 +145,11 @@ export class CallLineReader {
 
   close(): Promise<void> {
     this.#closed ??= new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.#sockets) s.destroy();
+      try {
+        this.socket.close(() => resolve());
+      } catch {
+        resolve(); // already closed
+      }
     });
     return this.#closed;
   }

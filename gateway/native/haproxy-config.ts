@@ -49,7 +49,7 @@ export interface NativeProxySettings {
   slots: number;
   /** The functions' domain: NAME.<domain> is a function's host (STRATUS_FUNCTIONS_DOMAIN's default: fn.localhost). */
   functionsDomain: string;
-  /** Where HAProxy sends one line per call: its `ring` forwarded over TCP to this loopback port (call-lines.ts reads it). */
+  /** Where HAProxy sends one line per call: syslog over UDP to this loopback port (call-lines.ts reads it). */
   callLines: { host: '127.0.0.1' | '::1'; port: number };
   /**
    * A random hex token Stratus makes per start (32 to 64 hex digits), the first field of every call line:
@@ -74,8 +74,6 @@ export function nativeProxyFiles(dir: string) {
 }
 
 export const slotName = (i: number): string => `slot${i}`;
-/** HAProxy's ring of per-call lines (forwarded to the reader over TCP). */
-export const CALL_RING = 'stratus_calls';
 /** The backend of everything the slots do not serve. */
 export const ACTIVATOR_BACKEND = 'activator';
 /** The frontend of function URLs (its counters count every call, whichever backend served it). */
@@ -177,17 +175,6 @@ global
   maxconn 8192
   stats socket ${files.runtimeSocket} mode 600 level admin
 
-# The per-call lines: kept in HAProxy's memory and forwarded over one TCP connection to Stratus's reader
-# (call-lines.ts), many lines per write. 16 MiB holds ~100,000 lines while the reader is busy or reconnecting.
-ring ${CALL_RING}
-  description "Stratus per-call lines"
-  format raw
-  maxlen 1024
-  size 16777216
-  timeout connect 2s
-  timeout server 30s
-  server reader ${lines}
-
 defaults
   mode http
   option dontlognull
@@ -211,10 +198,10 @@ ${defaultErrorRules().map((r) => `  ${r}`).join('\n')}
 
 frontend ${FUNCTIONS_FRONTEND}
   bind ${address(s.listen, 'listen')}
-  # One line per call into the ring above, read by gateway/native/call-lines.ts; a line lost is counted there
-  # against this frontend's request counter (show stat). Here and not global: HAProxy's own events (a server
-  # up or down) would be mixed with the calls. Its first field is the line token.
-  log ring@${CALL_RING} len 1024 format raw local0 info
+  # One line per call, as syslog over UDP on loopback, read by gateway/native/call-lines.ts; a line lost is
+  # counted there against this frontend's request counter (show stat). Here and not global: HAProxy's own
+  # events (a server up or down) would be mixed with the calls. Its first field is the line token.
+  log ${lines} len 1024 format raw local0 info
   unique-id-format %[uuid]
   log-format "${format}"
   # A function's own host first (every path is the function's), then /fn/NAME/… on any other host.

@@ -104,7 +104,7 @@ export async function openNativePlane(config: Config, backendKind: string, logge
       shutdown.add('intake', 'native routes', unfollow);
       for (const [name, route] of parts.routes.routes()) await native.onRoute(name, route);
       watchDroppedLines(runtime, reader, log, shutdown);
-      logger.info(`warm calls are served by HAProxy (the native data plane), Stratus activates the rest: ${config.dataPlane.slots} slots, call lines from HAProxy's ring on tcp 127.0.0.1:${reader.port}`);
+      logger.info(`warm calls are served by HAProxy (the native data plane), Stratus activates the rest: ${config.dataPlane.slots} slots, call lines on udp 127.0.0.1:${reader.port} (${reader.receiveBufferBytes} bytes of queue)`);
     },
   };
 }
