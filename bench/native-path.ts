@@ -76,6 +76,20 @@ export async function untilAnswers(url: string, child: ChildProcess, what: strin
   throw new Error(`${what} did not answer 200 within 10 s (last: ${last})`);
 }
 
+/**
+ * Debian's nginx in front of `upstream` (a unix socket), in the foreground, its files under `dir`; added to
+ * `children`. Its address once it answers 200, or null when nginx is not installed.
+ */
+export async function startNginx(dir: string, upstream: string, children: ChildProcess[]): Promise<{ host: '127.0.0.1'; port: number } | null> {
+  if (!(await has('nginx'))) return null;
+  const port = await freePort();
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), nginxConfig(dir, port, upstream));
+  const nginx = spawn('nginx', ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(nginx);
+  await untilAnswers(`http://127.0.0.1:${port}/`, nginx, 'nginx');
+  return { host: '127.0.0.1', port };
+}
+
 export function nginxConfig(dir: string, port: number, upstream: string): string {
   // Started as root, nginx's workers would run as nobody, who cannot open the runtime's socket in this 0700 dir.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';
@@ -131,14 +145,9 @@ export async function nativePath(o: NativePathOptions, log: (s: string) => void)
     });
     targets['node proxy'] = { address: { host: '127.0.0.1', port: barePort }, path: '/' };
 
-    if (await has('nginx')) {
-      const port = await freePort();
-      fs.writeFileSync(path.join(tmp, 'nginx.conf'), nginxConfig(tmp, port, runtimeSocket));
-      const nginx = spawn('nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-      children.push(nginx);
-      targets.nginx = { address: { host: '127.0.0.1', port }, path: '/' };
-      await untilAnswers(`http://127.0.0.1:${port}/`, nginx, 'nginx');
-    } else missing.push('nginx: not installed (no project script installs it; Debian\'s nginx would be measured here when present)');
+    const nginx = await startNginx(tmp, runtimeSocket, children);
+    if (nginx) targets.nginx = { address: nginx, path: '/' };
+    else missing.push('nginx: not installed (no project script installs it; Debian\'s nginx would be measured here when present)');
 
     const names = Object.keys(targets);
     const seen = Object.fromEntries(names.map((n) => [n, { p50: [] as number[], rps: [] as number[], errors: 0 }]));

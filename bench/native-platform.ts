@@ -20,7 +20,7 @@
 // path, each call's request id looked up among the function's invocation records and the usage's MB·ms
 // compared with Σ billedMs × memoryMb of those records. Figures are reported, never asserted.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -28,10 +28,9 @@ import path from 'node:path';
 import { FUNCTIONS_FRONTEND, nativeProxyFiles } from '../gateway/native/haproxy-config.js';
 import { HaproxyRuntime, type StatRow } from '../gateway/native/haproxy-runtime.js';
 import { chooseRunDir, socketPathFor } from '../scheduler/backends/instance-dir.js';
-import { freePort } from '../test/support/redis-server.js';
 import { docker } from './docker.js';
 import { newAgent, runLoad, type Target } from './http-load.js';
-import { has, nginxConfig, untilAnswers } from './native-path.js';
+import { startNginx } from './native-path.js';
 import type { Platform } from './platform.js';
 import { ms, sleep, summarize, waitFor } from './stats.js';
 
@@ -240,14 +239,9 @@ export async function nativeOnPlatform(p: Platform, name: string, o: NativePlatf
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'stratus-native-platform-'));
   const children: ChildProcess[] = [];
   try {
-    if (await has('nginx')) {
-      const port = await freePort();
-      fs.writeFileSync(path.join(tmp, 'nginx.conf'), nginxConfig(tmp, port, socketPath));
-      const nginx = spawn('nginx', ['-p', tmp, '-c', path.join(tmp, 'nginx.conf')], { stdio: ['ignore', 'ignore', 'inherit'] });
-      children.push(nginx);
-      targets.nginx = { address: { host: '127.0.0.1', port }, path: '/' };
-      await untilAnswers(`http://127.0.0.1:${port}/`, nginx, 'nginx');
-    } else missing.push('nginx: not installed (bash scripts/services.sh nginx installs it)');
+    const nginx = await startNginx(tmp, socketPath, children);
+    if (nginx) targets.nginx = { address: nginx, path: '/' };
+    else missing.push('nginx: not installed (bash scripts/services.sh nginx installs it)');
     // HAProxy runs in the foreground as the platform's child (no pid file): its own `show info` says its pid.
     const haproxyPid = Number((await runtime.showInfo()).get('Pid'));
     const container = await containerOf(path.dirname(path.dirname(socketPath)));
