@@ -184,7 +184,7 @@ export async function startPlatform(config: Config, logger: Logger, options: Pla
     server.closeAllConnections();
     return closed;
   });
-  if (front) await front.start({ scheduler, routes: platform.routes, records: platform.records, metrics, clock });
+  if (front) await front.start({ scheduler, routes: platform.routes, records: platform.records, metrics, registry, clock });
   const url = config.publicUrl ?? `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   announce(config, logger, url, port, backend.kind, store.kind, apiKey);
 

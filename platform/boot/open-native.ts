@@ -18,6 +18,7 @@ import { HANDLER_GRACE_MS } from '../../core/invocation-contract.js';
 import { listenOn } from '../../core/listen.js';
 import type { Clock } from '../../core/lifecycle.js';
 import type { Logger } from '../../core/log.js';
+import type { MetricsRegistry } from '../../core/metrics.js';
 import type { InvocationMetrics } from '../../core/ports/metrics.js';
 import type { InvocationRecordSink } from '../../control/invocations/invocation-records.js';
 import type { Scheduler } from '../../scheduler/scheduler.js';
@@ -39,7 +40,7 @@ export interface NativeFrontDoor {
   /** The port HAProxy listens on (the user's STRATUS_PORT, or the free one taken for 0). */
   port: number;
   /** After the platform's listener is up: start HAProxy and the controller, follow instances and routes. */
-  start(parts: { scheduler: Scheduler; routes: RouteTable; records: InvocationRecordSink; metrics: InvocationMetrics; clock: Clock }): Promise<void>;
+  start(parts: { scheduler: Scheduler; routes: RouteTable; records: InvocationRecordSink; metrics: InvocationMetrics; registry: MetricsRegistry; clock: Clock }): Promise<void>;
 }
 
 /** Decides the data plane; null: Stratus serves every call itself (said at start). */
@@ -103,7 +104,16 @@ export async function openNativePlane(config: Config, backendKind: string, logge
       const unfollow = parts.routes.onRoute((name, route) => native.onRoute(name, route));
       shutdown.add('intake', 'native routes', unfollow);
       for (const [name, route] of parts.routes.routes()) await native.onRoute(name, route);
-      watchDroppedLines(runtime, reader, log, shutdown);
+      const lost = watchDroppedLines(runtime, reader, log, shutdown);
+      // The lines' own accounting, for an operator: what arrived, what was refused, what HAProxy counted but never came.
+      const lines = parts.registry.gauge('stratus_native_call_lines', 'Per-call lines of the native data plane since start, by what became of them.', ['kind']);
+      parts.registry.collect(() => {
+        lines.set({ kind: 'received' }, reader.received);
+        lines.set({ kind: 'forged' }, reader.forged);
+        lines.set({ kind: 'malformed' }, reader.malformed);
+        lines.set({ kind: 'lost' }, lost());
+        lines.set({ kind: 'unattributed' }, native.unattributed);
+      });
       logger.info(`warm calls are served by HAProxy (the native data plane), Stratus activates the rest: ${config.dataPlane.slots} slots, call lines on udp 127.0.0.1:${reader.port} (${reader.receiveBufferBytes} bytes of queue)`);
     },
   };
@@ -114,7 +124,7 @@ export async function openNativePlane(config: Config, backendKind: string, logge
  * check compares the calls HAProxy had counted at the check before with the lines read by now: a line still
  * on its way at that moment has had a whole interval to arrive.
  */
-function watchDroppedLines(runtime: HaproxyRuntime, reader: CallLineReader, log: Logger, shutdown: ShutdownStack): void {
+function watchDroppedLines(runtime: HaproxyRuntime, reader: CallLineReader, log: Logger, shutdown: ShutdownStack): () => number {
   let told = 0;
   let before = 0; // calls of processes that ran before a restart (HAProxy's count starts again at 0)
   let last = 0;
@@ -131,6 +141,7 @@ function watchDroppedLines(runtime: HaproxyRuntime, reader: CallLineReader, log:
   }, DROPPED_LINES_CHECK_MS);
   timer.unref();
   shutdown.add('intake', 'native line count', () => clearInterval(timer));
+  return () => told;
 }
 
 /**

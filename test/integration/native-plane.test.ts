@@ -110,6 +110,12 @@ describe.skipIf((await missing('docker', 'redis', 'registry', 'runtime-images'))
       return l.length > 0 ? l : undefined;
     }, 20_000, 200);
     expect(JSON.stringify(lines)).toContain(ids[5]);
+    // The lines' own accounting on /metrics: every call's line arrived, none refused.
+    const text = await (await api('/metrics')).text();
+    const count = (kind: string) => Number(new RegExp(`^stratus_native_call_lines\\{kind="${kind}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(count('received')).toBeGreaterThanOrEqual(41);
+    expect(count('forged')).toBe(0);
+    expect(count('malformed')).toBe(0);
   }, 600_000);
 
   it('answers a call past its timeout 504 problem+json, records it, and replaces the instance', async () => {
