@@ -25,10 +25,6 @@ export function trustAsProxy(server: http.Server): void {
   server.on('connection', (socket: net.Socket) => fromProxy.add(socket));
 }
 
-export function viaProxy(req: http.IncomingMessage): boolean {
-  return fromProxy.has(req.socket);
-}
-
 /** The call's id: HAProxy's on its connections, a new one otherwise. */
 export function requestIdOf(req: http.IncomingMessage): string {
   if (fromProxy.has(req.socket)) {

@@ -75,8 +75,6 @@ export class NativePlane implements InstanceRouter {
   #closed = false;
   /** Lines of calls no server known here took (a slot being reassigned, a restart): counted, not recorded. */
   unattributed = 0;
-  /** Calls served natively and recorded. */
-  recorded = 0;
 
   constructor(private readonly d: NativePlaneDeps) {
     this.#free = Array.from({ length: d.slots }, (_, i) => slotName(d.slots - 1 - i));
@@ -192,7 +190,6 @@ export class NativePlane implements InstanceRouter {
     this.d.metrics.invocations.inc(labels);
     this.d.metrics.invocationSeconds.observe(labels, call.record.durationMs / 1000);
     this.#lastCalls.set(server.key, now);
-    this.recorded++;
     if (call.instance !== null && line.server !== null && this.#servers.has(line.server)) this.d.outcome(line.server, call.instance);
   }
 
@@ -203,8 +200,7 @@ export class NativePlane implements InstanceRouter {
       if (server.leaving) continue; // gone with the old process; its unroute finishes on its own
       this.#run(() => this.#program(server));
     }
-    const names = new Set([...this.#wanted.keys()]);
-    for (const name of names) this.#run(() => this.#syncRoute(name));
+    for (const name of this.#wanted.keys()) this.#run(() => this.#syncRoute(name));
     return this.#run(async () => {});
   }
 
